@@ -1,0 +1,6 @@
+"""``python -m aixgo`` runs the command-line interface."""
+
+from aixgo.cli import main
+
+if __name__ == "__main__":
+    main()

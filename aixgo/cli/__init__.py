@@ -1,0 +1,41 @@
+"""The ``aixgo`` command line. One module per command group; this module only wires them together.
+
+Errors from aixgo print as one line on stderr (exit 1; configuration errors exit 2); ``--debug``
+shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from aixgo import __version__
+from aixgo.cli.app import cli, run_cli
+
+_COMMAND_MODULES = ("aixgo.cli.validate", "aixgo.cli.run", "aixgo.cli.sessions")
+
+
+def _register() -> None:
+    import importlib
+
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:  # a command group not built yet
+            if exc.name != name:
+                raise
+            continue
+        for command in getattr(module, "COMMANDS", ()):
+            cli.add_command(command)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``aixgo`` console script."""
+    sys.exit(run_cli(argv))
+
+
+__all__ = ["__version__", "cli", "click", "main"]

@@ -1,0 +1,226 @@
+"""The one exception tree of aixgo.
+
+Every error the package raises on purpose derives from :class:`AixgoError`, so a caller can catch
+the whole family in one ``except``. Errors carry the context needed to act on them (file, line,
+session id, address) in attributes as well as in the message::
+
+    AixgoError
+    ├── MissingDependencyError          an optional extra is not installed (says what to pip install)
+    ├── ConfigError                     a config file is invalid (file:line:column, JSON path, hint)
+    ├── SessionError                    anything about one session (carries ``session_id``)
+    │   ├── InvalidSessionIdError       an id that could escape the store or is too long
+    │   ├── SessionNotFoundError
+    │   ├── SessionExistsError
+    │   ├── CheckpointNotFoundError
+    │   ├── SessionCorruptedError       stored data cannot be read (carries ``path`` and ``line``)
+    │   │   ├── ChecksumMismatchError   a checkpoint's history no longer matches its checksum
+    │   │   └── UnsupportedVersionError data written by a newer aixgo
+    │   └── SessionBusyError            another holder has the session's turn lease
+    ├── StoreError                      the storage backend failed
+    │   ├── StoreClosedError            the backend or manager was closed
+    │   └── StoreConnectionError        the store cannot be reached (carries ``address``)
+    ├── LLMError                        talking to the model failed
+    │   ├── LLMConfigError              no API key / base URL, bad model settings
+    │   ├── LLMRequestError             the server refused the request (400/401/403/404): fix and retry
+    │   ├── LLMUnavailableError         429 / 5xx / timeout / connection error after all retries
+    │   └── LLMResponseError            the server answered something that cannot be used
+    └── AgentError                      the agent loop failed (carries ``agent``)
+        ├── AgentNotFoundError
+        ├── MaxStepsExceededError       the ReAct loop hit ``max_steps`` (the partial turn is persisted)
+        └── ToolError                   a tool is misconfigured (tool *exceptions* become observations)
+"""
+
+from __future__ import annotations
+
+import os
+
+
+class AixgoError(Exception):
+    """Base class of every error raised by aixgo."""
+
+
+class MissingDependencyError(AixgoError, ImportError):
+    """An optional dependency is missing; the message says which extra to install."""
+
+    def __init__(self, feature: str, extra: str) -> None:
+        self.feature = feature
+        self.extra = extra
+        super().__init__(f"{feature} needs an optional dependency: pip install 'aixgo[{extra}]'")
+
+
+class ConfigError(AixgoError):
+    """A configuration file is invalid.
+
+    ``problems`` lists every problem found (each already formatted as ``file:line:column: ...``);
+    the message joins them, so one run reports them all.
+    """
+
+    def __init__(self, message: str, problems: list[str] | None = None, path: str | None = None) -> None:
+        self.problems = problems if problems is not None else [message]
+        self.path = path
+        super().__init__(message)
+
+
+class SessionError(AixgoError):
+    """Something is wrong with one session."""
+
+    def __init__(self, message: str, session_id: str | None = None) -> None:
+        self.session_id = session_id
+        super().__init__(message)
+
+
+class InvalidSessionIdError(SessionError, ValueError):
+    """A session or agent id is empty, too long, or contains path separators, ``..``, NUL or control
+    characters."""
+
+
+class SessionNotFoundError(SessionError, KeyError):
+    """No session with that id exists."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class SessionExistsError(SessionError):
+    """A session with that id already exists."""
+
+
+class CheckpointNotFoundError(SessionError, KeyError):
+    """The session has no checkpoint with that id."""
+
+    def __init__(self, message: str, session_id: str | None = None, checkpoint_id: str | None = None) -> None:
+        self.checkpoint_id = checkpoint_id
+        super().__init__(message, session_id)
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class SessionCorruptedError(SessionError):
+    """Stored session data cannot be read. ``path`` and ``line`` say where, when known."""
+
+    def __init__(
+        self,
+        message: str,
+        session_id: str | None = None,
+        path: str | os.PathLike[str] | None = None,
+        line: int | None = None,
+    ) -> None:
+        self.path = os.fspath(path) if path is not None else None
+        self.line = line
+        where = ""
+        if self.path is not None:
+            where = f"{self.path}:{line}: " if line is not None else f"{self.path}: "
+        super().__init__(f"{where}{message}", session_id)
+
+
+class ChecksumMismatchError(SessionCorruptedError):
+    """A checkpoint's stored checksum does not match the history it points at (tampered or damaged)."""
+
+
+class UnsupportedVersionError(SessionCorruptedError):
+    """The data was written with a newer storage format than this aixgo understands."""
+
+
+class SessionBusyError(SessionError):
+    """Another caller holds the session's turn lease."""
+
+
+class StoreError(AixgoError):
+    """The storage backend failed."""
+
+
+class StoreClosedError(StoreError):
+    """The backend (or the manager using it) has been closed."""
+
+
+class StoreConnectionError(StoreError, ConnectionError):
+    """The store cannot be reached. ``address`` names it (never its password)."""
+
+    def __init__(self, message: str, address: str | None = None) -> None:
+        self.address = address
+        super().__init__(message)
+
+
+class LLMError(AixgoError):
+    """Talking to the language model failed."""
+
+
+class LLMConfigError(LLMError):
+    """The model client is misconfigured (e.g. no API key and no base URL)."""
+
+
+class LLMRequestError(LLMError):
+    """The server rejected the request (400/401/403/404); retrying will not help."""
+
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        self.status_code = status_code
+        super().__init__(message)
+
+
+class LLMUnavailableError(LLMError):
+    """The server stayed unavailable (429, 5xx, timeouts, connection errors) after every retry."""
+
+    def __init__(self, message: str, status_code: int | None = None, attempts: int | None = None) -> None:
+        self.status_code = status_code
+        self.attempts = attempts
+        super().__init__(message)
+
+
+class LLMResponseError(LLMError):
+    """The server's answer cannot be used."""
+
+
+class AgentError(AixgoError):
+    """The agent loop failed."""
+
+    def __init__(self, message: str, agent: str | None = None) -> None:
+        self.agent = agent
+        super().__init__(message)
+
+
+class AgentNotFoundError(AgentError, KeyError):
+    """No agent with that name is registered."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class MaxStepsExceededError(AgentError):
+    """The ReAct loop used ``max_steps`` steps without a final answer; the partial turn is persisted."""
+
+    def __init__(self, message: str, agent: str | None = None, steps: int | None = None) -> None:
+        self.steps = steps
+        super().__init__(message, agent)
+
+
+class ToolError(AgentError):
+    """A tool is misconfigured (unknown name, bad ``module:function`` reference, bad signature)."""
+
+
+__all__ = [
+    "AgentError",
+    "AgentNotFoundError",
+    "AixgoError",
+    "CheckpointNotFoundError",
+    "ChecksumMismatchError",
+    "ConfigError",
+    "InvalidSessionIdError",
+    "LLMConfigError",
+    "LLMError",
+    "LLMRequestError",
+    "LLMResponseError",
+    "LLMUnavailableError",
+    "MaxStepsExceededError",
+    "MissingDependencyError",
+    "SessionBusyError",
+    "SessionCorruptedError",
+    "SessionError",
+    "SessionExistsError",
+    "SessionNotFoundError",
+    "StoreClosedError",
+    "StoreConnectionError",
+    "StoreError",
+    "ToolError",
+    "UnsupportedVersionError",
+]

@@ -1,0 +1,65 @@
+"""Logging for aixgo: structlog loggers that go through the standard :mod:`logging` module.
+
+A library must not print on its own, so by default aixgo's events follow the application's
+``logging`` setup (with none, only warnings and errors reach stderr). The CLI, or an application
+that wants aixgo's own rendering, calls :func:`configure_logging`. Message contents and API keys
+are never passed to a logger.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+
+_SHARED_PROCESSORS: list[Any] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.add_logger_name,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+]
+
+
+def get_logger(name: str) -> structlog.stdlib.BoundLogger:
+    """A structlog logger named ``name`` that emits through :mod:`logging` (``aixgo.*`` hierarchy)."""
+    logger: structlog.stdlib.BoundLogger = structlog.wrap_logger(
+        logging.getLogger(name),
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *_SHARED_PROCESSORS,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    return logger
+
+
+def configure_logging(level: str | int = "WARNING", json: bool = False, stream: Any = None) -> None:
+    """Send aixgo's logs to ``stream`` (default stderr) at ``level``, rendered for humans or as JSON lines.
+
+    Replaces any handler a previous call installed; other loggers are left alone."""
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if json
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=_SHARED_PROCESSORS,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info if json else structlog.processors.ExceptionPrettyPrinter(),
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler.setFormatter(formatter)
+    handler.set_name("aixgo")
+    root = logging.getLogger("aixgo")
+    for old in [h for h in root.handlers if h.get_name() == "aixgo"]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper() if isinstance(level, str) else level)
+    root.propagate = False

@@ -1,0 +1,64 @@
+"""Turning stored entries into a provider-valid list of OpenAI chat messages.
+
+The OpenAI API rejects a history where an assistant tool call has no result, or a tool result has
+no call. A crash mid-turn can leave exactly that on disk, so every conversion repairs it:
+
+* a call whose result is missing gets a synthetic result saying the call was interrupted;
+* a result whose call is unknown (or already answered) is dropped;
+* trimming to the last *n* messages never starts with a result cut off from its call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from aixgo.session.types import CHAT_ENTRY_TYPES, Entry
+
+INTERRUPTED_RESULT = "Error: this tool call was interrupted before it returned a result."
+
+
+def _tool_call_ids(message: dict[str, Any]) -> list[str]:
+    calls = message.get("tool_calls") or []
+    return [str(call.get("id")) for call in calls if isinstance(call, dict) and call.get("id")]
+
+
+def to_chat_messages(entries: Iterable[Entry]) -> list[dict[str, Any]]:
+    """Chat-shaped dicts (``role``, ``content``, ``tool_calls``, ``tool_call_id``) for the message-like
+    entries, repaired so the list is always valid for the OpenAI chat API."""
+    out: list[dict[str, Any]] = []
+    pending: list[str] = []
+
+    def close_pending() -> None:
+        for call_id in pending:
+            out.append({"role": "tool", "tool_call_id": call_id, "content": INTERRUPTED_RESULT})
+        pending.clear()
+
+    for entry in entries:
+        if entry.type not in CHAT_ENTRY_TYPES:
+            continue
+        message = dict(entry.data)
+        if message.get("role") == "tool":
+            call_id = message.get("tool_call_id")
+            if call_id in pending:
+                pending.remove(call_id)
+                out.append(message)
+            continue  # an orphan or duplicate result: the API would reject it
+        close_pending()
+        out.append(message)
+        pending.extend(_tool_call_ids(message))
+    close_pending()
+    return out
+
+
+def trim_messages(messages: list[dict[str, Any]], max_messages: int | None) -> list[dict[str, Any]]:
+    """The last ``max_messages`` messages, moved forward so no tool result is separated from its call."""
+    if max_messages is None or len(messages) <= max_messages:
+        return list(messages)
+    if max_messages <= 0:
+        return []
+    kept = messages[-max_messages:]
+    start = 0
+    while start < len(kept) and kept[start].get("role") == "tool":
+        start += 1
+    return kept[start:]

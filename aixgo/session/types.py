@@ -1,0 +1,76 @@
+"""Value types of the session store: entries, checkpoints, session summaries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+
+class EntryType(str, Enum):
+    """What an entry records. Message-like entries carry OpenAI chat-shaped ``data``."""
+
+    MESSAGE = "message"
+    """A chat message: ``{"role": "user"|"assistant"|"system", "content": ...}``."""
+    TOOL_CALL = "tool_call"
+    """An assistant message that calls tools: ``{"role": "assistant", "content": ..., "tool_calls": [...]}``."""
+    TOOL_RESULT = "tool_result"
+    """A tool's result: ``{"role": "tool", "tool_call_id": ..., "content": ...}``."""
+    CHECKPOINT = "checkpoint"
+    """A marker a user or agent may add to history; checkpoints themselves are not entries."""
+    METADATA = "metadata"
+    """Free-form metadata about the conversation."""
+    USAGE = "usage"
+    """Token usage of one turn: ``{"prompt_tokens": ..., "completion_tokens": ..., "total_tokens": ...}``."""
+    ERROR = "error"
+    """A turn that failed or was interrupted, recorded for the audit trail."""
+
+
+CHAT_ENTRY_TYPES = frozenset({EntryType.MESSAGE, EntryType.TOOL_CALL, EntryType.TOOL_RESULT})
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One immutable record of a session's history.
+
+    ``seq`` is the entry's position in its history (1 for the first entry), so the history is
+    always ``seq`` 1..n without gaps. ``parent_id`` is the previous entry of the same history.
+    """
+
+    id: str
+    parent_id: str | None
+    seq: int
+    timestamp: datetime
+    type: EntryType
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A named point in a session's history that :meth:`Session.restore` can return to.
+
+    ``checksum`` is a SHA-256 hash chain over the content of every entry up to ``entry_id``;
+    restoring verifies it.
+    """
+
+    id: str
+    session_id: str
+    entry_id: str | None
+    seq: int
+    timestamp: datetime
+    checksum: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """A summary of one session, as returned by :meth:`Manager.list`."""
+
+    id: str
+    agent: str
+    user_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    message_count: int
+    metadata: dict[str, Any] = field(default_factory=dict)
