@@ -1,0 +1,568 @@
+"""The backend contract: behaviour every session backend must show.
+
+A backend's test module subclasses :class:`BackendContract` and provides:
+
+* a ``make_backend`` fixture: a zero-argument callable returning a *new* backend instance over the
+  same underlying store each time it is called (so "reopen" and "another process/node" can be
+  simulated); the fixture closes what it made;
+* :meth:`BackendContract.tamper_entry`: change the stored content of one entry behind the
+  backend's back (to prove checkpoints are verified).
+
+Nothing here may know which backend it runs on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
+
+from aixgo.errors import (
+    CheckpointNotFoundError,
+    ChecksumMismatchError,
+    InvalidSessionIdError,
+    SessionBusyError,
+    SessionExistsError,
+    SessionNotFoundError,
+    StoreClosedError,
+)
+from aixgo.session import (
+    Backend,
+    EntryType,
+    Manager,
+    Session,
+    context_with_session,
+    session_from_context,
+    use_session,
+)
+from aixgo.session.history import INTERRUPTED_RESULT
+
+MakeBackend = Callable[[], Backend]
+
+BAD_IDS = [
+    "",
+    "a/b",
+    "../escape",
+    "..",
+    "a\\b",
+    "nul\x00byte",
+    "new\nline",
+    "tab\there",
+    "esc\x1b[31m",
+    ".hidden",
+    " padded",
+    "x" * 129,
+]
+
+
+def sid() -> str:
+    return "s-" + uuid.uuid4().hex[:12]
+
+
+class BackendContract:
+    """Subclass with a ``make_backend`` fixture and a ``tamper_entry`` implementation."""
+
+    def tamper_entry(self, make_backend: MakeBackend, session_id: str, entry_id: str) -> None:
+        raise NotImplementedError
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    @pytest.fixture
+    def mgr(self, make_backend: MakeBackend) -> Manager:
+        return Manager(make_backend())
+
+    def reopen(self, make_backend: MakeBackend) -> Manager:
+        return Manager(make_backend())
+
+    # -- create / get / delete ---------------------------------------------------------------
+
+    def test_create_and_get(self, mgr: Manager) -> None:
+        s = mgr.create("assistant", "user-1", user_id="u-1", metadata={"title": "t"})
+        assert (s.id, s.agent_name, s.user_id) == ("user-1", "assistant", "u-1")
+        again = mgr.get("user-1")
+        assert again.agent_name == "assistant"
+        info = again.info
+        assert info.user_id == "u-1"
+        assert info.metadata == {"title": "t"}
+        assert info.message_count == 0
+        assert info.created_at.tzinfo is not None
+
+    def test_create_generates_unique_ids(self, mgr: Manager) -> None:
+        ids = {mgr.create("assistant").id for _ in range(5)}
+        assert len(ids) == 5
+
+    def test_create_twice_raises(self, mgr: Manager) -> None:
+        mgr.create("assistant", "dup")
+        with pytest.raises(SessionExistsError):
+            mgr.create("assistant", "dup")
+        with pytest.raises(SessionExistsError):
+            mgr.create("other-agent", "dup")
+
+    def test_get_missing_raises(self, mgr: Manager) -> None:
+        with pytest.raises(SessionNotFoundError) as err:
+            mgr.get("missing")
+        assert "missing" in str(err.value)
+
+    def test_get_or_create_resumes(self, mgr: Manager, make_backend: MakeBackend) -> None:
+        s = mgr.get_or_create("assistant", "resume-me")
+        s.append_message("user", "hello")
+        again = self.reopen(make_backend).get_or_create("assistant", "resume-me")
+        assert [e.data["content"] for e in again.get_entries()] == ["hello"]
+
+    def test_get_or_create_other_agents_session_raises(self, mgr: Manager) -> None:
+        mgr.create("alpha", "shared-id")
+        with pytest.raises(SessionExistsError, match="alpha"):
+            mgr.get_or_create("beta", "shared-id")
+
+    def test_delete(self, mgr: Manager) -> None:
+        s = mgr.create("assistant", "to-delete")
+        s.append_message("user", "x")
+        assert mgr.delete("to-delete") is True
+        with pytest.raises(SessionNotFoundError):
+            mgr.get("to-delete")
+        assert mgr.delete("to-delete") is False
+        assert "to-delete" not in [i.id for i in mgr.list()]
+        fresh = mgr.create("assistant", "to-delete")
+        assert fresh.get_entries() == []
+
+    def test_delete_seen_by_other_instance(self, mgr: Manager, make_backend: MakeBackend) -> None:
+        s = mgr.create("assistant", "gone")
+        s.append_message("user", "x")
+        other = self.reopen(make_backend)
+        assert other.delete("gone")
+        with pytest.raises(SessionNotFoundError):
+            s.append_message("user", "after delete")
+        with pytest.raises(SessionNotFoundError):
+            mgr.get("gone")
+
+    @pytest.mark.parametrize("bad", BAD_IDS)
+    def test_invalid_session_ids_rejected(self, mgr: Manager, bad: str) -> None:
+        with pytest.raises(InvalidSessionIdError):
+            mgr.create("assistant", bad)
+        with pytest.raises(InvalidSessionIdError):
+            mgr.get(bad)
+        with pytest.raises(InvalidSessionIdError):
+            mgr.get_or_create("assistant", bad)
+        with pytest.raises(InvalidSessionIdError):
+            mgr.delete(bad)
+
+    @pytest.mark.parametrize("bad", BAD_IDS)
+    def test_invalid_agent_names_rejected(self, mgr: Manager, bad: str) -> None:
+        with pytest.raises(InvalidSessionIdError):
+            mgr.create(bad, "fine")
+        with pytest.raises(InvalidSessionIdError):
+            mgr.get_or_create(bad, "fine")
+        assert mgr.list() == []
+
+    def test_id_length_limit(self, mgr: Manager) -> None:
+        assert mgr.create("assistant", "x" * 128).id == "x" * 128
+
+    # -- entries ------------------------------------------------------------------------------
+
+    def test_append_assigns_gapless_seq_and_parents(self, mgr: Manager) -> None:
+        s = mgr.create("assistant", sid())
+        entries = [s.append_entry(EntryType.MESSAGE, {"role": "user", "content": str(i)}) for i in range(10)]
+        assert [e.seq for e in entries] == list(range(1, 11))
+        assert entries[0].parent_id is None
+        assert all(b.parent_id == a.id for a, b in zip(entries, entries[1:], strict=False))
+        assert all(e.timestamp.tzinfo is not None and e.timestamp.utcoffset() == timedelta(0) for e in entries)
+        assert s.get_entries() == entries
+
+    def test_entries_round_trip_unicode_and_nesting(self, mgr: Manager, make_backend: MakeBackend) -> None:
+        data = {"role": "user", "content": "héllo ✓ 你好 \"quoted\" \\ \n newline", "n": [1, 2.5, None, True]}
+        s = mgr.create("assistant", sid())
+        s.append_entry(EntryType.METADATA, {"nested": {"deep": [data]}})
+        s.append_entry(EntryType.MESSAGE, data)
+        got = self.reopen(make_backend).get(s.id).get_entries()
+        assert got[1].data == data
+        assert got[0].type is EntryType.METADATA
+
+    def test_append_is_idempotent_on_entry_id(self, mgr: Manager, make_backend: MakeBackend) -> None:
+        s = mgr.create("assistant", sid())
+        first = s.append_entry(EntryType.MESSAGE, {"role": "user", "content": "a"}, entry_id="e_fixed")
+        second = s.append_entry(EntryType.MESSAGE, {"role": "user", "content": "a"}, entry_id="e_fixed")
+        assert first == second
+        other = self.reopen(make_backend).get(s.id)
+        third = other.append_entry(EntryType.MESSAGE, {"role": "user", "content": "a"}, entry_id="e_fixed")
+        assert third.seq == 1
+        assert len(s.get_entries()) == 1
+
+    def test_paging(self, mgr: Manager) -> None:
+        s = mgr.create("assistant", sid())
+        for i in range(20):
+            s.append_message("user", str(i))
+        seqs = lambda es: [e.seq for e in es]  # noqa: E731
+        assert seqs(s.get_entries(limit=5)) == [16, 17, 18, 19, 20]
+        assert seqs(s.get_entries(limit=5, before=16)) == [11, 12, 13, 14, 15]
+        assert seqs(s.get_entries(limit=5, after=3)) == [4, 5, 6, 7, 8]
+        assert seqs(s.get_entries(after=17)) == [18, 19, 20]
+        assert seqs(s.get_entries(before=3)) == [1, 2]
+        assert seqs(s.get_entries(after=5, before=8)) == [6, 7]
+        assert s.get_entries(limit=0) == []
+        assert seqs(s.get_entries(limit=100)) == list(range(1, 21))
+        assert s.get_entries(after=20) == []
+        assert s.get_entries(before=1) == []
+
+    def test_get_messages_is_chat_shaped_and_valid(self, mgr: Manager) -> None:
+        s = mgr.create("assistant", sid())
+        s.append_message("user", "what is 2+2?")
+        call = {"id": "call_1", "type": "function", "function": {"name": "calculator", "arguments": '{"x":"2+2"}'}}
+        s.append_message("assistant", None, tool_calls=[call])
+        s.append_entry(EntryType.USAGE, {"total_tokens": 3})
+        msgs = s.get_messages()
+        # the crash left the call without a result: a synthetic one keeps the history valid
+        assert msgs[-1] == {"role": "tool", "tool_call_id": "call_1", "content": INTERRUPTED_RESULT}
+        s.append_message("tool", "4", tool_call_id="call_1")
+        s.append_message("tool", "stray", tool_call_id="call_unknown")
+        s.append_message("assistant", "4")
+        msgs = s.get_messages()
+        assert [m["role"] for m in msgs] == ["user", "assistant", "tool", "assistant"]
+        assert msgs[2]["content"] == "4"
+
+    def test_non_dict_data_rejected(self, mgr: Manager) -> None:
+        s = mgr.create("assistant", sid())
+        with pytest.raises(TypeError):
+            s.append_entry(EntryType.MESSAGE, "not a dict")  # type: ignore[arg-type]
+        assert s.get_entries() == []
+
+    # -- checkpoints -----------------------------------------------------------------------------
+
+    def test_checkpoint_and_restore(self, mgr: Manager) -> None:
+        s = mgr.create("assistant", sid())
+        s.append_message("user", "one")
+        s.append_message("assistant", "two")
+        cp = s.checkpoint(metadata={"reason": "before tool run"})
+        assert (cp.seq, cp.session_id, cp.metadata) == (2, s.id, {"reason": "before tool run"})
+        s.append_message("user", "three")
+        s.append_message("assistant", "four")
+        restored = s.restore(cp.id)
+        assert restored.id == cp.id
+        assert [e.data["content"] for e in s.get_entries()] == ["one", "two"]
+        nxt = s.append_message("user", "five")
+        assert nxt.seq == 3
+        assert nxt.parent_id == cp.entry_id
+        assert [e.data["content"] for e in s.get_entries()] == ["one", "two", "five"]
+        assert s.info.message_count == 3
+
+    def test_restore_is_durable_across_reopen(self, mgr: Manager, make_backend: MakeBackend) -> None:
+        s = mgr.create("assistant", sid())
+        for word in ["a", "b", "c"]:
+            s.append_message("user", word)
+        cp = s.checkpoint()
+        for word in ["d", "e"]:
+            s.append_message("user", word)
+        s.restore(cp.id)
+        s.append_message("user", "f")
+        mgr.close()
+        reopened = self.reopen(make_backend).get(s.id)
+        assert [e.data["content"] for e in reopened.get_entries()] == ["a", "b", "c", "f"]
+        assert [e.seq for e in reopened.get_entries()] == [1, 2, 3, 4]
+        everything = [e.data["content"] for e in reopened.all_entries()]
+        assert sorted(everything) == ["a", "b", "c", "d", "e", "f"]  # the abandoned branch is kept
+        assert reopened.info.message_count == 4
+
+    def test_restore_to_abandoned_branch(self, mgr: Manager, make_backend: MakeBackend) -> None:
+        s = mgr.create("assistant", sid())
+        s.append_message("user", "root")
+        base = s.checkpoint()
+        s.append_message("user", "branch-1")
+        tip1 = s.checkpoint()
+        s.restore(base.id)
+        s.append_message("user", "branch-2")
+        s.restore(tip1.id)
+        assert [e.data["content"] for e in s.get_entries()] == ["root", "branch-1"]
+        again = self.reopen(make_backend).get(s.id)
+        assert [e.data["content"] for e in again.get_entries()] == ["root", "branch-1"]
+
+    def test_checkpoint_of_empty_history(self, mgr: Manager) -> None:
+        s = mgr.create("assistant", sid())
+        cp = s.checkpoint()
+        assert (cp.seq, cp.entry_id) == (0, None)
+        s.append_message("user", "x")
+        s.restore(cp.id)
+        assert s.get_entries() == []
+        assert s.append_message("user", "y").seq == 1
+
+    def test_checkpoints_listed_in_order(self, mgr: Manager, make_backend: MakeBackend) -> None:
+        s = mgr.create("assistant", sid())
+        made = []
+        for i in range(3):
+            s.append_message("user", str(i))
+            made.append(s.checkpoint(metadata={"i": i}))
+        assert s.checkpoints() == made
+        assert self.reopen(make_backend).get(s.id).checkpoints() == made
+
+    def test_restore_unknown_checkpoint(self, mgr: Manager) -> None:
+        s = mgr.create("assistant", sid())
+        s.append_message("user", "x")
+        with pytest.raises(CheckpointNotFoundError, match="cp_nope"):
+            s.restore("cp_nope")
+        assert len(s.get_entries()) == 1
+
+    def test_tampered_history_fails_restore(self, mgr: Manager, make_backend: MakeBackend) -> None:
+        s = mgr.create("assistant", sid())
+        first = s.append_message("user", "original")
+        s.append_message("assistant", "reply")
+        cp = s.checkpoint()
+        s.append_message("user", "later")
+        mgr.close()
+        self.tamper_entry(make_backend, s.id, first.id)
+        reopened = self.reopen(make_backend).get(s.id)
+        with pytest.raises(ChecksumMismatchError):
+            reopened.restore(cp.id)
+        assert len(reopened.get_entries()) == 3  # nothing moved
+
+    def test_checkpoints_from_other_instance_visible(self, mgr: Manager, make_backend: MakeBackend) -> None:
+        s = mgr.create("assistant", sid())
+        s.append_message("user", "x")
+        other = self.reopen(make_backend).get(s.id)
+        cp = other.checkpoint()
+        other.append_message("user", "y")
+        assert [c.id for c in s.checkpoints()] == [cp.id]
+        s.restore(cp.id)
+        assert len(other.get_entries()) == 1
+
+    # -- listing and retention ------------------------------------------------------------------
+
+    def test_list_filters_sorts_and_pages(self, mgr: Manager) -> None:
+        a = mgr.create("alpha", "a1", user_id="u1")
+        time.sleep(0.01)
+        mgr.create("alpha", "a2", user_id="u2")
+        time.sleep(0.01)
+        mgr.create("beta", "b1", user_id="u1")
+        time.sleep(0.01)
+        a.append_message("user", "bump")
+        a.append_message("assistant", "reply")
+        a.append_entry(EntryType.METADATA, {"k": "v"})
+        infos = mgr.list()
+        assert [i.id for i in infos] == ["a1", "b1", "a2"]
+        assert {i.id: i.message_count for i in infos} == {"a1": 2, "a2": 0, "b1": 0}
+        assert [i.id for i in mgr.list(agent="alpha")] == ["a1", "a2"]
+        assert [i.id for i in mgr.list(user_id="u1")] == ["a1", "b1"]
+        assert [i.id for i in mgr.list(limit=1, offset=1)] == ["b1"]
+        assert mgr.list(agent="nobody") == []
+        assert mgr.most_recent("alpha") is not None
+        assert mgr.most_recent("alpha").id == "a1"  # type: ignore[union-attr]
+
+    def test_list_counts_messages_after_restore(self, mgr: Manager, make_backend: MakeBackend) -> None:
+        s = mgr.create("assistant", sid())
+        s.append_message("user", "1")
+        cp = s.checkpoint()
+        s.append_message("user", "2")
+        s.append_message("user", "3")
+        s.restore(cp.id)
+        counts = {i.id: i.message_count for i in self.reopen(make_backend).list()}
+        assert counts[s.id] == 1
+
+    def test_prune_deletes_idle_sessions(self, mgr: Manager) -> None:
+        old = mgr.create("assistant", "old")
+        old.append_message("user", "x")
+        other_agent = mgr.create("other", "old-other")
+        time.sleep(0.4)
+        fresh = mgr.create("assistant", "fresh")
+        fresh.append_message("user", "y")
+        assert mgr.prune(older_than=timedelta(seconds=0.3), agent="assistant") == ["old"]
+        assert sorted(i.id for i in mgr.list()) == ["fresh", "old-other"]
+        assert sorted(mgr.prune(older_than=timedelta(seconds=0.3))) == [other_agent.id]
+        with pytest.raises(SessionNotFoundError):
+            mgr.get("old")
+
+    def test_updated_at_moves_on_append(self, mgr: Manager) -> None:
+        s = mgr.create("assistant", sid())
+        before = s.info.updated_at
+        time.sleep(0.02)
+        s.append_message("user", "x")
+        assert s.info.updated_at > before
+        assert s.info.updated_at.tzinfo == UTC or s.info.updated_at.utcoffset() == timedelta(0)
+
+    # -- concurrency, leases, lifecycle -------------------------------------------------------------
+
+    def test_threads_append_without_gaps(self, mgr: Manager) -> None:
+        s = mgr.create("assistant", sid())
+        errors: list[BaseException] = []
+
+        def work(n: int) -> None:
+            try:
+                for i in range(40):
+                    s.append_entry(EntryType.METADATA, {"t": n, "i": i})
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        entries = s.get_entries()
+        assert [e.seq for e in entries] == list(range(1, 241))
+        assert len({(e.data["t"], e.data["i"]) for e in entries}) == 240
+
+    def test_two_instances_interleave_appends(self, mgr: Manager, make_backend: MakeBackend) -> None:
+        a = mgr.create("assistant", sid())
+        b = self.reopen(make_backend).get(a.id)
+        for i in range(10):
+            (a if i % 2 else b).append_message("user", str(i))
+        assert [e.data["content"] for e in a.get_entries()] == [str(i) for i in range(10)]
+        assert [e.seq for e in b.get_entries()] == list(range(1, 11))
+
+    def test_lease_excludes_second_holder(self, mgr: Manager, make_backend: MakeBackend) -> None:
+        s = mgr.create("assistant", sid())
+        other = self.reopen(make_backend).get(s.id)
+        with s.lease(ttl=10):
+            with pytest.raises(SessionBusyError):
+                other.lease(ttl=10, wait=0)
+            with pytest.raises(SessionBusyError):
+                other.lease(ttl=10, wait=0.2)
+        with other.lease(ttl=10, wait=0) as lease:
+            lease.extend()
+        with s.lease(ttl=10, wait=0):
+            pass
+
+    def test_lease_waits_for_release(self, mgr: Manager, make_backend: MakeBackend) -> None:
+        s = mgr.create("assistant", sid())
+        other = self.reopen(make_backend).get(s.id)
+        held = s.lease(ttl=10)
+        timer = threading.Timer(0.3, held.release)
+        timer.start()
+        started = time.monotonic()
+        with other.lease(ttl=10, wait=5):
+            waited = time.monotonic() - started
+        timer.join()
+        assert 0.2 < waited < 4
+
+    def test_release_twice_is_harmless(self, mgr: Manager) -> None:
+        s = mgr.create("assistant", sid())
+        lease = s.lease(ttl=10)
+        lease.release()
+        lease.release()
+        with s.lease(ttl=10, wait=0):
+            lease.release()  # must not free the new holder's lease
+            with pytest.raises(SessionBusyError):
+                s.lease(ttl=10, wait=0)
+
+    def test_closed_manager_refuses_work(self, make_backend: MakeBackend) -> None:
+        mgr = Manager(make_backend())
+        s = mgr.create("assistant", sid())
+        mgr.close()
+        mgr.close()
+        with pytest.raises(StoreClosedError):
+            s.append_message("user", "x")
+        with pytest.raises(StoreClosedError):
+            mgr.list()
+
+    def test_closed_backend_refuses_work(self, make_backend: MakeBackend) -> None:
+        backend = make_backend()
+        Manager(backend).create("assistant", "closing")
+        backend.close()
+        with pytest.raises(StoreClosedError):
+            backend.get_info("closing")
+
+    def test_manager_as_context_manager(self, make_backend: MakeBackend) -> None:
+        with Manager(make_backend()) as mgr:
+            mgr.create("assistant", sid())
+        with pytest.raises(StoreClosedError):
+            mgr.list()
+
+    # -- context helpers ----------------------------------------------------------------------------
+
+    def test_context_helpers_across_tasks(self, mgr: Manager) -> None:
+        one = mgr.create("assistant", sid())
+        two = mgr.create("assistant", sid())
+        assert session_from_context() is None
+
+        async def current_after_yield() -> Session | None:
+            await asyncio.sleep(0.01)
+            return session_from_context()
+
+        async def main() -> tuple[Any, ...]:
+            with use_session(one):
+                inherited = asyncio.create_task(current_after_yield())
+                isolated = asyncio.create_task(current_after_yield(), context=context_with_session(two))
+                return await inherited, await isolated, session_from_context()
+
+        inherited, isolated, inside = asyncio.run(main())
+        assert (inherited, isolated, inside) == (one, two, one)
+        assert session_from_context() is None
+        assert context_with_session(two).run(session_from_context) is two
+
+    # -- model-based ---------------------------------------------------------------------------------
+
+    model_examples = 40
+
+    def test_matches_in_memory_model(self, make_backend: MakeBackend) -> None:
+        run_state_machine_as_test(
+            lambda: _ModelMachine(make_backend),
+            settings=settings(
+                max_examples=self.model_examples,
+                stateful_step_count=25,
+                deadline=None,
+                suppress_health_check=list(HealthCheck),
+            ),
+        )
+
+
+class _ModelMachine(RuleBasedStateMachine):
+    """Runs random append/get/checkpoint/restore/reopen sequences against a list-based model."""
+
+    def __init__(self, make_backend: MakeBackend) -> None:
+        super().__init__()
+        self.make_backend = make_backend
+        self.mgr = Manager(make_backend())
+        self.session = self.mgr.create("model", sid())
+        self.model: list[tuple[str, dict[str, Any]]] = []  # (type, data) of the history
+        self.stored_count = 0
+        self.checkpoints: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+
+    @rule(text=st.text(max_size=20), kind=st.sampled_from([EntryType.MESSAGE, EntryType.METADATA]))
+    def append(self, text: str, kind: EntryType) -> None:
+        data = {"role": "user", "content": text} if kind is EntryType.MESSAGE else {"note": text}
+        entry = self.session.append_entry(kind, data)
+        self.model.append((kind.value, data))
+        self.stored_count += 1
+        assert entry.seq == len(self.model)
+
+    @rule(limit=st.none() | st.integers(min_value=0, max_value=30))
+    def get(self, limit: int | None) -> None:
+        got = [(e.type.value, e.data) for e in self.session.get_entries(limit=limit)]
+        expected = self.model if limit is None else self.model[max(0, len(self.model) - limit) :]
+        assert got == expected
+
+    @rule()
+    def checkpoint(self) -> None:
+        cp = self.session.checkpoint()
+        assert cp.seq == len(self.model)
+        self.checkpoints[cp.id] = list(self.model)
+
+    @precondition(lambda self: bool(self.checkpoints))
+    @rule(data=st.data())
+    def restore(self, data: st.DataObject) -> None:
+        cp_id = data.draw(st.sampled_from(sorted(self.checkpoints)))
+        self.session.restore(cp_id)
+        self.model = list(self.checkpoints[cp_id])
+
+    @rule()
+    def reopen(self) -> None:
+        self.mgr.close()
+        self.mgr = Manager(self.make_backend())
+        self.session = self.mgr.get(self.session.id)
+
+    @invariant()
+    def history_matches(self) -> None:
+        entries = self.session.get_entries()
+        assert [(e.type.value, e.data) for e in entries] == self.model
+        assert [e.seq for e in entries] == list(range(1, len(self.model) + 1))
+        assert len(self.session.all_entries()) == self.stored_count
+        assert self.session.info.message_count == sum(1 for t, _ in self.model if t == "message")
+
+    def teardown(self) -> None:
+        self.mgr.close()
