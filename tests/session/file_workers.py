@@ -1,0 +1,26 @@
+"""Code run in child processes by the file backend's stress tests (importable under spawn)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from aixgo.session import EntryType, FileBackend, Manager
+
+
+def append_from_threads(base_dir: str, session_id: str, proc: int, threads: int, per_thread: int) -> None:
+    """Append ``per_thread`` entries from each of ``threads`` threads, all through one manager."""
+    with Manager(FileBackend(Path(base_dir), fsync="never")) as mgr:
+        sess = mgr.get(session_id)
+        barrier = threading.Barrier(threads)
+
+        def work(thread: int) -> None:
+            barrier.wait()
+            for i in range(per_thread):
+                sess.append_entry(EntryType.METADATA, {"p": proc, "t": thread, "i": i, "pad": "x" * (i % 97)})
+
+        workers = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
