@@ -1,0 +1,1 @@
+"""Benchmarks of aixgo (``make bench``). Never part of ``make test``."""
