@@ -1,0 +1,59 @@
+"""Turning a loaded config into live objects. This is the first place anything touches disk or network."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from aixgo.config.model import Config, SessionConfig
+from aixgo.errors import ConfigError
+from aixgo.session.file_backend import FileBackend
+from aixgo.session.manager import Manager
+
+
+def build_session_manager(config: Config | SessionConfig) -> Manager:
+    """A ready :class:`~aixgo.session.Manager` on the configured store.
+
+    ``file``: ``Manager(FileBackend(base_dir, fsync=...))`` (creates ``base_dir``, mode 0700).
+    ``redis``: ``Manager(RedisBackend(url_or_addr, RedisOptions(...)))``; needs ``aixgo[redis]``.
+    Settings left unset in the file keep the backend's defaults. Raises
+    :class:`~aixgo.errors.ConfigError` if ``session.enabled`` is false (there is nothing to build).
+    """
+    session = config.session if isinstance(config, Config) else config
+    where = f" in {config.path}" if isinstance(config, Config) else ""
+    if not session.enabled:
+        raise ConfigError(
+            f"sessions are disabled{where} (session.enabled: false): there is no session manager to build"
+        )
+    if session.store == "file":
+        return Manager(FileBackend(session.base_dir, fsync=session.fsync))
+    return Manager(_redis_backend(session))
+
+
+def redis_options(session: SessionConfig) -> dict[str, Any]:
+    """Keyword arguments for ``RedisOptions``: every setting the config gives (``ttl`` always)."""
+    redis = session.redis
+    options: dict[str, Any] = {"ttl": session.ttl}
+    if redis is None:
+        return options
+    settings: dict[str, Any] = {
+        "password": redis.password,
+        "db": redis.db,
+        "key_prefix": redis.key_prefix,
+        "pool_size": redis.pool_size,
+        "socket_timeout": redis.socket_timeout,
+        "connect_timeout": redis.connect_timeout,
+        "retries": redis.retries,
+    }
+    options.update({key: value for key, value in settings.items() if value is not None})
+    return options
+
+
+def _redis_backend(session: SessionConfig) -> Any:
+    # Imported here: the redis backend (and the optional `redis` package) load only when used.
+    module = importlib.import_module("aixgo.session.redis_backend")
+    target = session.redis.target if session.redis is not None else "localhost:6379"
+    return module.RedisBackend(target, module.RedisOptions(**redis_options(session)))
+
+
+__all__ = ["build_session_manager", "redis_options"]

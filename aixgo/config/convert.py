@@ -1,0 +1,246 @@
+"""Checks the schema cannot express, and turning validated data into :mod:`aixgo.config.model` objects.
+
+:func:`semantic_problems` tolerates data that failed the schema (it only looks at values of the
+right type), so one run reports schema and semantic problems together. :func:`to_config` assumes
+data without problems.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from aixgo.config.durations import parse_duration
+from aixgo.config.model import (
+    DEFAULT_BASE_DIR,
+    DEFAULT_KEY_PREFIX,
+    DEFAULT_MAX_STEPS,
+    DEFAULT_REDIS_ADDR,
+    AgentConfig,
+    CheckpointConfig,
+    Config,
+    LLMConfig,
+    RedisConfig,
+    SessionConfig,
+)
+from aixgo.config.problems import JsonPath, Problem
+from aixgo.config.source import Marks
+from aixgo.errors import InvalidSessionIdError
+from aixgo.session.ids import MAX_ID_LENGTH, validate_id
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _is_duration_value(value: Any) -> bool:
+    return isinstance(value, int | float | str) and not isinstance(value, bool)
+
+
+def _llm_blocks(data: dict[str, Any]) -> Iterator[tuple[JsonPath, dict[str, Any]]]:
+    yield ("llm",), _mapping(data.get("llm"))
+    agents = data.get("agents")
+    if isinstance(agents, list):
+        for index, agent in enumerate(agents):
+            yield ("agents", index, "llm"), _mapping(_mapping(agent).get("llm"))
+
+
+def semantic_problems(data: Any, marks: Marks) -> list[Problem]:
+    """Problems beyond the schema: agent names, durations, settings that would silently do nothing."""
+    if not isinstance(data, dict):
+        return []
+    problems: list[Problem] = []
+    problems.extend(_agent_name_problems(data, marks))
+    problems.extend(_duration_problems(data, marks))
+    problems.extend(_session_problems(_mapping(data.get("session")), marks))
+    problems.extend(_script_problems(data, marks))
+    return problems
+
+
+def _agent_name_problems(data: dict[str, Any], marks: Marks) -> Iterator[Problem]:
+    agents = data.get("agents")
+    if not isinstance(agents, list):
+        return
+    first: dict[str, int] = {}
+    for index, agent in enumerate(agents):
+        name = _mapping(agent).get("name")
+        if not isinstance(name, str) or not 0 < len(name) <= MAX_ID_LENGTH:
+            continue  # the schema reports it
+        path: JsonPath = ("agents", index, "name")
+        try:
+            validate_id(name, "agent name")
+        except InvalidSessionIdError as exc:
+            yield Problem(path, str(exc),
+                          "an agent's name also names its folder of sessions: use letters, digits, '-', '_'",
+                          marks.value(path))
+            continue
+        if name in first:
+            where = marks.value(("agents", first[name], "name"))
+            at = f" at line {where.line}" if where else ""
+            yield Problem(path, f"duplicate agent name {name!r}",
+                          f"agent names must be unique: agents[{first[name]}]{at} is already called {name!r}",
+                          marks.value(path))
+        else:
+            first[name] = index
+
+
+def _duration_problems(data: dict[str, Any], marks: Marks) -> Iterator[Problem]:
+    session = _mapping(data.get("session"))
+    redis = _mapping(session.get("redis"))
+    candidates: list[tuple[JsonPath, Any]] = [
+        (("session", "ttl"), session.get("ttl")),
+        (("session", "checkpoint", "interval"), _mapping(session.get("checkpoint")).get("interval")),
+        (("session", "redis", "socket_timeout"), redis.get("socket_timeout")),
+        (("session", "redis", "connect_timeout"), redis.get("connect_timeout")),
+    ]
+    candidates.extend(((*path, "timeout"), block.get("timeout")) for path, block in _llm_blocks(data))
+    for path, value in candidates:
+        if not _is_duration_value(value):
+            continue
+        try:
+            duration = parse_duration(value)
+        except ValueError as exc:
+            if "too large" in str(exc):  # anything else malformed is reported by the schema
+                yield Problem(path, str(exc), "use a smaller duration", marks.value(path))
+            continue
+        if duration <= timedelta(0):
+            yield Problem(path, f"expected a duration greater than zero, found {value!r}",
+                          "remove the key to use the default", marks.value(path))
+
+
+def _session_problems(session: dict[str, Any], marks: Marks) -> Iterator[Problem]:
+    if "ttl" in session and session.get("store", "file") == "file":
+        yield Problem(("session", "ttl"), "ttl is only supported by the redis store",
+                      "file sessions never expire on their own: delete old ones with "
+                      "`aixgo sessions prune --older-than 30d`, or set store: redis",
+                      marks.key(("session", "ttl")))
+    redis = _mapping(session.get("redis"))
+    if "addr" in redis and "url" in redis:
+        yield Problem(("session", "redis", "url"), "set either addr or url, not both",
+                      "keep url (it can carry the password and db) or addr (host:port)",
+                      marks.key(("session", "redis", "url")))
+    checkpoint = _mapping(session.get("checkpoint"))
+    if "interval" in checkpoint and checkpoint.get("auto_save") is not True:
+        yield Problem(("session", "checkpoint", "interval"), "interval has no effect without auto_save: true",
+                      "add 'auto_save: true' to session.checkpoint, or remove interval",
+                      marks.key(("session", "checkpoint", "interval")))
+
+
+def _script_problems(data: dict[str, Any], marks: Marks) -> Iterator[Problem]:
+    top = _mapping(data.get("llm"))
+    providers: list[Any] = []
+    for path, block in _llm_blocks(data):
+        provider = block.get("provider", top.get("provider", "openai"))
+        providers.append(provider)
+        if path != ("llm",) and "script" in block and provider != "scripted":
+            yield _script_problem((*path, "script"), marks)
+    if "script" in top and "scripted" not in providers:
+        yield _script_problem(("llm", "script"), marks)
+
+
+def _script_problem(path: JsonPath, marks: Marks) -> Problem:
+    return Problem(path, "script is only used by the scripted provider",
+                   "add 'provider: scripted' to this llm block, or remove script", marks.key(path))
+
+
+# -- building the model ------------------------------------------------------------------------
+
+
+def to_config(data: dict[str, Any], path: Path, base: Path) -> Config:
+    """Typed config from schema-valid, problem-free ``data``; relative paths are resolved against ``base``."""
+    top_llm = _mapping(data.get("llm"))
+    return Config(
+        path=path,
+        session=_session(_mapping(data.get("session")), base),
+        llm=_llm(top_llm),
+        agents=[_agent(_mapping(agent), top_llm) for agent in data.get("agents") or []],
+    )
+
+
+def resolve_path(text: str, base: Path) -> Path:
+    """``~`` expanded; a relative path joined to ``base``; ``.``/``..`` collapsed. Touches no file."""
+    path = Path(os.path.expanduser(text))
+    if not path.is_absolute():
+        path = base / path
+    return Path(os.path.normpath(path))
+
+
+def _seconds(value: Any) -> float | None:
+    return None if value is None else parse_duration(value).total_seconds()
+
+
+def _duration(value: Any) -> timedelta | None:
+    return None if value is None else parse_duration(value)
+
+
+def _session(raw: dict[str, Any], base: Path) -> SessionConfig:
+    store = raw.get("store", "file")
+    redis_raw = raw.get("redis")
+    redis = _redis(_mapping(redis_raw)) if redis_raw is not None or store == "redis" else None
+    checkpoint = _mapping(raw.get("checkpoint"))
+    return SessionConfig(
+        enabled=raw.get("enabled", True),
+        store=store,
+        base_dir=resolve_path(raw.get("base_dir", DEFAULT_BASE_DIR), base),
+        fsync=raw.get("fsync", "always"),
+        ttl=_duration(raw.get("ttl")),
+        redis=redis,
+        checkpoint=CheckpointConfig(
+            auto_save=checkpoint.get("auto_save", False),
+            interval=_duration(checkpoint.get("interval")),
+        ),
+    )
+
+
+def _redis(raw: dict[str, Any]) -> RedisConfig:
+    url = raw.get("url")
+    addr = raw.get("addr")
+    if url is None:
+        addr = addr or DEFAULT_REDIS_ADDR
+        if not addr.rsplit("]", 1)[-1].count(":"):
+            addr += ":6379"
+    return RedisConfig(
+        addr=addr,
+        url=url,
+        password=raw.get("password"),
+        db=raw.get("db"),
+        key_prefix=raw.get("key_prefix", DEFAULT_KEY_PREFIX),
+        pool_size=raw.get("pool_size"),
+        socket_timeout=_seconds(raw.get("socket_timeout")),
+        connect_timeout=_seconds(raw.get("connect_timeout")),
+        retries=raw.get("retries"),
+    )
+
+
+def _llm(raw: dict[str, Any]) -> LLMConfig:
+    script = raw.get("script")
+    return LLMConfig(
+        provider=raw.get("provider", "openai"),
+        base_url=raw.get("base_url"),
+        api_key=raw.get("api_key"),
+        timeout=_seconds(raw.get("timeout")),
+        max_retries=raw.get("max_retries"),
+        script=list(script) if script is not None else None,
+    )
+
+
+def _agent(raw: dict[str, Any], top_llm: dict[str, Any]) -> AgentConfig:
+    temperature = raw.get("temperature")
+    return AgentConfig(
+        name=raw["name"],
+        model=raw["model"],
+        role=raw.get("role", "react"),
+        prompt=raw.get("prompt", ""),
+        tools=list(raw.get("tools") or []),
+        max_steps=raw.get("max_steps", DEFAULT_MAX_STEPS),
+        temperature=float(temperature) if temperature is not None else None,
+        max_history_messages=raw.get("max_history_messages"),
+        react_format=raw.get("react_format", "native"),
+        llm=_llm({**top_llm, **_mapping(raw.get("llm"))}),
+    )
+
+
+__all__ = ["resolve_path", "semantic_problems", "to_config"]

@@ -1,0 +1,162 @@
+"""Typed, immutable config objects: what :func:`aixgo.config.load_config` returns.
+
+Defaults here match the defaults documented in the JSON Schema and ``docs/config.md``. Secrets
+(``api_key``, ``password``) are left out of ``repr()`` so a logged config never shows them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+from aixgo.config.problems import mask_secrets
+from aixgo.errors import AgentNotFoundError
+
+StoreKind = Literal["file", "redis"]
+FsyncPolicy = Literal["always", "batch", "never"]
+Provider = Literal["openai", "scripted"]
+AgentRole = Literal["react"]
+ReactFormat = Literal["native", "text"]
+
+DEFAULT_BASE_DIR = "~/.aixgo/sessions"
+DEFAULT_REDIS_ADDR = "localhost:6379"
+DEFAULT_KEY_PREFIX = "aixgo:sessions:"
+DEFAULT_MAX_STEPS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointConfig:
+    """``session.checkpoint``: automatic checkpoints after completed turns."""
+
+    auto_save: bool = False
+    interval: timedelta | None = None
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class RedisConfig:
+    """``session.redis``: how to reach Redis. Exactly one of ``addr`` / ``url`` is set.
+
+    Timeouts are in seconds; ``None`` means the backend's default. ``repr()`` masks the password
+    and any credentials in the URL.
+    """
+
+    addr: str | None = DEFAULT_REDIS_ADDR
+    url: str | None = None
+    password: str | None = None
+    db: int | None = None
+    key_prefix: str = DEFAULT_KEY_PREFIX
+    pool_size: int | None = None
+    socket_timeout: float | None = None
+    connect_timeout: float | None = None
+    retries: int | None = None
+
+    @property
+    def target(self) -> str:
+        """What to connect to: the URL if one is set, else ``host:port``."""
+        return self.url if self.url is not None else (self.addr or DEFAULT_REDIS_ADDR)
+
+    @property
+    def safe_target(self) -> str:
+        """:attr:`target` with any password in the URL replaced by ``***`` (safe to print or log)."""
+        return mask_secrets(self.target)
+
+    def __repr__(self) -> str:
+        shown = []
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.name == "url" and value is not None:
+                value = mask_secrets(value)
+            if item.name == "password" and value is not None:
+                value = "***"
+            shown.append(f"{item.name}={value!r}")
+        return f"RedisConfig({', '.join(shown)})"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionConfig:
+    """``session:``: the session store."""
+
+    enabled: bool = True
+    store: StoreKind = "file"
+    base_dir: Path = field(default_factory=lambda: Path(DEFAULT_BASE_DIR).expanduser())
+    fsync: FsyncPolicy = "always"
+    ttl: timedelta | None = None
+    redis: RedisConfig | None = None
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class LLMConfig:
+    """``llm:`` (top level, or an agent's merged over it): the model server.
+
+    ``timeout`` is in seconds; ``None`` values mean the client's default (``api_key`` and
+    ``base_url`` then come from ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL``).
+    """
+
+    provider: Provider = "openai"
+    base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    timeout: float | None = None
+    max_retries: int | None = None
+    script: list[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentConfig:
+    """One entry of ``agents:``. ``llm`` is already merged with the top-level ``llm:``."""
+
+    name: str
+    model: str
+    role: AgentRole = "react"
+    prompt: str = ""
+    tools: list[str] = field(default_factory=list)
+    max_steps: int = DEFAULT_MAX_STEPS
+    temperature: float | None = None
+    max_history_messages: int | None = None
+    react_format: ReactFormat = "native"
+    llm: LLMConfig = field(default_factory=LLMConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """A whole config file. ``path`` is the file it was loaded from (absolute)."""
+
+    path: Path
+    session: SessionConfig = field(default_factory=SessionConfig)
+    llm: LLMConfig = field(default_factory=LLMConfig)
+    agents: list[AgentConfig] = field(default_factory=list)
+
+    @property
+    def agent_names(self) -> list[str]:
+        """Names of the agents, in file order."""
+        return [agent.name for agent in self.agents]
+
+    def agent(self, name: str) -> AgentConfig:
+        """The agent called ``name``.
+
+        Raises :class:`~aixgo.errors.AgentNotFoundError` naming the available agents if there is none.
+        """
+        for agent in self.agents:
+            if agent.name == name:
+                return agent
+        available = ", ".join(self.agent_names) or "none"
+        raise AgentNotFoundError(
+            f"no agent named {name!r} in {self.path} (available: {available})", agent=name
+        )
+
+
+__all__ = [
+    "AgentConfig",
+    "AgentRole",
+    "CheckpointConfig",
+    "Config",
+    "FsyncPolicy",
+    "LLMConfig",
+    "Provider",
+    "ReactFormat",
+    "RedisConfig",
+    "SessionConfig",
+    "StoreKind",
+]
