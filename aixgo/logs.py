@@ -42,9 +42,7 @@ def configure_logging(level: str | int = "WARNING", json: bool = False, stream: 
 
     Replaces any handler a previous call installed; other loggers are left alone."""
     renderer: Any = (
-        structlog.processors.JSONRenderer()
-        if json
-        else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=_SHARED_PROCESSORS,

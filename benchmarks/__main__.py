@@ -9,12 +9,18 @@ import sys
 
 from benchmarks import harness
 
-SUITES = {"file": "benchmarks.bench_file", "redis": "benchmarks.bench_redis", "runtime": "benchmarks.bench_runtime"}
+SUITES = {
+    "file": "benchmarks.bench_file",
+    "redis": "benchmarks.bench_redis",
+    "runtime": "benchmarks.bench_runtime",
+}
 
 
 def main(argv: list[str]) -> int:
     names = argv or list(SUITES)
-    print(f"aixgo benchmarks — Python {platform.python_version()}, {os.cpu_count()} CPUs, {platform.machine()}")
+    print(
+        f"aixgo benchmarks — Python {platform.python_version()}, {os.cpu_count()} CPUs, {platform.machine()}"
+    )
     print("times in milliseconds; targets are checked against the median")
     for name in names:
         try:

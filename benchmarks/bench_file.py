@@ -28,7 +28,9 @@ def _floors(root: Path) -> dict[str, float]:
     fd = os.open(root / "floor.bin", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
         floors = {}
-        floors["write"] = report(f"floor: os.write of {len(payload)} bytes", measure(lambda: os.write(fd, payload), 3000)).median
+        floors["write"] = report(
+            f"floor: os.write of {len(payload)} bytes", measure(lambda: os.write(fd, payload), 3000)
+        ).median
 
         def write_fsync() -> None:
             os.write(fd, payload)
@@ -39,7 +41,9 @@ def _floors(root: Path) -> dict[str, float]:
             os.fdatasync(fd)
 
         floors["fsync"] = report("floor: os.write + os.fsync, same bytes", measure(write_fsync, 400)).median
-        floors["fdatasync"] = report("floor: os.write + os.fdatasync, same bytes", measure(write_fdatasync, 400)).median
+        floors["fdatasync"] = report(
+            "floor: os.write + os.fdatasync, same bytes", measure(write_fdatasync, 400)
+        ).median
         return floors
     finally:
         os.close(fd)
@@ -54,7 +58,9 @@ def run() -> None:
         _small_session(root)
         _large_session(root)
         _listing(root)
-    note("reference, same machine (issue text): OpenAI Agents SDK SQLiteSession append 0.57 ms, last 100 items 0.48 ms")
+    note(
+        "reference, same machine (issue text): OpenAI Agents SDK SQLiteSession append 0.57 ms, last 100 items 0.48 ms"
+    )
 
 
 def _appends(root: Path, floors: dict[str, float]) -> None:
@@ -64,13 +70,19 @@ def _appends(root: Path, floors: dict[str, float]) -> None:
             target = {"never": 50e-6, "always": 1.5 * floors["fsync"], "batch": None}[policy]
             samples = measure(lambda s=sess: s.append_entry(EntryType.MESSAGE, MESSAGE), n)  # type: ignore[misc]
             report(f"append, fsync={policy}", samples, target)
-    note(f"fsync=always target = 1.5 x the os.write+os.fsync floor ({floors['fsync'] * 1e3:.3f} ms); appends use fdatasync")
+    note(
+        f"fsync=always target = 1.5 x the os.write+os.fsync floor ({floors['fsync'] * 1e3:.3f} ms); appends use fdatasync"
+    )
 
 
 def _small_session(root: Path) -> None:
     with Manager(FileBackend(root / "small")) as mgr:
         counter = iter(range(10**9))
-        report("create session (fsync=always: file + directory)", measure(lambda: mgr.create("bench", f"s{next(counter)}"), 300), 1e-3)
+        report(
+            "create session (fsync=always: file + directory)",
+            measure(lambda: mgr.create("bench", f"s{next(counter)}"), 300),
+            1e-3,
+        )
         sess = mgr.create("bench", "hundred")
         for i in range(100):
             sess.append_message("user" if i % 2 == 0 else "assistant", f"message {i} " + "x" * 80)
@@ -86,7 +98,11 @@ def _large_session(root: Path) -> None:
             sess.append_message("user" if i % 2 == 0 else "assistant", f"message {i} " + "x" * 80)
     with Manager(FileBackend(base)) as mgr:
         sess = mgr.get("big")
-        report("last 100 entries of a 10,000-entry session", measure(lambda: sess.get_entries(limit=100), 3000), 0.3e-3)
+        report(
+            "last 100 entries of a 10,000-entry session",
+            measure(lambda: sess.get_entries(limit=100), 3000),
+            0.3e-3,
+        )
         report("all 10,000 entries", measure(sess.get_entries, 200), 15e-3)
         report("checkpoint, 10,000-entry session (fsync=always)", measure(sess.checkpoint, 300), 0.5e-3)
         cp = sess.checkpoint()
@@ -101,7 +117,10 @@ def _large_session(root: Path) -> None:
         with Manager(FileBackend(base)) as fresh:
             fresh.get("big").get_entries(limit=100)
 
-    report(f"cold open + last 100, new process state ({size / 1e6:.1f} MB file)", measure(cold_open, 20, warmup=2))
+    report(
+        f"cold open + last 100, new process state ({size / 1e6:.1f} MB file)",
+        measure(cold_open, 20, warmup=2),
+    )
     note("a process reads a session file once, then only the bytes appended since; the rows above are warm")
 
 

@@ -49,7 +49,9 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[rank]
 
 
-def measure(fn: Callable[[], object], n: int, warmup: int = 5, setup: Callable[[], object] | None = None) -> list[float]:
+def measure(
+    fn: Callable[[], object], n: int, warmup: int = 5, setup: Callable[[], object] | None = None
+) -> list[float]:
     """Time ``n`` calls of ``fn`` (``setup`` runs untimed before each); returns seconds per call."""
     for _ in range(warmup):
         if setup:

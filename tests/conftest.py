@@ -44,7 +44,9 @@ def _guarded_connect_ex(self: socket.socket, address: Any) -> int:
 
 
 def _guarded_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
-    if host not in (None, "localhost", b"localhost") and not _is_loopback((host if isinstance(host, str) else "x",)):
+    if host not in (None, "localhost", b"localhost") and not _is_loopback(
+        (host if isinstance(host, str) else "x",)
+    ):
         raise NetworkAccessError(f"tests may not resolve or reach the network: getaddrinfo({host!r})")
     return _real_getaddrinfo(host, *args, **kwargs)
 

@@ -17,7 +17,7 @@ _COMMAND_MODULES = ("aixgo.cli.validate", "aixgo.cli.run", "aixgo.cli.sessions")
 
 
 def _register() -> None:
-    import importlib
+    import importlib  # noqa: PLC0415 - only needed once, at start-up
 
     for name in _COMMAND_MODULES:
         try:

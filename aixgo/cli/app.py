@@ -26,9 +26,13 @@ class CliState:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="aixgo")
-@click.option("--log-level", default="warning", show_default=True,
-              type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
-              help="Log level of aixgo's own logs (always on stderr).")
+@click.option(
+    "--log-level",
+    default="warning",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    help="Log level of aixgo's own logs (always on stderr).",
+)
 @click.option("--log-json", is_flag=True, help="Logs as JSON lines instead of text.")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors (implies --log-level debug).")
 @click.pass_context

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 def __getattr__(name: str) -> Any:
     # The Redis backend imports the optional ``redis`` package only when asked for.
     if name in ("RedisBackend", "RedisOptions"):
-        from aixgo.session import redis_backend
+        from aixgo.session import redis_backend  # noqa: PLC0415 - redis is an optional extra
 
         return getattr(redis_backend, name)
     raise AttributeError(f"module 'aixgo.session' has no attribute {name!r}")

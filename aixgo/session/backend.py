@@ -85,6 +85,15 @@ class Backend(Protocol):
 
         Raises ``CheckpointNotFoundError`` or ``ChecksumMismatchError``."""
 
+    def import_session(
+        self, info: SessionInfo, entries: list[Entry], checkpoints: list[Checkpoint], head: str | None
+    ) -> SessionInfo:
+        """Create a session from exported data, keeping every id, timestamp, ``seq``, branch and checkpoint.
+
+        ``entries`` come parents first (as :meth:`all_entries` returns them); ``head`` is the entry
+        the history ends at. Raises ``SessionExistsError``; invalid data raises ``SessionCorruptedError``
+        and stores nothing."""
+
     def acquire_lease(self, session_id: str, ttl: float, wait: float | None) -> Lease:
         """Take the session's turn lease, waiting up to ``wait`` seconds (None: forever).
 

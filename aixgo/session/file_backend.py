@@ -13,6 +13,7 @@ Records (``"k"`` says which; the first line is always the header)::
     {"k":"e","type":…,"id":…,"parent_id":…,"seq":…,"ts":…,"data":{…}}          entry (aixgo.session.codec)
     {"k":"c","id":…,"entry_id":…,"seq":…,"ts":…,"checksum":…,"metadata":{…}}   checkpoint
     {"k":"r","checkpoint_id":…,"entry_id":…,"seq":…,"ts":…}                     restore: the head moves
+    {"k":"h","entry_id":…,"seq":…}                                              head move written by import
 
 Writes: each record is one ``write`` on an ``O_APPEND`` descriptor while holding ``flock(LOCK_EX)``
 on the file and a per-session thread lock, so threads and processes never interleave bytes. Before
@@ -40,6 +41,7 @@ so reading the last N entries is O(N) and never rescans the file.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -52,8 +54,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from aixgo.logs import get_logger
-
 from aixgo.errors import (
     CheckpointNotFoundError,
     ChecksumMismatchError,
@@ -65,6 +65,7 @@ from aixgo.errors import (
     StoreError,
     UnsupportedVersionError,
 )
+from aixgo.logs import get_logger
 from aixgo.session.codec import (
     FORMAT_VERSION,
     ROOT_HASH,
@@ -144,6 +145,8 @@ class _State:
                 self._apply_checkpoint(rec)
             elif kind == "r":
                 self._apply_restore(rec)
+            elif kind == "h":
+                self._apply_head(rec)
             else:
                 raise _BadRecord(f"unknown record kind {kind!r}", semantic=True)
         except (KeyError, ValueError, TypeError) as exc:
@@ -193,6 +196,17 @@ class _State:
         if cp is None:
             raise _BadRecord(f"restore names unknown checkpoint {rec['checkpoint_id']!r}", semantic=True)
         self.move_head(cp.entry_id, cp.seq)
+
+    def _apply_head(self, rec: dict[str, Any]) -> None:
+        entry_id = rec["entry_id"]
+        if entry_id is not None and entry_id not in self.entries:
+            raise _BadRecord(f"head move names unknown entry {entry_id!r}", semantic=True)
+        seq = self.entries[entry_id].seq if entry_id is not None else 0
+        if rec.get("seq") != seq:
+            raise _BadRecord(
+                f"head move to {entry_id!r} has seq {rec.get('seq')!r}, not {seq}", semantic=True
+            )
+        self.move_head(entry_id, seq)
 
     def move_head(self, entry_id: str | None, seq: int) -> None:
         if seq <= len(self.history) and (seq == 0 or self.history[seq - 1].id == entry_id):
@@ -256,7 +270,9 @@ class _FileLease:
 
     def extend(self, ttl: float | None = None) -> None:
         if self._fd is None:
-            raise SessionBusyError(f"the lease on session {self._session_id!r} was released", self._session_id)
+            raise SessionBusyError(
+                f"the lease on session {self._session_id!r} was released", self._session_id
+            )
 
     def release(self) -> None:
         fd, self._fd = self._fd, None
@@ -359,10 +375,8 @@ class FileBackend:
         with self._lock:
             dirty, self._dirty = self._dirty, set()
         for fd in dirty:
-            try:
+            with contextlib.suppress(OSError):  # closed meanwhile: its data was synced on close
                 os.fdatasync(fd)
-            except OSError:  # closed meanwhile (evicted or deleted): its data was synced on close
-                pass
 
     # -- the per-session index ---------------------------------------------------------------
 
@@ -377,7 +391,9 @@ class FileBackend:
         try:
             fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
         except FileNotFoundError:
-            raise SessionNotFoundError(f"session {session_id!r} not found in {self.base_dir}", session_id) from None
+            raise SessionNotFoundError(
+                f"session {session_id!r} not found in {self.base_dir}", session_id
+            ) from None
         state = _State(path, session_id, fd)
         try:
             with state.lock:
@@ -606,8 +622,10 @@ class FileBackend:
         has restore records; otherwise its header and a byte count of message records suffice."""
         self._check_open()
         try:
-            agents = [agent] if agent is not None else sorted(
-                d.name for d in os.scandir(self.base_dir) if d.is_dir(follow_symlinks=False)
+            agents = (
+                [agent]
+                if agent is not None
+                else sorted(d.name for d in os.scandir(self.base_dir) if d.is_dir(follow_symlinks=False))
             )
         except FileNotFoundError:
             return
@@ -638,7 +656,7 @@ class FileBackend:
         if first < 0:
             return None  # no complete header: a create that crashed
         data = data[: end + 1]
-        if b'\n{"k":"r"' in data:
+        if b'\n{"k":"r"' in data or b'\n{"k":"h"' in data:
             try:
                 info = self.get_info(session_id)
             except SessionNotFoundError:
@@ -774,12 +792,84 @@ class FileBackend:
                     session_id,
                     state.path,
                 )
-            record = {"k": "r", "checkpoint_id": cp.id, "entry_id": cp.entry_id, "seq": cp.seq, "ts": format_ts(utcnow())}
+            record = {
+                "k": "r",
+                "checkpoint_id": cp.id,
+                "entry_id": cp.entry_id,
+                "seq": cp.seq,
+                "ts": format_ts(utcnow()),
+            }
             self._write_record(state, dumps(record))
             state.move_head(cp.entry_id, cp.seq)
             return cp
 
         return self._locked_write(session_id, restore)
+
+    def import_session(
+        self, info: SessionInfo, entries: list[Entry], checkpoints: list[Checkpoint], head: str | None
+    ) -> SessionInfo:
+        """Write a whole session (see :meth:`Backend.import_session`), validated before anything is stored."""
+        self._check_open()
+        validate_id(info.agent, "agent name")
+        validate_id(info.id)
+        existing = self._locate(info.id)
+        if existing is not None and self._has_header(existing):
+            raise SessionExistsError(f"session {info.id!r} already exists", info.id)
+        header = {
+            "k": "s",
+            "v": FORMAT_VERSION,
+            "id": info.id,
+            "agent": info.agent,
+            "user_id": info.user_id,
+            "created_at": format_ts(info.created_at),
+            "metadata": info.metadata,
+        }
+        lines = [dumps(header)]
+        cursor: str | None = None
+        by_id = {e.id: e for e in entries}
+        for entry in entries:
+            if entry.parent_id != cursor:
+                parent_seq = by_id[entry.parent_id].seq if entry.parent_id in by_id else 0
+                lines.append(dumps({"k": "h", "entry_id": entry.parent_id, "seq": parent_seq}))
+            lines.append(encode_entry(entry))
+            cursor = entry.id
+        lines.extend(dumps(checkpoint_to_record(cp)) for cp in checkpoints)
+        head_seq = by_id[head].seq if head in by_id else 0
+        lines.append(dumps({"k": "h", "entry_id": head, "seq": head_seq}))
+        payload = ("\n".join(lines) + "\n").encode()
+        scratch = _State(self._path(info.agent, info.id), info.id, -1)
+        try:
+            self._apply_lines(scratch, payload)
+        except SessionCorruptedError as exc:
+            raise SessionCorruptedError(f"cannot import: {exc}", info.id) from None
+        if scratch.offset != len(payload):
+            raise SessionCorruptedError("cannot import: the data is incomplete", info.id)
+        for cp in scratch.checkpoints.values():
+            if scratch.hashes.get(cp.entry_id, b"").hex() != cp.checksum:
+                raise ChecksumMismatchError(
+                    f"cannot import: checkpoint {cp.id!r} does not match its entries", info.id
+                )
+        agent_dir = self.base_dir / info.agent
+        self._make_dir(agent_dir)
+        path = self._path(info.agent, info.id)
+        tmp = path.with_name(f".{info.id}.import-{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, payload)
+            if self.fsync != "never":
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)  # fails if the id appeared meanwhile: never overwrite a session
+        except FileExistsError:
+            raise SessionExistsError(f"session {info.id!r} already exists", info.id) from None
+        finally:
+            tmp.unlink()
+        if self.fsync != "never":
+            self._fsync_dir(agent_dir)
+        self._agents[info.id] = info.agent
+        return self.get_info(info.id)
 
     def acquire_lease(self, session_id: str, ttl: float, wait: float | None) -> _FileLease:
         """Take the session's turn lease (an flock on ``<session>.lease``)."""
@@ -799,7 +889,9 @@ class FileBackend:
                 self._close_state_locked(state)
 
 
-def slice_history(history: list[Entry], limit: int | None, before: int | None, after: int | None) -> list[Entry]:
+def slice_history(
+    history: list[Entry], limit: int | None, before: int | None, after: int | None
+) -> list[Entry]:
     """Apply ``limit``/``before``/``after`` (exclusive ``seq`` cursors) to a history whose entry at index i
     has ``seq`` i + 1. Shared by backends that keep the history as a list."""
     end = len(history) if before is None else max(0, min(len(history), before - 1))

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import builtins
 import threading
 from datetime import timedelta
 from types import TracebackType
 from typing import Any
 
-from aixgo.logs import get_logger
-
 from aixgo.errors import SessionExistsError, SessionNotFoundError, StoreClosedError
+from aixgo.logs import get_logger
 from aixgo.session.backend import Backend, Lease
 from aixgo.session.codec import utcnow
 from aixgo.session.history import to_chat_messages
@@ -57,7 +57,9 @@ class Session:
     def _backend(self) -> Backend:
         return self._manager._open_backend()
 
-    def append_entry(self, entry_type: EntryType | str, data: dict[str, Any], *, entry_id: str | None = None) -> Entry:
+    def append_entry(
+        self, entry_type: EntryType | str, data: dict[str, Any], *, entry_id: str | None = None
+    ) -> Entry:
         """Append one entry after the head and return it with its ``seq`` assigned.
 
         Passing the same ``entry_id`` twice stores the entry once (safe to retry)."""
@@ -77,7 +79,9 @@ class Session:
             return self.append_entry(EntryType.TOOL_CALL, data)
         return self.append_entry(EntryType.MESSAGE, data)
 
-    def get_entries(self, limit: int | None = None, before: int | None = None, after: int | None = None) -> list[Entry]:
+    def get_entries(
+        self, limit: int | None = None, before: int | None = None, after: int | None = None
+    ) -> list[Entry]:
         """Entries of the current history in ``seq`` order.
 
         Without cursors, the last ``limit`` entries (all if None). ``before=seq`` pages backwards
@@ -100,7 +104,9 @@ class Session:
     def checkpoint(self, metadata: dict[str, Any] | None = None) -> Checkpoint:
         """Mark the current head so :meth:`restore` can return to it. O(1) in history length."""
         cp = self._backend.create_checkpoint(self.id, new_checkpoint_id(), dict(metadata or {}))
-        log.info("session.checkpoint", session_id=self.id, agent=self.agent_name, checkpoint=cp.id, seq=cp.seq)
+        log.info(
+            "session.checkpoint", session_id=self.id, agent=self.agent_name, checkpoint=cp.id, seq=cp.seq
+        )
         return cp
 
     def checkpoints(self) -> list[Checkpoint]:
@@ -216,6 +222,16 @@ class Manager:
         infos = self.list(agent=agent, user_id=user_id, limit=1)
         return Session(self, infos[0]) if infos else None
 
+    def import_session(
+        self, info: SessionInfo, entries: builtins.list[Entry], checkpoints: builtins.list[Checkpoint], head: str | None
+    ) -> Session:
+        """Recreate an exported session (see :mod:`aixgo.session.transfer`) in this manager's store."""
+        validate_id(info.agent, "agent name")
+        validate_id(info.id)
+        stored = self._open_backend().import_session(info, entries, checkpoints, head)
+        log.info("session.import", session_id=info.id, agent=info.agent, entries=len(entries))
+        return Session(self, stored)
+
     def delete(self, session_id: str) -> bool:
         """Delete a session and its stored data. Returns False if it did not exist."""
         validate_id(session_id)
@@ -223,7 +239,7 @@ class Manager:
         log.info("session.delete", session_id=session_id, deleted=deleted)
         return deleted
 
-    def prune(self, older_than: timedelta, agent: str | None = None) -> list[str]:
+    def prune(self, older_than: timedelta, agent: str | None = None) -> builtins.list[str]:
         """Delete sessions not updated for ``older_than``; returns the deleted ids."""
         cutoff = utcnow() - older_than
         deleted = [

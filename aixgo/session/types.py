@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class EntryType(str, Enum):
+class EntryType(StrEnum):
     """What an entry records. Message-like entries carry OpenAI chat-shaped ``data``."""
 
     MESSAGE = "message"

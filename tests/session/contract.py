@@ -14,6 +14,8 @@ Nothing here may know which backend it runs on.
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
 import threading
 import time
 import uuid
@@ -24,13 +26,20 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from aixgo.errors import (
     CheckpointNotFoundError,
     ChecksumMismatchError,
     InvalidSessionIdError,
     SessionBusyError,
+    SessionCorruptedError,
     SessionExistsError,
     SessionNotFoundError,
     StoreClosedError,
@@ -45,6 +54,7 @@ from aixgo.session import (
     use_session,
 )
 from aixgo.session.history import INTERRUPTED_RESULT
+from aixgo.session.transfer import export_lines, import_lines
 
 MakeBackend = Callable[[], Backend]
 
@@ -173,12 +183,14 @@ class BackendContract:
         entries = [s.append_entry(EntryType.MESSAGE, {"role": "user", "content": str(i)}) for i in range(10)]
         assert [e.seq for e in entries] == list(range(1, 11))
         assert entries[0].parent_id is None
-        assert all(b.parent_id == a.id for a, b in zip(entries, entries[1:], strict=False))
-        assert all(e.timestamp.tzinfo is not None and e.timestamp.utcoffset() == timedelta(0) for e in entries)
+        assert all(b.parent_id == a.id for a, b in itertools.pairwise(entries))
+        assert all(
+            e.timestamp.tzinfo is not None and e.timestamp.utcoffset() == timedelta(0) for e in entries
+        )
         assert s.get_entries() == entries
 
     def test_entries_round_trip_unicode_and_nesting(self, mgr: Manager, make_backend: MakeBackend) -> None:
-        data = {"role": "user", "content": "héllo ✓ 你好 \"quoted\" \\ \n newline", "n": [1, 2.5, None, True]}
+        data = {"role": "user", "content": 'héllo ✓ 你好 "quoted" \\ \n newline', "n": [1, 2.5, None, True]}
         s = mgr.create("assistant", sid())
         s.append_entry(EntryType.METADATA, {"nested": {"deep": [data]}})
         s.append_entry(EntryType.MESSAGE, data)
@@ -215,7 +227,11 @@ class BackendContract:
     def test_get_messages_is_chat_shaped_and_valid(self, mgr: Manager) -> None:
         s = mgr.create("assistant", sid())
         s.append_message("user", "what is 2+2?")
-        call = {"id": "call_1", "type": "function", "function": {"name": "calculator", "arguments": '{"x":"2+2"}'}}
+        call = {
+            "id": "call_1",
+            "type": "function",
+            "function": {"name": "calculator", "arguments": '{"x":"2+2"}'},
+        }
         s.append_message("assistant", None, tool_calls=[call])
         s.append_entry(EntryType.USAGE, {"total_tokens": 3})
         msgs = s.get_messages()
@@ -383,6 +399,48 @@ class BackendContract:
         s.append_message("user", "x")
         assert s.info.updated_at > before
         assert s.info.updated_at.tzinfo == UTC or s.info.updated_at.utcoffset() == timedelta(0)
+
+    # -- export / import ---------------------------------------------------------------------------
+
+    def test_export_import_round_trip(self, mgr: Manager, make_backend: MakeBackend) -> None:
+        s = mgr.create("assistant", sid(), user_id="u-7", metadata={"title": "trip"})
+        s.append_message("user", "one ✓")
+        base = s.checkpoint(metadata={"n": 1})
+        s.append_message("assistant", "two")
+        s.restore(base.id)
+        s.append_message("user", "three")
+        call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+        s.append_message("assistant", None, tool_calls=[call])
+        s.append_message("tool", "ok", tool_call_id="c1")
+        tip = s.checkpoint()
+        lines = list(export_lines(s))
+        history = s.get_entries()
+        assert mgr.delete(s.id)
+        imported = import_lines(self.reopen(make_backend), lines, source="dump.jsonl")
+        assert list(export_lines(imported)) == lines
+        assert imported.get_entries() == history
+        assert imported.info.message_count == 4
+        assert (imported.user_id, imported.info.metadata) == ("u-7", {"title": "trip"})
+        imported.restore(base.id)  # checksums still verify after the trip
+        assert [e.data["content"] for e in imported.get_entries()] == ["one ✓"]
+        imported.restore(tip.id)
+        assert imported.append_message("user", "four").seq == 5
+
+    def test_import_refuses_existing_session_and_bad_data(self, mgr: Manager) -> None:
+        s = mgr.create("assistant", sid())
+        first = s.append_message("user", "x")
+        lines = list(export_lines(s))
+        with pytest.raises(SessionExistsError):
+            import_lines(mgr, lines)
+        mgr.delete(s.id)
+        with pytest.raises(SessionCorruptedError, match=r"dump.jsonl:2"):
+            import_lines(mgr, [lines[0], "{not json", *lines[2:]], source="dump.jsonl")
+        tampered = lines[1].replace('"x"', '"y"')
+        cp_line = '{"k":"c","id":"cp_1","entry_id":%s,"seq":1,"ts":"2026-01-01T00:00:00.000000Z","checksum":"00","metadata":{}}'
+        with pytest.raises(SessionCorruptedError):
+            import_lines(mgr, [lines[0], tampered, cp_line % json.dumps(first.id)])
+        with pytest.raises(SessionNotFoundError):
+            mgr.get(s.id)  # nothing was stored by the failed imports
 
     # -- concurrency, leases, lifecycle -------------------------------------------------------------
 

@@ -95,9 +95,11 @@ def test_nothing_written_outside_base_dir(tmp_path: Path, bad: str) -> None:
     base = tmp_path / "store"
     with Manager(FileBackend(base)) as mgr:
         for call in (lambda: mgr.create("assistant", bad), lambda: mgr.create(bad, "ok")):
-            with pytest.raises(Exception, match="not allowed|must not"):
+            with pytest.raises(Exception, match=r"not allowed|must not"):
                 call()
-    outside = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if base not in p.parents and p != base)
+    outside = sorted(
+        p.relative_to(tmp_path) for p in tmp_path.rglob("*") if base not in p.parents and p != base
+    )
     assert outside == []
     assert list(base.rglob("*.jsonl")) == []
 
@@ -198,7 +200,9 @@ def test_semantically_broken_record_is_an_error_even_at_the_end(store: Callable[
     mgr.close()
     path = session_file(store(), "sem")
     with path.open("a") as f:
-        f.write('{"k":"e","type":"message","id":"e_2","parent_id":"e_unknown","seq":2,"ts":"2026-01-01T00:00:00Z","data":{}}\n')
+        f.write(
+            '{"k":"e","type":"message","id":"e_2","parent_id":"e_unknown","seq":2,"ts":"2026-01-01T00:00:00Z","data":{}}\n'
+        )
     with pytest.raises(SessionCorruptedError, match=":3: damaged record"):
         store().get("sem")
 

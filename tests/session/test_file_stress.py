@@ -100,6 +100,8 @@ def test_sigkill_mid_append_never_loses_acknowledged_entries(tmp_path: Path) -> 
         assert [e.seq for e in entries] == list(range(1, len(entries) + 1))
         missing = set(acknowledged) - set(ids)
         assert not missing, f"round {round_no}: acknowledged entries lost: {sorted(missing)[:3]}"
-        total_acknowledged += len(acknowledged) if round_no % rounds_per_session == rounds_per_session - 1 else 0
+        total_acknowledged += (
+            len(acknowledged) if round_no % rounds_per_session == rounds_per_session - 1 else 0
+        )
     assert total_acknowledged > rounds  # the writers did real work
     print(f"{rounds} kills, {total_acknowledged} acknowledged appends, {torn_seen} torn tails seen")
