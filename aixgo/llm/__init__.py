@@ -1,0 +1,33 @@
+"""Talking to language models: the :class:`ChatModel` protocol and an OpenAI-compatible client.
+
+>>> from aixgo.llm import OpenAIChatModel, ModelSettings
+>>> model = OpenAIChatModel("gpt-4o-mini")            # OPENAI_API_KEY / OPENAI_BASE_URL from the environment
+>>> # response = await model.complete([{"role": "user", "content": "Hi"}], [], ModelSettings())
+
+Offline doubles for tests live in :mod:`aixgo.testing`.
+"""
+
+from __future__ import annotations
+
+from aixgo.llm.factory import PROVIDERS, build_model
+from aixgo.llm.openai_model import OpenAIChatModel, to_model_response
+from aixgo.llm.protocol import ChatModel, Message, ModelResponse, ModelSettings, ToolCall, ToolSchema, Usage
+from aixgo.llm.retry import RetryPolicy, call_with_retries, is_retryable, parse_retry_after
+
+__all__ = [
+    "PROVIDERS",
+    "ChatModel",
+    "Message",
+    "ModelResponse",
+    "ModelSettings",
+    "OpenAIChatModel",
+    "RetryPolicy",
+    "ToolCall",
+    "ToolSchema",
+    "Usage",
+    "build_model",
+    "call_with_retries",
+    "is_retryable",
+    "parse_retry_after",
+    "to_model_response",
+]

@@ -1,0 +1,296 @@
+"""``OpenAIChatModel``: the :class:`~aixgo.llm.protocol.ChatModel` for OpenAI and every compatible server.
+
+Built on the official ``openai`` package (``AsyncOpenAI``) with the client's own retries off;
+:mod:`aixgo.llm.retry` retries instead. Works with OpenAI, Azure-style gateways, Ollama, vLLM,
+llama.cpp server … through ``base_url``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import weakref
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import openai
+from openai.types.chat import ChatCompletion
+
+from aixgo.errors import LLMConfigError, LLMError, LLMRequestError, LLMResponseError
+from aixgo.llm.protocol import Message, ModelResponse, ModelSettings, ToolCall, ToolSchema, Usage
+from aixgo.llm.retry import RetryPolicy, call_with_retries
+
+DEFAULT_TIMEOUT = 60.0
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+PLACEHOLDER_API_KEY = "aixgo-no-key"
+"""Sent to servers configured by ``base_url`` alone (local servers usually ignore the key)."""
+
+
+def _redact_url(url: str) -> str:
+    """``url`` without user info (``https://user:pass@host`` → ``https://host``), for messages and logs."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+class OpenAIChatModel:
+    """A chat model served over the OpenAI chat-completions API.
+
+    Args:
+        model: default model name, used when :class:`ModelSettings` names none.
+        api_key: the key; else ``OPENAI_API_KEY``. May be omitted when a base URL is set (local servers).
+        base_url: the API root (e.g. ``http://localhost:11434/v1``); else ``OPENAI_BASE_URL``, else OpenAI.
+        timeout: seconds per attempt (connect, read and write) before it counts as a timeout.
+        max_retries: retries after the first attempt for retryable failures (ignored if ``retry_policy``).
+        retry_policy: full control of retries and backoff (see :class:`~aixgo.llm.retry.RetryPolicy`).
+        default_headers: extra HTTP headers for every request (e.g. a gateway's routing header).
+        client: an ``AsyncOpenAI`` to use as is (then key, URL, timeout and headers are its own).
+
+    Raises:
+        LLMConfigError: no key and no base URL, or a malformed base URL or timeout.
+    """
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        max_retries: int = 2,
+        retry_policy: RetryPolicy | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        client: openai.AsyncOpenAI | None = None,
+    ) -> None:
+        self.model = model
+        self.retry_policy = retry_policy if retry_policy is not None else RetryPolicy(max_retries=max_retries)
+        if timeout is not None and timeout <= 0:
+            raise LLMConfigError(f"llm timeout must be a positive number of seconds, got {timeout!r}")
+        self._timeout = timeout
+        self._headers = dict(default_headers or {})
+        self._fixed_client = client
+        # One AsyncOpenAI per event loop: its connection pool is bound to the loop that opened it,
+        # and sync callers (asyncio.run per call) create a fresh loop each time.
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI] = (
+            weakref.WeakKeyDictionary()
+        )
+        if client is not None:
+            self._api_key = client.api_key
+            self.base_url = str(client.base_url)
+            return
+        key = api_key or os.environ.get("OPENAI_API_KEY") or None
+        url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+        if url is not None and urlsplit(url).scheme not in ("http", "https"):
+            raise LLMConfigError(f"llm base_url must be an http:// or https:// URL, got {_redact_url(url)!r}")
+        if key is None:
+            if url is None:
+                raise LLMConfigError(
+                    "no API key for the model server: set OPENAI_API_KEY (or llm.api_key in the config), "
+                    "or set OPENAI_BASE_URL (llm.base_url) to a local OpenAI-compatible server "
+                    "that needs no key"
+                )
+            key = PLACEHOLDER_API_KEY
+        self._api_key = key
+        self.base_url = url or DEFAULT_BASE_URL
+
+    @property
+    def where(self) -> str:
+        """The server's base URL without credentials, as shown in errors and logs."""
+        return _redact_url(self.base_url)
+
+    def __repr__(self) -> str:
+        return f"OpenAIChatModel(model={self.model!r}, base_url={self.where!r})"
+
+    def _client(self) -> openai.AsyncOpenAI:
+        if self._fixed_client is not None:
+            return self._fixed_client
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            client = openai.AsyncOpenAI(
+                api_key=self._api_key,
+                base_url=self.base_url,
+                timeout=self._timeout,
+                max_retries=0,
+                default_headers=self._headers or None,
+            )
+            self._clients[loop] = client
+        return client
+
+    async def aclose(self) -> None:
+        """Close this event loop's HTTP connections (clients of finished loops are just dropped)."""
+        clients = list(self._clients.items())
+        self._clients.clear()
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        for owner, client in clients:
+            if owner is loop:
+                await client.close()
+
+    async def complete(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSchema],
+        settings: ModelSettings,
+    ) -> ModelResponse:
+        """Send one chat-completions request (retrying as the policy allows) and return the answer.
+
+        Raises:
+            LLMConfigError: no model name in ``settings`` or the constructor.
+            LLMRequestError: the server refused the request (400/401/403/404 …); the message says what to fix.
+            LLMUnavailableError: 429/5xx/timeouts/connection errors outlasted the retries.
+            LLMResponseError: the server answered something that is not a chat completion.
+        """
+        model = settings.model or self.model
+        if not model:
+            raise LLMConfigError("no model name: set the agent's `model` (or pass model= to OpenAIChatModel)")
+        kwargs: dict[str, Any] = {"model": model, "messages": [dict(m) for m in messages]}
+        if tools:
+            kwargs["tools"] = [dict(t) for t in tools]
+        if settings.temperature is not None:
+            kwargs["temperature"] = settings.temperature
+        if settings.max_tokens is not None:
+            kwargs["max_tokens"] = settings.max_tokens
+        if settings.stop:
+            kwargs["stop"] = list(settings.stop)
+        if settings.timeout is not None:
+            kwargs["timeout"] = settings.timeout
+        client = self._client()
+
+        async def send() -> Any:
+            return await client.chat.completions.create(**kwargs)
+
+        try:
+            completion = await call_with_retries(
+                send, self.retry_policy, where=self.where, log_fields={"model": model}
+            )
+        except openai.APIStatusError as exc:
+            raise _request_error(exc, model, self.where) from exc
+        except openai.APIResponseValidationError as exc:
+            raise LLMResponseError(
+                f"{self.where} sent a response that is not a chat completion: {exc}"
+            ) from exc
+        except openai.OpenAIError as exc:
+            raise LLMError(f"the openai client failed talking to {self.where}: {exc}") from exc
+        return to_model_response(completion, self.where)
+
+
+def _server_detail(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        message = error.get("message") if isinstance(error, dict) else error
+        text = str(message) if message else json.dumps(body)[:300]
+    else:
+        text = str(body) if body else exc.message
+    return text[:300]
+
+
+def _request_error(exc: openai.APIStatusError, model: str, where: str) -> LLMRequestError:
+    """A refused request, with what to fix."""
+    status = exc.status_code
+    detail = _server_detail(exc)
+    if status == 401:
+        text = (
+            f"authentication failed (401) at {where}: the API key was refused; "
+            "set a valid key in llm.api_key or OPENAI_API_KEY"
+        )
+    elif status == 403:
+        text = (
+            f"permission denied (403) at {where}: the API key may not use model {model!r}; "
+            "check the key's project and organization access"
+        )
+    elif status == 404:
+        text = (
+            f"not found (404) at {where}: no model {model!r} or no chat-completions endpoint; "
+            "check the model name and that the base URL ends in /v1"
+        )
+    elif status == 400:
+        text = (
+            f"the request was rejected as invalid (400) by {where}; check the model name {model!r}, "
+            "temperature / max_tokens and the tool schemas"
+        )
+    else:
+        text = f"the request was refused (HTTP {status}) by {where}"
+    return LLMRequestError(f"{text} (server said: {detail})", status_code=status)
+
+
+def _arguments_text(value: object) -> str:
+    # Some servers (Ollama among them) send the arguments as a JSON object instead of a string.
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return "{}"
+    return json.dumps(value)
+
+
+def _tool_calls(message: Any) -> list[ToolCall]:
+    calls: list[ToolCall] = []
+    seen: set[str] = set()
+    for raw in getattr(message, "tool_calls", None) or []:
+        function = getattr(raw, "function", None)
+        custom = getattr(raw, "custom", None)
+        if function is not None:
+            name, arguments = (
+                getattr(function, "name", ""),
+                _arguments_text(getattr(function, "arguments", None)),
+            )
+        elif custom is not None:
+            name, arguments = getattr(custom, "name", ""), _arguments_text(getattr(custom, "input", None))
+        else:
+            continue
+        call_id = getattr(raw, "id", None)
+        if not call_id or call_id in seen:  # servers that omit or repeat ids
+            call_id = f"call_{secrets.token_hex(8)}"
+        seen.add(call_id)
+        calls.append(ToolCall(id=str(call_id), name=str(name or ""), arguments=arguments))
+    return calls
+
+
+def _usage(raw: Any) -> Usage | None:
+    if raw is None:
+        return None
+    prompt = int(getattr(raw, "prompt_tokens", 0) or 0)
+    completion = int(getattr(raw, "completion_tokens", 0) or 0)
+    total = int(getattr(raw, "total_tokens", 0) or 0) or prompt + completion
+    return Usage(prompt, completion, total)
+
+
+def to_model_response(completion: object, where: str = "the model server") -> ModelResponse:
+    """Convert an ``openai`` ``ChatCompletion`` into a :class:`ModelResponse`, tolerating servers'
+    quirks: no ``usage``, ``content: null``, missing or repeated tool-call ids, object arguments.
+
+    Raises:
+        LLMResponseError: not a chat completion, or one without choices.
+    """
+    if not isinstance(completion, ChatCompletion):
+        raise LLMResponseError(
+            f"{where} did not answer with a chat completion (got {type(completion).__name__}); "
+            "check that the base URL points at an OpenAI-compatible API"
+        )
+    choices = getattr(completion, "choices", None) or []
+    if not choices:
+        raise LLMResponseError(f"{where} answered with no choices")
+    choice = choices[0]
+    message = getattr(choice, "message", None)
+    if message is None:
+        raise LLMResponseError(f"{where} answered a choice without a message")
+    calls = _tool_calls(message)
+    content = getattr(message, "content", None)
+    if content is None and not calls:
+        content = getattr(message, "refusal", None)
+    return ModelResponse(
+        content=content,
+        tool_calls=calls,
+        finish_reason=getattr(choice, "finish_reason", None),
+        usage=_usage(getattr(completion, "usage", None)),
+        model=getattr(completion, "model", None),
+    )

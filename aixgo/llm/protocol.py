@@ -1,0 +1,118 @@
+"""The model interface the agents program against, and the values that cross it.
+
+Messages and tool schemas are plain OpenAI chat-shaped dicts (``{"role": ..., "content": ...}`` and
+``{"type": "function", "function": {...}}``), so any history read from a session can be sent as is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+Message = Mapping[str, Any]
+"""One OpenAI chat message: ``role``, ``content`` and optionally ``tool_calls`` / ``tool_call_id``."""
+
+ToolSchema = Mapping[str, Any]
+"""One OpenAI tool definition: ``{"type": "function", "function": {"name", "description", "parameters"}}``."""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A model's request to run one tool.
+
+    ``arguments`` is the raw text the model produced, normally a JSON object; it is kept verbatim
+    because models do not always produce valid JSON, and that is the agent's problem to report back,
+    not the client's to hide.
+    """
+
+    id: str
+    name: str
+    arguments: str = "{}"
+
+    def to_openai(self) -> dict[str, Any]:
+        """The call as an entry of an assistant message's ``tool_calls``."""
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts of one request (or, summed with ``+``, of a whole turn)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.total_tokens + other.total_tokens,
+        )
+
+    def to_dict(self) -> dict[str, int]:
+        """``{"prompt_tokens", "completion_tokens", "total_tokens"}``, the shape of a ``USAGE`` entry."""
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ModelResponse:
+    """What the model answered: text, tool calls, or both.
+
+    ``finish_reason`` is the server's (``"stop"``, ``"tool_calls"``, ``"length"`` …, or None when it
+    sent none); ``usage`` is None when the server reported no token counts.
+    """
+
+    content: str | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    model: str | None = None
+
+    def to_message(self) -> dict[str, Any]:
+        """The answer as an assistant chat message, ready to append to a history."""
+        message: dict[str, Any] = {"role": "assistant", "content": self.content}
+        if self.tool_calls:
+            message["tool_calls"] = [call.to_openai() for call in self.tool_calls]
+        return message
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSettings:
+    """Per-request settings. ``None`` leaves a value to the model client or server default.
+
+    ``timeout`` (seconds) overrides the client's timeout for this request; ``stop`` lists stop
+    sequences (the text ReAct format uses it to keep the model from inventing observations).
+    """
+
+    model: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    timeout: float | None = None
+    stop: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class ChatModel(Protocol):
+    """Anything that can answer a chat request: the OpenAI client, :mod:`aixgo.testing` doubles, yours.
+
+    Implementations raise :class:`~aixgo.errors.LLMError` subclasses for failures, never provider
+    exceptions.
+    """
+
+    async def complete(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSchema],
+        settings: ModelSettings,
+    ) -> ModelResponse:
+        """Answer ``messages``; ``tools`` (possibly empty) are the tools the model may call."""
+        ...
