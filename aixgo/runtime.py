@@ -1,0 +1,214 @@
+"""The runtime: agents plus a session store, and one engine that runs a turn through a durable session.
+
+>>> rt = Runtime.from_config("configs/offline.yaml")                       # doctest: +SKIP
+>>> result = rt.call_with_session("offline", "My name is Ada.", "demo-1")  # doctest: +SKIP
+>>> result = await rt.acall_with_session("offline", "What is my name?", "demo-1")  # doctest: +SKIP
+
+Every turn:
+
+1. resumes (or creates) the session for the agent;
+2. takes the session's turn lease, so two callers — threads, processes or nodes — never interleave
+   turns of one session (the second waits, up to ``lease_wait`` seconds);
+3. runs the agent with the session in context (:func:`aixgo.session.session_from_context` works in
+   tools), persisting every step as it happens;
+4. creates a checkpoint when ``checkpoint.auto_save`` is on and ``interval`` has passed since the
+   last one;
+5. releases the lease, whatever happened.
+
+:meth:`Runtime.call_with_session` is :meth:`Runtime.acall_with_session` run to completion: one
+engine, not two copies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from datetime import timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Protocol
+
+from aixgo.agents import ReActAgent, TurnResult, agent_from_config
+from aixgo.config import Config, build_session_manager, load_config
+from aixgo.errors import AgentNotFoundError, AixgoError, SessionBusyError, StoreClosedError
+from aixgo.logs import get_logger
+from aixgo.session import Lease, Manager, Session, use_session
+from aixgo.session.codec import utcnow
+
+log = get_logger("aixgo.runtime")
+
+Result = TurnResult
+"""What a turn returns: ``answer``, ``steps``, ``usage``, ``session_id``, ``agent`` (and ``tool_calls``)."""
+
+DEFAULT_LEASE_TTL = 300.0
+"""Seconds a turn may hold its session's lease before another node may take it over (Redis)."""
+
+
+class Agent(Protocol):
+    """What the runtime needs of an agent: a name and an async turn over a session."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def run_turn(self, session: Session, user_message: str) -> TurnResult: ...
+
+
+class Runtime:
+    """Agents and a session manager; runs turns through durable sessions.
+
+    Build it from a YAML file with :meth:`from_config`, or by hand (``SimpleRuntime()`` +
+    :meth:`set_session_manager` + :meth:`register_agent`).
+    """
+
+    def __init__(
+        self,
+        manager: Manager | None = None,
+        *,
+        auto_checkpoint: bool = False,
+        checkpoint_interval: timedelta | None = None,
+        lease_ttl: float = DEFAULT_LEASE_TTL,
+        lease_wait: float | None = None,
+        config: Config | None = None,
+    ) -> None:
+        self._manager = manager
+        self._agents: dict[str, Agent] = {}
+        self._lock = threading.Lock()
+        self.auto_checkpoint = auto_checkpoint
+        self.checkpoint_interval = checkpoint_interval
+        self.lease_ttl = lease_ttl
+        self.lease_wait = lease_wait
+        self.config = config
+
+    # -- construction ----------------------------------------------------------------------------
+
+    @classmethod
+    def from_config(cls, path: str | os.PathLike[str] | Config) -> Runtime:
+        """A runtime with the store and agents a config file declares.
+
+        Raises :class:`~aixgo.errors.ConfigError` for an invalid file, and the agent layer's errors
+        (unknown tool, missing API key) for agents that cannot be built."""
+        config = path if isinstance(path, Config) else load_config(Path(path))
+        runtime = cls(
+            auto_checkpoint=config.session.checkpoint.auto_save,
+            checkpoint_interval=config.session.checkpoint.interval,
+            config=config,
+        )
+        for agent_config in config.agents:
+            runtime.register_agent(agent_from_config(agent_config))
+        if config.session.enabled:
+            runtime.set_session_manager(build_session_manager(config))
+        return runtime
+
+    def set_session_manager(self, manager: Manager) -> None:
+        """Use ``manager`` for every turn from now on."""
+        self._manager = manager
+
+    @property
+    def session_manager(self) -> Manager:
+        """The session manager; raises if none was set (``session.enabled: false``)."""
+        if self._manager is None:
+            raise StoreClosedError("this runtime has no session manager: call set_session_manager() first")
+        return self._manager
+
+    def register_agent(self, agent: Agent, name: str | None = None) -> None:
+        """Make ``agent`` callable by ``name`` (default: its own name)."""
+        with self._lock:
+            self._agents[name or agent.name] = agent
+
+    def agent(self, name: str) -> Agent:
+        """The registered agent ``name``; raises :class:`~aixgo.errors.AgentNotFoundError`."""
+        try:
+            return self._agents[name]
+        except KeyError:
+            known = ", ".join(sorted(self._agents)) or "none"
+            raise AgentNotFoundError(f"no agent named {name!r} (registered: {known})", name) from None
+
+    @property
+    def agent_names(self) -> list[str]:
+        """Names of the registered agents, in registration order."""
+        return list(self._agents)
+
+    # -- turns -----------------------------------------------------------------------------------
+
+    def session_for(
+        self, agent_name: str, session_id: str | None = None, *, user_id: str | None = None
+    ) -> Session:
+        """The session a turn of ``agent_name`` would use: ``session_id`` resumed or created, or a new one."""
+        self.agent(agent_name)
+        manager = self.session_manager
+        if session_id is None:
+            return manager.create(agent_name, user_id=user_id)
+        return manager.get_or_create(agent_name, session_id, user_id=user_id)
+
+    async def acall_with_session(
+        self, agent_name: str, message: str, session_id: str | None = None, *, user_id: str | None = None
+    ) -> Result:
+        """Run one turn of ``agent_name`` on ``message`` in the session ``session_id`` (created if new;
+        a fresh session if None). Returns the answer, steps, token usage and session id."""
+        agent = self.agent(agent_name)
+        session = await asyncio.to_thread(self.session_for, agent_name, session_id, user_id=user_id)
+        lease = await self._acquire(session)
+        bound = log.bind(agent=agent_name, session_id=session.id)
+        try:
+            with use_session(session):
+                result = await agent.run_turn(session, message)
+            await asyncio.to_thread(self._maybe_checkpoint, session)
+        except asyncio.CancelledError:
+            bound.info("runtime.turn.cancelled")
+            raise
+        finally:
+            await asyncio.to_thread(lease.release)
+        bound.info("runtime.turn", steps=result.steps, tokens=result.usage.total_tokens)
+        return result
+
+    def call_with_session(
+        self, agent_name: str, message: str, session_id: str | None = None, *, user_id: str | None = None
+    ) -> Result:
+        """:meth:`acall_with_session` for synchronous code (not from inside a running event loop)."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.acall_with_session(agent_name, message, session_id, user_id=user_id))
+        raise AixgoError(
+            "call_with_session() was called inside a running event loop: await acall_with_session()"
+        )
+
+    async def _acquire(self, session: Session) -> Lease:
+        try:  # the common case, no contention: take it without a thread hop
+            return session.lease(ttl=self.lease_ttl, wait=0)
+        except SessionBusyError:
+            if self.lease_wait == 0:
+                raise
+        log.info("runtime.turn.waiting_for_lease", session_id=session.id)
+        return await asyncio.to_thread(session.lease, self.lease_ttl, self.lease_wait)
+
+    def _maybe_checkpoint(self, session: Session) -> None:
+        if not self.auto_checkpoint:
+            return
+        if self.checkpoint_interval is not None:
+            checkpoints = session.checkpoints()
+            if checkpoints and utcnow() - checkpoints[-1].timestamp < self.checkpoint_interval:
+                return
+        session.checkpoint(metadata={"auto": True})
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the session manager. Safe to call twice."""
+        if self._manager is not None:
+            self._manager.close()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+SimpleRuntime = Runtime
+"""The seed's name: ``SimpleRuntime()`` then ``set_session_manager(mgr)`` and ``register_agent(agent)``."""
+
+__all__ = ["Agent", "ReActAgent", "Result", "Runtime", "SimpleRuntime"]
