@@ -31,6 +31,8 @@ from aixgo.config.source import Marks
 from aixgo.errors import InvalidSessionIdError
 from aixgo.session.ids import MAX_ID_LENGTH, validate_id
 
+_SHORTEST = timedelta(milliseconds=1)
+
 
 def _mapping(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
@@ -106,8 +108,8 @@ def _duration_problems(data: dict[str, Any], marks: Marks) -> Iterator[Problem]:
             if "too large" in str(exc):  # anything else malformed is reported by the schema
                 yield Problem(path, str(exc), "use a smaller duration", marks.value(path))
             continue
-        if duration <= timedelta(0):
-            yield Problem(path, f"expected a duration greater than zero, found {value!r}",
+        if duration < _SHORTEST:
+            yield Problem(path, f"expected a duration of at least 1ms, found {value!r}",
                           "remove the key to use the default", marks.value(path))
 
 

@@ -76,8 +76,8 @@ def parse_config(
         problems.append(Problem((), "the file is empty",
                                 "a config needs at least an 'agents:' list; see docs/config.md", None))
         _raise(name, problems, lines)
-    problems.extend(schema_problems(data, document.marks))
-    problems.extend(semantic_problems(data, document.marks))
+    later = schema_problems(data, document.marks) + semantic_problems(data, document.marks)
+    problems.extend(problem for problem in later if document.readable(problem))
     if problems:
         _raise(name, problems, lines)
     base = Path(base_dir) if base_dir is not None else Path.cwd()

@@ -47,11 +47,11 @@ class Problem:
     hint: str | None = None
     location: Location | None = None
 
-    def sort_key(self) -> tuple[int, int, str]:
-        """Order problems by position in the file (problems without one last)."""
+    def sort_key(self) -> tuple[int, int]:
+        """Order problems by position in the file (problems without one last, in the order found)."""
         if self.location is None:
-            return (1 << 30, 0, self.message)
-        return (self.location.line, self.location.column, self.message)
+            return (1 << 30, 0)
+        return (self.location.line, self.location.column)
 
 
 def json_path(path: Sequence[PathPart]) -> str:

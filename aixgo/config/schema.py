@@ -173,8 +173,9 @@ def _problems(error: ValidationError, marks: Marks) -> Iterator[Problem]:
 
     if validator == "additionalProperties" and isinstance(instance, dict):
         allowed = sorted(schema.get("properties", {}))
+        patterns = list(schema.get("patternProperties", {}))
         for key in instance:
-            if key not in allowed:
+            if key not in allowed and not any(re.search(pattern, key) for pattern in patterns):
                 yield Problem((*path, key), f"unknown key '{key}'", _unknown_key_hint(key, allowed, path),
                               marks.key((*path, key)))
         return
@@ -230,7 +231,8 @@ def _unknown_key_hint(key: str, allowed: list[str], path: JsonPath) -> str:
         return f"'{key}' belongs under {_section_name(home)}, not here"
     if not allowed:
         return "this mapping takes no keys"
-    return "allowed keys here: " + ", ".join(allowed)
+    extension = " (and x-... keys for YAML anchors)" if not path else ""
+    return "allowed keys here: " + ", ".join(name for name in allowed if name != "$schema") + extension
 
 
 def _section_name(path: Sequence[str | int]) -> str:
@@ -286,6 +288,8 @@ def _pattern_hint(path: JsonPath, instance: Any) -> str | None:
         return "a built-in tool name (calculator, current_time) or 'module:function', e.g. myapp.tools:search"
     if last == "url":
         return "start the URL with redis://, rediss:// (TLS) or unix://"
+    if last == "key_prefix":
+        return "remove '{' and '}': aixgo adds its own Redis Cluster hash tags"
     if last == "base_url":
         return "start the URL with http:// or https://"
     if last == "addr":

@@ -51,6 +51,13 @@ class Document:
     data: Any
     marks: Marks
     problems: list[Problem]
+    #: Paths whose value could not be read (bad tag, failed interpolation): later checks skip them.
+    unreadable: set[JsonPath] = field(default_factory=set)
+
+    def readable(self, problem: Problem) -> bool:
+        """False for a problem about (or inside) a value that could not be read."""
+        path = problem.path
+        return path is None or not any(path[: len(bad)] == bad for bad in self.unreadable)
 
 
 class YamlSyntaxError(Exception):
@@ -79,7 +86,7 @@ def read_document(text: str, env: Mapping[str, str]) -> Document:
             loader.dispose()
     walker = _Walker(env)
     data = walker.walk(node, ()) if node is not None else None
-    return Document(data, walker.marks, walker.problems)
+    return Document(data, walker.marks, walker.problems, walker.unreadable)
 
 
 def _location(node: Node) -> Location:
@@ -91,6 +98,7 @@ class _Walker:
         self.env = env
         self.marks = Marks()
         self.problems: list[Problem] = []
+        self.unreadable: set[JsonPath] = set()
         self.constructor = SafeConstructor()
         self.resolver = Resolver()
         self.active: set[int] = set()
@@ -158,6 +166,7 @@ class _Walker:
             self.problems.append(Problem(path, f"cannot read this value: {exc.problem}",
                                          "aixgo configs use plain YAML values; remove the '!tag'",
                                          _location(node)))
+            self.unreadable.add(path)
             return None
 
     def _interpolated(self, node: ScalarNode, path: JsonPath) -> Any:
@@ -169,6 +178,7 @@ class _Walker:
             if node.style is None and node.start_mark.line == node.end_mark.line:
                 where = Location(where.line, where.column + exc.offset)
             self.problems.append(Problem(path, str(exc), exc.hint, where))
+            self.unreadable.add(path)
             return raw
         if node.style is None and is_single_reference(raw):
             # An unquoted `${PORT:-6379}` is typed like YAML would type the text (a number here).
