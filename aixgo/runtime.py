@@ -15,8 +15,11 @@ Every turn:
    last one;
 5. releases the lease, whatever happened.
 
-:meth:`Runtime.call_with_session` is :meth:`Runtime.acall_with_session` run to completion: one
-engine, not two copies.
+:meth:`Runtime.call_with_session` runs :meth:`Runtime.acall_with_session` to completion on the
+runtime's own event loop (one background thread, started on first use): one engine, not two copies.
+The loop lives as long as the runtime, so model clients keep their connection pools between sync
+calls, and many threads may call at once. Ctrl-C in a sync call cancels the turn and waits for it to
+unwind (releasing the lease) before ``KeyboardInterrupt`` propagates.
 """
 
 from __future__ import annotations
@@ -24,10 +27,11 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from collections.abc import Coroutine
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from aixgo.agents import ReActAgent, TurnResult, agent_from_config
 from aixgo.config import Config, build_session_manager, load_config
@@ -37,6 +41,8 @@ from aixgo.session import Lease, Manager, Session, use_session
 from aixgo.session.codec import utcnow
 
 log = get_logger("aixgo.runtime")
+
+T = TypeVar("T")
 
 Result = TurnResult
 """What a turn returns: ``answer``, ``steps``, ``usage``, ``session_id``, ``agent`` (and ``tool_calls``)."""
@@ -52,6 +58,49 @@ class Agent(Protocol):
     def name(self) -> str: ...
 
     async def run_turn(self, session: Session, user_message: str) -> TurnResult: ...
+
+
+class _LoopThread:
+    """An event loop running in a daemon thread, for synchronous callers."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._serve, name="aixgo-runtime-loop", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the loop and wait; on Ctrl-C, cancel it and wait until it has unwound."""
+        started = threading.Event()
+        finished = threading.Event()
+
+        async def tracked() -> T:
+            started.set()
+            try:
+                return await coro
+            finally:
+                finished.set()
+
+        future = asyncio.run_coroutine_threadsafe(tracked(), self.loop)
+        try:
+            return future.result()
+        except KeyboardInterrupt:
+            future.cancel()
+            if started.is_set():
+                finished.wait(timeout=30)
+            else:
+                coro.close()
+            raise
+
+    def close(self) -> None:
+        if self.loop.is_closed():
+            return
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        self.loop.close()
 
 
 class Runtime:
@@ -79,6 +128,7 @@ class Runtime:
         self.lease_ttl = lease_ttl
         self.lease_wait = lease_wait
         self.config = config
+        self._loop_thread: _LoopThread | None = None
 
     # -- construction ----------------------------------------------------------------------------
 
@@ -195,7 +245,11 @@ class Runtime:
     # -- lifecycle -------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the session manager. Safe to call twice."""
+        """Stop the runtime's event loop and close the session manager. Safe to call twice."""
+        with self._lock:
+            loop_thread, self._loop_thread = self._loop_thread, None
+        if loop_thread is not None:
+            loop_thread.close()
         if self._manager is not None:
             self._manager.close()
 

@@ -1,9 +1,14 @@
-"""The root ``aixgo`` click group, its global options, and error handling shared by every command."""
+"""The root ``aixgo`` click group, its global options, and error handling shared by every command.
+
+Errors from aixgo print as one line on stderr — exit 1, or 2 for configuration and usage errors —
+and never a traceback, unless ``--debug`` is given.
+"""
 
 from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 import click
 
@@ -12,7 +17,9 @@ from aixgo.errors import AixgoError, ConfigError
 from aixgo.logs import configure_logging
 
 EXIT_ERROR = 1
-EXIT_CONFIG = 2
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+LOG_LEVELS = ["debug", "info", "warning", "error", "critical"]
 
 
 @dataclass
@@ -20,18 +27,38 @@ class CliState:
     """Options of the root group, available to subcommands as ``click.get_current_context().obj``."""
 
     debug: bool = False
-    log_level: str = "warning"
+    log_level: str = "critical"
     log_json: bool = False
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class AixgoGroup(click.Group):
+    """A click group that turns aixgo's errors into one line on stderr and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AixgoError as exc:
+            state = ctx.obj if isinstance(ctx.obj, CliState) else None
+            if state is not None and state.debug:
+                raise
+            if isinstance(exc, ConfigError):
+                click.echo(str(exc), err=True)
+                ctx.exit(EXIT_USAGE)
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(EXIT_ERROR)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+
+
+@click.group(cls=AixgoGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="aixgo")
 @click.option(
     "--log-level",
-    default="warning",
+    default="critical",
     show_default=True,
-    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
-    help="Log level of aixgo's own logs (always on stderr).",
+    type=click.Choice(LOG_LEVELS, case_sensitive=False),
+    help="Level of aixgo's own logs, always on stderr (quiet by default so chats stay readable).",
 )
 @click.option("--log-json", is_flag=True, help="Logs as JSON lines instead of text.")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors (implies --log-level debug).")
@@ -44,29 +71,9 @@ def cli(ctx: click.Context, log_level: str, log_json: bool, debug: bool) -> None
 
 
 def run_cli(argv: list[str] | None = None) -> int:
-    """Run the CLI and map errors to exit codes: one clear line on stderr, no traceback."""
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    """Run the CLI and return its exit code."""
     try:
-        cli.main(args=argv, prog_name="aixgo", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        return 130
-    except ConfigError as exc:
-        if debug:
-            raise
-        click.echo(str(exc), err=True)
-        return EXIT_CONFIG
-    except AixgoError as exc:
-        if debug:
-            raise
-        click.echo(f"error: {exc}", err=True)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        return 130
+        cli.main(args=argv if argv is not None else sys.argv[1:], prog_name="aixgo", standalone_mode=True)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     return 0

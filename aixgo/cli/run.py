@@ -7,7 +7,6 @@ session, ``-c/--continue`` resumes the agent's most recent one.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 import traceback
@@ -94,9 +93,7 @@ class _Chat:
 
     def turn(self, text: str) -> None:
         try:
-            result = asyncio.run(
-                self.runtime.acall_with_session(self.agent, text, self.session.id, user_id=self.user_id)
-            )
+            result = self.runtime.call_with_session(self.agent, text, self.session.id, user_id=self.user_id)
         except KeyboardInterrupt:
             click.echo("(turn cancelled — the session is intact)", err=True)
             return

@@ -1,0 +1,174 @@
+"""``aixgo run``: one-shot and interactive chats, resuming, errors — over the real openai client."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from aixgo.cli import cli
+from tests.support.openai_server import OpenAIServer
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def offline(tmp_path: Path) -> Path:
+    config = tmp_path / "offline.yaml"
+    config.write_text(
+        f"""
+session: {{store: file, base_dir: {tmp_path / "store"}}}
+llm: {{provider: scripted}}
+agents:
+  - {{name: helper, role: react, model: scripted, tools: [calculator]}}
+"""
+    )
+    return config
+
+
+def test_one_shot_prints_only_the_answer(runner: CliRunner, offline: Path) -> None:
+    result = runner.invoke(
+        cli, ["--log-level", "debug", "run", str(offline), "--session", "s1", "-m", "What is 6*7?"]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "6*7 = 42\n"
+    assert "runtime.turn" in result.stderr  # logs go to stderr, never into the answer
+
+
+def test_json_output_and_continue(runner: CliRunner, offline: Path) -> None:
+    first = runner.invoke(cli, ["run", str(offline), "-m", "My name is Lin.", "--json"])
+    payload = json.loads(first.stdout)
+    assert payload["agent"] == "helper" and payload["usage"]["total_tokens"] > 0
+    again = runner.invoke(cli, ["run", str(offline), "-c", "-m", "What is my name?", "--json"])
+    resumed = json.loads(again.stdout)
+    assert resumed["session_id"] == payload["session_id"]
+    assert "Lin" in resumed["answer"]
+
+
+def test_continue_without_history_is_an_error(runner: CliRunner, offline: Path) -> None:
+    result = runner.invoke(cli, ["run", str(offline), "-c", "-m", "hi"])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "error: no earlier session of agent 'helper' to continue"
+
+
+def test_several_agents_need_agent_option(runner: CliRunner, tmp_path: Path) -> None:
+    config = tmp_path / "two.yaml"
+    config.write_text(
+        f"""
+session: {{base_dir: {tmp_path / "store"}}}
+llm: {{provider: scripted}}
+agents:
+  - {{name: one, role: react, model: scripted}}
+  - {{name: two, role: react, model: scripted}}
+"""
+    )
+    result = runner.invoke(cli, ["run", str(config), "-m", "hi"])
+    assert result.exit_code == 2
+    assert "several agents (one, two): choose one with --agent" in result.stderr
+    assert runner.invoke(cli, ["run", str(config), "--agent", "two", "-m", "hi"]).exit_code == 0
+    missing = runner.invoke(cli, ["run", str(config), "--agent", "three", "-m", "hi"])
+    assert missing.exit_code == 1 and "no agent named 'three'" in missing.stderr
+
+
+def test_interactive_commands(runner: CliRunner, offline: Path) -> None:
+    script = "\n".join(
+        [
+            "My name is Ada.",
+            "/checkpoint named",
+            "What is 2+3?",
+            "/checkpoints",
+            "/history",
+            "/restore nope",
+            "/bogus",
+            "/exit",
+        ]
+    )
+    result = runner.invoke(cli, ["run", str(offline), "--session", "chat"], input=script + "\n")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "helper> Nice to meet you, Ada!" in out
+    assert "helper> 2+3 = 5" in out
+    assert "checkpoint cp_" in out and "named" in out
+    assert "assistant → calculator" in out and "tool ← 5" in out
+    assert "resume with: aixgo run" in result.stderr and "--session chat" in result.stderr
+    assert "has no checkpoint 'nope'" in result.stderr
+    assert "unknown command /bogus" in result.stderr
+
+
+def test_interactive_restore_and_new(runner: CliRunner, offline: Path) -> None:
+    runner.invoke(cli, ["run", str(offline), "--session", "r", "-m", "My name is Bo."])
+    from aixgo.config import build_session_manager, load_config
+
+    with build_session_manager(load_config(offline)) as mgr:
+        cp = mgr.get("r").checkpoint()
+        mgr.get("r").append_message("user", "My name is Zed.")
+    result = runner.invoke(
+        cli,
+        ["run", str(offline), "--session", "r"],
+        input=f"/restore {cp.id}\nWhat is my name?\n/new\n/exit\n",
+    )
+    assert f"restored {cp.id}" in result.stdout
+    assert "Your name is Bo." in result.stdout
+    assert result.stderr.count("aixgo · agent helper · session") == 2
+
+
+def test_missing_api_key_is_one_clear_line(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["run", str(REPO / "configs" / "assistant.yaml"), "-m", "hi"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: no API key")
+    assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_bad_config_exits_2(runner: CliRunner, tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text("agents:\n  - name: a\n    role: react\n    modle: x\n")
+    result = runner.invoke(cli, ["run", str(config), "-m", "hi"])
+    assert result.exit_code == 2
+    assert "modle" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_assistant_config_against_an_openai_compatible_server(
+    runner: CliRunner, openai_server: OpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The issue's "done": hold a conversation, exit, continue it with the model seeing earlier turns."""
+    monkeypatch.setenv("OPENAI_BASE_URL", openai_server.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    config = str(REPO / "configs" / "assistant.yaml")
+    openai_server.enqueue("Hello Kim!", "Noted: blue.", "Your name is Kim and you like blue.")
+    chat = runner.invoke(cli, ["run", config], input="I am Kim.\nI like blue.\n")
+    assert chat.exit_code == 0, chat.output
+    assert "assistant> Hello Kim!" in chat.stdout and "assistant> Noted: blue." in chat.stdout
+    resumed = runner.invoke(cli, ["run", config, "-c", "-m", "What do you know about me?"])
+    assert resumed.stdout == "Your name is Kim and you like blue.\n"
+    last = openai_server.chat_requests[-1]
+    assert last["model"] == "gpt-4-turbo"
+    assert [(m["role"], m["content"]) for m in last["messages"]] == [
+        ("system", "You are a helpful assistant with memory."),
+        ("user", "I am Kim."),
+        ("assistant", "Hello Kim!"),
+        ("user", "I like blue."),
+        ("assistant", "Noted: blue."),
+        ("user", "What do you know about me?"),
+    ]
+
+
+def test_server_errors_print_one_line(
+    runner: CliRunner, openai_server: OpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.support.openai_server import error
+
+    monkeypatch.setenv("OPENAI_BASE_URL", openai_server.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    openai_server.enqueue(error(401, "Incorrect API key provided"))
+    result = runner.invoke(cli, ["run", str(REPO / "configs" / "assistant.yaml"), "-m", "hi"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: ") and "401" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "sk-test" not in result.stderr

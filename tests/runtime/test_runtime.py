@@ -1,0 +1,272 @@
+"""The runtime: one engine for sync and async turns, turn leases, context, auto-checkpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+from collections.abc import Iterator, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import aixgo
+from aixgo.agents import ReActAgent, tool
+from aixgo.errors import AgentNotFoundError, AixgoError, SessionBusyError
+from aixgo.llm import ModelResponse, ModelSettings
+from aixgo.runtime import Runtime, SimpleRuntime
+from aixgo.session import FileBackend, Manager, session_from_context
+from aixgo.testing import FunctionModel, ScriptedModel
+from tests.runtime.workers import SlowEcho, slow_turns
+
+
+@pytest.fixture
+def manager(tmp_path: Path) -> Iterator[Manager]:
+    with Manager(FileBackend(tmp_path / "sessions")) as mgr:
+        yield mgr
+
+
+def test_from_config_runs_turns_that_remember(tmp_path: Path) -> None:
+    config = tmp_path / "offline.yaml"
+    config.write_text(
+        f"""
+session:
+  store: file
+  base_dir: {tmp_path / "store"}
+llm:
+  provider: scripted
+agents:
+  - name: helper
+    role: react
+    model: scripted
+    tools: [calculator]
+"""
+    )
+    with aixgo.Runtime.from_config(config) as rt:
+        first = rt.call_with_session("helper", "My name is Grace.", "s1")
+        assert first.session_id == "s1" and first.agent == "helper"
+    with aixgo.Runtime.from_config(config) as rt:  # a new runtime: only the store remembers
+        second = rt.call_with_session("helper", "What is my name?", "s1")
+        assert "Grace" in second.answer
+        roles = [m["role"] for m in rt.session_manager.get("s1").get_messages()]
+        assert roles == ["user", "assistant", "user", "assistant"]
+
+
+def test_seed_shape_simple_runtime(manager: Manager) -> None:
+    seen: list[list[dict[str, Any]]] = []
+
+    def reply(messages: Sequence[Any], tools: Sequence[Any], settings: ModelSettings) -> str:
+        seen.append([dict(m) for m in messages])
+        return f"answer {len(seen)}"
+
+    rt = SimpleRuntime()
+    rt.set_session_manager(manager)
+    rt.register_agent(ReActAgent("assistant", FunctionModel(reply), prompt="Be brief."))
+    result = rt.call_with_session("assistant", "Hello!", "user-123")
+    assert (result.answer, result.steps, result.session_id) == ("answer 1", 1, "user-123")
+    rt.call_with_session("assistant", "Again", "user-123")
+    assert [m["content"] for m in seen[1]] == ["Be brief.", "Hello!", "answer 1", "Again"]
+    fresh = rt.call_with_session("assistant", "New", None)
+    assert fresh.session_id != "user-123"
+
+
+def test_unknown_agent_is_a_clear_error(manager: Manager) -> None:
+    rt = Runtime(manager)
+    rt.register_agent(ReActAgent("a", ScriptedModel(["x"])))
+    with pytest.raises(AgentNotFoundError, match=r"no agent named 'b' \(registered: a\)"):
+        rt.call_with_session("b", "hi", "s")
+
+
+def test_sync_call_inside_event_loop_is_refused(manager: Manager) -> None:
+    rt = Runtime(manager)
+    rt.register_agent(ReActAgent("a", ScriptedModel(["x"])))
+
+    async def main() -> None:
+        with pytest.raises(AixgoError, match="acall_with_session"):
+            rt.call_with_session("a", "hi", "s")
+        assert (await rt.acall_with_session("a", "hi", "s")).answer == "x"
+
+    asyncio.run(main())
+
+
+def test_session_is_in_context_inside_tools(manager: Manager) -> None:
+    @tool
+    def whoami() -> str:
+        """The current session id."""
+        session = session_from_context()
+        return session.id if session else "none"
+
+    from aixgo.testing import tool_call
+
+    rt = Runtime(manager)
+    rt.register_agent(ReActAgent("a", ScriptedModel([tool_call("whoami", {}), "done"]), tools=[whoami]))
+    rt.call_with_session("a", "who?", "ctx-session")
+    results = [m for m in manager.get("ctx-session").get_messages() if m["role"] == "tool"]
+    assert results[0]["content"] == "ctx-session"
+    assert session_from_context() is None
+
+
+def test_concurrent_turns_on_one_session_never_interleave(manager: Manager) -> None:
+    active = 0
+    peak = 0
+
+    async def reply(messages: Sequence[Any], tools: Sequence[Any], settings: ModelSettings) -> ModelResponse:
+        nonlocal active, peak
+        active += 1
+        peak = max(peak, active)
+        await asyncio.sleep(0.05)
+        active -= 1
+        return ModelResponse(content="ok " + messages[-1]["content"])
+
+    class AsyncFunctionModel:
+        async def complete(self, messages: Any, tools: Any, settings: ModelSettings) -> ModelResponse:
+            return await reply(messages, tools, settings)
+
+    rt = Runtime(manager)
+    rt.register_agent(ReActAgent("a", AsyncFunctionModel()))
+
+    async def main() -> None:
+        await asyncio.gather(*(rt.acall_with_session("a", f"m{i}", "shared") for i in range(5)))
+
+    asyncio.run(main())
+    assert peak == 1
+    messages = manager.get("shared").get_messages()
+    for user, assistant in zip(messages[::2], messages[1::2], strict=True):
+        assert user["role"] == "user" and assistant["content"] == "ok " + user["content"]
+
+
+def test_different_sessions_run_concurrently(manager: Manager) -> None:
+    rt = Runtime(manager)
+    rt.register_agent(ReActAgent("a", SlowEcho(0.2)))
+
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        await asyncio.gather(*(rt.acall_with_session("a", "hi", f"s{i}") for i in range(10)))
+        return loop.time() - start
+
+    assert asyncio.run(main()) < 1.0
+
+
+def test_turns_from_two_processes_never_interleave(tmp_path: Path) -> None:
+    with Manager(FileBackend(tmp_path)) as mgr:
+        mgr.create("echo", "shared")
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=slow_turns, args=(str(tmp_path), "shared", tag, 4, 0.03)) for tag in "ab"]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    with Manager(FileBackend(tmp_path)) as mgr:
+        entries = mgr.get("shared").get_entries()
+    kinds = [(e.type.value, e.data.get("role")) for e in entries]
+    assert kinds == [("message", "user"), ("message", "assistant"), ("usage", None)] * 8
+    for i in range(0, len(entries), 3):
+        assert entries[i + 1].data["content"] == "echo: " + entries[i].data["content"]
+
+
+def test_busy_session_fails_fast_when_told_not_to_wait(manager: Manager) -> None:
+    rt = Runtime(manager, lease_wait=0)
+    rt.register_agent(ReActAgent("a", ScriptedModel(["x"])))
+    session = manager.create("a", "held")
+    with session.lease(), pytest.raises(SessionBusyError):
+        rt.call_with_session("a", "hi", "held")
+    assert manager.get("held").get_entries() == []
+
+
+def test_cancelled_turn_releases_the_lease_and_keeps_history_valid(manager: Manager) -> None:
+    rt = Runtime(manager)
+    rt.register_agent(ReActAgent("a", SlowEcho(5)))
+
+    async def main() -> None:
+        task = asyncio.create_task(rt.acall_with_session("a", "slow", "cancel-me"))
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    session = manager.get("cancel-me")
+    with session.lease(wait=0):
+        pass
+    assert [m["role"] for m in session.get_messages()] == ["user"]
+
+
+def test_auto_checkpoints(manager: Manager) -> None:
+    every_turn = Runtime(manager, auto_checkpoint=True)
+    every_turn.register_agent(ReActAgent("a", ScriptedModel(["1", "2", "3"])))
+    for text in "abc":
+        every_turn.call_with_session("a", text, "auto")
+    checkpoints = manager.get("auto").checkpoints()
+    assert [cp.seq for cp in checkpoints] == [3, 6, 9]
+    assert all(cp.metadata == {"auto": True} for cp in checkpoints)
+
+    hourly = Runtime(manager, auto_checkpoint=True, checkpoint_interval=timedelta(hours=1))
+    hourly.register_agent(ReActAgent("a", ScriptedModel(["1", "2", "3"])))
+    for text in "abc":
+        hourly.call_with_session("a", text, "hourly")
+    assert len(manager.get("hourly").checkpoints()) == 1
+
+
+def test_checkpoint_settings_come_from_config(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"""
+session:
+  base_dir: {tmp_path / "store"}
+  checkpoint: {{auto_save: true, interval: 5m}}
+llm: {{provider: scripted}}
+agents: [{{name: a, role: react, model: scripted}}]
+"""
+    )
+    with Runtime.from_config(config) as rt:
+        assert rt.auto_checkpoint and rt.checkpoint_interval == timedelta(minutes=5)
+        rt.call_with_session("a", "hello", "c1")
+        rt.call_with_session("a", "again", "c1")
+        assert len(rt.session_manager.get("c1").checkpoints()) == 1
+
+
+CTRL_C_SCRIPT = """
+import sys, time
+from pathlib import Path
+from aixgo.agents import ReActAgent
+from aixgo.runtime import Runtime
+from aixgo.session import FileBackend, Manager
+from tests.runtime.workers import SlowEcho
+
+rt = Runtime(Manager(FileBackend(Path(sys.argv[1]))))
+rt.register_agent(ReActAgent("echo", SlowEcho(30)))
+print("ready", flush=True)
+try:
+    rt.call_with_session("echo", "long question", "ctrl-c")
+except KeyboardInterrupt:
+    session = rt.session_manager.get("ctrl-c")
+    with session.lease(wait=0):
+        print("lease free;", [m["role"] for m in session.get_messages()], flush=True)
+    rt.call_with_session  # the runtime is still usable afterwards
+    rt.close()
+    sys.exit(0)
+sys.exit(3)
+"""
+
+
+def test_ctrl_c_in_a_sync_call_cancels_the_turn(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CTRL_C_SCRIPT, str(tmp_path)], cwd=root, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "ready\n"
+    import time
+
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0
+    assert out == "lease free; ['user']\n"

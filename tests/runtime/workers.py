@@ -1,0 +1,38 @@
+"""Code run in child processes by the runtime tests (importable under spawn)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from aixgo.agents import ReActAgent
+from aixgo.llm import ModelResponse, ModelSettings
+from aixgo.runtime import Runtime
+from aixgo.session import FileBackend, Manager
+
+
+class SlowEcho:
+    """A model that takes ``delay`` seconds and echoes the last user message."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+
+    async def complete(
+        self, messages: Sequence[Any], tools: Sequence[Any], settings: ModelSettings
+    ) -> ModelResponse:
+        await asyncio.sleep(self.delay)
+        last = [m for m in messages if m["role"] == "user"][-1]["content"]
+        return ModelResponse(content=f"echo: {last}")
+
+
+def slow_turns(base_dir: str, session_id: str, tag: str, turns: int, delay: float) -> None:
+    """Run ``turns`` turns on one session through a runtime of this process."""
+    runtime = Runtime(Manager(FileBackend(Path(base_dir))))
+    runtime.register_agent(ReActAgent("echo", SlowEcho(delay)))
+    with runtime:
+        for i in range(turns):
+            runtime.call_with_session("echo", f"{tag}-{i}", session_id)
+            time.sleep(0.001)
