@@ -197,41 +197,64 @@ class Runtime:
         """Run one turn of ``agent_name`` on ``message`` in the session ``session_id`` (created if new;
         a fresh session if None). Returns the answer, steps, token usage and session id."""
         agent = self.agent(agent_name)
-        session = await asyncio.to_thread(self.session_for, agent_name, session_id, user_id=user_id)
-        lease = await self._acquire(session)
+        session, lease = await asyncio.to_thread(self._begin, agent_name, session_id, user_id)
+        if lease is None:
+            log.info("runtime.turn.waiting_for_lease", agent=agent_name, session_id=session.id)
+            lease = await asyncio.to_thread(session.lease, self.lease_ttl, self.lease_wait)
         bound = log.bind(agent=agent_name, session_id=session.id)
+        completed = False
         try:
             with use_session(session):
                 result = await agent.run_turn(session, message)
-            await asyncio.to_thread(self._maybe_checkpoint, session)
+            completed = True
         except asyncio.CancelledError:
             bound.info("runtime.turn.cancelled")
             raise
         finally:
-            await asyncio.to_thread(lease.release)
+            await asyncio.to_thread(self._end, session, lease, completed)
         bound.info("runtime.turn", steps=result.steps, tokens=result.usage.total_tokens)
         return result
 
     def call_with_session(
         self, agent_name: str, message: str, session_id: str | None = None, *, user_id: str | None = None
     ) -> Result:
-        """:meth:`acall_with_session` for synchronous code (not from inside a running event loop)."""
+        """:meth:`acall_with_session` for synchronous code, run on the runtime's own event loop.
+
+        Safe to call from many threads at once; not from inside a running event loop (await
+        :meth:`acall_with_session` there)."""
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self.acall_with_session(agent_name, message, session_id, user_id=user_id))
-        raise AixgoError(
-            "call_with_session() was called inside a running event loop: await acall_with_session()"
-        )
+            pass
+        else:
+            raise AixgoError(
+                "call_with_session() was called inside a running event loop: await acall_with_session()"
+            )
+        with self._lock:
+            if self._loop_thread is None:
+                self._loop_thread = _LoopThread()
+            loop_thread = self._loop_thread
+        return loop_thread.run(self.acall_with_session(agent_name, message, session_id, user_id=user_id))
 
-    async def _acquire(self, session: Session) -> Lease:
-        try:  # the common case, no contention: take it without a thread hop
-            return session.lease(ttl=self.lease_ttl, wait=0)
+    def _begin(
+        self, agent_name: str, session_id: str | None, user_id: str | None
+    ) -> tuple[Session, Lease | None]:
+        """Find the session and try to take its lease at once (one trip to the store's thread)."""
+        session = self.session_for(agent_name, session_id, user_id=user_id)
+        try:
+            return session, session.lease(ttl=self.lease_ttl, wait=0)
         except SessionBusyError:
             if self.lease_wait == 0:
                 raise
-        log.info("runtime.turn.waiting_for_lease", session_id=session.id)
-        return await asyncio.to_thread(session.lease, self.lease_ttl, self.lease_wait)
+            return session, None
+
+    def _end(self, session: Session, lease: Lease, completed: bool) -> None:
+        """Auto-checkpoint a completed turn, then release the lease whatever happened."""
+        try:
+            if completed:
+                self._maybe_checkpoint(session)
+        finally:
+            lease.release()
 
     def _maybe_checkpoint(self, session: Session) -> None:
         if not self.auto_checkpoint:
