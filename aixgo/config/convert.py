@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from aixgo.config.durations import parse_duration
 from aixgo.config.model import (
@@ -124,11 +125,28 @@ def _session_problems(session: dict[str, Any], marks: Marks) -> Iterator[Problem
         yield Problem(("session", "redis", "url"), "set either addr or url, not both",
                       "keep url (it can carry the password and db) or addr (host:port)",
                       marks.key(("session", "redis", "url")))
+    url = redis.get("url")
+    if isinstance(url, str):
+        yield from _url_conflicts(url, redis, marks)
     checkpoint = _mapping(session.get("checkpoint"))
     if "interval" in checkpoint and checkpoint.get("auto_save") is not True:
         yield Problem(("session", "checkpoint", "interval"), "interval has no effect without auto_save: true",
                       "add 'auto_save: true' to session.checkpoint, or remove interval",
                       marks.key(("session", "checkpoint", "interval")))
+
+
+def _url_conflicts(url: str, redis: dict[str, Any], marks: Marks) -> Iterator[Problem]:
+    try:
+        parts = urlsplit(url)
+        has_password = parts.password is not None
+    except ValueError:
+        return  # the schema or the backend reports a malformed URL
+    has_db = parts.scheme in ("redis", "rediss") and parts.path.strip("/") != ""
+    for key, in_url in (("password", has_password), ("db", has_db)):
+        if key in redis and in_url:
+            path: JsonPath = ("session", "redis", key)
+            yield Problem(path, f"the url already sets the {'password' if key == 'password' else 'database'}",
+                          f"remove {key}: here, or remove it from the url", marks.key(path))
 
 
 def _script_problems(data: dict[str, Any], marks: Marks) -> Iterator[Problem]:
@@ -207,7 +225,7 @@ def _redis(raw: dict[str, Any]) -> RedisConfig:
     return RedisConfig(
         addr=addr,
         url=url,
-        password=raw.get("password"),
+        password=raw.get("password") or None,  # "" (e.g. ${REDIS_PASSWORD:-}) means no password
         db=raw.get("db"),
         key_prefix=raw.get("key_prefix", DEFAULT_KEY_PREFIX),
         pool_size=raw.get("pool_size"),
@@ -222,7 +240,7 @@ def _llm(raw: dict[str, Any]) -> LLMConfig:
     return LLMConfig(
         provider=raw.get("provider", "openai"),
         base_url=raw.get("base_url"),
-        api_key=raw.get("api_key"),
+        api_key=raw.get("api_key") or None,
         timeout=_seconds(raw.get("timeout")),
         max_retries=raw.get("max_retries"),
         script=list(script) if script is not None else None,

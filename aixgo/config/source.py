@@ -180,8 +180,9 @@ class _Walker:
             self.problems.append(Problem(path, str(exc), exc.hint, where))
             self.unreadable.add(path)
             return raw
-        if node.style is None and is_single_reference(raw):
-            # An unquoted `${PORT:-6379}` is typed like YAML would type the text (a number here).
+        if node.style is None and text and is_single_reference(raw):
+            # An unquoted `${PORT:-6379}` is typed like YAML would type the text (a number here);
+            # an empty result stays an empty string, never null.
             tag: str = self.resolver.resolve(ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
             if tag != _STR_TAG:
                 try:

@@ -87,7 +87,7 @@ def test_redis_store_manager_gets_every_setting(monkeypatch: pytest.MonkeyPatch)
           store: redis
           ttl: 30d
           redis:
-            url: redis://cache:6380/1
+            url: redis://cache:6380
             password: pw
             db: 2
             key_prefix: "app:"
@@ -100,7 +100,7 @@ def test_redis_store_manager_gets_every_setting(monkeypatch: pytest.MonkeyPatch)
     manager = build_session_manager(config)
     backend = manager.backend
     assert isinstance(backend, _FakeRedisBackend)
-    assert backend.target == "redis://cache:6380/1"
+    assert backend.target == "redis://cache:6380"
     options = backend.options
     assert (options.password, options.db, options.key_prefix, options.ttl) == ("pw", 2, "app:", timedelta(days=30))
     assert (options.pool_size, options.socket_timeout, options.connect_timeout, options.retries) == (7, 1.5, 3.0, 4)

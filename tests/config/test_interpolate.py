@@ -84,6 +84,26 @@ def test_loader_interpolates_values_and_types_unquoted_single_references() -> No
     assert config.agents[0].prompt == "Costs $$5, literal ${NAME}"
 
 
+def test_empty_substitution_is_an_empty_string_and_empty_secrets_mean_none() -> None:
+    config = load_text(
+        """\
+        session:
+          redis:
+            password: ${REDIS_PASSWORD:-}
+        llm:
+          api_key: ${OPENAI_API_KEY:-}
+        agents:
+          - name: a
+            model: m
+            prompt: ${PROMPT:-}
+        """
+    )
+    assert config.agents[0].prompt == ""
+    assert config.session.redis is not None
+    assert config.session.redis.password is None
+    assert config.llm.api_key is None
+
+
 def test_quoted_single_reference_stays_a_string() -> None:
     problems = config_problems(
         """\

@@ -81,7 +81,7 @@ def test_every_field(tmp_path: Path) -> None:
           fsync: batch
           ttl: 1h30m
           redis:
-            url: rediss://:pw@cache:6380/2
+            url: rediss://cache:6380
             password: secret
             db: 4
             key_prefix: "app:"
@@ -125,7 +125,7 @@ def test_every_field(tmp_path: Path) -> None:
     assert session.fsync == "batch"
     assert session.ttl == timedelta(hours=1, minutes=30)
     assert session.redis == RedisConfig(
-        addr=None, url="rediss://:pw@cache:6380/2", password="secret", db=4, key_prefix="app:",
+        addr=None, url="rediss://cache:6380", password="secret", db=4, key_prefix="app:",
         pool_size=8, socket_timeout=0.25, connect_timeout=2.0, retries=5,
     )
     assert session.checkpoint == CheckpointConfig(auto_save=True, interval=timedelta(minutes=5))
@@ -151,14 +151,13 @@ def test_secrets_are_not_in_repr() -> None:
         """\
         session:
           store: redis
-          redis: {url: "redis://user:hunter2@h:1/0", password: pw-secret}
+          redis: {url: "redis://user:hunter2@h:1/0"}
         llm: {api_key: sk-live-123}
         agents: [{name: a, model: m}]
         """
     )
     text = repr(config)
     assert "hunter2" not in text
-    assert "pw-secret" not in text
     assert "sk-live-123" not in text
     assert "redis://***@h:1/0" in text
     assert config.session.redis is not None
@@ -310,3 +309,9 @@ def test_config_from_dict_reports_paths_without_lines() -> None:
         "  hint: file sessions never expire on their own: delete old ones with "
         "`aixgo sessions prune --older-than 30d`, or set store: redis",
     ]
+
+
+def test_redis_password_is_masked_in_repr() -> None:
+    text = repr(RedisConfig(password="pw-secret"))
+    assert "pw-secret" not in text
+    assert "password='***'" in text
