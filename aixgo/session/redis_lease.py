@@ -1,0 +1,113 @@
+"""The per-session turn lease of the Redis store.
+
+A lease is the key ``<prefix>{<session>}:lease`` holding a random token, set with ``SET … NX PX
+<ttl>``. Only the holder of the token may extend it (compare-and-extend) or release it
+(compare-and-delete), both in Lua, so a holder whose lease expired and was taken over can never
+extend or free the new holder's lease. A crashed holder blocks others for at most ``ttl``.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from aixgo.errors import SessionBusyError, SessionNotFoundError
+from aixgo.logs import get_logger
+from aixgo.session.redis_scripts import SCRIPTS, LuaScript
+
+log = get_logger("aixgo.session.redis")
+
+RunScript = Callable[[LuaScript, Sequence[str], Sequence[str | int]], Any]
+"""Runs a script (EVALSHA, EVAL on NOSCRIPT) and maps client errors to aixgo's."""
+
+_FIRST_DELAY = 0.002
+_MAX_DELAY = 0.1
+
+
+def _ttl_ms(ttl: float) -> int:
+    if not ttl > 0:
+        raise ValueError(f"a lease ttl must be > 0 seconds, got {ttl!r}")
+    return max(1, round(ttl * 1000))
+
+
+def _status(reply: Any) -> str:
+    head = reply[0]
+    return head.decode() if isinstance(head, bytes) else str(head)
+
+
+class RedisLease:
+    """A held turn lease on one session (see :class:`aixgo.session.backend.Lease`).
+
+    Use it as a context manager, or call :meth:`release` when the turn ends."""
+
+    def __init__(self, run: RunScript, lease_key: str, session_id: str, token: str, ttl: float) -> None:
+        self.token = token
+        self.ttl = ttl
+        self.session_id = session_id
+        self._run = run
+        self._key = lease_key
+
+    def __repr__(self) -> str:
+        return f"RedisLease(session_id={self.session_id!r}, ttl={self.ttl})"
+
+    def extend(self, ttl: float | None = None) -> None:
+        """Push the expiry out to ``ttl`` seconds from now (default: the ttl it was taken with).
+
+        Raises :class:`~aixgo.errors.SessionBusyError` if the lease expired (and maybe was taken by
+        another holder) or was released."""
+        ms = _ttl_ms(self.ttl if ttl is None else ttl)
+        if not int(self._run(SCRIPTS["lease_extend"], [self._key], [self.token, ms])):
+            raise SessionBusyError(
+                f"the turn lease on session {self.session_id!r} was lost (expired or released)",
+                self.session_id,
+            )
+        if ttl is not None:
+            self.ttl = ttl
+
+    def release(self) -> None:
+        """Give the lease up. Releasing twice, or after expiry, never frees another holder's lease."""
+        self._run(SCRIPTS["lease_release"], [self._key], [self.token])
+
+    def __enter__(self) -> RedisLease:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def acquire(
+    run: RunScript, meta_key: str, lease_key: str, session_id: str, ttl: float, wait: float | None
+) -> RedisLease:
+    """Take the lease, polling with capped exponential backoff (never sleeping past the current
+    holder's expiry) for up to ``wait`` seconds (``None``: forever)."""
+    ms = _ttl_ms(ttl)
+    if wait is not None and wait < 0:
+        raise ValueError(f"wait must be >= 0 or None, got {wait!r}")
+    token = secrets.token_hex(16)
+    deadline = None if wait is None else time.monotonic() + wait
+    delay = _FIRST_DELAY
+    while True:
+        reply = run(SCRIPTS["lease_acquire"], [meta_key, lease_key], [token, ms])
+        status = _status(reply)
+        if status == "ok":
+            return RedisLease(run, lease_key, session_id, token, ttl)
+        if status == "missing":
+            raise SessionNotFoundError(f"session {session_id!r} not found", session_id)
+        remaining_ms = int(reply[1])
+        now = time.monotonic()
+        if deadline is not None and now >= deadline:
+            raise SessionBusyError(
+                f"session {session_id!r} is busy: another turn holds its lease"
+                + (f" (waited {wait:g}s)" if wait else ""),
+                session_id,
+            )
+        pause = delay * (0.5 + random.random() / 2)
+        if remaining_ms > 0:
+            pause = min(pause, remaining_ms / 1000 + 0.001)
+        if deadline is not None:
+            pause = min(pause, max(0.0, deadline - now))
+        time.sleep(pause)
+        delay = min(delay * 2, _MAX_DELAY)
