@@ -22,7 +22,8 @@ def test_the_doc_has_examples() -> None:
 def test_doc_examples_load(block: str, tmp_path: Path) -> None:
     config = parse_config(block, path="docs/config.md", base_dir=tmp_path,
                           env={"OPENAI_API_KEY": "sk-test"})
-    assert tmp_path.exists() and list(tmp_path.iterdir()) == []  # loading created nothing
+    assert config.session.base_dir.is_absolute()
+    assert list(tmp_path.iterdir()) == []  # loading created nothing
 
 
 def _keys(node: object) -> set[str]:
