@@ -43,3 +43,18 @@ def test_every_schema_key_is_documented() -> None:
     assert {"ttl", "key_prefix", "react_format", "script"} <= keys
     missing = sorted(key for key in keys if f"`{key}`" not in DOC)
     assert missing == []
+
+
+def test_documented_error_output_is_what_aixgo_prints(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from aixgo.config import load_config
+    from aixgo.errors import ConfigError
+
+    match = re.search(r"```yaml configs/app\.yaml\n(.*?)```.*?```text\n(.*?)```", DOC, flags=re.DOTALL)
+    assert match is not None
+    source, expected = match.groups()
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "app.yaml").write_text(source)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as info:
+        load_config("configs/app.yaml")
+    assert str(info.value) + "\n" == expected
