@@ -637,7 +637,12 @@ class FileBackend:
             for item in files:
                 if not item.name.endswith(SUFFIX):
                     continue
-                info = self._summary(Path(item.path), item.name[: -len(SUFFIX)], name)
+                try:
+                    info = self._summary(Path(item.path), item.name[: -len(SUFFIX)], name)
+                except SessionCorruptedError as exc:
+                    # one damaged file must not hide every other session; opening it still raises
+                    log.warning("session.list.skipped_corrupted", path=item.path, error=str(exc))
+                    continue
                 if info is not None:
                     yield info
 

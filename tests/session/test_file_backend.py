@@ -248,3 +248,49 @@ def test_many_open_sessions_are_evicted_not_leaked(store: Callable[..., Manager]
         s.append_entry(EntryType.METADATA, {"i": 1})
     assert len(os.listdir("/proc/self/fd")) - before <= 300
     assert all(len(s.get_entries()) == 1 for s in sessions)
+
+
+def test_list_skips_a_damaged_session_but_opening_it_raises(store: Callable[..., Manager]) -> None:
+    mgr = store()
+    mgr.create("assistant", "fine")
+    bad = mgr.create("assistant", "bad")
+    for i in range(3):
+        bad.append_message("user", str(i))
+    path = session_file(mgr, "bad")
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(lines[0] + b"garbage\n" + b"".join(lines[2:]))
+    assert sorted(i.id for i in store().list()) == ["bad", "fine"]  # list reads headers only
+    with pytest.raises(SessionCorruptedError, match=":2: damaged record"):
+        store().get("bad")
+    path.write_bytes(b'{"k":"s","v":1,"id":"bad","agent":"assistant","created_at":"not a time"}\n')
+    assert [i.id for i in store().list()] == ["fine"]  # a damaged header hides only that session
+    with pytest.raises(SessionCorruptedError, match=":1: damaged record"):
+        store().get("bad")
+
+
+RESTORE_IN_CHILD = """
+import sys
+from aixgo.session import FileBackend, Manager
+with Manager(FileBackend(sys.argv[1])) as mgr:
+    s = mgr.get("restart")
+    cp = s.checkpoints()[0]
+    s.restore(cp.id)
+    s.append_message("user", "after restore")
+"""
+
+
+def test_restore_survives_a_process_restart(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    with Manager(FileBackend(tmp_path)) as mgr:
+        s = mgr.create("assistant", "restart")
+        s.append_message("user", "kept")
+        s.checkpoint()
+        s.append_message("user", "abandoned")
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run([sys.executable, "-c", RESTORE_IN_CHILD, str(tmp_path)], check=True, cwd=root)
+    with Manager(FileBackend(tmp_path)) as mgr:
+        s = mgr.get("restart")
+        assert [e.data["content"] for e in s.get_entries()] == ["kept", "after restore"]
+        assert [e.data["content"] for e in s.all_entries()] == ["kept", "abandoned", "after restore"]
