@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import math
+import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -23,7 +24,6 @@ from tenacity import (
     RetryCallState,
     retry_if_exception,
     stop_after_attempt,
-    wait_exponential_jitter,
 )
 
 from aixgo.errors import LLMUnavailableError
@@ -132,16 +132,16 @@ class _Wait:
 
     def __init__(self, policy: RetryPolicy) -> None:
         self._policy = policy
-        self._backoff = wait_exponential_jitter(
-            multiplier=policy.initial_backoff, max=policy.max_backoff, jitter=policy.jitter
-        )
 
     def __call__(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome is not None else None
         requested = retry_after_of(exc) if exc is not None else None
         if requested is not None:
             return min(requested, self._policy.max_retry_after)
-        return float(self._backoff(state))
+        # Jitter goes on top of the cap so that clients stuck at the cap still spread out.
+        policy = self._policy
+        backoff = min(policy.max_backoff, policy.initial_backoff * 2.0 ** (state.attempt_number - 1))
+        return backoff + random.uniform(0, policy.jitter)
 
 
 async def call_with_retries(

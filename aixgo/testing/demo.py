@@ -162,7 +162,8 @@ class OfflineDemoModel:
                     arguments = {}
             break
         if result.startswith("Error"):
-            return f"Sorry, the {tool} tool failed: {result.removeprefix('Error:').strip()}"
+            reason = re.sub(r"^Error:\s*(?:\S+ failed: \w+: )?", "", result)
+            return f"Sorry, the {tool} tool failed: {reason}"
         if tool == "calculator" and isinstance(arguments, dict) and arguments.get("expression"):
             return f"{arguments['expression']} = {result}"
         if tool == "current_time":

@@ -1,0 +1,309 @@
+"""The ReAct agent: history + user message → model → tools → … → final answer, persisted step by step.
+
+Every step is appended to the session as it happens — the user message, each assistant tool-call
+message, each tool result, the final answer, then a ``USAGE`` entry with the turn's token counts —
+so a turn cut short by a crash leaves a history that :func:`aixgo.session.to_chat_messages` can
+still turn into a valid request (a call without its result gets a synthetic "interrupted" result).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from aixgo.agents.text_format import (
+    OBSERVATION_PREFIX,
+    STOP_SEQUENCES,
+    TextFinalAnswer,
+    TextFormatError,
+    action_arguments,
+    parse_react_text,
+    text_instructions,
+)
+from aixgo.agents.tools import MAX_RESULT_CHARS, Tool, ToolRegistry, resolve_tools
+from aixgo.errors import AgentError, MaxStepsExceededError
+from aixgo.llm.protocol import ChatModel, ModelResponse, ModelSettings, ToolCall, Usage
+from aixgo.logs import get_logger
+from aixgo.session import EntryType, Session, trim_messages, use_session
+
+ReactFormat = Literal["native", "text"]
+REACT_FORMATS: tuple[str, ...] = ("native", "text")
+
+_log = get_logger("aixgo.agents")
+
+
+@dataclass(frozen=True, slots=True)
+class TurnResult:
+    """The outcome of one :meth:`ReActAgent.run_turn`.
+
+    ``steps`` counts model requests; ``tool_calls`` counts tools run; ``finish_reason`` is the last
+    response's (``"length"`` means the answer was cut off by ``max_tokens``).
+    """
+
+    answer: str
+    steps: int
+    usage: Usage
+    session_id: str
+    agent: str
+    tool_calls: int = 0
+    finish_reason: str | None = None
+
+
+def _storable_arguments(raw: str) -> str:
+    """``raw`` if it is a JSON object, else a JSON object that carries it.
+
+    Some servers parse the arguments of past calls when rendering their chat template and fail on
+    invalid JSON, so the history keeps a valid object and the original text inside it."""
+    try:
+        if isinstance(json.loads(raw), dict):
+            return raw
+    except ValueError:
+        pass
+    return json.dumps({"_invalid_arguments": raw})
+
+
+def _unique_ids(calls: list[ToolCall]) -> list[ToolCall]:
+    seen: set[str] = set()
+    out = []
+    for call in calls:
+        call_id = call.id if call.id and call.id not in seen else f"call_{secrets.token_hex(8)}"
+        seen.add(call_id)
+        out.append(ToolCall(call_id, call.name or "unnamed_tool", call.arguments))
+    return out
+
+
+class ReActAgent:
+    """An agent that reasons and acts with tools over a durable :class:`~aixgo.session.Session`.
+
+    Args:
+        name: the agent's name (logged with every event, recorded in errors).
+        model: any :class:`~aixgo.llm.protocol.ChatModel`.
+        prompt: the system prompt (sent first with every request, not stored in the session).
+        tools: built-in names, ``"module:function"`` references, :class:`Tool` objects, functions,
+            or a :class:`ToolRegistry`.
+        max_steps: model requests allowed per turn before :class:`MaxStepsExceededError`.
+        temperature: sampling temperature (None: the server's default).
+        max_history_messages: how many earlier messages to send (None: all); the current turn is
+            always sent whole, and a tool call is never separated from its result.
+        react_format: ``"native"`` (the API's tool calling) or ``"text"`` (Thought/Action/Observation
+            text, for models without tool calling).
+        model_name: the model to request (None: the model client's default).
+        max_tokens: the completion limit per request (None: the server's default).
+        max_tool_result_chars: longer tool results are truncated before the model sees them.
+
+    Raises:
+        AgentError: a bad ``max_steps`` or ``react_format``.
+        ToolError: a tool cannot be resolved.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        model: ChatModel,
+        prompt: str = "",
+        tools: Iterable[str | Tool | Callable[..., Any]] | ToolRegistry = (),
+        max_steps: int = 10,
+        temperature: float | None = None,
+        max_history_messages: int | None = None,
+        react_format: ReactFormat | str = "native",
+        model_name: str | None = None,
+        *,
+        max_tokens: int | None = None,
+        max_tool_result_chars: int = MAX_RESULT_CHARS,
+    ) -> None:
+        if max_steps < 1:
+            raise AgentError(f"max_steps must be at least 1, got {max_steps}", agent=name)
+        if react_format not in REACT_FORMATS:
+            raise AgentError(f"react_format must be 'native' or 'text', got {react_format!r}", agent=name)
+        if max_history_messages is not None and max_history_messages < 0:
+            raise AgentError("max_history_messages must be >= 0", agent=name)
+        self.name = name
+        self.model = model
+        self.prompt = prompt
+        self.tools = resolve_tools(tools)
+        self.max_steps = max_steps
+        self.max_history_messages = max_history_messages
+        self.react_format = react_format
+        self.settings = ModelSettings(
+            model=model_name,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            stop=STOP_SEQUENCES if react_format == "text" else (),
+        )
+        self.max_tool_result_chars = max_tool_result_chars
+
+    def __repr__(self) -> str:
+        return f"ReActAgent({self.name!r}, tools={self.tools.names!r}, react_format={self.react_format!r})"
+
+    @property
+    def system_prompt(self) -> str:
+        """The system message sent with each request (text format: with the tool instructions)."""
+        if self.react_format == "text":
+            return f"{self.prompt}\n{text_instructions(self.tools)}".strip()
+        return self.prompt
+
+    def _history(self, session: Session) -> list[dict[str, Any]]:
+        # Read a bounded tail: every turn has at least two chat entries per non-chat entry
+        # (usage, error), so twice the messages plus slack covers the window.
+        limit = None if self.max_history_messages is None else self.max_history_messages * 2 + 16
+        return trim_messages(session.get_messages(limit=limit), self.max_history_messages)
+
+    def _request(self, history: list[dict[str, Any]], turn: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        system = self.system_prompt
+        head = [{"role": "system", "content": system}] if system else []
+        return [*head, *history, *turn]
+
+    async def run_turn(self, session: Session, user_message: str) -> TurnResult:
+        """Answer ``user_message`` in ``session``, persisting every step, and return the answer.
+
+        Raises:
+            MaxStepsExceededError: no final answer within ``max_steps`` (the partial turn is kept).
+            LLMError: the model failed (after retries); the turn so far is kept and an ``ERROR``
+                entry records the failure.
+        """
+        log = _log.bind(agent=self.name, session_id=session.id)
+        started = time.perf_counter()
+        history = await asyncio.to_thread(self._history, session)
+        turn: list[dict[str, Any]] = []
+        await self._persist(session, turn, {"role": "user", "content": user_message})
+        log.info("agent.turn.start", history_messages=len(history), tools=len(self.tools))
+        usage, steps, tool_runs, unreported = Usage(), 0, 0, 0
+        response: ModelResponse | None = None
+        answer: str | None = None
+        schemas = self.tools.schemas() if self.react_format == "native" else []
+        try:
+            with use_session(session):
+                while answer is None:
+                    if steps >= self.max_steps:
+                        raise MaxStepsExceededError(
+                            f"agent {self.name!r} used all {self.max_steps} steps without a final answer "
+                            "(the partial turn is saved; raise max_steps or simplify the task)",
+                            agent=self.name,
+                            steps=steps,
+                        )
+                    steps += 1
+                    response = await self.model.complete(self._request(history, turn), schemas, self.settings)
+                    usage += response.usage or Usage()
+                    unreported += response.usage is None
+                    log.info(
+                        "agent.step",
+                        step=steps,
+                        finish_reason=response.finish_reason,
+                        tool_calls=len(response.tool_calls),
+                        total_tokens=response.usage.total_tokens if response.usage else None,
+                    )
+                    if response.finish_reason == "length":
+                        log.warning("agent.truncated", step=steps, hint="raise max_tokens")
+                    step = self._native_step if self.react_format == "native" else self._text_step
+                    answer, ran = await step(session, turn, response, log)
+                    tool_runs += ran
+        except Exception as exc:
+            await self._record_failure(session, exc, steps, log)
+            await self._record_usage(session, usage, steps, unreported, log)
+            raise
+        await self._record_usage(session, usage, steps, unreported, log)
+        log.info(
+            "agent.turn.end",
+            steps=steps,
+            tool_calls=tool_runs,
+            total_tokens=usage.total_tokens,
+            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+        return TurnResult(
+            answer=answer if answer is not None else "",
+            steps=steps,
+            usage=usage,
+            session_id=session.id,
+            agent=self.name,
+            tool_calls=tool_runs,
+            finish_reason=response.finish_reason if response else None,
+        )
+
+    async def _native_step(
+        self, session: Session, turn: list[dict[str, Any]], response: ModelResponse, log: Any
+    ) -> tuple[str | None, int]:
+        if not response.tool_calls:
+            answer = response.content or ""
+            await self._persist(session, turn, {"role": "assistant", "content": answer})
+            return answer, 0
+        calls = _unique_ids(response.tool_calls)
+        stored = [ToolCall(c.id, c.name, _storable_arguments(c.arguments)).to_openai() for c in calls]
+        await self._persist(
+            session, turn, {"role": "assistant", "content": response.content, "tool_calls": stored}
+        )
+        for call in calls:
+            result = await self.tools.execute(
+                call.name,
+                call.arguments,
+                max_chars=self.max_tool_result_chars,
+                log_fields=self._fields(session),
+            )
+            await self._persist(
+                session, turn, {"role": "tool", "tool_call_id": call.id, "content": result.content}
+            )
+        return None, len(calls)
+
+    async def _text_step(
+        self, session: Session, turn: list[dict[str, Any]], response: ModelResponse, log: Any
+    ) -> tuple[str | None, int]:
+        content = response.content or ""
+        try:
+            parsed = parse_react_text(content)
+        except TextFormatError as exc:
+            log.warning("agent.text_format_error", problem=str(exc))
+            await self._persist(session, turn, {"role": "assistant", "content": content})
+            await self._persist(
+                session, turn, {"role": "user", "content": f"{OBSERVATION_PREFIX}Error: {exc}"}
+            )
+            return None, 0
+        if isinstance(parsed, TextFinalAnswer):
+            await self._persist(session, turn, {"role": "assistant", "content": parsed.answer})
+            return parsed.answer, 0
+        # Keep what the model wrote up to its action; an invented "Observation:" is not history.
+        kept = content.split("\nObservation:", 1)[0].strip()
+        await self._persist(session, turn, {"role": "assistant", "content": kept})
+        arguments = action_arguments(parsed.tool_input, self.tools.get(parsed.tool))
+        result = await self.tools.execute(
+            parsed.tool, arguments, max_chars=self.max_tool_result_chars, log_fields=self._fields(session)
+        )
+        await self._persist(
+            session, turn, {"role": "user", "content": f"{OBSERVATION_PREFIX}{result.content}"}
+        )
+        return None, 1
+
+    def _fields(self, session: Session) -> dict[str, str]:
+        return {"agent": self.name, "session_id": session.id}
+
+    @staticmethod
+    async def _persist(session: Session, turn: list[dict[str, Any]], message: dict[str, Any]) -> None:
+        """Append ``message`` to the session (off the event loop: stores block) and to the turn."""
+        role, content = message["role"], message.get("content")
+        extra = {k: v for k, v in message.items() if k not in ("role", "content")}
+        await asyncio.to_thread(session.append_message, role, content, **extra)
+        turn.append(message)
+
+    async def _record_usage(
+        self, session: Session, usage: Usage, steps: int, unreported: int, log: Any
+    ) -> None:
+        data: dict[str, Any] = {**usage.to_dict(), "requests": steps}
+        if unreported:
+            data["unreported_requests"] = unreported
+        await self._append_quietly(session, EntryType.USAGE, data, log)
+
+    async def _record_failure(self, session: Session, exc: Exception, steps: int, log: Any) -> None:
+        log.error("agent.turn.failed", error_type=type(exc).__name__, steps=steps)
+        data = {"error": type(exc).__name__, "message": str(exc)[:1000], "agent": self.name, "steps": steps}
+        await self._append_quietly(session, EntryType.ERROR, data, log)
+
+    @staticmethod
+    async def _append_quietly(session: Session, kind: EntryType, data: Mapping[str, Any], log: Any) -> None:
+        # Bookkeeping must not hide the turn's own outcome (or its original error).
+        try:
+            await asyncio.to_thread(session.append_entry, kind, dict(data))
+        except Exception as exc:
+            log.error("agent.record_failed", entry_type=kind.value, error_type=type(exc).__name__)
