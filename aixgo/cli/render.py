@@ -1,0 +1,351 @@
+"""Text renderings of sessions for terminals: tables, transcripts, times, and their JSON forms.
+
+Shared by ``aixgo sessions`` and ``aixgo run`` (``/history``, ``/checkpoints``). Every function
+returns a string and prints nothing. With ``color=True`` the text carries ANSI styles, which
+:func:`click.echo` strips when the output is not a terminal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import click
+
+from aixgo.session.codec import format_ts, utcnow
+from aixgo.session.types import Checkpoint, Entry, EntryType, SessionInfo
+
+INDENT = "    "
+METADATA_WIDTH = 60
+
+
+# -- times -------------------------------------------------------------------------------------
+
+
+def iso_time(ts: datetime) -> str:
+    """``ts`` in UTC to the second, like ``2026-05-01T10:00:00Z``."""
+    return format_ts(ts)[:19] + "Z"
+
+
+def relative_time(ts: datetime, now: datetime | None = None) -> str:
+    """How long ago ``ts`` was, compactly: ``just now``, ``42s ago``, ``5m ago``, ``3h ago``, ``45d ago``,
+    ``4mo ago`` (from 60 days), ``2y ago`` (from 365 days); ``in 5m`` for a time in the future (clock skew).
+    """
+    seconds = ((now or utcnow()) - ts).total_seconds()
+    future = seconds < 0
+    seconds = abs(seconds)
+    if seconds < 5:
+        return "just now"
+    days = seconds / 86_400
+    if days >= 365:
+        amount = f"{int(days // 365)}y"
+    elif days >= 60:
+        amount = f"{int(days // 30)}mo"
+    else:
+        size, unit = next(
+            (s, u) for s, u in ((86_400, "d"), (3_600, "h"), (60, "m"), (1, "s")) if seconds >= s
+        )
+        amount = f"{int(seconds // size)}{unit}"
+    return f"in {amount}" if future else f"{amount} ago"
+
+
+def when(ts: datetime, now: datetime | None = None) -> str:
+    """Relative and absolute: ``3h ago (2026-05-01T10:00:00Z)``."""
+    return f"{relative_time(ts, now)} ({iso_time(ts)})"
+
+
+# -- tables ------------------------------------------------------------------------------------
+
+
+def render_table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, color: bool = False) -> str:
+    """A plain left-aligned table with a header row and two spaces between columns (no trailing blanks)."""
+    body = [list(row) for row in rows]
+    widths = [len(h) for h in headers]
+    for row in body:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip()
+
+    head = line(headers)
+    lines = [click.style(head, bold=True) if color else head]
+    lines.extend(line(row) for row in body)
+    return "\n".join(lines)
+
+
+def render_sessions(infos: Sequence[SessionInfo], now: datetime | None = None, *, color: bool = False) -> str:
+    """The ``aixgo sessions list`` table: id, agent, user, messages, last update (relative and ISO)."""
+    now = now or utcnow()
+    rows = [
+        [info.id, info.agent, info.user_id or "-", str(info.message_count), when(info.updated_at, now)]
+        for info in infos
+    ]
+    return render_table(["ID", "AGENT", "USER", "MESSAGES", "UPDATED"], rows, color=color)
+
+
+def format_metadata(metadata: Mapping[str, Any], width: int | None = METADATA_WIDTH) -> str:
+    """``key=value, …`` (strings bare, other values as JSON), cut to ``width`` characters with ``...``."""
+    if not metadata:
+        return "-"
+    text = ", ".join(
+        f"{key}={value if isinstance(value, str) else _compact(value)}" for key, value in metadata.items()
+    )
+    text = " ".join(text.split())  # no newlines inside a table cell
+    if width is not None and len(text) > width:
+        text = text[: width - 3] + "..."
+    return text
+
+
+def render_checkpoints(
+    checkpoints: Sequence[Checkpoint],
+    history: Sequence[Entry] | None = None,
+    now: datetime | None = None,
+    *,
+    color: bool = False,
+) -> str:
+    """The checkpoints table: id, seq, creation time, metadata.
+
+    With ``history`` (the session's current entries) a BRANCH column says whether each checkpoint
+    is on the current history (``current``, ``current (head)`` for the head itself) or on an
+    ``abandoned`` branch left by a restore."""
+    now = now or utcnow()
+    headers = ["ID", "SEQ", "CREATED"]
+    ids: set[str | None] = set()
+    head: str | None = None
+    if history is not None:
+        headers.append("BRANCH")
+        ids = {None} | {e.id for e in history}
+        head = history[-1].id if history else None
+    headers.append("METADATA")
+    rows = []
+    for cp in checkpoints:
+        row = [cp.id, str(cp.seq), when(cp.timestamp, now)]
+        if history is not None:
+            row.append(checkpoint_branch(cp, ids, head))
+        row.append(format_metadata(cp.metadata))
+        rows.append(row)
+    return render_table(headers, rows, color=color)
+
+
+def checkpoint_branch(cp: Checkpoint, history_ids: Collection[str | None], head: str | None) -> str:
+    """``current (head)``, ``current`` or ``abandoned``: where ``cp`` stands relative to the history."""
+    if cp.entry_id not in history_ids:
+        return "abandoned"
+    return "current (head)" if cp.entry_id == head else "current"
+
+
+# -- transcripts -------------------------------------------------------------------------------
+
+
+def render_transcript(
+    entries: Sequence[Entry],
+    checkpoints: Sequence[Checkpoint] = (),
+    *,
+    color: bool = False,
+    timestamps: bool = True,
+) -> str:
+    """A readable transcript of ``entries`` (a session's history, oldest first).
+
+    Each entry shows its ``seq``, who speaks (``user``, ``assistant``, ``tool <name>`` …) and its
+    content indented below; assistant tool calls show the function and its arguments, tool results
+    name the call they answer. Checkpoints whose entry is among ``entries`` are marked right after
+    it (one taken on an empty history, before the first entry). Returns ``""`` for no entries and
+    no checkpoints::
+
+        [1] user  2026-05-01T10:00:00Z
+            What's the weather in Paris?
+        [2] assistant  2026-05-01T10:00:01Z
+            -> get_weather({"city":"Paris"})  [call_1]
+        [3] tool get_weather [call_1]  2026-05-01T10:00:01Z
+            {"temp_c":21}
+        --- checkpoint cp_1a2b3c4d5e6f (seq 3): reason=after lookup ---
+    """
+    by_entry: dict[str | None, list[Checkpoint]] = {}
+    for cp in checkpoints:
+        by_entry.setdefault(cp.entry_id, []).append(cp)
+    tool_names: dict[str, str] = {}
+    blocks: list[str] = [_checkpoint_line(cp, color) for cp in by_entry.get(None, [])]
+    for entry in entries:
+        for call in _tool_calls(entry.data):
+            if call["id"]:
+                tool_names[call["id"]] = call["name"]
+        blocks.append(_render_entry(entry, tool_names, color=color, timestamps=timestamps))
+        blocks.extend(_checkpoint_line(cp, color) for cp in by_entry.get(entry.id, []))
+    return "\n".join(blocks)
+
+
+_ROLE_COLORS = {"user": "green", "assistant": "cyan", "system": "magenta", "tool": "yellow", "error": "red"}
+
+
+def _render_entry(entry: Entry, tool_names: Mapping[str, str], *, color: bool, timestamps: bool) -> str:
+    data = entry.data
+    role, body = _speaker_and_body(entry, tool_names)
+    label = role
+    if color:
+        label = click.style(role, fg=_ROLE_COLORS.get(role.split()[0]), bold=True)
+    head = f"[{entry.seq}] {label}"
+    if timestamps:
+        stamp = iso_time(entry.timestamp)
+        head += "  " + (click.style(stamp, dim=True) if color else stamp)
+    lines = [head]
+    lines.extend(INDENT + line for line in body)
+    for call in _tool_calls(data):
+        call_line = f"-> {call['name']}({call['arguments']})"
+        if call["id"]:
+            call_line += f"  [{call['id']}]"
+        lines.append(INDENT + call_line)
+    return "\n".join(lines)
+
+
+def _speaker_and_body(entry: Entry, tool_names: Mapping[str, str]) -> tuple[str, list[str]]:
+    data = entry.data
+    kind = entry.type
+    if kind in (EntryType.MESSAGE, EntryType.TOOL_CALL, EntryType.TOOL_RESULT):
+        role = str(data.get("role") or ("tool" if kind is EntryType.TOOL_RESULT else "assistant"))
+        if role == "tool":
+            call_id = data.get("tool_call_id")
+            name = data.get("name") or (tool_names.get(call_id) if isinstance(call_id, str) else None)
+            role = "tool" + (f" {name}" if name else "") + (f" [{call_id}]" if call_id else "")
+        return role, _content_lines(data.get("content"))
+    if kind is EntryType.USAGE:
+        parts = [f"{key}={value}" for key, value in data.items()]
+        return "usage", [" ".join(parts)] if parts else []
+    if kind is EntryType.ERROR:
+        message = data.get("message") or data.get("error")
+        rest = {k: v for k, v in data.items() if k not in ("message", "error")}
+        body = _content_lines(message) if message is not None else []
+        if rest:
+            body.append(_compact(rest))
+        return "error", body
+    return kind.value, [_compact(data)] if data else []
+
+
+def _content_lines(content: Any) -> list[str]:
+    """Message content as lines: text as is, OpenAI content parts joined, anything else as JSON."""
+    if content is None:
+        return []
+    if isinstance(content, list):
+        pieces = []
+        for part in content:
+            if isinstance(part, Mapping) and part.get("type") == "text":
+                pieces.append(str(part.get("text", "")))
+            elif isinstance(part, Mapping) and "type" in part:
+                pieces.append(f"[{part['type']}]")
+            else:
+                pieces.append(part if isinstance(part, str) else _compact(part))
+        text = "\n".join(pieces)
+    elif isinstance(content, str):
+        text = content
+    else:
+        text = _compact(content)
+    return text.splitlines()
+
+
+def _tool_calls(data: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The tool calls of an assistant message as ``{"id", "name", "arguments"}`` (arguments compacted)."""
+    calls = data.get("tool_calls")
+    if not isinstance(calls, list):
+        return []
+    result = []
+    for call in calls:
+        if not isinstance(call, Mapping):
+            continue
+        function = call.get("function")
+        function = function if isinstance(function, Mapping) else {}
+        arguments = function.get("arguments", "")
+        if isinstance(arguments, str):
+            with contextlib.suppress(ValueError):  # not JSON: show it as the model wrote it
+                arguments = _compact(json.loads(arguments)) if arguments.strip() else ""
+        else:
+            arguments = _compact(arguments)
+        call_id = call.get("id")
+        result.append(
+            {
+                "id": call_id if isinstance(call_id, str) else "",
+                "name": str(function.get("name") or "?"),
+                "arguments": " ".join(str(arguments).split("\n")),
+            }
+        )
+    return result
+
+
+def _checkpoint_line(cp: Checkpoint, color: bool) -> str:
+    text = f"--- checkpoint {cp.id} (seq {cp.seq})"
+    if cp.metadata:
+        text += ": " + format_metadata(cp.metadata, width=None)
+    text += " ---"
+    return click.style(text, fg="blue") if color else text
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+# -- JSON forms --------------------------------------------------------------------------------
+
+
+def info_json(info: SessionInfo) -> dict[str, Any]:
+    """A session summary as a JSON-ready dict (timestamps ISO-8601 UTC with microseconds)."""
+    return {
+        "id": info.id,
+        "agent": info.agent,
+        "user_id": info.user_id,
+        "created_at": format_ts(info.created_at),
+        "updated_at": format_ts(info.updated_at),
+        "message_count": info.message_count,
+        "metadata": info.metadata,
+    }
+
+
+def entry_json(entry: Entry) -> dict[str, Any]:
+    """An entry as a JSON-ready dict."""
+    return {
+        "id": entry.id,
+        "parent_id": entry.parent_id,
+        "seq": entry.seq,
+        "timestamp": format_ts(entry.timestamp),
+        "type": entry.type.value,
+        "data": entry.data,
+    }
+
+
+def checkpoint_json(cp: Checkpoint, branch: str | None = None) -> dict[str, Any]:
+    """A checkpoint as a JSON-ready dict; ``branch`` (see :func:`checkpoint_branch`) is added if given."""
+    result: dict[str, Any] = {
+        "id": cp.id,
+        "session_id": cp.session_id,
+        "entry_id": cp.entry_id,
+        "seq": cp.seq,
+        "timestamp": format_ts(cp.timestamp),
+        "checksum": cp.checksum,
+        "metadata": cp.metadata,
+    }
+    if branch is not None:
+        result["branch"] = branch
+    return result
+
+
+def to_json(value: Any) -> str:
+    """Pretty JSON for machine-readable output (UTF-8, not ASCII-escaped)."""
+    return json.dumps(value, ensure_ascii=False, indent=2, default=str)
+
+
+__all__ = [
+    "checkpoint_branch",
+    "checkpoint_json",
+    "entry_json",
+    "format_metadata",
+    "info_json",
+    "iso_time",
+    "relative_time",
+    "render_checkpoints",
+    "render_sessions",
+    "render_table",
+    "render_transcript",
+    "to_json",
+    "when",
+]

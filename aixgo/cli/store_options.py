@@ -1,0 +1,188 @@
+"""Which session store a command works on: ``--config``, or ``--store/--base-dir/--redis-url``.
+
+:func:`store_options` adds the options to a click group *and* to its subcommands, so both
+``aixgo sessions --store redis list`` and ``aixgo sessions list --store redis`` work. Values given
+after the subcommand win over values given before it; a command-line value always wins over the
+``AIXGO_CONFIG`` environment variable. :func:`open_manager` turns the choice into a
+:class:`~aixgo.session.Manager` that is closed when the command ends.
+
+Resolution:
+
+* ``--config FILE`` (or ``AIXGO_CONFIG``): the store of that config file's ``session:`` section.
+  Giving ``--config`` together with ``--store``, ``--base-dir`` or ``--redis-url`` is a usage error.
+* otherwise ``--store`` (default ``file``, or ``redis`` when only ``--redis-url`` is given): the
+  file store at ``--base-dir`` (default ``~/.aixgo/sessions``), or Redis at ``--redis-url``
+  (default ``localhost:6379``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import click
+from click.core import ParameterSource
+
+from aixgo.config import build_session_manager, load_config
+from aixgo.session.file_backend import FileBackend
+from aixgo.session.manager import Manager
+
+DEFAULT_BASE_DIR = "~/.aixgo/sessions"
+DEFAULT_REDIS = "localhost:6379"
+CONFIG_ENV = "AIXGO_CONFIG"
+_META_KEY = "aixgo.cli.store_options"
+_NAMES = ("config", "store", "base_dir", "redis_url")
+
+F = TypeVar("F", bound=Callable[..., Any])
+StoreKind = Literal["file", "redis"]
+
+
+@dataclass(frozen=True)
+class StoreChoice:
+    """The store selected on the command line: a config file, or a store kind and its location."""
+
+    config: Path | None = None
+    store: StoreKind = "file"
+    base_dir: Path | None = None
+    redis_url: str | None = None
+
+    @property
+    def file_dir(self) -> Path:
+        """The file store's directory (absolute, ``~`` expanded)."""
+        return Path(os.path.expanduser(self.base_dir or DEFAULT_BASE_DIR)).absolute()
+
+    def describe(self) -> str:
+        """A short human description, e.g. ``file store at /home/me/.aixgo/sessions``."""
+        if self.config is not None:
+            return f"the store configured in {self.config}"
+        if self.store == "redis":
+            return f"Redis store at {self.redis_url or DEFAULT_REDIS}"
+        return f"file store at {self.file_dir}"
+
+    def missing(self) -> bool:
+        """True for a file store whose directory does not exist (so it holds no sessions)."""
+        return self.config is None and self.store == "file" and not self.file_dir.exists()
+
+
+def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Record an option's value in ``ctx.meta`` (shared by the group's and subcommand's contexts)."""
+    if value is None or param.name is None:
+        return value
+    source = ctx.get_parameter_source(param.name)
+    if source in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP):
+        return value
+    seen: dict[str, tuple[Any, ParameterSource | None]] = ctx.meta.setdefault(_META_KEY, {})
+    previous = seen.get(param.name)
+    if (
+        previous is not None
+        and previous[1] == ParameterSource.COMMANDLINE
+        and source != ParameterSource.COMMANDLINE
+    ):
+        return value  # e.g. AIXGO_CONFIG read again for the subcommand: the explicit value stays
+    seen[param.name] = (value, source)
+    return value
+
+
+def store_options(func: F) -> F:
+    """Add ``--config``, ``--store``, ``--base-dir`` and ``--redis-url`` to a command or group.
+
+    The values are not passed to the function; read them with :func:`store_choice` or
+    :func:`open_manager`."""
+    options = [
+        click.option(
+            "--config",
+            type=click.Path(dir_okay=False, path_type=Path),
+            envvar=CONFIG_ENV,
+            show_envvar=True,
+            expose_value=False,
+            callback=_remember,
+            help="Use the session store of this config file.",
+        ),
+        click.option(
+            "--store",
+            type=click.Choice(["file", "redis"]),
+            expose_value=False,
+            callback=_remember,
+            help="Store kind without a config file.  [default: file]",
+        ),
+        click.option(
+            "--base-dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            expose_value=False,
+            callback=_remember,
+            help=f"Directory of the file store.  [default: {DEFAULT_BASE_DIR}]",
+        ),
+        click.option(
+            "--redis-url",
+            metavar="URL",
+            expose_value=False,
+            callback=_remember,
+            help=f"Redis address: host:port, redis://[:password@]host:port/db, rediss://… or "
+            f"unix:///path.  [default: {DEFAULT_REDIS}]",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def store_choice(ctx: click.Context) -> StoreChoice:
+    """The store chosen by the options of ``ctx`` and its parents. Raises :class:`click.UsageError`
+    for contradictory options."""
+    seen: dict[str, tuple[Any, ParameterSource | None]] = ctx.meta.get(_META_KEY, {})
+    explicit = {name: seen[name][0] for name in _NAMES[1:] if name in seen}
+    config_value = seen.get("config")
+    if config_value is not None:
+        if config_value[1] == ParameterSource.COMMANDLINE and explicit:
+            flags = ", ".join("--" + name.replace("_", "-") for name in explicit)
+            raise click.UsageError(f"--config cannot be combined with {flags}", ctx)
+        if not explicit:  # AIXGO_CONFIG is only a default: explicit store flags override it
+            return StoreChoice(config=config_value[0])
+    store: StoreKind = explicit.get("store") or ("redis" if "redis_url" in explicit else "file")
+    if store == "file" and "redis_url" in explicit:
+        raise click.UsageError("--redis-url needs --store redis", ctx)
+    if store == "redis" and "base_dir" in explicit:
+        raise click.UsageError("--base-dir applies to the file store only, not --store redis", ctx)
+    return StoreChoice(store=store, base_dir=explicit.get("base_dir"), redis_url=explicit.get("redis_url"))
+
+
+def build_manager(choice: StoreChoice) -> Manager:
+    """A :class:`Manager` on the chosen store (creates the file store's directory if needed).
+
+    Raises :class:`~aixgo.errors.ConfigError` for a bad config file, :class:`click.BadParameter`
+    for a malformed ``--redis-url``, and :class:`~aixgo.errors.AixgoError` subclasses when the
+    store cannot be opened."""
+    if choice.config is not None:
+        return build_session_manager(load_config(choice.config))
+    if choice.store == "file":
+        return Manager(FileBackend(choice.file_dir))
+    # Imported only now: the Redis backend (and the optional `redis` package) load only when used.
+    redis_backend = importlib.import_module("aixgo.session.redis_backend")
+    try:
+        backend = redis_backend.RedisBackend(choice.redis_url or DEFAULT_REDIS, redis_backend.RedisOptions())
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--redis-url'") from None
+    return Manager(backend)
+
+
+def open_manager(ctx: click.Context) -> Manager:
+    """The manager for this command, closed automatically when the command ends."""
+    manager = build_manager(store_choice(ctx))
+    ctx.call_on_close(manager.close)
+    return manager
+
+
+__all__ = [
+    "CONFIG_ENV",
+    "DEFAULT_BASE_DIR",
+    "DEFAULT_REDIS",
+    "StoreChoice",
+    "build_manager",
+    "open_manager",
+    "store_choice",
+    "store_options",
+]
