@@ -11,7 +11,7 @@ import asyncio
 import json
 import os
 import secrets
-import weakref
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -22,6 +22,9 @@ from openai.types.chat import ChatCompletion
 from aixgo.errors import LLMConfigError, LLMError, LLMRequestError, LLMResponseError
 from aixgo.llm.protocol import Message, ModelResponse, ModelSettings, ToolCall, ToolSchema, Usage
 from aixgo.llm.retry import RetryPolicy, call_with_retries
+from aixgo.logs import get_logger
+
+log = get_logger("aixgo.llm")
 
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -76,10 +79,9 @@ class OpenAIChatModel:
         self._headers = dict(default_headers or {})
         self._fixed_client = client
         # One AsyncOpenAI per event loop: its connection pool is bound to the loop that opened it,
-        # and sync callers (asyncio.run per call) create a fresh loop each time.
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI] = (
-            weakref.WeakKeyDictionary()
-        )
+        # and sync callers (asyncio.run per call) create a fresh loop each time. Clients of closed
+        # loops are dropped (they pin their loop, so a weak mapping would never release them).
+        self._clients: dict[asyncio.AbstractEventLoop, openai.AsyncOpenAI] = {}
         if client is not None:
             self._api_key = client.api_key
             self.base_url = str(client.base_url)
@@ -111,6 +113,8 @@ class OpenAIChatModel:
         if self._fixed_client is not None:
             return self._fixed_client
         loop = asyncio.get_running_loop()
+        for stale in [other for other in self._clients if other.is_closed()]:
+            del self._clients[stale]
         client = self._clients.get(loop)
         if client is None:
             client = openai.AsyncOpenAI(
@@ -164,6 +168,7 @@ class OpenAIChatModel:
         if settings.timeout is not None:
             kwargs["timeout"] = settings.timeout
         client = self._client()
+        started = time.perf_counter()
 
         async def send() -> Any:
             return await client.chat.completions.create(**kwargs)
@@ -180,7 +185,18 @@ class OpenAIChatModel:
             ) from exc
         except openai.OpenAIError as exc:
             raise LLMError(f"the openai client failed talking to {self.where}: {exc}") from exc
-        return to_model_response(completion, self.where)
+        response = to_model_response(completion, self.where)
+        log.debug(
+            "llm.complete",
+            model=model,
+            messages=len(messages),
+            tools=len(tools),
+            finish_reason=response.finish_reason,
+            tool_calls=len(response.tool_calls),
+            total_tokens=response.usage.total_tokens if response.usage else None,
+            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+        return response
 
 
 def _server_detail(exc: openai.APIStatusError) -> str:

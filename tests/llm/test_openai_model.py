@@ -32,7 +32,9 @@ def complete(
     return asyncio.run(chat_model.complete(USER, tools or [], ModelSettings(**settings)))
 
 
-def test_plain_answer(openai_server: OpenAIServer, server_model: OpenAIChatModel) -> None:
+def test_plain_answer(
+    openai_server: OpenAIServer, server_model: OpenAIChatModel, aixgo_logs: LogCapture
+) -> None:
     openai_server.enqueue("Hello there.")
     response = complete(server_model, temperature=0.2, max_tokens=50)
     assert response.content == "Hello there."
@@ -47,6 +49,9 @@ def test_plain_answer(openai_server: OpenAIServer, server_model: OpenAIChatModel
     assert request.body["temperature"] == 0.2
     assert request.body["max_tokens"] == 50
     assert "tools" not in request.body
+    (event,) = aixgo_logs.named("llm.complete")
+    assert (event["model"], event["messages"], event["total_tokens"]) == ("test-model", 1, 18)
+    assert not any("secret prompt" in t or "Hello there" in t or TEST_KEY in t for t in aixgo_logs.texts)
 
 
 def test_settings_model_overrides_default_and_stop_is_sent(
@@ -260,6 +265,21 @@ def test_works_across_event_loops(openai_server: OpenAIServer, server_model: Ope
     openai_server.enqueue("one", "two")
     assert complete(server_model).content == "one"
     assert complete(server_model).content == "two"  # a new asyncio.run: a new loop
+    openai_server.enqueue("three")
+    assert complete(server_model).content == "three"
+    assert len(server_model._clients) == 1  # clients of closed loops are released
+
+
+def test_one_loop_reuses_one_client(openai_server: OpenAIServer, server_model: OpenAIChatModel) -> None:
+    openai_server.enqueue("one", "two")
+
+    async def run() -> None:
+        await server_model.complete(USER, [], ModelSettings())
+        first = server_model._client()
+        await server_model.complete(USER, [], ModelSettings())
+        assert server_model._client() is first
+
+    asyncio.run(run())
 
 
 def test_aclose(openai_server: OpenAIServer, server_model: OpenAIChatModel) -> None:
