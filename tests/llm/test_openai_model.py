@@ -287,7 +287,10 @@ def test_aclose(openai_server: OpenAIServer, server_model: OpenAIChatModel) -> N
 
     async def run() -> None:
         await server_model.complete(USER, [], ModelSettings())
+        client = server_model._client()
         await server_model.aclose()
+        assert client.is_closed()
+        assert server_model._clients == {}
 
     asyncio.run(run())
 
