@@ -272,9 +272,19 @@ class Runtime:
         with self._lock:
             loop_thread, self._loop_thread = self._loop_thread, None
         if loop_thread is not None:
+            loop_thread.run(self._close_models())  # their HTTP pools live on this loop
             loop_thread.close()
         if self._manager is not None:
             self._manager.close()
+
+    async def _close_models(self) -> None:
+        for agent in self._agents.values():
+            aclose = getattr(getattr(agent, "model", None), "aclose", None)
+            if aclose is not None:
+                try:
+                    await aclose()
+                except Exception as exc:  # closing must not mask the caller's own outcome
+                    log.warning("runtime.close.model_failed", agent=agent.name, error=str(exc))
 
     def __enter__(self) -> Runtime:
         return self
