@@ -27,10 +27,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-ROOT_HEX = "0" * 64
+from aixgo.session.codec import ROOT_HASH
+
+ROOT_HEX = ROOT_HASH.hex()
+"""The chain hash of the empty history, as stored (hex)."""
 
 _PRELUDE = r"""
-local ROOT = '0000000000000000000000000000000000000000000000000000000000000000'
+local ROOT = '@ROOT@'
 
 local function now_us()
   local t = redis.call('TIME')
@@ -174,14 +177,22 @@ if ARGV[5] ~= '' then
 elseif ARGV[3] ~= '' then
   s = math.max(0, e - tonumber(ARGV[3]))
 end
-if e <= s then return {'ok', {}} end
-return {'ok', redis.call('LRANGE', KEYS[2], s, e - 1)}
+if e <= s then return {'ok', '', 0} end
+local items = redis.call('LRANGE', KEYS[2], s, e - 1)
+-- Up to a few hundred entries, one bulk reply (joined by commas) parses much faster on the client
+-- than one reply per entry; beyond that, Lua's concatenation of megabytes costs more than it saves.
+if #items > 512 then return {'ok', items, #items} end
+return {'ok', table.concat(items, ','), #items}
 """
 
 ALL_ENTRIES = r"""
 local bad = check()
 if bad then return bad end
-return {'ok', redis.call('LRANGE', KEYS[2], 0, -1), redis.call('HGETALL', KEYS[4]), redis.call('HGETALL', KEYS[3])}
+local hist = redis.call('LRANGE', KEYS[2], 0, -1)
+-- A history is in write order (parents are written before children); the entry records, for the
+-- write order of abandoned entries, are needed only when there are some.
+if redis.call('HLEN', KEYS[4]) == 0 then return {'ok', hist, {}, {}} end
+return {'ok', hist, redis.call('HGETALL', KEYS[4]), redis.call('HGETALL', KEYS[3])}
 """
 
 CHECKPOINT = r"""
@@ -217,12 +228,19 @@ return {'ok', rec}
 """
 
 CHAIN = r"""
--- ARGV[3] entry id, [4] its seq: the canonical bytes of every entry from the root to that entry.
+-- ARGV[3] entry id, [4] its seq, [5..] anchors: ids of entries whose chain hash the client computed
+-- itself. Returns that anchor's id, stored hash and seq, and the bytes of every entry after the
+-- nearest anchor on the entry's chain (from the root if none is on it) up to the entry, so the
+-- client re-hashes only what it has not hashed before.
 local bad = check()
 if bad then return bad end
+local anchors = {}
+for i = 5, #ARGV do anchors[ARGV[i]] = true end
 local cur, cs = ARGV[3], tonumber(ARGV[4])
 local branch = {}
+local anchor, anchor_seq = '', 0
 while cs > 0 do
+  if anchors[cur] then anchor, anchor_seq = cur, cs break end
   local j = redis.call('HGET', KEYS[4], cur)
   if not j then break end
   branch[#branch + 1] = j
@@ -232,9 +250,26 @@ while cs > 0 do
   cur, cs = parent, cs - 1
 end
 local chain = {}
-if cs > 0 then chain = redis.call('LRANGE', KEYS[2], 0, cs - 1) end
+if anchor == '' and cs > 0 then
+  -- ``cur`` is in the current history at ``cs``; so is every anchor not in ``gone``, at its seq
+  for id in pairs(anchors) do
+    if redis.call('HEXISTS', KEYS[4], id) == 0 then
+      local info = redis.call('HGET', KEYS[3], id)
+      if info then
+        local _, s = parse_info(info)
+        if s <= cs and s > anchor_seq then anchor, anchor_seq = id, s end
+      end
+    end
+  end
+  if anchor_seq < cs then chain = redis.call('LRANGE', KEYS[2], anchor_seq, cs - 1) end
+end
 for i = #branch, 1, -1 do chain[#chain + 1] = branch[i] end
-return {'ok', chain}
+local anchor_hash = ROOT
+if anchor ~= '' then
+  local _, _, _, h = parse_info(redis.call('HGET', KEYS[3], anchor))
+  anchor_hash = h
+end
+return {'ok', anchor, anchor_hash, anchor_seq, chain}
 """
 
 RESTORE = r"""
@@ -340,7 +375,7 @@ class LuaScript:
 
 
 def _session_script(name: str, body: str) -> LuaScript:
-    return LuaScript(name, _PRELUDE + body)
+    return LuaScript(name, _PRELUDE.replace("@ROOT@", ROOT_HEX) + body)
 
 
 SCRIPTS: dict[str, LuaScript] = {

@@ -496,6 +496,71 @@ def test_restore_on_a_cold_instance_rehashes_the_chain(open_backend: Callable[..
     assert writer_calls == ["checkpoint_info", "restore"]
 
 
+def _spy(backend: Any) -> list[tuple[str, Any]]:
+    """Record (script name, reply) of every script the backend runs."""
+    calls: list[tuple[str, Any]] = []
+    original = backend._script
+
+    def spy(script: Any, keys: Any, args: Any) -> Any:
+        reply = original(script, keys, args)
+        calls.append((script.name, reply))
+        return reply
+
+    backend._script = spy
+    return calls
+
+
+def test_restore_rehashes_only_what_this_instance_has_not_hashed(open_backend: Callable[..., Any]) -> None:
+    a, b = open_backend(), open_backend()
+    s = Manager(a).create("assistant", sid())
+    for i in range(30):
+        s.append_message("user", str(i))
+    cp1 = s.checkpoint()
+    other = Manager(b).get(s.id)
+    calls = _spy(b)
+    other.restore(cp1.id)  # b has hashed nothing yet: the whole chain
+    (chain,) = [reply for name, reply in calls if name == "chain"]
+    assert (chain[1], int(chain[3]), len(chain[4])) == (b"", 0, 30)
+    for i in range(20):
+        s.append_message("user", f"more {i}")
+    cp2 = s.checkpoint()
+    calls.clear()
+    other.restore(cp2.id)  # from cp1's entry, which b verified: 20 entries
+    (chain,) = [reply for name, reply in calls if name == "chain"]
+    assert (chain[1].decode(), int(chain[3]), len(chain[4])) == (cp1.entry_id, 30, 20)
+    # a branch: restore cp1 on a, write two entries, checkpoint; b re-hashes just those two
+    s.restore(cp1.id)
+    s.append_message("user", "b1")
+    s.append_message("user", "b2")
+    cp3 = s.checkpoint()
+    s.restore(cp2.id)  # cp3's entries are now on an abandoned branch
+    calls.clear()
+    other.restore(cp3.id)
+    (chain,) = [reply for name, reply in calls if name == "chain"]
+    assert (chain[1].decode(), len(chain[4])) == (cp1.entry_id, 2)
+    assert [e.data["content"] for e in other.get_entries()][-3:] == ["29", "b1", "b2"]
+    # the writer verifies its own checkpoints in O(1)
+    calls = _spy(a)
+    s.restore(cp3.id)
+    assert [name for name, _ in calls] == ["checkpoint_info", "restore"]
+
+
+def test_tampering_after_the_last_verified_entry_is_caught(open_backend: Callable[..., Any]) -> None:
+    a, b = open_backend(), open_backend()
+    s = Manager(a).create("assistant", sid())
+    for i in range(5):
+        s.append_message("user", str(i))
+    cp1 = s.checkpoint()
+    Manager(b).get(s.id).restore(cp1.id)
+    late = s.append_message("user", "late")
+    cp2 = s.checkpoint()
+    hist = a.keys_of(s.id)[1]
+    raw = a._client
+    raw.lset(hist, late.seq - 1, raw.lindex(hist, late.seq - 1).replace(b'"late"', b'"LATE"'))
+    with pytest.raises(ChecksumMismatchError):
+        Manager(b).get(s.id).restore(cp2.id)
+
+
 # -- leases ---------------------------------------------------------------------------------------------
 
 
@@ -728,11 +793,15 @@ def test_addresses_are_described_without_passwords() -> None:
     tls.close()
 
 
-@pytest.mark.parametrize("target", ["http://localhost:6379", "host:port", "host:70000", "", "[::1"])
+@pytest.mark.parametrize(
+    "target",
+    ["http://localhost:6379", "host:port", "host:70000", "", "[::1", "redis://:s3cret@host:notaport/0"],
+)
 def test_bad_targets(target: str) -> None:
     require_redis_server()
-    with pytest.raises(ValueError, match="not a Redis address"):
+    with pytest.raises(ValueError, match="not a Redis address") as err:
         backend_module().RedisBackend(target)
+    assert "s3cret" not in str(err.value)
 
 
 def test_option_checks() -> None:

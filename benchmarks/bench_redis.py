@@ -1,0 +1,152 @@
+"""Redis store benchmarks (issue: Redis backend for multi-node deployments).
+
+Starts its own ``redis-server`` on a free loopback port (nothing is saved) and measures, through the
+``Session`` API, the workloads the issue names. Floors are measured in the same run on the same
+server and client: a bare redis-py ``RPUSH`` of the bytes an append stores, ``LRANGE -100 -1`` of
+100 such entries (bytes only, nothing decoded), and an ``EVALSHA`` of ``return 1`` (one script round
+trip). Run alone with ``python -m benchmarks.bench_redis`` or as part of ``python -m benchmarks``.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+from aixgo.session import EntryType, Manager
+from aixgo.session.codec import encode_entry, utcnow
+from aixgo.session.types import Entry
+from benchmarks.harness import header, measure, note, report
+
+MESSAGE = {"role": "user", "content": "Remind me what we decided about the launch date, please."}
+BIG = 10_000
+
+
+def _payload() -> bytes:
+    entry = Entry("e_0123456789abcdef", "e_fedcba9876543210", 1234, utcnow(), EntryType.MESSAGE, MESSAGE)
+    return encode_entry(entry).encode()
+
+
+def run() -> None:
+    header("Redis store (own redis-server on loopback, redis-py, one client thread)")
+    if shutil.which("redis-server") is None:
+        note("skipped: redis-server is not installed")
+        return
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        note("skipped: redis-py is not installed (pip install 'aixgo[redis]')")
+        return
+    from aixgo.session.redis_backend import RedisBackend, RedisOptions
+    from tests.session.redis_server import RedisServer
+
+    with RedisServer() as server:
+        raw = server.client()
+        floors = _floors(raw)
+        mgr = Manager(RedisBackend(server.address, RedisOptions()))
+        try:
+            _appends(mgr, floors)
+            _creates(mgr)
+            _large_session(mgr, server.address, floors)
+            _leases(mgr)
+        finally:
+            mgr.close()
+            raw.close()
+    note(
+        "reference, same machine (issue text): OpenAI Agents SDK RedisSession append 1.0 ms, last 100 items 0.86 ms"
+    )
+
+
+def _floors(raw: object) -> dict[str, float]:
+    client = raw  # a redis.Redis
+    payload = _payload()
+    client.delete("floor:list")  # type: ignore[attr-defined]
+    floors = {
+        "rpush": report(
+            f"floor: redis-py RPUSH of {len(payload)} bytes",
+            measure(lambda: client.rpush("floor:list", payload), 5000),  # type: ignore[attr-defined]
+        ).median
+    }
+    floors["lrange"] = report(
+        "floor: redis-py LRANGE -100 -1 of those entries (bytes, not decoded)",
+        measure(lambda: client.lrange("floor:list", -100, -1), 3000),  # type: ignore[attr-defined]
+    ).median
+    sha = client.script_load("return 1")  # type: ignore[attr-defined]
+    floors["evalsha"] = report(
+        "floor: redis-py EVALSHA of 'return 1'",
+        measure(lambda: client.evalsha(sha, 0), 5000),  # type: ignore[attr-defined]
+    ).median
+    client.delete("floor:list")  # type: ignore[attr-defined]
+    return floors
+
+
+def _appends(mgr: Manager, floors: dict[str, float]) -> None:
+    sess = mgr.create("bench", "append")
+    report(
+        "append (one Lua script: idempotency check, CAS on the head, TTL)",
+        measure(lambda: sess.append_entry(EntryType.MESSAGE, MESSAGE), 5000),
+        0.3e-3,
+    )
+    note(f"append vs floor: {floors['rpush'] * 1e3:.3f} ms RPUSH, {floors['evalsha'] * 1e3:.3f} ms EVALSHA")
+
+
+def _creates(mgr: Manager) -> None:
+    counter = iter(range(10**9))
+    report(
+        "create session (agent index + create script, one pipelined round trip)",
+        measure(lambda: mgr.create("bench", f"c{next(counter)}"), 3000),
+        0.5e-3,
+    )
+
+
+def _large_session(mgr: Manager, address: str, floors: dict[str, float]) -> None:
+    from aixgo.session.redis_backend import RedisBackend, RedisOptions
+
+    sess = mgr.create("bench", "big")
+    for i in range(BIG):
+        sess.append_message("user" if i % 2 == 0 else "assistant", f"message {i} " + "x" * 80)
+    report(
+        "last 100 entries of a 10,000-entry session (decoded Entry objects)",
+        measure(lambda: sess.get_entries(limit=100), 3000),
+        0.4e-3,
+    )
+    note(f"last 100 vs floor: {floors['lrange'] * 1e3:.3f} ms LRANGE of raw bytes")
+    report(
+        "get_messages(limit=100), 10,000-entry session", measure(lambda: sess.get_messages(limit=100), 2000)
+    )
+    report("all 10,000 entries", measure(sess.get_entries, 50, warmup=2))
+    report("checkpoint, 10,000-entry session", measure(sess.checkpoint, 2000), 0.5e-3)
+    cp = sess.checkpoint()
+    report(
+        "restore, 10,000-entry session (undo one turn: verify + durable head move)",
+        measure(lambda: sess.restore(cp.id), 2000, setup=lambda: sess.append_message("user", "abandoned")),
+        0.5e-3,
+    )
+    note(
+        "restore verifies in O(1) when this instance hashed the checkpoint's history itself (it wrote it);"
+        " otherwise it re-hashes the whole chain:"
+    )
+
+    def cold_restore() -> None:
+        backend = RedisBackend(address, RedisOptions())
+        try:
+            backend.restore(sess.id, cp.id)
+        finally:
+            backend.close()
+
+    report(
+        "restore, 10,000-entry session, new backend instance (full chain re-hash)",
+        measure(cold_restore, 20, 2),
+    )
+
+
+def _leases(mgr: Manager) -> None:
+    sess = mgr.create("bench", "leased")
+
+    def turn() -> None:
+        with sess.lease(ttl=30, wait=0):
+            pass
+
+    report("lease acquire + release (SET NX PX, compare-and-delete)", measure(turn, 3000))
+
+
+if __name__ == "__main__":
+    run()
