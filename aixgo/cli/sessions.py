@@ -249,13 +249,13 @@ def _write_atomically(path: Path, lines: Iterable[str]) -> int:
     return count
 
 
-@sessions.command()
+@sessions.command(short_help="Export a session as JSONL (stdout or a file).")
 @SESSION_ID
 @click.option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write to this file (atomically, mode 0600) instead of standard output.",
+    help="Write to this file (atomically, mode 0600) instead of standard output (-).",
 )
 @store_options
 @click.pass_context
@@ -266,7 +266,7 @@ def export(ctx: click.Context, session_id: str, output: Path | None) -> None:
     checkpoints; exporting the imported session gives the same bytes."""
     _, sess = _get(ctx, session_id)
     lines = list(export_lines(sess))
-    if output is None:
+    if output is None or str(output) == "-":
         stream = sys.stdout.buffer
         try:
             for line in lines:
@@ -302,7 +302,7 @@ def _utf8_lines(stream: IO[bytes], source: str) -> Iterator[str]:
             ) from None
 
 
-@sessions.command("import")
+@sessions.command("import", short_help="Import a session exported as JSONL (a file or -).")
 @click.argument(
     "file", type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=str), metavar="FILE"
 )
@@ -324,14 +324,14 @@ def import_session(ctx: click.Context, file: str) -> None:
             raise CliError(f"cannot read {file}: {exc.strerror or exc}") from None
     info = sess.info
     click.echo(
-        f"imported session {info.id} (agent {info.agent}, {info.message_count} messages, "
-        f"{len(sess.checkpoints())} checkpoints) into {store_choice(ctx).describe()}",
+        f"imported session {info.id} (agent {info.agent}, {_plural(info.message_count, 'message')}, "
+        f"{_plural(len(sess.checkpoints()), 'checkpoint')}) into {store_choice(ctx).describe()}",
         err=True,
     )
     click.echo(sess.id)
 
 
-@sessions.command()
+@sessions.command(short_help="List a session's checkpoints.")
 @SESSION_ID
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
 @store_options
@@ -377,6 +377,10 @@ def _entries(count: int) -> str:
     return f"{count} entr{'y' if count == 1 else 'ies'}"
 
 
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def _stdin_is_interactive() -> bool:
     try:
         return sys.stdin.isatty()
@@ -384,7 +388,7 @@ def _stdin_is_interactive() -> bool:
         return False
 
 
-@sessions.command()
+@sessions.command(short_help="Delete sessions (asks first unless --yes).")
 @click.argument("session_ids", nargs=-1, required=True, metavar="ID...", callback=_valid_id("session id"))
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @store_options
@@ -401,7 +405,7 @@ def delete(ctx: click.Context, session_ids: tuple[str, ...], yes: bool) -> None:
             )
         first = found[0]
         what = (
-            f"session {first.id} (agent {first.agent_name}, {first.info.message_count} messages)"
+            f"session {first.id} (agent {first.agent_name}, {_plural(first.info.message_count, 'message')})"
             if len(found) == 1
             else f"{len(found)} sessions ({', '.join(s.id for s in found)})"
         )
@@ -441,17 +445,13 @@ def prune(ctx: click.Context, older_than: timedelta, agent: str | None, dry_run:
         if not stale:
             click.echo(f"no sessions{scope} older than {age}: nothing would be deleted", err=True)
             return
-        click.echo(
-            f"would delete {len(stale)} session{'s' * (len(stale) != 1)}{scope} not updated for {age}:"
-        )
+        click.echo(f"would delete {_plural(len(stale), 'session')}{scope} not updated for {age}:")
         click.echo(render_sessions(stale, color=True))
         return
     deleted = manager.prune(older_than, agent=agent)
     for session_id in deleted:
         click.echo(f"deleted session {session_id}")
-    click.echo(
-        f"pruned {len(deleted)} session{'s' * (len(deleted) != 1)}{scope} not updated for {age}", err=True
-    )
+    click.echo(f"pruned {_plural(len(deleted), 'session')}{scope} not updated for {age}", err=True)
 
 
 COMMANDS = [sessions]
