@@ -95,6 +95,21 @@ def chain_hash(parent_hash: bytes, encoded_entry: str | bytes) -> bytes:
     return hashlib.sha256(parent_hash + raw).digest()
 
 
+def header_record(
+    session_id: str, agent: str, user_id: str | None, created_at: datetime, metadata: dict[str, Any]
+) -> dict[str, Any]:
+    """The session header record: first line of a session file and of an export."""
+    return {
+        "k": "s",
+        "v": FORMAT_VERSION,
+        "id": session_id,
+        "agent": agent,
+        "user_id": user_id,
+        "created_at": format_ts(created_at),
+        "metadata": metadata,
+    }
+
+
 def checkpoint_to_record(cp: Checkpoint) -> dict[str, Any]:
     """The JSON-able record of a checkpoint."""
     return {

@@ -76,6 +76,7 @@ from aixgo.session.codec import (
     encode_entry,
     entry_from_record,
     format_ts,
+    header_record,
     parse_ts,
     utcnow,
 )
@@ -572,15 +573,7 @@ class FileBackend:
         agent_dir = self.base_dir / agent
         self._make_dir(agent_dir)
         path = self._path(agent, session_id)
-        header = {
-            "k": "s",
-            "v": FORMAT_VERSION,
-            "id": session_id,
-            "agent": agent,
-            "user_id": user_id,
-            "created_at": format_ts(utcnow()),
-            "metadata": metadata,
-        }
+        header = header_record(session_id, agent, user_id, utcnow(), metadata)
         flags = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC | os.O_CREAT
         try:
             fd = os.open(path, flags | os.O_EXCL, 0o600)
@@ -820,15 +813,7 @@ class FileBackend:
         existing = self._locate(info.id)
         if existing is not None and self._has_header(existing):
             raise SessionExistsError(f"session {info.id!r} already exists", info.id)
-        header = {
-            "k": "s",
-            "v": FORMAT_VERSION,
-            "id": info.id,
-            "agent": info.agent,
-            "user_id": info.user_id,
-            "created_at": format_ts(info.created_at),
-            "metadata": info.metadata,
-        }
+        header = header_record(info.id, info.agent, info.user_id, info.created_at, info.metadata)
         lines = [dumps(header)]
         cursor: str | None = None
         by_id = {e.id: e for e in entries}

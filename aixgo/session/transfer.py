@@ -24,7 +24,7 @@ from aixgo.session.codec import (
     dumps,
     encode_entry,
     entry_from_record,
-    format_ts,
+    header_record,
     parse_ts,
 )
 from aixgo.session.manager import Manager, Session
@@ -34,17 +34,7 @@ from aixgo.session.types import Checkpoint, Entry, SessionInfo
 def export_lines(session: Session) -> Iterator[str]:
     """The session as JSONL lines (without newlines), in the format described above."""
     info = session.info
-    yield dumps(
-        {
-            "k": "s",
-            "v": FORMAT_VERSION,
-            "id": info.id,
-            "agent": info.agent,
-            "user_id": info.user_id,
-            "created_at": format_ts(info.created_at),
-            "metadata": info.metadata,
-        }
-    )
+    yield dumps(header_record(info.id, info.agent, info.user_id, info.created_at, info.metadata))
     for entry in session.all_entries():
         yield encode_entry(entry)
     for cp in session.checkpoints():
