@@ -39,6 +39,7 @@ from aixgo.session.manager import Manager, Session
 from aixgo.session.transfer import export_lines, import_lines
 
 EXIT_USAGE = 2
+EXIT_BROKEN_PIPE = 141
 
 
 class CliError(click.ClickException):
@@ -101,7 +102,33 @@ def _echo_json(value: Any) -> None:
     click.echo(to_json(value))
 
 
-@click.group(invoke_without_command=True)
+class SessionsGroup(click.Group):
+    """The ``sessions`` group: a reader that stops early (``aixgo sessions export ID | head``) ends the
+    command quietly with exit code 141 (128 + SIGPIPE), like other Unix tools, not with a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            _silence_stdout()
+            ctx.exit(EXIT_BROKEN_PIPE)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except OSError:  # pragma: no cover - no /dev/null
+        return
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout is not a real file (e.g. under a test runner)
+        pass
+    finally:
+        os.close(devnull)
+
+
+@click.group(cls=SessionsGroup, invoke_without_command=True)
 @store_options
 @click.pass_context
 def sessions(ctx: click.Context) -> None:
@@ -268,28 +295,15 @@ def export(ctx: click.Context, session_id: str, output: Path | None) -> None:
     lines = list(export_lines(sess))
     if output is None or str(output) == "-":
         stream = sys.stdout.buffer
-        try:
-            for line in lines:
-                stream.write(line.encode("utf-8") + b"\n")
-            stream.flush()
-        except BrokenPipeError:  # e.g. `aixgo sessions export ID | head`
-            _silence_stdout()
+        for line in lines:
+            stream.write(line.encode("utf-8") + b"\n")
+        stream.flush()
         return
     try:
         count = _write_atomically(output, lines)
     except OSError as exc:
         raise CliError(f"cannot write {output}: {exc.strerror or exc}") from None
     click.echo(f"exported session {sess.id} ({count} lines) to {output}", err=True)
-
-
-def _silence_stdout() -> None:
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError):  # not a real file (e.g. under a test runner)
-        pass
-    finally:
-        os.close(devnull)
 
 
 def _utf8_lines(stream: IO[bytes], source: str) -> Iterator[str]:

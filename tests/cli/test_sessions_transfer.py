@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 from click.testing import CliRunner
 
+from aixgo.session import FileBackend, Manager
 from aixgo.session.transfer import export_lines
 from tests.cli.conftest import SeededStore, invoke
 
@@ -131,3 +134,22 @@ def test_import_missing_file_is_a_usage_error(sessions_runner: CliRunner, tmp_pa
     )
     assert result.exit_code == 2
     assert "does not exist" in result.stderr
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(tmp_path: Path) -> None:
+    with Manager(FileBackend(tmp_path, fsync="never")) as mgr:
+        sess = mgr.create("assistant", "big")
+        for i in range(2000):
+            sess.append_message("user", f"message {i} " + "x" * 200)
+    for command in ("export", "show"):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "aixgo", "sessions", command, "big", "--base-dir", str(tmp_path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert proc.stdout is not None and proc.stderr is not None
+        assert len(proc.stdout.read(100)) == 100
+        proc.stdout.close()  # like `| head -c 100`
+        stderr = proc.stderr.read()
+        assert proc.wait(timeout=60) == 141, stderr
+        assert stderr == b""
