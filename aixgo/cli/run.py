@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from aixgo.cli.app import CliState
+from aixgo.cli.render import render_checkpoints, render_transcript
 from aixgo.errors import AixgoError, SessionNotFoundError
 from aixgo.runtime import Result, Runtime
 from aixgo.session import Session
@@ -58,24 +59,6 @@ def _result_json(result: Result) -> str:
     )
 
 
-def format_history(session: Session) -> str:
-    """The session's conversation as readable lines (tool calls and results included)."""
-    lines = []
-    for message in session.get_messages():
-        role = message.get("role", "?")
-        if message.get("tool_calls"):
-            for call in message["tool_calls"]:
-                function = call.get("function", {})
-                lines.append(f"  {role} → {function.get('name')}({function.get('arguments')})")
-            if message.get("content"):
-                lines.append(f"  {role}: {message['content']}")
-        elif role == "tool":
-            lines.append(f"  tool ← {message.get('content')}")
-        else:
-            lines.append(f"  {role}: {message.get('content')}")
-    return "\n".join(lines) if lines else "  (no messages yet)"
-
-
 @dataclass
 class _Chat:
     runtime: Runtime
@@ -85,6 +68,7 @@ class _Chat:
     user_id: str | None
     as_json: bool
     debug: bool
+    color: bool = False
 
     def banner(self) -> None:
         click.echo(f"aixgo · agent {self.agent} · session {self.session.id}", err=True)
@@ -110,7 +94,7 @@ class _Chat:
         arg = arg.strip()
         actions: dict[str, Callable[[str], bool | None]] = {
             "/help": lambda _: click.echo(HELP),
-            "/history": lambda _: click.echo(format_history(self.session)),
+            "/history": self._history,
             "/checkpoint": self._checkpoint,
             "/checkpoints": self._checkpoints,
             "/restore": self._restore,
@@ -130,22 +114,26 @@ class _Chat:
 
     def _checkpoint(self, note: str) -> None:
         cp = self.session.checkpoint(metadata={"note": note} if note else None)
-        click.echo(f"checkpoint {cp.id} at message {cp.seq}")
+        click.echo(f"checkpoint {cp.id} at entry {cp.seq}")
+
+    def _history(self, _: str) -> None:
+        entries = self.session.get_entries()
+        text = render_transcript(entries, self.session.checkpoints(), color=self.color, timestamps=False)
+        click.echo(text or "(no messages yet)")
 
     def _checkpoints(self, _: str) -> None:
         checkpoints = self.session.checkpoints()
         if not checkpoints:
             click.echo("no checkpoints yet (/checkpoint [note] makes one)")
-        for cp in checkpoints:
-            note = cp.metadata.get("note") or ("auto" if cp.metadata.get("auto") else "")
-            click.echo(f"  {cp.id}  seq {cp.seq:<5} {cp.timestamp:%Y-%m-%d %H:%M:%S}  {note}")
+            return
+        click.echo(render_checkpoints(checkpoints, self.session.get_entries(), color=self.color))
 
     def _restore(self, checkpoint_id: str) -> None:
         if not checkpoint_id:
             click.echo("usage: /restore CHECKPOINT_ID (see /checkpoints)", err=True)
             return
         cp = self.session.restore(checkpoint_id)
-        click.echo(f"restored {cp.id}: the history now ends at message {cp.seq}")
+        click.echo(f"restored {cp.id}: the history now ends at entry {cp.seq}")
 
     def _new(self, _: str) -> None:
         self.session = self.runtime.session_for(self.agent, None, user_id=self.user_id)
@@ -237,7 +225,8 @@ def run(
             click.echo(_result_json(result) if as_json else result.answer)
             return
         session = runtime.session_for(agent_name, session_id, user_id=user_id)
-        _Chat(runtime, agent_name, session, str(config), user_id, as_json, state.debug).loop()
+        color = sys.stdout.isatty() and not as_json
+        _Chat(runtime, agent_name, session, str(config), user_id, as_json, state.debug, color).loop()
 
 
 COMMANDS = [run]

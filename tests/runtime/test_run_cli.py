@@ -96,7 +96,7 @@ def test_interactive_commands(runner: CliRunner, offline: Path) -> None:
     assert "helper> Nice to meet you, Ada!" in out
     assert "helper> 2+3 = 5" in out
     assert "checkpoint cp_" in out and "named" in out
-    assert "assistant → calculator" in out and "tool ← 5" in out
+    assert "-> calculator" in out and "tool calculator" in out
     assert "resume with: aixgo run" in result.stderr and "--session chat" in result.stderr
     assert "has no checkpoint 'nope'" in result.stderr
     assert "unknown command /bogus" in result.stderr
