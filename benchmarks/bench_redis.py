@@ -121,8 +121,8 @@ def _large_session(mgr: Manager, address: str, floors: dict[str, float]) -> None
         0.5e-3,
     )
     note(
-        "restore verifies in O(1) when this instance hashed the checkpoint's history itself (it wrote it);"
-        " otherwise it re-hashes the whole chain:"
+        "restore re-hashes only entries this backend instance has not hashed itself (none above: it wrote"
+        " them); a new instance, e.g. another node, re-hashes the whole chain:"
     )
 
     def cold_restore() -> None:

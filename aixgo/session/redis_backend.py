@@ -99,7 +99,9 @@ DEFAULT_PORT = 6379
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _META_FIELDS = ("v", "id", "agent", "uid", "md", "ca", "ua", "msgs", "len", "hh", "head")
 _MAX_KNOWN_SESSIONS = 1024
-_MAX_VERIFIED_PER_SESSION = 128
+_MAX_RECENT_VERIFIED = 16  # recent heads this instance hashed (per session)
+_MAX_STICKY_VERIFIED = 256  # checkpoints and every _STICKY_EVERY-th entry (per session)
+_STICKY_EVERY = 256
 _MAX_CAS_ATTEMPTS = 10_000
 _LIST_BATCH = 200
 _ADDRESS_FORMS = "; use 'host:port', 'redis://[:password@]host:port/db', 'rediss://…' or 'unix:///path.sock'"
@@ -144,28 +146,49 @@ class RedisOptions:
 
 
 class _Known:
-    """What this instance last saw of one session's head, and which chain hashes it computed itself."""
+    """What this instance last saw of one session's head, and which chain hashes it computed itself.
 
-    __slots__ = ("head", "hh", "length", "verified", "verified_hashes")
+    A hash is *verified* when this instance computed it from the stored bytes of every entry on its
+    chain (writing them, or re-hashing them in a restore). Verified hashes are kept for the last few
+    heads and, as anchors for later verifications, for checkpoints and every 256th entry, so that a
+    restore never re-hashes more than ~256 entries this instance has seen."""
+
+    __slots__ = ("head", "hh", "length", "recent", "sticky", "verified")
 
     def __init__(self) -> None:
         self.length = -1  # unknown: the first compare-and-set fails and tells us the head
         self.hh = ""
         self.head: str | None = None
-        self.verified = False  # hh was computed here from bytes whose whole chain was hashed here
-        self.verified_hashes: OrderedDict[str, str] = OrderedDict()
+        self.verified = False  # hh is a verified hash
+        self.recent: OrderedDict[str, str] = OrderedDict()
+        self.sticky: OrderedDict[str, str] = OrderedDict()
+
+    def snapshot(self) -> tuple[int, str, str | None, bool]:
+        return self.length, self.hh, self.head, self.verified
+
+    def verified_hash(self, entry_id: str) -> str | None:
+        return self.sticky.get(entry_id) or self.recent.get(entry_id)
+
+    def anchors(self) -> dict[str, str]:
+        return {**self.recent, **self.sticky}
 
     def set_head(self, length: int, hh: str, head: str | None, verified: bool) -> None:
         self.length, self.hh, self.head = length, hh, head if length > 0 else None
-        self.verified = verified or length == 0 or (head is not None and self.verified_hashes.get(head) == hh)
+        self.verified = verified or length == 0 or (head is not None and self.verified_hash(head) == hh)
         if self.verified and self.head is not None:
-            self.remember(self.head, hh)
+            self.remember(self.head, hh, sticky=length % _STICKY_EVERY == 0)
 
-    def remember(self, entry_id: str, hh: str) -> None:
-        self.verified_hashes[entry_id] = hh
-        self.verified_hashes.move_to_end(entry_id)
-        while len(self.verified_hashes) > _MAX_VERIFIED_PER_SESSION:
-            self.verified_hashes.popitem(last=False)
+    def remember(self, entry_id: str, hh: str, sticky: bool = False) -> None:
+        cache, limit = (self.sticky, _MAX_STICKY_VERIFIED) if sticky else (self.recent, _MAX_RECENT_VERIFIED)
+        cache[entry_id] = hh
+        cache.move_to_end(entry_id)
+        while len(cache) > limit:
+            cache.popitem(last=False)
+
+    def clear(self) -> None:
+        self.recent.clear()
+        self.sticky.clear()
+        self.set_head(-1, "", None, verified=False)
 
 
 _ENTRY_TYPES = {t.value: t for t in EntryType}
@@ -478,8 +501,9 @@ class RedisBackend:
         reply = self._create_indexed(SCRIPTS["create"], agent, session_id, args)
         created = _from_us(reply[1])
         known = self._known_for(session_id)
-        known.verified_hashes.clear()
-        known.set_head(0, ROOT_HEX, None, verified=True)
+        with self._lock:
+            known.clear()
+            known.set_head(0, ROOT_HEX, None, verified=True)
         return SessionInfo(
             id=session_id,
             agent=agent,
@@ -606,10 +630,10 @@ class RedisBackend:
         self._create_indexed(SCRIPTS["import"], info.agent, session_id, args)
         known = self._known_for(session_id)
         with self._lock:
-            known.verified_hashes.clear()
+            known.clear()
             for cp in checkpoints:
                 if cp.entry_id is not None:
-                    known.remember(cp.entry_id, cp.checksum)
+                    known.remember(cp.entry_id, cp.checksum, sticky=True)
             known.set_head(length, hh, head, verified=True)
         return self.get_info(session_id)
 
@@ -623,9 +647,9 @@ class RedisBackend:
                 f"session {session_id!r} not found in Redis at {self.address}", session_id
             )
         if values[8] is not None and values[9] is not None:
-            self._known_for(session_id).set_head(
-                int(values[8]), _text(values[9]), _text(values[10]), verified=False
-            )
+            known = self._known_for(session_id)
+            with self._lock:
+                known.set_head(int(values[8]), _text(values[9]), _text(values[10]), verified=False)
         return info
 
     def list_sessions(self, agent: str | None = None) -> Iterator[SessionInfo]:
@@ -687,7 +711,8 @@ class RedisBackend:
         is_chat = 1 if entry_type in CHAT_ENTRY_TYPES else 0
         known = self._known_for(session_id)
         for attempt in range(_MAX_CAS_ATTEMPTS):
-            length, hh, head, verified = known.length, known.hh, known.head, known.verified
+            with self._lock:
+                length, hh, head, verified = known.snapshot()
             if length >= 0:
                 entry = Entry(
                     id=entry_id,
@@ -751,7 +776,8 @@ class RedisBackend:
         keys = self.keys_of(session_id)[:5]
         known = self._known_for(session_id)
         for attempt in range(_MAX_CAS_ATTEMPTS):
-            length, hh, head, verified = known.length, known.hh, known.head, known.verified
+            with self._lock:
+                length, hh, head, verified = known.snapshot()
             cp = Checkpoint(
                 id=checkpoint_id,
                 session_id=session_id,
@@ -767,7 +793,7 @@ class RedisBackend:
             if status == "ok":
                 if verified and head is not None:
                     with self._lock:
-                        known.remember(head, hh)
+                        known.remember(head, hh, sticky=True)
                 return cp
             if status == "dup":
                 return self._decode_checkpoint(reply[1], session_id)
@@ -815,7 +841,7 @@ class RedisBackend:
             verified = cp.checksum == ROOT_HEX
         else:
             with self._lock:
-                verified = known.verified_hashes.get(cp.entry_id) == cp.checksum
+                verified = known.verified_hash(cp.entry_id) == cp.checksum
         if not verified:
             self._verify_chain(session_id, cp, known)
         reply = self._script(SCRIPTS["restore"], keys, self._args(checkpoint_id, cp.checksum))
@@ -826,7 +852,7 @@ class RedisBackend:
             self._mismatch(session_id, cp, _text(reply[1]), "the stored chain hash of its entry")
         with self._lock:
             if cp.entry_id is not None:
-                known.remember(cp.entry_id, cp.checksum)
+                known.remember(cp.entry_id, cp.checksum, sticky=True)
             known.set_head(cp.seq, cp.checksum, cp.entry_id, verified=True)
         return cp
 
@@ -836,7 +862,7 @@ class RedisBackend:
         if cp.entry_id is None:
             self._mismatch(session_id, cp, ROOT_HEX, "the empty history")
         with self._lock:
-            anchors = dict(known.verified_hashes)
+            anchors = known.anchors()
         keys = self.keys_of(session_id)[:5]
         reply = self._script(SCRIPTS["chain"], keys, self._args(cp.entry_id, cp.seq, *anchors))
         self._check_reply(reply, session_id)

@@ -22,22 +22,28 @@ from typing import Any
 REDIS_SERVER = shutil.which("redis-server")
 
 
-def require_redis_server() -> str:
-    """The path of ``redis-server``; skips (or, with ``AIXGO_REQUIRE_REDIS=1``, fails) the test without it."""
+def _missing(problem: str) -> None:
     import pytest
 
-    problem = None
+    if os.environ.get("AIXGO_REQUIRE_REDIS") == "1":
+        pytest.fail(f"AIXGO_REQUIRE_REDIS=1 but {problem}", pytrace=False)
+    pytest.skip(f"Redis test skipped: {problem} (set AIXGO_REQUIRE_REDIS=1 to make this a failure)")
+
+
+def require_redis_py() -> None:
+    """Skips (or, with ``AIXGO_REQUIRE_REDIS=1``, fails) the test when redis-py is not installed."""
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        _missing("redis-py is not installed (pip install 'aixgo[redis]')")
+
+
+def require_redis_server() -> str:
+    """The path of ``redis-server``; skips (or, with ``AIXGO_REQUIRE_REDIS=1``, fails) the test when it
+    or redis-py is missing."""
+    require_redis_py()
     if REDIS_SERVER is None:
-        problem = "redis-server is not installed (apt-get install redis-server)"
-    else:
-        try:
-            import redis  # noqa: F401
-        except ImportError:
-            problem = "redis-py is not installed (pip install 'aixgo[redis]')"
-    if problem is not None:
-        if os.environ.get("AIXGO_REQUIRE_REDIS") == "1":
-            pytest.fail(f"AIXGO_REQUIRE_REDIS=1 but {problem}", pytrace=False)
-        pytest.skip(f"Redis tests need a real server: {problem}")
+        _missing("redis-server is not installed (apt-get install redis-server)")
     assert REDIS_SERVER is not None
     return REDIS_SERVER
 

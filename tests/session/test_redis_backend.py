@@ -37,11 +37,13 @@ from aixgo.errors import (
 from aixgo.session import Backend, EntryType, Manager
 from aixgo.session.codec import ROOT_HASH, chain_hash, checkpoint_to_record, dumps, encode_entry, utcnow
 from aixgo.session.file_backend import slice_history
+from aixgo.session.transfer import export_lines, import_lines
 from tests.session.contract import BackendContract, MakeBackend, sid
 from tests.session.redis_server import (
     RedisServer,
     ReplyDroppingProxy,
     append_from_threads,
+    require_redis_py,
     require_redis_server,
 )
 
@@ -336,6 +338,12 @@ def test_retried_create_checkpoint_and_lease_after_lost_reply(
         lease.extend()
     with s.lease(ttl=10, wait=0):
         pass
+    lines = list(export_lines(s))
+    assert mgr.delete(s.id)
+    proxy.drop_replies = 1
+    imported = import_lines(mgr, lines)  # the nonce makes the re-sent import succeed too
+    assert proxy.dropped == 4
+    assert list(export_lines(imported)) == lines
 
 
 def test_append_retried_by_the_caller_after_a_connection_error(
@@ -543,6 +551,26 @@ def test_restore_rehashes_only_what_this_instance_has_not_hashed(open_backend: C
     calls = _spy(a)
     s.restore(cp3.id)
     assert [name for name, _ in calls] == ["checkpoint_info", "restore"]
+
+
+def test_writer_keeps_anchors_deep_in_a_long_history(open_backend: Callable[..., Any]) -> None:
+    a, b = open_backend(), open_backend()
+    s = Manager(a).create("assistant", sid())
+    for i in range(100):
+        a.append(s.id, f"e{i}", EntryType.METADATA, {"i": i}, utcnow())
+    early = s.checkpoint()
+    for i in range(100, 700):
+        a.append(s.id, f"e{i}", EntryType.METADATA, {"i": i}, utcnow())
+    by_b = b.create_checkpoint(s.id, "cp-by-b", {})  # made by another instance, at seq 700
+    for i in range(700, 1000):
+        a.append(s.id, f"e{i}", EntryType.METADATA, {"i": i}, utcnow())
+    calls = _spy(a)
+    s.restore(early.id)  # the writer's own checkpoint stays verified however long the history grew
+    assert [name for name, _ in calls] == ["checkpoint_info", "restore"]
+    s.restore(by_b.id)  # not verified here: re-hashed from the writer's anchor at seq 512, not from the root
+    (chain,) = [reply for name, reply in calls if name == "chain"]
+    assert (chain[1], int(chain[3]), len(chain[4])) == (b"e511", 512, 188)
+    assert [e.seq for e in s.get_entries(limit=1)] == [700]
 
 
 def test_tampering_after_the_last_verified_entry_is_caught(open_backend: Callable[..., Any]) -> None:
@@ -773,7 +801,7 @@ def test_unix_socket_url(tmp_path: Path) -> None:
 
 
 def test_addresses_are_described_without_passwords() -> None:
-    require_redis_server()
+    require_redis_py()
     mod = backend_module()
     cases = {
         "localhost:6380": "localhost:6380",
@@ -798,14 +826,14 @@ def test_addresses_are_described_without_passwords() -> None:
     ["http://localhost:6379", "host:port", "host:70000", "", "[::1", "redis://:s3cret@host:notaport/0"],
 )
 def test_bad_targets(target: str) -> None:
-    require_redis_server()
+    require_redis_py()
     with pytest.raises(ValueError, match="not a Redis address") as err:
         backend_module().RedisBackend(target)
     assert "s3cret" not in str(err.value)
 
 
 def test_option_checks() -> None:
-    require_redis_server()
+    require_redis_py()
     mod = backend_module()
     with pytest.raises(ValueError, match="key_prefix"):
         mod.RedisOptions(key_prefix="app:{x}:")
