@@ -118,7 +118,9 @@ def demo() -> int:
             return done.returncode
         print()
     print_history(base_dir, session_id)
-    print(f"\ninspect it: aixgo sessions --base-dir {base_dir} show {session_id}")
+    script = Path(sys.executable).parent / "aixgo"
+    command = str(script) if script.exists() else "aixgo"
+    print(f"\ninspect it: {command} sessions --base-dir {base_dir} show {session_id}")
     return 0
 
 
