@@ -54,7 +54,7 @@ from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
 
 from aixgo.errors import (
@@ -70,6 +70,7 @@ from aixgo.errors import (
     UnsupportedVersionError,
 )
 from aixgo.logs import get_logger
+from aixgo.session.backend import Backend, Lease
 from aixgo.session.codec import (
     FORMAT_VERSION,
     chain_hash,
@@ -88,6 +89,9 @@ from aixgo.session.types import CHAT_ENTRY_TYPES, Checkpoint, Entry, EntryType, 
 _redis: Any
 try:
     import redis
+    import redis.backoff
+    import redis.exceptions
+    import redis.retry
 
     _redis = redis
 except ImportError:  # pragma: no cover - exercised in a subprocess by the tests
@@ -333,7 +337,7 @@ class RedisBackend:
 
     def _connect(self, target: str) -> Any:
         opts = self.options
-        backoff = _redis.backoff.ExponentialWithJitterBackoff(base=0.01, cap=0.5)
+        backoff = _redis.backoff.EqualJitterBackoff(cap=0.5, base=0.01)
         kwargs: dict[str, Any] = {
             "password": opts.password,
             "db": opts.db,
@@ -364,6 +368,7 @@ class RedisBackend:
         """Re-raise a redis-py error as aixgo's, naming the address and never the password."""
         errors = _redis.exceptions
         detail = self._scrub(str(exc)) or type(exc).__name__
+        log.warning("redis.error", address=self.address, error=type(exc).__name__)
         if isinstance(exc, errors.AuthenticationError) or "NOAUTH" in detail or "WRONGPASS" in detail:
             raise StoreConnectionError(
                 f"Redis at {self.address} refused to authenticate ({detail}); check the password in "
@@ -467,7 +472,11 @@ class RedisBackend:
             return None
         version = _text(values[0])
         key = self.keys_of(session_id)[0]
-        if not version.isdigit() or int(version) > FORMAT_VERSION:
+        if not version.isdigit():
+            raise SessionCorruptedError(
+                f"damaged session record (format version {version!r})", session_id, key
+            )
+        if int(version) > FORMAT_VERSION:
             raise UnsupportedVersionError(
                 f"format version {version!r} is newer than this aixgo supports ({FORMAT_VERSION}); upgrade aixgo",
                 session_id,
@@ -580,9 +589,11 @@ class RedisBackend:
             stored[entry.id] = (entry, raw, digest, msgs)
             ent += [entry.id, f"{w} {entry.seq} {msgs} {digest} {entry.parent_id or ''}"]
         cps: list[str] = []
+        seen_checkpoints: set[str] = set()
         for order, cp in enumerate(checkpoints, start=1):
-            if f"r:{cp.id}" in cps:
+            if cp.id in seen_checkpoints:
                 bad(f"checkpoint id {cp.id!r} appears twice")
+            seen_checkpoints.add(cp.id)
             expected = (0, ROOT_HEX)
             if cp.entry_id is not None:
                 if cp.entry_id not in stored:
@@ -740,6 +751,8 @@ class RedisBackend:
             # stale: another writer moved the head; encode again for the head the script reported
             with self._lock:
                 known.set_head(int(reply[1]), _text(reply[2]), _text(reply[3]), verified=False)
+            if attempt and attempt % 50 == 0:
+                log.debug("redis.append.contended", session_id=session_id, attempts=attempt)
             if attempt >= 2:
                 time.sleep(random.uniform(0, min(0.0002 * attempt, 0.01)))
         raise StoreError(f"append to session {session_id!r} kept losing the race for the head; giving up")
@@ -874,6 +887,13 @@ class RedisBackend:
         digest = bytes.fromhex(anchor_hash)
         for raw in reply[4]:
             digest = chain_hash(digest, raw)
+        log.debug(
+            "redis.restore.rehashed",
+            session_id=session_id,
+            checkpoint=cp.id,
+            anchor_seq=int(reply[3]),
+            entries=len(reply[4]),
+        )
         if int(reply[3]) + len(reply[4]) != cp.seq or digest.hex() != cp.checksum:
             self._mismatch(session_id, cp, digest.hex(), f"the {cp.seq} entries of its history")
 
@@ -909,6 +929,12 @@ class RedisBackend:
             self._client.close()
             if self._pool is not None:
                 self._pool.disconnect()
+
+
+if TYPE_CHECKING:  # mypy proves RedisBackend implements the Backend protocol exactly
+
+    def _conforms(backend: RedisBackend, lease: RedisLease) -> tuple[Backend, Lease]:
+        return backend, lease
 
 
 __all__ = ["RedisBackend", "RedisOptions"]

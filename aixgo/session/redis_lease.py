@@ -15,10 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from aixgo.errors import SessionBusyError, SessionNotFoundError
-from aixgo.logs import get_logger
 from aixgo.session.redis_scripts import SCRIPTS, LuaScript
-
-log = get_logger("aixgo.session.redis")
 
 RunScript = Callable[[LuaScript, Sequence[str], Sequence[str | int]], Any]
 """Runs a script (EVALSHA, EVAL on NOSCRIPT) and maps client errors to aixgo's."""
