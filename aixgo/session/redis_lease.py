@@ -14,11 +14,14 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from aixgo.errors import SessionBusyError, SessionNotFoundError
+from aixgo.errors import SessionBusyError, SessionNotFoundError, StoreClosedError
+from aixgo.logs import get_logger
 from aixgo.session.redis_scripts import SCRIPTS, LuaScript
 
 RunScript = Callable[[LuaScript, Sequence[str], Sequence[str | int]], Any]
 """Runs a script (EVALSHA, EVAL on NOSCRIPT) and maps client errors to aixgo's."""
+
+log = get_logger("aixgo.session.redis")
 
 _FIRST_DELAY = 0.002
 _MAX_DELAY = 0.1
@@ -65,8 +68,13 @@ class RedisLease:
             self.ttl = ttl
 
     def release(self) -> None:
-        """Give the lease up. Releasing twice, or after expiry, never frees another holder's lease."""
-        self._run(SCRIPTS["lease_release"], [self._key], [self.token])
+        """Give the lease up. Releasing twice, or after expiry, never frees another holder's lease.
+
+        After the backend was closed this does nothing: the lease then simply expires after its ttl."""
+        try:
+            self._run(SCRIPTS["lease_release"], [self._key], [self.token])
+        except StoreClosedError:
+            log.warning("session.lease.release_after_close", key=self._key)
 
     def __enter__(self) -> RedisLease:
         return self

@@ -508,6 +508,12 @@ class BackendContract:
             with pytest.raises(SessionBusyError):
                 s.lease(ttl=10, wait=0)
 
+    def test_lease_released_after_close_does_not_raise(self, make_backend: MakeBackend) -> None:
+        mgr = Manager(make_backend())
+        session = mgr.create("assistant", sid())
+        with session.lease(ttl=5):
+            mgr.close()  # e.g. a runtime shutting down mid-turn: leaving the block must not mask that
+
     def test_closed_manager_refuses_work(self, make_backend: MakeBackend) -> None:
         mgr = Manager(make_backend())
         s = mgr.create("assistant", sid())
