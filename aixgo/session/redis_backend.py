@@ -686,7 +686,13 @@ class RedisBackend:
                 except _redis.exceptions.RedisError as exc:
                     self._fail(exc)
                 for session_id, values in zip(batch, rows, strict=True):
-                    info = self._info_from_meta(session_id, values)
+                    try:
+                        info = self._info_from_meta(session_id, values)
+                    except SessionCorruptedError as exc:
+                        # as on the file store: one unreadable session (damaged, or written by a newer
+                        # aixgo during a rolling upgrade) must not hide the others; opening it still raises
+                        log.warning("session.list.skipped_unreadable", session_id=session_id, error=str(exc))
+                        continue
                     if info is None or info.agent != name:
                         self._script(SCRIPTS["index_forget"], [index], [session_id, members[session_id]])
                         continue
