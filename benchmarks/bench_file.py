@@ -75,7 +75,26 @@ def _appends(root: Path, floors: dict[str, float]) -> None:
     )
 
 
+def _create_floor(root: Path) -> None:
+    folder = root / "create-floor"
+    folder.mkdir()
+    header = b"x" * 130 + b"\n"
+    counter = iter(range(10**9))
+
+    def bare_create() -> None:
+        fd = os.open(folder / f"f{next(counter)}", os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        os.write(fd, header)
+        os.fdatasync(fd)
+        os.close(fd)
+        dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        os.fsync(dir_fd)
+        os.close(dir_fd)
+
+    report("floor: create file + write + fdatasync + fsync(dir)", measure(bare_create, 300))
+
+
 def _small_session(root: Path) -> None:
+    _create_floor(root)
     with Manager(FileBackend(root / "small")) as mgr:
         counter = iter(range(10**9))
         report(
