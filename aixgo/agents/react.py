@@ -168,9 +168,10 @@ class ReActAgent:
         """
         log = _log.bind(agent=self.name, session_id=session.id)
         started = time.perf_counter()
-        history = await asyncio.to_thread(self._history, session)
-        turn: list[dict[str, Any]] = []
-        await self._persist(session, turn, {"role": "user", "content": user_message})
+        user = {"role": "user", "content": user_message}
+        # One trip to the store's thread reads the history and stores the user message.
+        history = await asyncio.to_thread(self._begin_turn, session, user)
+        turn: list[dict[str, Any]] = [user]
         log.info("agent.turn.start", history_messages=len(history), tools=len(self.tools))
         usage, steps, tool_runs, unreported = Usage(), 0, 0, 0
         response: ModelResponse | None = None
@@ -202,11 +203,13 @@ class ReActAgent:
                     step = self._native_step if self.react_format == "native" else self._text_step
                     answer, ran = await step(session, turn, response, log)
                     tool_runs += ran
+                # One trip stores the final answer and the turn's usage.
+                usage_data = self._usage_data(usage, steps, unreported)
+                await asyncio.to_thread(self._finish_turn, session, turn, answer, usage_data, log)
         except Exception as exc:
             await self._record_failure(session, exc, steps, log)
             await self._record_usage(session, usage, steps, unreported, log)
             raise
-        await self._record_usage(session, usage, steps, unreported, log)
         log.info(
             "agent.turn.end",
             steps=steps,
@@ -228,9 +231,7 @@ class ReActAgent:
         self, session: Session, turn: list[dict[str, Any]], response: ModelResponse, log: Any
     ) -> tuple[str | None, int]:
         if not response.tool_calls:
-            answer = response.content or ""
-            await self._persist(session, turn, {"role": "assistant", "content": answer})
-            return answer, 0
+            return response.content or "", 0  # stored by _finish_turn
         calls = _unique_ids(response.tool_calls)
         stored = [ToolCall(c.id, c.name, _storable_arguments(c.arguments)).to_openai() for c in calls]
         await self._persist(
@@ -262,8 +263,7 @@ class ReActAgent:
             )
             return None, 0
         if isinstance(parsed, TextFinalAnswer):
-            await self._persist(session, turn, {"role": "assistant", "content": parsed.answer})
-            return parsed.answer, 0
+            return parsed.answer, 0  # stored by _finish_turn
         # Keep what the model wrote up to its action; an invented "Observation:" is not history.
         kept = content.split("\nObservation:", 1)[0].strip()
         await self._persist(session, turn, {"role": "assistant", "content": kept})
@@ -287,13 +287,35 @@ class ReActAgent:
         await asyncio.to_thread(session.append_message, role, content, **extra)
         turn.append(message)
 
-    async def _record_usage(
-        self, session: Session, usage: Usage, steps: int, unreported: int, log: Any
+    def _begin_turn(self, session: Session, user: dict[str, Any]) -> list[dict[str, Any]]:
+        """The history to send (read before the new message), then the user message stored."""
+        history = self._history(session)
+        session.append_message("user", user["content"])
+        return history
+
+    @staticmethod
+    def _finish_turn(
+        session: Session, turn: list[dict[str, Any]], answer: str, usage: dict[str, Any], log: Any
     ) -> None:
+        """Store the final answer (errors propagate), then the usage (errors are only logged)."""
+        session.append_message("assistant", answer)
+        turn.append({"role": "assistant", "content": answer})
+        try:
+            session.append_entry(EntryType.USAGE, usage)
+        except Exception as exc:
+            log.error("agent.record_failed", entry_type=EntryType.USAGE.value, error_type=type(exc).__name__)
+
+    @staticmethod
+    def _usage_data(usage: Usage, steps: int, unreported: int) -> dict[str, Any]:
         data: dict[str, Any] = {**usage.to_dict(), "requests": steps}
         if unreported:
             data["unreported_requests"] = unreported
-        await self._append_quietly(session, EntryType.USAGE, data, log)
+        return data
+
+    async def _record_usage(
+        self, session: Session, usage: Usage, steps: int, unreported: int, log: Any
+    ) -> None:
+        await self._append_quietly(session, EntryType.USAGE, self._usage_data(usage, steps, unreported), log)
 
     async def _record_failure(self, session: Session, exc: Exception, steps: int, log: Any) -> None:
         log.error("agent.turn.failed", error_type=type(exc).__name__, steps=steps)
