@@ -11,6 +11,19 @@ import pytest
 from aixgo.config import Config, parse_config
 from aixgo.errors import ConfigError
 
+# The seed's example config, which must load unchanged.
+SEED = """\
+session:
+  enabled: true
+  store: file  # or redis
+  base_dir: ~/.aixgo/sessions
+agents:
+  - name: assistant
+    role: react
+    model: gpt-4-turbo
+    prompt: "You are a helpful assistant with memory."
+"""
+
 VALID = """\
 session:
   store: file

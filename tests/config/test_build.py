@@ -26,8 +26,9 @@ WritePath = Callable[..., Path]
 
 
 def test_file_store_manager(tmp_path: Path) -> None:
-    config = load_text("session: {base_dir: store, fsync: never}\nagents: [{name: a, model: m}]\n",
-                       base_dir=tmp_path)
+    config = load_text(
+        "session: {base_dir: store, fsync: never}\nagents: [{name: a, model: m}]\n", base_dir=tmp_path
+    )
     assert not (tmp_path / "store").exists()
     manager = build_session_manager(config)
     try:
@@ -55,7 +56,9 @@ def test_build_accepts_a_session_config(tmp_path: Path) -> None:
 
 def test_disabled_sessions_have_no_manager(tmp_path: Path) -> None:
     config = load_text("session: {enabled: false, base_dir: s}\n", base_dir=tmp_path)
-    with pytest.raises(ConfigError, match=r"sessions are disabled in .*cfg\.yaml \(session\.enabled: false\)"):
+    with pytest.raises(
+        ConfigError, match=r"sessions are disabled in .*cfg\.yaml \(session\.enabled: false\)"
+    ):
         build_session_manager(config)
     assert not (tmp_path / "s").exists()
 
@@ -102,8 +105,18 @@ def test_redis_store_manager_gets_every_setting(monkeypatch: pytest.MonkeyPatch)
     assert isinstance(backend, _FakeRedisBackend)
     assert backend.target == "redis://cache:6380"
     options = backend.options
-    assert (options.password, options.db, options.key_prefix, options.ttl) == ("pw", 2, "app:", timedelta(days=30))
-    assert (options.pool_size, options.socket_timeout, options.connect_timeout, options.retries) == (7, 1.5, 3.0, 4)
+    assert (options.password, options.db, options.key_prefix, options.ttl) == (
+        "pw",
+        2,
+        "app:",
+        timedelta(days=30),
+    )
+    assert (options.pool_size, options.socket_timeout, options.connect_timeout, options.retries) == (
+        7,
+        1.5,
+        3.0,
+        4,
+    )
 
 
 def test_redis_unset_settings_keep_the_backend_defaults(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -107,12 +107,22 @@ def test_schema_to_file(tmp_path: Path) -> None:
 
 def test_console_entry_point(write_config: WritePath) -> None:
     bad = write_config(BAD)
-    proc = subprocess.run([sys.executable, "-m", "aixgo", "validate", str(bad)],
-                          capture_output=True, text=True, timeout=60, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "aixgo", "validate", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 2
     assert "session.store" in proc.stderr
     assert "Traceback" not in proc.stderr
-    proc = subprocess.run([sys.executable, "-m", "aixgo", "validate", str(ROOT / "configs" / "assistant.yaml")],
-                          capture_output=True, text=True, timeout=60, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "aixgo", "validate", str(ROOT / "configs" / "assistant.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.endswith("ok: 1 agent (assistant), file store at ~/.aixgo/sessions (fsync always)\n")

@@ -20,8 +20,7 @@ def test_the_doc_has_examples() -> None:
 
 @pytest.mark.parametrize("block", YAML_BLOCKS, ids=[f"block{i}" for i in range(len(YAML_BLOCKS))])
 def test_doc_examples_load(block: str, tmp_path: Path) -> None:
-    config = parse_config(block, path="docs/config.md", base_dir=tmp_path,
-                          env={"OPENAI_API_KEY": "sk-test"})
+    config = parse_config(block, path="docs/config.md", base_dir=tmp_path, env={"OPENAI_API_KEY": "sk-test"})
     assert config.session.base_dir.is_absolute()
     assert list(tmp_path.iterdir()) == []  # loading created nothing
 
@@ -45,7 +44,9 @@ def test_every_schema_key_is_documented() -> None:
     assert missing == []
 
 
-def test_documented_error_output_is_what_aixgo_prints(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_documented_error_output_is_what_aixgo_prints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from aixgo.config import load_config
     from aixgo.errors import ConfigError
 

@@ -21,19 +21,7 @@ from aixgo.config import (
 )
 from aixgo.errors import AgentNotFoundError, ConfigError
 
-from .conftest import VALID, load_text
-
-SEED = """\
-session:
-  enabled: true
-  store: file  # or redis
-  base_dir: ~/.aixgo/sessions
-agents:
-  - name: assistant
-    role: react
-    model: gpt-4-turbo
-    prompt: "You are a helpful assistant with memory."
-"""
+from .conftest import SEED, VALID, load_text
 
 WritePath = Callable[..., Path]
 
@@ -48,8 +36,12 @@ def test_seed_example_loads_unchanged(write_config: WritePath) -> None:
     )
     assert config.llm == LLMConfig()
     assert config.agents == [
-        AgentConfig(name="assistant", model="gpt-4-turbo", role="react",
-                    prompt="You are a helpful assistant with memory.")
+        AgentConfig(
+            name="assistant",
+            model="gpt-4-turbo",
+            role="react",
+            prompt="You are a helpful assistant with memory.",
+        )
     ]
     agent = config.agent("assistant")
     assert agent.max_steps == 10
@@ -125,12 +117,24 @@ def test_every_field(tmp_path: Path) -> None:
     assert session.fsync == "batch"
     assert session.ttl == timedelta(hours=1, minutes=30)
     assert session.redis == RedisConfig(
-        addr=None, url="rediss://cache:6380", password="secret", db=4, key_prefix="app:",
-        pool_size=8, socket_timeout=0.25, connect_timeout=2.0, retries=5,
+        addr=None,
+        url="rediss://cache:6380",
+        password="secret",
+        db=4,
+        key_prefix="app:",
+        pool_size=8,
+        socket_timeout=0.25,
+        connect_timeout=2.0,
+        retries=5,
     )
     assert session.checkpoint == CheckpointConfig(auto_save=True, interval=timedelta(minutes=5))
-    assert config.llm == LLMConfig(provider="openai", base_url="http://localhost:11434/v1", api_key="sk-test",
-                                   timeout=60.0, max_retries=4)
+    assert config.llm == LLMConfig(
+        provider="openai",
+        base_url="http://localhost:11434/v1",
+        api_key="sk-test",
+        timeout=60.0,
+        max_retries=4,
+    )
     coder = config.agent("coder")
     assert coder.tools == ["calculator", "current_time", "myapp.tools:search", "pkg.sub.mod:Class.method"]
     assert (coder.max_steps, coder.temperature, coder.max_history_messages) == (20, 0.0, 50)
@@ -138,8 +142,13 @@ def test_every_field(tmp_path: Path) -> None:
     assert coder.react_format == "text"
     assert coder.prompt == "Write code."
     # the agent's llm block is merged over the top-level one
-    assert coder.llm == LLMConfig(provider="openai", base_url="http://localhost:11434/v1", api_key="sk-test",
-                                  timeout=120.0, max_retries=4)
+    assert coder.llm == LLMConfig(
+        provider="openai",
+        base_url="http://localhost:11434/v1",
+        api_key="sk-test",
+        timeout=120.0,
+        max_retries=4,
+    )
     offline = config.agent("offline")
     assert offline.llm.provider == "scripted"
     assert offline.llm.script == ["first reply", "second reply"]
@@ -202,10 +211,15 @@ def test_redis_block_is_kept_with_the_file_store() -> None:
     ],
 )
 def test_base_dir_is_resolved_against_the_config_folder(
-    write_config: WritePath, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    base_dir: str, expected: Callable[[Path], Path],
+    write_config: WritePath,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    base_dir: str,
+    expected: Callable[[Path], Path],
 ) -> None:
-    path = write_config(f"session:\n  base_dir: {base_dir}\nagents: [{{name: a, model: m}}]\n", "sub/cfg.yaml")
+    path = write_config(
+        f"session:\n  base_dir: {base_dir}\nagents: [{{name: a, model: m}}]\n", "sub/cfg.yaml"
+    )
     monkeypatch.chdir(tmp_path)  # the working directory must not matter
     config = load_config(Path("sub/cfg.yaml"))
     assert config.path == path
@@ -247,7 +261,9 @@ def test_yaml_one_point_one_booleans_are_booleans() -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(tmp_path / "nope.yaml")
-    assert str(info.value) == f"{tmp_path / 'nope.yaml'}: cannot read the config file: No such file or directory"
+    assert (
+        str(info.value) == f"{tmp_path / 'nope.yaml'}: cannot read the config file: No such file or directory"
+    )
     assert info.value.path == str(tmp_path / "nope.yaml")
 
 
@@ -271,13 +287,16 @@ def test_utf8_bom_and_crlf_are_fine(tmp_path: Path) -> None:
     assert load_config(path).agent_names == ["assistant"]
 
 
-def test_error_names_the_path_as_given(write_config: WritePath, tmp_path: Path,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_error_names_the_path_as_given(
+    write_config: WritePath, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     write_config("agents: [{name: a}]\n", "conf/bad.yaml")
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError) as info:
         load_config("conf/bad.yaml")
-    assert info.value.problems[0].startswith("conf/bad.yaml:1:10: agents[0].model: missing required key 'model'")
+    assert info.value.problems[0].startswith(
+        "conf/bad.yaml:1:10: agents[0].model: missing required key 'model'"
+    )
     assert info.value.path == "conf/bad.yaml"
 
 

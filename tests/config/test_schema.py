@@ -125,6 +125,9 @@ def test_optional_model_fields_are_documented_as_optional() -> None:
     agent = subschema(("agents", 0))
     assert agent is not None
     required = set(agent["required"])
-    no_default = {f.name for f in dataclasses.fields(AgentConfig)
-                  if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+    no_default = {
+        f.name
+        for f in dataclasses.fields(AgentConfig)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    }
     assert required == no_default == {"name", "model"}

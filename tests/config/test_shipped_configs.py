@@ -8,22 +8,12 @@ import pytest
 
 from aixgo.config import load_config
 
+from .conftest import SEED
+
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml")) + sorted((ROOT / "configs").glob("*.yml"))
 EXAMPLES = sorted((ROOT / "examples").glob("**/*.yaml")) + sorted((ROOT / "examples").glob("**/*.yml"))
 HEADER = "# yaml-language-server: $schema=../schemas/aixgo.schema.json\n"
-
-SEED = """\
-session:
-  enabled: true
-  store: file  # or redis
-  base_dir: ~/.aixgo/sessions
-agents:
-  - name: assistant
-    role: react
-    model: gpt-4-turbo
-    prompt: "You are a helpful assistant with memory."
-"""
 
 
 def test_the_shipped_configs_exist() -> None:
