@@ -323,10 +323,15 @@ class FileBackend:
     # -- files and directories ---------------------------------------------------------------
 
     def _make_dir(self, path: Path) -> None:
+        """Create ``path`` and any missing parents, each ``0700`` (sessions are private)."""
         if path.is_dir():
             return
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(path, 0o700)
+        self._make_dir(path.parent)
+        try:
+            path.mkdir(mode=0o700)
+        except FileExistsError:  # created meanwhile by another process
+            return
+        os.chmod(path, 0o700)  # mkdir's mode is filtered by the umask
         if self.fsync != "never":
             self._fsync_dir(path.parent)
 

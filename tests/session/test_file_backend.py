@@ -76,6 +76,7 @@ def test_layout_and_permissions(tmp_path: Path) -> None:
         path = session_file(mgr, "perm")
         assert path == base / "assistant" / "perm.jsonl"
         assert stat.S_IMODE(base.stat().st_mode) == 0o700
+        assert stat.S_IMODE(base.parent.stat().st_mode) == 0o700  # parents it created too
         assert stat.S_IMODE((base / "assistant").stat().st_mode) == 0o700
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         header = json.loads(path.read_text().splitlines()[0])
