@@ -36,3 +36,14 @@ def slow_turns(base_dir: str, session_id: str, tag: str, turns: int, delay: floa
         for i in range(turns):
             runtime.call_with_session("echo", f"{tag}-{i}", session_id)
             time.sleep(0.001)
+
+
+def redis_turns(url: str, session_id: str, tag: str, turns: int, delay: float) -> None:
+    """Like :func:`slow_turns`, on the Redis store: each process is one "node"."""
+    from aixgo.session import RedisBackend
+
+    runtime = Runtime(Manager(RedisBackend(url)), lease_ttl=30)
+    runtime.register_agent(ReActAgent("echo", SlowEcho(delay)))
+    with runtime:
+        for i in range(turns):
+            runtime.call_with_session("echo", f"{tag}-{i}", session_id)
