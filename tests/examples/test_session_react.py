@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.support.openai_server import OpenAIServer, call, tool_calls
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "session-react" / "main.py"
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(EXAMPLE), *args], capture_output=True, text=True, timeout=120, check=False, cwd=REPO
+        [sys.executable, str(EXAMPLE), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=REPO,
+        env=env,
     )
 
 
@@ -34,3 +43,33 @@ def test_single_run_into_a_given_folder(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "assistant" / "mine.jsonl").exists()
     assert "Your name is Ada." in done.stdout
+
+
+def test_talks_to_a_real_endpoint_when_configured(tmp_path: Path) -> None:
+    """With OPENAI_BASE_URL set, the example drives the real openai client (here: a local server)."""
+    with OpenAIServer() as server:
+        server.enqueue(
+            "Hello Ada!",
+            "Noted: Friday.",
+            tool_calls(call("calculator", {"expression": "17 * 23"}, id="c1")),
+            "It is 391.",
+            "You are Ada.",
+            "The launch is on Friday.",
+        )
+        env = {
+            **os.environ,
+            "OPENAI_BASE_URL": server.base_url,
+            "OPENAI_API_KEY": "sk-test",
+            "AIXGO_MODEL": "m1",
+        }
+        done = run("--base-dir", str(tmp_path), env=env)
+        requests = server.chat_requests
+    assert done.returncode == 0, done.stderr
+    assert "assistant> It is 391." in done.stdout and "assistant> You are Ada." in done.stdout
+    assert len(requests) == 6 and {r["model"] for r in requests} == {"m1"}
+    assert any(m["role"] == "tool" and m["content"] == "391" for m in requests[3]["messages"])
+    last = requests[-1]["messages"]
+    assert [m["content"] for m in last if m["role"] == "user"][:2] == [
+        "Hi! My name is Ada.",
+        "Remember that our launch is on Friday.",
+    ]
