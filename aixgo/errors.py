@@ -23,7 +23,8 @@ session id, address) in attributes as well as in the message::
     │   ├── LLMConfigError              no API key / base URL, bad model settings
     │   ├── LLMRequestError             the server refused the request (400/401/403/404): fix and retry
     │   ├── LLMUnavailableError         429 / 5xx / timeout / connection error after all retries
-    │   └── LLMResponseError            the server answered something that cannot be used
+    │   ├── LLMResponseError            the server answered something that cannot be used
+    │   └── (aixgo.testing.ScriptExhaustedError: a ScriptedModel ran out of replies)
     └── AgentError                      the agent loop failed (carries ``agent``)
         ├── AgentNotFoundError
         ├── MaxStepsExceededError       the ReAct loop hit ``max_steps`` (the partial turn is persisted)
