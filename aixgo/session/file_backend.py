@@ -95,6 +95,17 @@ _MESSAGE_PREFIXES = tuple(b'\n{"k":"e","type":"' + t.value.encode() + b'"' for t
 T = TypeVar("T")
 
 
+@contextlib.contextmanager
+def _os_errors(path: Path) -> Iterator[None]:
+    """Turn an operating-system failure (permissions, full disk, a file where a folder should be) into
+    a :class:`StoreError` naming the path."""
+    try:
+        yield
+    except OSError as exc:
+        where = exc.filename if exc.filename is not None else path
+        raise StoreError(f"file store: {exc.strerror or exc} ({where})") from exc
+
+
 class _BadRecord(Exception):
     """A line that is not a valid record; ``semantic`` if it parsed as JSON but makes no sense."""
 
@@ -307,7 +318,8 @@ class FileBackend:
         self.base_dir = Path(os.path.expanduser(os.fspath(base_dir))).absolute()
         self.fsync: FsyncPolicy = fsync
         self.batch_interval = batch_interval
-        self._make_dir(self.base_dir)
+        with _os_errors(self.base_dir):
+            self._make_dir(self.base_dir)
         self._lock = threading.Lock()
         self._states: OrderedDict[str, _State] = OrderedDict()
         self._agents: dict[str, str] = {}  # session id -> agent, for sessions seen by this process
@@ -453,8 +465,9 @@ class FileBackend:
     def _run(self, session_id: str, op: Callable[[_State], T]) -> T:
         """Run ``op`` on the session's live state, holding its thread lock."""
         for _ in range(5):
-            state = self._state(session_id)
-            with state.lock:
+            with _os_errors(self.base_dir):
+                state = self._state(session_id)
+            with state.lock, _os_errors(state.path):
                 if state.closed:
                     continue
                 if os.fstat(state.fd).st_nlink == 0:  # deleted (maybe re-created) by someone else
@@ -569,6 +582,12 @@ class FileBackend:
         self, agent: str, session_id: str, user_id: str | None, metadata: dict[str, Any]
     ) -> SessionInfo:
         """Create an empty session file for ``agent``. Raises ``SessionExistsError``."""
+        with _os_errors(self.base_dir / agent):
+            return self._create_session(agent, session_id, user_id, metadata)
+
+    def _create_session(
+        self, agent: str, session_id: str, user_id: str | None, metadata: dict[str, Any]
+    ) -> SessionInfo:
         self._check_open()
         validate_id(agent, "agent name")
         validate_id(session_id)
@@ -618,6 +637,10 @@ class FileBackend:
     def list_sessions(self, agent: str | None = None) -> Iterator[SessionInfo]:
         """Summaries of the stored sessions, read cheaply: a session file is parsed in full only if it
         has restore records; otherwise its header and a byte count of message records suffice."""
+        with _os_errors(self.base_dir):
+            yield from self._list_sessions(agent)
+
+    def _list_sessions(self, agent: str | None) -> Iterator[SessionInfo]:
         self._check_open()
         try:
             agents = (
@@ -812,6 +835,12 @@ class FileBackend:
         self, info: SessionInfo, entries: list[Entry], checkpoints: list[Checkpoint], head: str | None
     ) -> SessionInfo:
         """Write a whole session (see :meth:`Backend.import_session`), validated before anything is stored."""
+        with _os_errors(self.base_dir / info.agent):
+            return self._import_session(info, entries, checkpoints, head)
+
+    def _import_session(
+        self, info: SessionInfo, entries: list[Entry], checkpoints: list[Checkpoint], head: str | None
+    ) -> SessionInfo:
         self._check_open()
         validate_id(info.agent, "agent name")
         validate_id(info.id)
@@ -869,7 +898,8 @@ class FileBackend:
     def acquire_lease(self, session_id: str, ttl: float, wait: float | None) -> _FileLease:
         """Take the session's turn lease (an flock on ``<session>.lease``)."""
         path = self._run(session_id, lambda state: state.path)
-        return _FileLease(path.with_suffix(LEASE_SUFFIX), session_id, ttl, wait)
+        with _os_errors(path.parent):
+            return _FileLease(path.with_suffix(LEASE_SUFFIX), session_id, ttl, wait)
 
     def close(self) -> None:
         """Flush (with ``batch``) and close every open file. Safe to call twice."""

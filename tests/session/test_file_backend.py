@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from aixgo.errors import SessionCorruptedError, UnsupportedVersionError
+from aixgo.errors import SessionCorruptedError, StoreError, UnsupportedVersionError
 from aixgo.session import Backend, EntryType, FileBackend, Manager
 from tests.session.contract import BackendContract, MakeBackend
 
@@ -295,3 +295,23 @@ def test_restore_survives_a_process_restart(tmp_path: Path) -> None:
         s = mgr.get("restart")
         assert [e.data["content"] for e in s.get_entries()] == ["kept", "after restore"]
         assert [e.data["content"] for e in s.all_entries()] == ["kept", "abandoned", "after restore"]
+
+
+def test_os_failures_are_store_errors_naming_the_path(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    with pytest.raises(StoreError, match=r"file store: Not a directory \(.*not-a-folder"):
+        FileBackend(blocker / "sessions")
+    with Manager(FileBackend(tmp_path / "store")) as mgr:
+        (tmp_path / "store" / "blocked").write_text("a file where an agent folder goes")
+        with pytest.raises(StoreError, match="blocked"):
+            mgr.create("blocked", "s1")
+        s = mgr.create("assistant", "s2")
+        path = session_file(mgr, "s2")
+        os.chmod(path, 0o000)
+        if os.geteuid() != 0:  # root reads anything; the mapping is covered by the cases above then
+            with pytest.raises(StoreError, match="s2.jsonl"):
+                store_mgr = Manager(FileBackend(tmp_path / "store"))
+                store_mgr.get("s2")
+        os.chmod(path, 0o600)
+        assert s.append_message("user", "still fine").seq == 1
