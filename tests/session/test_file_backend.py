@@ -310,7 +310,7 @@ def test_os_failures_are_store_errors_naming_the_path(tmp_path: Path) -> None:
         path = session_file(mgr, "s2")
         os.chmod(path, 0o000)
         if os.geteuid() != 0:  # root reads anything; the mapping is covered by the cases above then
-            with pytest.raises(StoreError, match="s2.jsonl"):
+            with pytest.raises(StoreError, match=r"s2\.jsonl"):
                 store_mgr = Manager(FileBackend(tmp_path / "store"))
                 store_mgr.get("s2")
         os.chmod(path, 0o600)
