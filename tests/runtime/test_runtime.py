@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -18,7 +17,7 @@ from aixgo.llm import ModelResponse, ModelSettings
 from aixgo.runtime import Runtime, SimpleRuntime
 from aixgo.session import FileBackend, Manager, session_from_context
 from aixgo.testing import FunctionModel, ScriptedModel
-from tests.runtime.workers import SlowEcho, slow_turns
+from tests.runtime.workers import SlowEcho, assert_whole_turns, run_in_processes, slow_turns
 
 
 @pytest.fixture
@@ -152,19 +151,9 @@ def test_different_sessions_run_concurrently(manager: Manager) -> None:
 def test_turns_from_two_processes_never_interleave(tmp_path: Path) -> None:
     with Manager(FileBackend(tmp_path)) as mgr:
         mgr.create("echo", "shared")
-    ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=slow_turns, args=(str(tmp_path), "shared", tag, 4, 0.03)) for tag in "ab"]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(60)
-        assert p.exitcode == 0
+    run_in_processes(slow_turns, [(str(tmp_path), "shared", tag, 4, 0.03) for tag in "ab"])
     with Manager(FileBackend(tmp_path)) as mgr:
-        entries = mgr.get("shared").get_entries()
-    kinds = [(e.type.value, e.data.get("role")) for e in entries]
-    assert kinds == [("message", "user"), ("message", "assistant"), ("usage", None)] * 8
-    for i in range(0, len(entries), 3):
-        assert entries[i + 1].data["content"] == "echo: " + entries[i].data["content"]
+        assert_whole_turns(mgr.get("shared").get_entries(), 8)
 
 
 def test_busy_session_fails_fast_when_told_not_to_wait(manager: Manager) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 from aixgo.agents import ReActAgent
 from aixgo.llm import ModelResponse, ModelSettings
 from aixgo.runtime import Runtime
-from aixgo.session import FileBackend, Manager
+from aixgo.session import Entry, FileBackend, Manager
 
 
 class SlowEcho:
@@ -47,3 +47,24 @@ def redis_turns(url: str, session_id: str, tag: str, turns: int, delay: float) -
     with runtime:
         for i in range(turns):
             runtime.call_with_session("echo", f"{tag}-{i}", session_id)
+
+
+def run_in_processes(target: Any, args_per_process: list[tuple[Any, ...]], timeout: float = 90) -> None:
+    """Run ``target`` in one spawned process per argument tuple; all must exit 0."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=target, args=args) for args in args_per_process]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(timeout)
+        assert proc.exitcode == 0
+
+
+def assert_whole_turns(entries: list[Entry], turns: int) -> None:
+    """The history is ``turns`` complete echo turns (user, answer, usage), none interleaved."""
+    kinds = [(e.type.value, e.data.get("role")) for e in entries]
+    assert kinds == [("message", "user"), ("message", "assistant"), ("usage", None)] * turns
+    for i in range(0, len(entries), 3):
+        assert entries[i + 1].data["content"] == "echo: " + entries[i].data["content"]
