@@ -202,6 +202,7 @@ class Runtime:
             log.info("runtime.turn.waiting_for_lease", agent=agent_name, session_id=session.id)
             lease = await asyncio.to_thread(session.lease, self.lease_ttl, self.lease_wait)
         bound = log.bind(agent=agent_name, session_id=session.id)
+        keeper = asyncio.create_task(self._keep_lease(lease, bound))
         completed = False
         try:
             with use_session(session):
@@ -211,6 +212,7 @@ class Runtime:
             bound.info("runtime.turn.cancelled")
             raise
         finally:
+            keeper.cancel()
             await asyncio.to_thread(self._end, session, lease, completed)
         bound.info("runtime.turn", steps=result.steps, tokens=result.usage.total_tokens)
         return result
@@ -235,6 +237,16 @@ class Runtime:
                 self._loop_thread = _LoopThread()
             loop_thread = self._loop_thread
         return loop_thread.run(self.acall_with_session(agent_name, message, session_id, user_id=user_id))
+
+    async def _keep_lease(self, lease: Lease, bound: Any) -> None:
+        """Extend the lease every third of its ttl while a turn runs, so a long turn (a slow model,
+        a slow tool) is never overlapped by another node whose wait outlived the ttl."""
+        while True:
+            await asyncio.sleep(self.lease_ttl / 3)
+            try:
+                await asyncio.to_thread(lease.extend, self.lease_ttl)
+            except AixgoError as exc:  # lost (expired and taken) or the store is unreachable
+                bound.warning("runtime.lease.extend_failed", error=str(exc))
 
     def _begin(
         self, agent_name: str, session_id: str | None, user_id: str | None
