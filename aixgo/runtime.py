@@ -8,7 +8,9 @@ Every turn:
 
 1. resumes (or creates) the session for the agent;
 2. takes the session's turn lease, so two callers — threads, processes or nodes — never interleave
-   turns of one session (the second waits, up to ``lease_wait`` seconds);
+   turns of one session (the second waits, up to ``lease_wait`` seconds); the lease is extended
+   every ``lease_ttl / 3`` while the turn runs, so ``lease_ttl`` only bounds how long a *crashed*
+   holder blocks others;
 3. runs the agent with the session in context (:func:`aixgo.session.session_from_context` works in
    tools), persisting every step as it happens;
 4. creates a checkpoint when ``checkpoint.auto_save`` is on and ``interval`` has passed since the
