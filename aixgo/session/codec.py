@@ -21,6 +21,7 @@ FORMAT_VERSION = 1
 """Version of the stored record format. Readers refuse data with a higher version."""
 
 ROOT_HASH = b"\x00" * 32
+_ENTRY_TYPES = {t.value: t for t in EntryType}  # a dict lookup is several times faster than EntryType()
 """The chain hash of the empty history."""
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
@@ -76,7 +77,7 @@ def entry_from_record(rec: dict[str, Any]) -> Entry:
         parent_id=parent,
         seq=seq,
         timestamp=parse_ts(rec["ts"]),
-        type=EntryType(rec["type"]),
+        type=_ENTRY_TYPES[rec["type"]],
         data=data,
     )
 

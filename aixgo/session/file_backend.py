@@ -93,6 +93,7 @@ MAX_OPEN_SESSIONS = 256
 _MESSAGE_PREFIXES = tuple(b'\n{"k":"e","type":"' + t.value.encode() + b'"' for t in CHAT_ENTRY_TYPES)
 
 T = TypeVar("T")
+_decode = json.JSONDecoder().decode
 
 
 @contextlib.contextmanager
@@ -140,7 +141,7 @@ class _State:
 
     def apply(self, raw: bytes) -> None:
         try:
-            rec = json.loads(raw)
+            rec = _decode(raw.decode())  # skips json.loads's per-call encoding sniffing
         except ValueError as exc:
             raise _BadRecord(f"not valid JSON ({exc})", semantic=False) from None
         if not isinstance(rec, dict):
