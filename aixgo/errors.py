@@ -2,13 +2,16 @@
 
 Every error the package raises on purpose derives from :class:`AixgoError`, so a caller can catch
 the whole family in one ``except``. Errors carry the context needed to act on them (file, line,
-session id, address) in attributes as well as in the message::
+session id, address) in attributes as well as in the message; context is always passed by keyword
+(``SessionCorruptedError("bad record", session_id=..., path=..., line=...)``)::
 
     AixgoError
     ├── MissingDependencyError          an optional extra is not installed (says what to pip install)
     ├── ConfigError                     a config file is invalid (file:line:column, JSON path, hint)
+    │   └── (aixgo.config.InterpolationError: a ${VAR} reference cannot be resolved)
     ├── SessionError                    anything about one session (carries ``session_id``)
     │   ├── InvalidSessionIdError       an id that could escape the store or is too long
+    │   ├── InvalidEntryError           entry data that is not a valid record (not JSON, NaN, bad message shape)
     │   ├── SessionNotFoundError
     │   ├── SessionExistsError
     │   ├── CheckpointNotFoundError
@@ -24,6 +27,7 @@ session id, address) in attributes as well as in the message::
     │   ├── LLMRequestError             the server refused the request (400/401/403/404): fix and retry
     │   ├── LLMUnavailableError         429 / 5xx / timeout / connection error after all retries
     │   ├── LLMResponseError            the server answered something that cannot be used
+    │   │   └── (aixgo.agents.TextFormatError: a text-format ReAct reply that follows no format)
     │   └── (aixgo.testing.ScriptExhaustedError: a ScriptedModel ran out of replies)
     └── AgentError                      the agent loop failed (carries ``agent``)
         ├── AgentNotFoundError
@@ -56,7 +60,7 @@ class ConfigError(AixgoError):
     the message joins them, so one run reports them all.
     """
 
-    def __init__(self, message: str, problems: list[str] | None = None, path: str | None = None) -> None:
+    def __init__(self, message: str, *, problems: list[str] | None = None, path: str | None = None) -> None:
         self.problems = problems if problems is not None else [message]
         self.path = path
         super().__init__(message)
@@ -65,7 +69,7 @@ class ConfigError(AixgoError):
 class SessionError(AixgoError):
     """Something is wrong with one session."""
 
-    def __init__(self, message: str, session_id: str | None = None) -> None:
+    def __init__(self, message: str, *, session_id: str | None = None) -> None:
         self.session_id = session_id
         super().__init__(message)
 
@@ -73,6 +77,11 @@ class SessionError(AixgoError):
 class InvalidSessionIdError(SessionError, ValueError):
     """A session or agent id is empty, too long, or contains path separators, ``..``, NUL or control
     characters."""
+
+
+class InvalidEntryError(SessionError, ValueError):
+    """Entry data that cannot be stored: not a JSON object, NaN or Infinity, or a chat message of the
+    wrong shape (``tool_calls`` not a list, a tool result without ``tool_call_id``, …)."""
 
 
 class SessionNotFoundError(SessionError, KeyError):
@@ -89,9 +98,9 @@ class SessionExistsError(SessionError):
 class CheckpointNotFoundError(SessionError, KeyError):
     """The session has no checkpoint with that id."""
 
-    def __init__(self, message: str, session_id: str | None = None, checkpoint_id: str | None = None) -> None:
+    def __init__(self, message: str, *, session_id: str | None = None, checkpoint_id: str | None = None) -> None:
         self.checkpoint_id = checkpoint_id
-        super().__init__(message, session_id)
+        super().__init__(message, session_id=session_id)
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
@@ -103,6 +112,7 @@ class SessionCorruptedError(SessionError):
     def __init__(
         self,
         message: str,
+        *,
         session_id: str | None = None,
         path: str | os.PathLike[str] | None = None,
         line: int | None = None,
@@ -112,7 +122,7 @@ class SessionCorruptedError(SessionError):
         where = ""
         if self.path is not None:
             where = f"{self.path}:{line}: " if line is not None else f"{self.path}: "
-        super().__init__(f"{where}{message}", session_id)
+        super().__init__(f"{where}{message}", session_id=session_id)
 
 
 class ChecksumMismatchError(SessionCorruptedError):
@@ -138,7 +148,7 @@ class StoreClosedError(StoreError):
 class StoreConnectionError(StoreError, ConnectionError):
     """The store cannot be reached. ``address`` names it (never its password)."""
 
-    def __init__(self, message: str, address: str | None = None) -> None:
+    def __init__(self, message: str, *, address: str | None = None) -> None:
         self.address = address
         super().__init__(message)
 
@@ -206,6 +216,7 @@ __all__ = [
     "CheckpointNotFoundError",
     "ChecksumMismatchError",
     "ConfigError",
+    "InvalidEntryError",
     "InvalidSessionIdError",
     "LLMConfigError",
     "LLMError",

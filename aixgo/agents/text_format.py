@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aixgo.agents.tools import Tool
+from aixgo.errors import LLMResponseError
 
 OBSERVATION_PREFIX = "Observation: "
 STOP_SEQUENCES = ("\nObservation:",)
@@ -35,7 +36,7 @@ _FENCE = re.compile(r"^```[\w-]*\s*\n?(.*?)\n?```$", re.DOTALL)
 _INLINE_CALL = re.compile(r"^([A-Za-z_][\w.-]*)\s*[\[(](.*)[\])]$", re.DOTALL)
 
 
-class TextFormatError(ValueError):
+class TextFormatError(LLMResponseError, ValueError):
     """The model's text follows neither an action nor a final answer; the message tells it how to."""
 
 

@@ -15,11 +15,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from aixgo.errors import ConfigError
+
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SINGLE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}")
 
 
-class InterpolationError(ValueError):
+class InterpolationError(ConfigError, ValueError):
     """A ``${...}`` reference cannot be resolved.
 
     ``variable`` names the variable (``None`` for a malformed reference), ``offset`` is the

@@ -1,12 +1,21 @@
-"""The storage contract every session backend implements.
+"""The storage contract every session store implements: a thin adapter under the session core.
 
-A backend stores sessions as trees of immutable entries with a movable *head*: the history of a
-session is the chain of entries from its head back to the root. Appends go after the head;
-restoring a checkpoint moves the head back durably, leaving the abandoned branch stored but out
-of the history. Backends know nothing of agents or LLMs.
+A store keeps sessions as records and makes each write atomic; it decides no rule. What a valid
+record is, which entry follows the head (``seq``, ``parent_id``, chain hash), what a checkpoint
+records, when a restore is allowed, what an import may contain, which entries a read returns and
+what "updated" means all live in :mod:`aixgo.session.core`, which every store calls: a new store
+(SQL is next) needs no copy of any rule.
 
-``tests/session/contract.py`` is the executable form of this contract: every backend's test
-module subclasses it.
+* **Writes** are compare-and-set on the head: the store builds the record for the head it holds
+  (under its lock, or in a retried compare-and-set) with :func:`~aixgo.session.core.next_entry` /
+  :func:`~aixgo.session.core.checkpoint_at`, and stores it only if the head did not move.
+* **Reads** take a :class:`~aixgo.session.core.HistoryRange` and apply it mechanically.
+* **Leases** are taken without waiting (:meth:`Backend.try_lease`); waiting is the caller's, on its
+  own thread or on the event loop (:mod:`aixgo.session.leases`), never in a store's worker thread.
+
+Every method is thread-safe and may block on I/O; async callers run them on the manager's own
+bounded executor. Ids are validated by the caller. ``tests/session/contract.py`` is the executable
+form of this contract: every store's test module subclasses it.
 """
 
 from __future__ import annotations
@@ -15,6 +24,9 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
+from aixgo.session.core.records import Header
+from aixgo.session.core.slicing import HistoryRange
+from aixgo.session.core.transfer import ImportPlan, Snapshot
 from aixgo.session.types import Checkpoint, Entry, EntryType, SessionInfo
 
 
@@ -39,65 +51,62 @@ class Lease(Protocol):
 
 
 class Backend(Protocol):
-    """Storage of sessions. Every method is thread-safe; ids are validated by the caller."""
+    """Storage of sessions (see the module docstring)."""
 
-    def create_session(
-        self, agent: str, session_id: str, user_id: str | None, metadata: dict[str, Any]
-    ) -> SessionInfo:
-        """Create an empty session. Raises ``SessionExistsError`` if ``session_id`` exists (for any agent)."""
+    def create_session(self, header: Header) -> SessionInfo:
+        """Store a new, empty session. Raises ``SessionExistsError`` if the id exists, for any agent."""
 
     def get_info(self, session_id: str) -> SessionInfo:
         """The session's summary. Raises ``SessionNotFoundError``."""
 
     def list_sessions(self, agent: str | None = None) -> Iterator[SessionInfo]:
-        """Summaries of every session (of ``agent`` if given), in no particular order."""
+        """Summaries of every session (of ``agent`` if given), in no particular order.
 
-    def delete_session(self, session_id: str) -> bool:
-        """Delete the session and everything stored for it. Returns False if it did not exist."""
+        A session that cannot be read is listed with :attr:`SessionInfo.damage` saying why, never
+        skipped and never allowed to hide the others."""
+
+    def delete_session(self, session_id: str, *, unchanged_since: datetime | None = None) -> bool:
+        """Delete the session and everything stored for it; False if it did not exist.
+
+        With ``unchanged_since``, delete only if the session's "updated" time is not later, checked
+        atomically with the delete (so prune never deletes a session written after it was listed)."""
 
     def append(
         self, session_id: str, entry_id: str, entry_type: EntryType, data: dict[str, Any], timestamp: datetime
     ) -> Entry:
-        """Append one entry after the head, atomically assigning ``seq`` and ``parent_id``.
+        """Append one entry after the head (compare-and-set), built with ``core.next_entry``.
 
-        Idempotent on ``entry_id``: appending an id that is already stored returns the stored entry
-        without writing a second one (so a retried append never duplicates)."""
+        Idempotent on ``entry_id``: an id already stored returns the stored entry, unwritten."""
 
-    def history(
-        self, session_id: str, limit: int | None = None, before: int | None = None, after: int | None = None
-    ) -> list[Entry]:
-        """Entries of the current history in ``seq`` order.
-
-        ``after``/``before`` are exclusive ``seq`` cursors. With ``after``, the *first* ``limit``
-        entries after it are returned; otherwise the *last* ``limit`` (before ``before``)."""
+    def history(self, session_id: str, rng: HistoryRange) -> list[Entry]:
+        """The entries of the current history that ``rng`` selects, in ``seq`` order."""
 
     def all_entries(self, session_id: str) -> list[Entry]:
         """Every stored entry, abandoned branches included, in the order they were written."""
 
-    def create_checkpoint(self, session_id: str, checkpoint_id: str, metadata: dict[str, Any]) -> Checkpoint:
-        """Record a checkpoint at the current head, with the history's checksum. O(1) in history length."""
+    def snapshot(self, session_id: str) -> Snapshot:
+        """Header, every entry, checkpoints, head and "updated", read in one atomic step."""
+
+    def create_checkpoint(
+        self, session_id: str, checkpoint_id: str, metadata: dict[str, Any], timestamp: datetime
+    ) -> Checkpoint:
+        """Record a checkpoint of the current head, built with ``core.checkpoint_at``. O(1)."""
 
     def list_checkpoints(self, session_id: str) -> list[Checkpoint]:
         """The session's checkpoints, oldest first."""
 
-    def restore(self, session_id: str, checkpoint_id: str) -> Checkpoint:
-        """Durably move the head to the checkpoint after verifying its checksum.
+    def restore(self, session_id: str, checkpoint_id: str, timestamp: datetime) -> Checkpoint:
+        """Durably move the head to the checkpoint, if ``core.checksum_problem`` finds the stored bytes
+        match it. Raises ``CheckpointNotFoundError`` or ``ChecksumMismatchError``."""
 
-        Raises ``CheckpointNotFoundError`` or ``ChecksumMismatchError``."""
+    def import_session(self, plan: ImportPlan) -> SessionInfo:
+        """Store a session validated by ``core.plan_import``, keeping every id, timestamp, ``seq``,
+        branch and checkpoint, all or nothing. Raises ``SessionExistsError``."""
 
-    def import_session(
-        self, info: SessionInfo, entries: list[Entry], checkpoints: list[Checkpoint], head: str | None
-    ) -> SessionInfo:
-        """Create a session from exported data, keeping every id, timestamp, ``seq``, branch and checkpoint.
+    def try_lease(self, session_id: str, ttl: float) -> Lease | None:
+        """Take the session's turn lease if it is free, else None at once (never waits).
 
-        ``entries`` come parents first (as :meth:`all_entries` returns them); ``head`` is the entry
-        the history ends at. Raises ``SessionExistsError``; invalid data raises ``SessionCorruptedError``
-        and stores nothing."""
-
-    def acquire_lease(self, session_id: str, ttl: float, wait: float | None) -> Lease:
-        """Take the session's turn lease, waiting up to ``wait`` seconds (None: forever).
-
-        Raises ``SessionBusyError`` when it cannot be had in time."""
+        Raises ``SessionNotFoundError`` if the session does not exist."""
 
     def close(self) -> None:
         """Release resources. Later calls raise ``StoreClosedError``. Closing twice is harmless."""

@@ -8,27 +8,32 @@ import uuid
 
 from aixgo.errors import InvalidSessionIdError
 
-MAX_ID_LENGTH = 128
+MAX_ID_BYTES = 128
+"""The longest id, in UTF-8 bytes: a file name (id + suffix, or an import's temporary name) stays well
+under the 255-byte limit of common file systems, and a Redis key stays short."""
+MAX_ID_LENGTH = MAX_ID_BYTES  # kept for callers of the first version
 
 
 def validate_id(value: object, what: str = "session id") -> str:
     """Return ``value`` if it is safe as a session or agent id, else raise :class:`InvalidSessionIdError`.
 
-    A safe id is a non-empty string of at most 128 characters with no ``/``, ``\\``, ``..``, NUL,
-    control characters or leading dot, so it can never name a path outside the store or collide
-    with another agent's files.
+    A safe id is a non-empty string of at most 128 UTF-8 bytes (128 ASCII characters, 42 '€') with
+    no ``/``, ``\\``, ``..``, NUL, control characters or leading dot, so it can never name a path
+    outside the store or collide with another agent's files, on any store.
     """
     if not isinstance(value, str):
         raise InvalidSessionIdError(f"{what} must be a string, got {type(value).__name__}")
     if not value:
         raise InvalidSessionIdError(f"{what} must not be empty")
-    if len(value) > MAX_ID_LENGTH:
+    size = len(value.encode("utf-8", "surrogatepass"))
+    if size > MAX_ID_BYTES:
         raise InvalidSessionIdError(
-            f"{what} is {len(value)} characters long; the limit is {MAX_ID_LENGTH}", value[:40] + "…"
+            f"{what} is {size} bytes long in UTF-8; the limit is {MAX_ID_BYTES} bytes",
+            session_id=value[:40] + "…",
         )
     problem = _problem(value)
     if problem:
-        raise InvalidSessionIdError(f"{what} {value!r} is not allowed: it {problem}", value)
+        raise InvalidSessionIdError(f"{what} {value!r} is not allowed: it {problem}", session_id=value)
     return value
 
 
@@ -42,7 +47,7 @@ def _problem(value: str) -> str | None:
     if value != value.strip():
         return "starts or ends with white space"
     for char in value:
-        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
+        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp", "Cs"):
             return f"contains the control character U+{ord(char):04X}"
     return None
 

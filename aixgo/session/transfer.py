@@ -1,98 +1,42 @@
-"""Export a session to JSONL and import it into any backend, keeping ids, branches and checkpoints.
+"""Export a session to JSON lines and import it into any store, keeping ids, branches and checkpoints.
 
-The export format is the file store's record format, independent of the backend::
+>>> lines = list(export_lines(sess))               # doctest: +SKIP
+>>> import_lines(other_manager, lines, "backup.jsonl")  # doctest: +SKIP
 
-    {"k":"s","v":1,"id":…,"agent":…,"user_id":…,"created_at":…,"metadata":{…}}   header
-    {"k":"e",…}   every entry, abandoned branches included, parents first (canonical form)
-    {"k":"c",…}   every checkpoint
-    {"k":"h","entry_id":…}   the head: where the history ends
-
-Because entries keep their canonical bytes, checkpoint checksums still verify after an import.
+The format (header, entries, checkpoints, head, and an end record with counts and a SHA-256) is
+described in :mod:`aixgo.session.core.transfer`. An export is one consistent snapshot, even while
+other processes write to the session; an import validates everything with the session rules and
+refuses a cut or edited file with an error naming the line, before anything is stored.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
-from typing import Any
 
-from aixgo.errors import SessionCorruptedError, UnsupportedVersionError
-from aixgo.session.codec import (
-    FORMAT_VERSION,
-    checkpoint_from_record,
-    checkpoint_to_record,
-    dumps,
-    encode_entry,
-    entry_from_record,
-    header_record,
-    parse_ts,
-)
+from aixgo.session.core.transfer import export_records, parse_export
 from aixgo.session.manager import Manager, Session
-from aixgo.session.types import Checkpoint, Entry, SessionInfo
 
 
 def export_lines(session: Session) -> Iterator[str]:
-    """The session as JSONL lines (without newlines), in the format described above."""
-    info = session.info
-    yield dumps(header_record(info.id, info.agent, info.user_id, info.created_at, info.metadata))
-    for entry in session.all_entries():
-        yield encode_entry(entry)
-    for cp in session.checkpoints():
-        yield dumps(checkpoint_to_record(cp))
-    last = session.get_entries(limit=1)
-    yield dumps({"k": "h", "entry_id": last[0].id if last else None})
+    """The session as export lines (without newlines), from one atomic snapshot."""
+    snapshot = session._backend.snapshot(session.id)
+    return export_records(snapshot)
 
 
-def import_lines(manager: Manager, lines: Iterable[str], source: str = "<input>") -> Session:
+async def aexport_lines(session: Session) -> list[str]:
+    """Awaitable :func:`export_lines` (the snapshot is read on the manager's I/O pool)."""
+    snapshot = await session._manager._io(session._backend.snapshot, session.id)
+    return list(export_records(snapshot))
+
+
+def import_lines(manager: Manager, lines: Iterable[str | bytes], source: str = "<input>") -> Session:
     """Create the exported session in ``manager``'s store. Errors name ``source`` and the line."""
-    header: dict[str, Any] | None = None
-    entries: list[Entry] = []
-    checkpoints: list[dict[str, Any]] = []
-    head: str | None = None
-    head_seen = False
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-            kind = rec.get("k") if isinstance(rec, dict) else None
-            if header is None:
-                if kind != "s":
-                    raise ValueError('the first line must be the session header ({"k":"s",…})')
-                if not isinstance(rec.get("v"), int) or rec["v"] > FORMAT_VERSION:
-                    raise UnsupportedVersionError(
-                        f"export format version {rec.get('v')!r} is newer than this aixgo supports",
-                        None,
-                        source,
-                        number,
-                    )
-                parse_ts(rec["created_at"])
-                header = rec
-            elif kind == "e":
-                entries.append(entry_from_record(rec))
-            elif kind == "c":
-                checkpoints.append(rec)
-            elif kind == "h":
-                head, head_seen = rec["entry_id"], True
-            else:
-                raise ValueError(f"unknown record kind {kind!r}")
-        except UnsupportedVersionError:
-            raise
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise SessionCorruptedError(f"not a valid session export: {exc}", None, source, number) from None
-    if header is None:
-        raise SessionCorruptedError("empty export: no session header", None, source)
-    if not head_seen:
-        head = entries[-1].id if entries else None
-    session_id = str(header["id"])
-    info = SessionInfo(
-        id=session_id,
-        agent=str(header["agent"]),
-        user_id=header.get("user_id"),
-        created_at=parse_ts(header["created_at"]),
-        updated_at=parse_ts(header["created_at"]),
-        message_count=0,
-        metadata=dict(header.get("metadata") or {}),
-    )
-    cps: list[Checkpoint] = [checkpoint_from_record(rec, session_id) for rec in checkpoints]
-    return manager.import_session(info, entries, cps, head)
+    return manager.import_plan(parse_export(lines, source))
+
+
+async def aimport_lines(manager: Manager, lines: Iterable[str | bytes], source: str = "<input>") -> Session:
+    """Awaitable :func:`import_lines`."""
+    return await manager.aimport_plan(parse_export(lines, source))
+
+
+__all__ = ["aexport_lines", "aimport_lines", "export_lines", "import_lines"]

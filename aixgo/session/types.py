@@ -65,7 +65,12 @@ class Checkpoint:
 
 @dataclass(frozen=True, slots=True)
 class SessionInfo:
-    """A summary of one session, as returned by :meth:`Manager.list`."""
+    """A summary of one session, as returned by :meth:`Manager.list`.
+
+    ``updated_at`` is the timestamp of the session's last record (never a file's modification time,
+    so copying a store or importing a session keeps it). ``damage`` is None for a readable session;
+    for one that cannot be read it says why (and where), and the other fields hold what is known.
+    """
 
     id: str
     agent: str
@@ -74,3 +79,4 @@ class SessionInfo:
     updated_at: datetime
     message_count: int
     metadata: dict[str, Any] = field(default_factory=dict)
+    damage: str | None = None

@@ -1,0 +1,132 @@
+"""The canonical JSON form of session records, shared by every store and by export/import.
+
+A record is one compact JSON object whose first key ``"k"`` names its kind::
+
+    {"k":"s","v":1,"id":…,"agent":…,"user_id":…,"created_at":…,"metadata":{…}}   session header
+    {"k":"e","type":"message","id":"e_…","parent_id":null,"seq":1,"ts":"…Z","data":{…}}   entry
+    {"k":"c","id":…,"entry_id":…,"seq":…,"ts":…,"checksum":…,"metadata":{…}}   checkpoint
+    {"k":"r","checkpoint_id":…,"entry_id":…,"seq":…,"ts":…}                     restore (head moves back)
+    {"k":"h","entry_id":…,"seq":…,"ts":…}                                       head move (import)
+    {"k":"end","entries":…,"checkpoints":…,"sha256":…}                          end of an export
+
+Every store keeps the exact bytes of :func:`encode_entry`, so a checkpoint's checksum (a SHA-256
+chain over them, see :func:`chain_hash`) survives an export from one store and an import into
+another. Decoding is strict: ``NaN``/``Infinity`` are not JSON and are refused both ways.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from aixgo.session.types import Checkpoint, Entry
+
+FORMAT_VERSION = 1
+"""Version of the stored record format. Readers refuse data with a higher version."""
+
+ROOT_HASH = b"\x00" * 32
+"""The chain hash of the empty history."""
+
+ROOT_HEX = ROOT_HASH.hex()
+""":data:`ROOT_HASH` as stored (hex)."""
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+_decode = json.JSONDecoder(parse_constant=_refuse_constant).decode
+
+
+def dumps(obj: Any) -> str:
+    """Compact, deterministic JSON (key order preserved). Raises ``ValueError`` for NaN/Infinity and
+    ``TypeError`` for values JSON cannot hold."""
+    return _dumps(obj)
+
+
+def loads(raw: str | bytes) -> Any:
+    """Strict JSON decoding: ``ValueError`` for invalid JSON, ``NaN``, ``Infinity`` or bad UTF-8."""
+    return _decode(raw.decode() if isinstance(raw, bytes) else raw)
+
+
+def format_ts(ts: datetime) -> str:
+    """ISO-8601 UTC with microseconds and a ``Z`` suffix."""
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_ts(text: object) -> datetime:
+    """Parse a timestamp written by :func:`format_ts`; ``ValueError`` unless it is a timezone-aware ISO string."""
+    if not isinstance(text, str):
+        raise ValueError(f"a timestamp must be a string, got {type(text).__name__}")
+    ts = datetime.fromisoformat(text)
+    if ts.tzinfo is None:
+        raise ValueError(f"timestamp {text!r} has no timezone")
+    return ts
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+def encode_entry(entry: Entry) -> str:
+    """The canonical single-line JSON of ``entry`` (no trailing newline)."""
+    return dumps(
+        {
+            "k": "e",
+            "type": entry.type.value,
+            "id": entry.id,
+            "parent_id": entry.parent_id,
+            "seq": entry.seq,
+            "ts": format_ts(entry.timestamp),
+            "data": entry.data,
+        }
+    )
+
+
+def chain_hash(parent_hash: bytes, encoded_entry: str | bytes) -> bytes:
+    """The checksum chain: ``sha256(parent_hash || canonical entry bytes)``."""
+    raw = encoded_entry.encode() if isinstance(encoded_entry, str) else encoded_entry
+    return hashlib.sha256(parent_hash + raw).digest()
+
+
+def header_record(
+    session_id: str, agent: str, user_id: str | None, created_at: datetime, metadata: dict[str, Any]
+) -> dict[str, Any]:
+    """The session header record: first line of a session file and of an export."""
+    return {
+        "k": "s",
+        "v": FORMAT_VERSION,
+        "id": session_id,
+        "agent": agent,
+        "user_id": user_id,
+        "created_at": format_ts(created_at),
+        "metadata": metadata,
+    }
+
+
+def checkpoint_record(cp: Checkpoint) -> dict[str, Any]:
+    """The JSON-able record of a checkpoint."""
+    return {
+        "k": "c",
+        "id": cp.id,
+        "entry_id": cp.entry_id,
+        "seq": cp.seq,
+        "ts": format_ts(cp.timestamp),
+        "checksum": cp.checksum,
+        "metadata": cp.metadata,
+    }
+
+
+def restore_record(cp: Checkpoint, ts: datetime) -> dict[str, Any]:
+    """The record of a restore to ``cp``: the head moves back to the checkpoint's entry."""
+    return {"k": "r", "checkpoint_id": cp.id, "entry_id": cp.entry_id, "seq": cp.seq, "ts": format_ts(ts)}
+
+
+def head_record(entry_id: str | None, seq: int, ts: datetime) -> dict[str, Any]:
+    """The record of a head move written by an import (to lay out branches, and the final head)."""
+    return {"k": "h", "entry_id": entry_id, "seq": seq, "ts": format_ts(ts)}

@@ -1,0 +1,229 @@
+"""What a valid record is: the schema of every record kind, checked field by field.
+
+Every store decodes what it reads through these functions, and import validates what it is given
+with them, so a record one store accepts is accepted by every other, and a bad one is refused alike
+with a :class:`RecordError` that says which field is wrong. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aixgo.errors import InvalidSessionIdError
+from aixgo.session.core.codec import FORMAT_VERSION, dumps, parse_ts
+from aixgo.session.ids import validate_id
+from aixgo.session.types import CHAT_ENTRY_TYPES, Checkpoint, Entry, EntryType
+
+_ENTRY_TYPES = {t.value: t for t in EntryType}  # a dict lookup is several times faster than EntryType()
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+MAX_RECORD_ID_BYTES = 256
+"""Entry and checkpoint ids are opaque strings of at most this many UTF-8 bytes."""
+
+
+class RecordError(ValueError):
+    """A record that is not valid. The message names the field and what was wrong with it."""
+
+
+class NewerVersionError(RecordError):
+    """A record written by a newer storage format than this aixgo understands."""
+
+    def __init__(self, version: object) -> None:
+        self.version = version
+        super().__init__(
+            f"format version {version!r} is newer than this aixgo supports ({FORMAT_VERSION}); upgrade aixgo"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """A session's header record: who the session belongs to and when it was created."""
+
+    id: str
+    agent: str
+    user_id: str | None
+    created_at: datetime
+    metadata: dict[str, Any]
+
+
+def _field(rec: dict[str, Any], name: str, kind: str) -> Any:
+    if name not in rec:
+        raise RecordError(f"{kind} record has no {name!r}")
+    return rec[name]
+
+
+def _record_id(value: object, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise RecordError(f"{what} must be a non-empty string, got {value!r}")
+    if len(value.encode("utf-8", "surrogatepass")) > MAX_RECORD_ID_BYTES:
+        raise RecordError(f"{what} is longer than {MAX_RECORD_ID_BYTES} bytes")
+    return value
+
+
+def _optional_record_id(value: object, what: str) -> str | None:
+    return None if value is None else _record_id(value, what)
+
+
+def _count(value: object, what: str, minimum: int) -> int:
+    if type(value) is not int or value < minimum:
+        raise RecordError(f"{what} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _timestamp(value: object, what: str) -> datetime:
+    try:
+        return parse_ts(value)
+    except ValueError as exc:
+        raise RecordError(f"{what} is not a timestamp ({exc})") from None
+
+
+def _object(value: object, what: str) -> dict[str, Any]:
+    if type(value) is not dict:
+        raise RecordError(f"{what} must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _json_value(value: dict[str, Any], what: str) -> None:
+    try:
+        dumps(value)
+    except (ValueError, TypeError) as exc:
+        raise RecordError(f"{what} cannot be stored as JSON ({exc})") from None
+
+
+def check_version(value: object) -> int:
+    """The record format version, if this aixgo can read it."""
+    if type(value) is not int or value < 1:
+        raise RecordError(f"format version must be a positive integer, got {value!r}")
+    if value > FORMAT_VERSION:
+        raise NewerVersionError(value)
+    return value
+
+
+def header_from_record(rec: object) -> Header:
+    """Validate a session header record."""
+    rec = _object(rec, "the session header")
+    if rec.get("k") != "s":
+        raise RecordError('the first record must be the session header ({"k":"s",…})')
+    check_version(_field(rec, "v", "header"))
+    try:
+        session_id = validate_id(_field(rec, "id", "header"))
+        agent = validate_id(_field(rec, "agent", "header"), "agent name")
+        user_id = rec.get("user_id")
+        if user_id is not None:
+            validate_id(user_id, "user id")
+    except InvalidSessionIdError as exc:
+        raise RecordError(f"header: {exc}") from None
+    metadata = rec.get("metadata")
+    metadata = {} if metadata is None else _object(metadata, "header 'metadata'")
+    return Header(
+        id=session_id,
+        agent=agent,
+        user_id=user_id,
+        created_at=_timestamp(_field(rec, "created_at", "header"), "header 'created_at'"),
+        metadata=metadata,
+    )
+
+
+def check_entry_data(kind: EntryType, data: object) -> dict[str, Any]:
+    """``data`` if it is a valid payload for an entry of ``kind``.
+
+    Every payload is a JSON object; chat entries follow the OpenAI message shape (``role``,
+    ``content`` a string, a list of parts or null, ``tool_calls`` a list of calls with an ``id`` and a
+    ``function`` whose ``name`` and ``arguments`` are strings, ``tool_call_id`` a string), because
+    they are sent to a model as they are."""
+    data = _object(data, f"{kind.value} entry data")
+    _json_value(data, f"{kind.value} entry data")
+    if kind not in CHAT_ENTRY_TYPES:
+        return data
+    role = data.get("role")
+    if not isinstance(role, str) or not role:
+        raise RecordError(f"{kind.value} entry data needs a string 'role', got {role!r}")
+    content = data.get("content")
+    if not (content is None or isinstance(content, (str, list))):
+        raise RecordError(f"message 'content' must be a string, a list or null, got {type(content).__name__}")
+    calls = data.get("tool_calls")
+    if calls is not None:
+        if not isinstance(calls, list):
+            raise RecordError(f"message 'tool_calls' must be a list, got {type(calls).__name__}")
+        for number, call in enumerate(calls, start=1):
+            _check_tool_call(call, number)
+    if role == "tool" and not isinstance(data.get("tool_call_id"), str):
+        raise RecordError("a tool result needs a string 'tool_call_id'")
+    return data
+
+
+def _check_tool_call(call: object, number: int) -> None:
+    what = f"tool call {number}"
+    call = _object(call, what)
+    if not isinstance(call.get("id"), str) or not call["id"]:
+        raise RecordError(f"{what} needs a non-empty string 'id'")
+    function = _object(call.get("function"), f"{what} 'function'")
+    if not isinstance(function.get("name"), str):
+        raise RecordError(f"{what} needs a string 'function.name'")
+    if not isinstance(function.get("arguments"), str):
+        raise RecordError(f"{what} needs 'function.arguments' as a JSON string")
+
+
+def entry_from_record(rec: object) -> Entry:
+    """Validate an entry record (``{"k":"e",…}``) and build its :class:`Entry`."""
+    rec = _object(rec, "an entry record")
+    kind_name = _field(rec, "type", "entry")
+    kind = _ENTRY_TYPES.get(kind_name) if isinstance(kind_name, str) else None
+    if kind is None:
+        raise RecordError(f"unknown entry type {kind_name!r}")
+    return Entry(
+        id=_record_id(_field(rec, "id", "entry"), "entry 'id'"),
+        parent_id=_optional_record_id(_field(rec, "parent_id", "entry"), "entry 'parent_id'"),
+        seq=_count(_field(rec, "seq", "entry"), "entry 'seq'", 1),
+        timestamp=_timestamp(_field(rec, "ts", "entry"), "entry 'ts'"),
+        type=kind,
+        data=check_entry_data(kind, _field(rec, "data", "entry")),
+    )
+
+
+def checkpoint_from_record(rec: object, session_id: str) -> Checkpoint:
+    """Validate a checkpoint record (``{"k":"c",…}``) and build its :class:`Checkpoint`."""
+    rec = _object(rec, "a checkpoint record")
+    checksum = _field(rec, "checksum", "checkpoint")
+    if not isinstance(checksum, str) or not _HEX64.fullmatch(checksum):
+        raise RecordError(f"checkpoint 'checksum' must be 64 lowercase hex digits, got {checksum!r}")
+    metadata = rec.get("metadata")
+    metadata = {} if metadata is None else _object(metadata, "checkpoint 'metadata'")
+    _json_value(metadata, "checkpoint 'metadata'")
+    return Checkpoint(
+        id=_record_id(_field(rec, "id", "checkpoint"), "checkpoint 'id'"),
+        session_id=session_id,
+        entry_id=_optional_record_id(_field(rec, "entry_id", "checkpoint"), "checkpoint 'entry_id'"),
+        seq=_count(_field(rec, "seq", "checkpoint"), "checkpoint 'seq'", 0),
+        timestamp=_timestamp(_field(rec, "ts", "checkpoint"), "checkpoint 'ts'"),
+        checksum=checksum,
+        metadata=metadata,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class HeadMove:
+    """A restore (``"r"``, naming its checkpoint) or an import's head move (``"h"``)."""
+
+    entry_id: str | None
+    seq: int
+    timestamp: datetime | None
+    checkpoint_id: str | None = None
+
+
+def head_move_from_record(rec: object) -> HeadMove:
+    """Validate a restore (``"r"``) or head-move (``"h"``) record."""
+    rec = _object(rec, "a head record")
+    kind = rec.get("k")
+    checkpoint_id = None
+    if kind == "r":
+        checkpoint_id = _record_id(_field(rec, "checkpoint_id", "restore"), "restore 'checkpoint_id'")
+    ts = rec.get("ts")
+    return HeadMove(
+        entry_id=_optional_record_id(_field(rec, "entry_id", "head"), "head 'entry_id'"),
+        seq=_count(_field(rec, "seq", "head"), "head 'seq'", 0),
+        timestamp=None if ts is None and kind == "h" else _timestamp(ts, "head 'ts'"),
+        checkpoint_id=checkpoint_id,
+    )

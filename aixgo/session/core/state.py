@@ -1,0 +1,247 @@
+"""The rules of one session, as a pure state machine over its records.
+
+:class:`SessionState` is what a session *is*: a header, a tree of immutable entries with a movable
+head, the SHA-256 chain hash of every entry, the checkpoints, and the time of the last record. It
+is built by applying records in the order they were written (:meth:`SessionState.apply`), and it
+decides every rule: which entry may follow the head (``seq`` = head's + 1, ``parent_id`` = head),
+what a checkpoint records, which restores are valid (the checksum must match the history), how
+many chat messages the history holds, and "updated" (the timestamp of the last record).
+
+The file store replays its log through it, import validates through it, the in-memory store *is*
+one, the Redis store builds its writes with :func:`next_entry` / :func:`checkpoint_at` from the
+same :class:`Head`, and the hypothesis state machine of the contract suite uses it as its model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aixgo.session.core.codec import ROOT_HASH, chain_hash, encode_entry
+from aixgo.session.core.records import (
+    Header,
+    HeadMove,
+    RecordError,
+    checkpoint_from_record,
+    entry_from_record,
+    head_move_from_record,
+    header_from_record,
+)
+from aixgo.session.types import CHAT_ENTRY_TYPES, Checkpoint, Entry, EntryType, SessionInfo
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """Where a history ends: the head entry (None for the empty history), its ``seq``, chain hash, and
+    the number of chat messages in the history."""
+
+    entry_id: str | None = None
+    seq: int = 0
+    hash: bytes = ROOT_HASH
+    message_count: int = 0
+
+
+EMPTY_HEAD = Head()
+
+
+@dataclass(frozen=True, slots=True)
+class PendingEntry:
+    """An entry built to follow a head: its canonical bytes and the head it makes."""
+
+    entry: Entry
+    encoded: str
+    head: Head
+
+
+def next_entry(
+    head: Head, entry_id: str, entry_type: EntryType, data: dict[str, Any], timestamp: datetime
+) -> PendingEntry:
+    """The entry that appending ``data`` after ``head`` stores (the only place ``seq`` is assigned)."""
+    entry = Entry(
+        id=entry_id, parent_id=head.entry_id, seq=head.seq + 1, timestamp=timestamp, type=entry_type, data=data
+    )
+    encoded = encode_entry(entry)
+    return PendingEntry(entry, encoded, _after(head, entry, encoded))
+
+
+def _after(head: Head, entry: Entry, encoded: str | bytes) -> Head:
+    return Head(
+        entry_id=entry.id,
+        seq=entry.seq,
+        hash=chain_hash(head.hash, encoded),
+        message_count=head.message_count + (entry.type in CHAT_ENTRY_TYPES),
+    )
+
+
+def checkpoint_at(
+    head: Head, session_id: str, checkpoint_id: str, metadata: dict[str, Any], timestamp: datetime
+) -> Checkpoint:
+    """The checkpoint of ``head``: its checksum is the head's chain hash, so creating one is O(1)."""
+    return Checkpoint(
+        id=checkpoint_id,
+        session_id=session_id,
+        entry_id=head.entry_id,
+        seq=head.seq,
+        timestamp=timestamp,
+        checksum=head.hash.hex(),
+        metadata=metadata,
+    )
+
+
+def checksum_problem(cp: Checkpoint, actual: bytes | None) -> str | None:
+    """Why restoring ``cp`` must be refused, given the chain hash of its entry recomputed from the stored
+    bytes (None if the entry is missing); None when the checkpoint matches the history."""
+    if actual is None:
+        return f"checkpoint {cp.id!r} names entry {cp.entry_id!r}, which is not stored"
+    if actual.hex() != cp.checksum:
+        return (
+            f"checkpoint {cp.id!r} does not match the stored history (checksum {cp.checksum[:12]}…, history "
+            f"hashes to {actual.hex()[:12]}…): entries up to seq {cp.seq} were modified"
+        )
+    return None
+
+
+class SessionState:
+    """One session's records applied in order; see the module docstring.
+
+    Memory grows with the session (every entry is kept); stores that must bound memory keep only
+    the :class:`Head` and read entries on demand, using the same functions."""
+
+    def __init__(self) -> None:
+        self.header: Header | None = None
+        self.entries: dict[str, Entry] = {}  # every entry, abandoned branches included, in write order
+        self.heads: dict[str | None, Head] = {None: Head()}  # entry id -> the head it makes
+        self.history: list[Entry] = []  # history[i].seq == i + 1
+        self.checkpoints: dict[str, Checkpoint] = {}  # in creation order
+        self.updated: datetime | None = None
+
+    # -- reading ------------------------------------------------------------------------------
+
+    @property
+    def head(self) -> Head:
+        """The current head."""
+        return self.heads[self.history[-1].id] if self.history else self.heads[None]
+
+    def info(self) -> SessionInfo:
+        """The session's summary. ``updated_at`` is the timestamp of the last record."""
+        header = self._header()
+        return SessionInfo(
+            id=header.id,
+            agent=header.agent,
+            user_id=header.user_id,
+            created_at=header.created_at,
+            updated_at=self.updated or header.created_at,
+            message_count=self.head.message_count,
+            metadata=dict(header.metadata),
+        )
+
+    def _header(self) -> Header:
+        if self.header is None:
+            raise RecordError("the session has no header")
+        return self.header
+
+    # -- applying records ---------------------------------------------------------------------
+
+    def apply(self, rec: object, raw: str | bytes | None = None) -> None:
+        """Apply one decoded record (``raw``: its stored bytes, for an entry's chain hash).
+
+        Raises :class:`RecordError` (or :class:`~aixgo.session.core.records.NewerVersionError`) for a
+        record that is invalid here: malformed, out of order, or naming what does not exist."""
+        if not isinstance(rec, dict):
+            raise RecordError("a record must be a JSON object")
+        kind = rec.get("k")
+        if self.header is None:
+            self.header = header_from_record(rec)
+        elif kind == "e":
+            entry = entry_from_record(rec)
+            self.add_entry(entry, raw if raw is not None else encode_entry(entry))
+        elif kind == "c":
+            self.add_checkpoint(checkpoint_from_record(rec, self.header.id))
+        elif kind in ("r", "h"):
+            self.apply_head_move(head_move_from_record(rec))
+        elif kind == "s":
+            raise RecordError("a second session header")
+        else:
+            raise RecordError(f"unknown record kind {kind!r}")
+
+    def add_entry(self, entry: Entry, raw: str | bytes) -> Head:
+        """Add an entry that must follow the current head; returns the new head."""
+        head = self.head
+        if entry.id in self.entries:
+            raise RecordError(f"entry id {entry.id!r} appears twice")
+        if entry.parent_id != head.entry_id or entry.seq != head.seq + 1:
+            raise RecordError(
+                f"entry {entry.id!r} (seq {entry.seq}, parent {entry.parent_id!r}) does not follow the head "
+                f"{head.entry_id!r} (seq {head.seq})"
+            )
+        after = _after(head, entry, raw)
+        self.entries[entry.id] = entry
+        self.heads[entry.id] = after
+        self.history.append(entry)
+        self._touch(entry.timestamp)
+        return after
+
+    def add_checkpoint(self, cp: Checkpoint) -> None:
+        """Add a checkpoint; it must name a stored entry with the same ``seq``, and a new id."""
+        if cp.id in self.checkpoints:
+            raise RecordError(f"checkpoint id {cp.id!r} appears twice")
+        head = self.heads.get(cp.entry_id)
+        if head is None:
+            raise RecordError(f"checkpoint {cp.id!r} names unknown entry {cp.entry_id!r}")
+        if cp.seq != head.seq:
+            raise RecordError(f"checkpoint {cp.id!r} has seq {cp.seq}, but its entry has seq {head.seq}")
+        self.checkpoints[cp.id] = cp
+        self._touch(cp.timestamp)
+
+    def apply_head_move(self, move: HeadMove) -> None:
+        """Move the head as a restore or import record says (its checkpoint and seq must agree)."""
+        if move.checkpoint_id is not None:
+            cp = self.checkpoints.get(move.checkpoint_id)
+            if cp is None:
+                raise RecordError(f"restore names unknown checkpoint {move.checkpoint_id!r}")
+            if (cp.entry_id, cp.seq) != (move.entry_id, move.seq):
+                raise RecordError(f"restore of checkpoint {cp.id!r} names another entry or seq")
+        head = self.heads.get(move.entry_id)
+        if head is None:
+            raise RecordError(f"head move names unknown entry {move.entry_id!r}")
+        if head.seq != move.seq:
+            raise RecordError(f"head move to {move.entry_id!r} has seq {move.seq}, not {head.seq}")
+        self.move_head(move.entry_id)
+        if move.timestamp is not None:
+            self._touch(move.timestamp)
+
+    def move_head(self, entry_id: str | None) -> None:
+        """Make ``entry_id`` (a stored entry, or None for the root) the head."""
+        seq = self.heads[entry_id].seq
+        if seq <= len(self.history) and (seq == 0 or self.history[seq - 1].id == entry_id):
+            del self.history[seq:]
+            return
+        chain: list[Entry] = []
+        cursor = entry_id
+        while cursor is not None:
+            entry = self.entries[cursor]
+            chain.append(entry)
+            cursor = entry.parent_id
+        chain.reverse()
+        self.history = chain
+
+    def _touch(self, ts: datetime) -> None:
+        self.updated = ts
+
+    # -- the rules of writes ----------------------------------------------------------------
+
+    def next_entry(
+        self, entry_id: str, entry_type: EntryType, data: dict[str, Any], timestamp: datetime
+    ) -> PendingEntry:
+        """The entry appending ``data`` now would store (see :func:`next_entry`)."""
+        return next_entry(self.head, entry_id, entry_type, data, timestamp)
+
+    def checkpoint_target(self, checkpoint_id: str) -> Checkpoint | None:
+        """The checkpoint a restore would move to, or None if there is no such checkpoint."""
+        return self.checkpoints.get(checkpoint_id)
+
+    def restore_problem(self, cp: Checkpoint) -> str | None:
+        """Why a restore to ``cp`` must be refused (see :func:`checksum_problem`), or None."""
+        head = self.heads.get(cp.entry_id)
+        return checksum_problem(cp, None if head is None else head.hash)

@@ -1,0 +1,80 @@
+"""Waiting for a session's turn lease: polled with backoff on the caller's thread or event loop.
+
+Stores only *try* to take a lease (:meth:`~aixgo.session.backend.Backend.try_lease`); the waiting
+lives here, once. The async form sleeps on the event loop between attempts, so a hundred turns
+queued on one session hold no thread while they wait, and the holder always finds a worker to
+finish its turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+
+from aixgo.errors import SessionBusyError
+from aixgo.session.backend import Lease
+
+FIRST_DELAY = 0.002
+MAX_DELAY = 0.05
+
+
+def _busy(session_id: str, wait: float | None) -> SessionBusyError:
+    waited = f" (waited {wait:g}s)" if wait else ""
+    return SessionBusyError(
+        f"session {session_id!r} is busy: another turn holds its lease{waited}", session_id=session_id
+    )
+
+
+def _check_wait(wait: float | None) -> None:
+    if wait is not None and wait < 0:
+        raise ValueError(f"wait must be >= 0 or None, got {wait!r}")
+
+
+class _Backoff:
+    """Capped, jittered exponential pauses that never overshoot the deadline."""
+
+    def __init__(self, wait: float | None) -> None:
+        self.deadline = None if wait is None else time.monotonic() + wait
+        self.delay = FIRST_DELAY
+
+    def next_pause(self) -> float | None:
+        """Seconds to sleep before the next attempt, or None when the deadline has passed."""
+        now = time.monotonic()
+        if self.deadline is not None and now >= self.deadline:
+            return None
+        pause = self.delay * (0.5 + random.random() / 2)
+        self.delay = min(self.delay * 2, MAX_DELAY)
+        return pause if self.deadline is None else min(pause, self.deadline - now)
+
+
+def wait_for_lease(try_lease: Callable[[], Lease | None], session_id: str, wait: float | None) -> Lease:
+    """Take the lease on this thread, waiting up to ``wait`` seconds (None: forever, 0: not at all)."""
+    _check_wait(wait)
+    backoff = _Backoff(wait)
+    while True:
+        lease = try_lease()
+        if lease is not None:
+            return lease
+        pause = backoff.next_pause()
+        if pause is None:
+            raise _busy(session_id, wait)
+        time.sleep(pause)
+
+
+async def await_lease(
+    try_lease: Callable[[], Awaitable[Lease | None]], session_id: str, wait: float | None
+) -> Lease:
+    """:func:`wait_for_lease` for the event loop: each attempt is one awaited store call, and the
+    pauses are ``asyncio.sleep``, so no thread is held while waiting."""
+    _check_wait(wait)
+    backoff = _Backoff(wait)
+    while True:
+        lease = await try_lease()
+        if lease is not None:
+            return lease
+        pause = backoff.next_pause()
+        if pause is None:
+            raise _busy(session_id, wait)
+        await asyncio.sleep(pause)

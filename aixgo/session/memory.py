@@ -1,0 +1,216 @@
+"""The in-memory session store: sessions that live as long as the process (``session_mode: lightweight``).
+
+Each session *is* a :class:`~aixgo.session.core.SessionState`; this module only adds a lock, so it
+is also the smallest example of a store: everything it decides comes from the core.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from aixgo.errors import (
+    CheckpointNotFoundError,
+    ChecksumMismatchError,
+    SessionBusyError,
+    SessionExistsError,
+    SessionNotFoundError,
+    StoreClosedError,
+)
+from aixgo.session.core.codec import restore_record
+from aixgo.session.core.records import Header, head_move_from_record
+from aixgo.session.core.slicing import HistoryRange, apply_range
+from aixgo.session.core.state import SessionState, checkpoint_at
+from aixgo.session.core.transfer import ImportPlan, Snapshot
+from aixgo.session.types import Checkpoint, Entry, EntryType, SessionInfo
+
+
+class MemoryLease:
+    """A turn lease held in this process (it needs no expiry: it dies with the process)."""
+
+    def __init__(self, store: MemoryBackend, session_id: str) -> None:
+        self.token = secrets.token_hex(16)
+        self._store = store
+        self._session_id = session_id
+        self._held = True
+
+    def extend(self, ttl: float | None = None) -> None:
+        """Nothing to extend; raises if the lease was released."""
+        if not self._held:
+            raise SessionBusyError(
+                f"the lease on session {self._session_id!r} was released", session_id=self._session_id
+            )
+
+    def release(self) -> None:
+        """Give the lease up (twice is harmless)."""
+        if self._held:
+            self._held = False
+            self._store._release(self._session_id, self.token)
+
+    def __enter__(self) -> MemoryLease:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class MemoryBackend:
+    """Sessions in this process's memory; gone when it exits. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sessions: dict[str, SessionState] = {}
+        self._leases: dict[str, str] = {}
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return "MemoryBackend()"
+
+    def _state(self, session_id: str) -> SessionState:
+        if self._closed:
+            raise StoreClosedError("the in-memory store is closed")
+        state = self._sessions.get(session_id)
+        if state is None:
+            raise SessionNotFoundError(f"session {session_id!r} not found", session_id=session_id)
+        return state
+
+    def create_session(self, header: Header) -> SessionInfo:
+        """Create an empty session."""
+        with self._lock:
+            if self._closed:
+                raise StoreClosedError("the in-memory store is closed")
+            if header.id in self._sessions:
+                raise SessionExistsError(f"session {header.id!r} already exists", session_id=header.id)
+            state = SessionState()
+            state.header = header
+            self._sessions[header.id] = state
+            return state.info()
+
+    def get_info(self, session_id: str) -> SessionInfo:
+        """The session's summary."""
+        with self._lock:
+            return self._state(session_id).info()
+
+    def list_sessions(self, agent: str | None = None) -> Iterator[SessionInfo]:
+        """Every session (of ``agent``)."""
+        with self._lock:
+            infos = [state.info() for state in self._state_values()]
+        yield from (info for info in infos if agent is None or info.agent == agent)
+
+    def _state_values(self) -> list[SessionState]:
+        if self._closed:
+            raise StoreClosedError("the in-memory store is closed")
+        return list(self._sessions.values())
+
+    def delete_session(self, session_id: str, *, unchanged_since: datetime | None = None) -> bool:
+        """Delete the session (only if not updated after ``unchanged_since``, when given)."""
+        with self._lock:
+            state = self._sessions.get(session_id)
+            if state is None or (unchanged_since is not None and state.info().updated_at > unchanged_since):
+                return False
+            del self._sessions[session_id]
+            self._leases.pop(session_id, None)
+            return True
+
+    def append(
+        self, session_id: str, entry_id: str, entry_type: EntryType, data: dict[str, Any], timestamp: datetime
+    ) -> Entry:
+        """Append after the head (idempotent on ``entry_id``)."""
+        with self._lock:
+            state = self._state(session_id)
+            existing = state.entries.get(entry_id)
+            if existing is not None:
+                return existing
+            pending = state.next_entry(entry_id, entry_type, data, timestamp)
+            state.add_entry(pending.entry, pending.encoded)
+            return pending.entry
+
+    def history(self, session_id: str, rng: HistoryRange) -> list[Entry]:
+        """The entries ``rng`` selects."""
+        with self._lock:
+            return apply_range(self._state(session_id).history, rng)
+
+    def all_entries(self, session_id: str) -> list[Entry]:
+        """Every entry in write order."""
+        with self._lock:
+            return list(self._state(session_id).entries.values())
+
+    def snapshot(self, session_id: str) -> Snapshot:
+        """A consistent copy of the session."""
+        with self._lock:
+            state = self._state(session_id)
+            assert state.header is not None
+            return Snapshot(
+                state.header,
+                list(state.entries.values()),
+                list(state.checkpoints.values()),
+                state.head,
+                state.info().updated_at,
+            )
+
+    def create_checkpoint(
+        self, session_id: str, checkpoint_id: str, metadata: dict[str, Any], timestamp: datetime
+    ) -> Checkpoint:
+        """A checkpoint of the head."""
+        with self._lock:
+            state = self._state(session_id)
+            cp = checkpoint_at(state.head, session_id, checkpoint_id, metadata, timestamp)
+            state.add_checkpoint(cp)
+            return cp
+
+    def list_checkpoints(self, session_id: str) -> list[Checkpoint]:
+        """Checkpoints, oldest first."""
+        with self._lock:
+            return list(self._state(session_id).checkpoints.values())
+
+    def restore(self, session_id: str, checkpoint_id: str, timestamp: datetime) -> Checkpoint:
+        """Move the head back to a checkpoint."""
+        with self._lock:
+            state = self._state(session_id)
+            cp = state.checkpoint_target(checkpoint_id)
+            if cp is None:
+                raise CheckpointNotFoundError(
+                    f"session {session_id!r} has no checkpoint {checkpoint_id!r}",
+                    session_id=session_id,
+                    checkpoint_id=checkpoint_id,
+                )
+            problem = state.restore_problem(cp)
+            if problem is not None:
+                raise ChecksumMismatchError(problem, session_id=session_id)
+            state.apply_head_move(head_move_from_record(restore_record(cp, timestamp)))
+            return cp
+
+    def import_session(self, plan: ImportPlan) -> SessionInfo:
+        """Store a validated import."""
+        with self._lock:
+            if self._closed:
+                raise StoreClosedError("the in-memory store is closed")
+            if plan.header.id in self._sessions:
+                raise SessionExistsError(f"session {plan.header.id!r} already exists", session_id=plan.header.id)
+            self._sessions[plan.header.id] = plan.state
+            return plan.state.info()
+
+    def try_lease(self, session_id: str, ttl: float) -> MemoryLease | None:
+        """The lease if free, else None."""
+        with self._lock:
+            self._state(session_id)
+            if session_id in self._leases:
+                return None
+            lease = MemoryLease(self, session_id)
+            self._leases[session_id] = lease.token
+            return lease
+
+    def _release(self, session_id: str, token: str) -> None:
+        with self._lock:
+            if self._leases.get(session_id) == token:
+                del self._leases[session_id]
+
+    def close(self) -> None:
+        """Forget every session."""
+        with self._lock:
+            self._closed = True
+            self._sessions.clear()
+            self._leases.clear()
