@@ -39,8 +39,9 @@ from aixgo.agents import ReActAgent, TurnResult, agent_from_config
 from aixgo.config import Config, build_session_manager, load_config
 from aixgo.errors import AgentNotFoundError, AixgoError, SessionBusyError, StoreClosedError
 from aixgo.logs import get_logger
-from aixgo.session import Lease, Manager, Session, use_session
-from aixgo.session.codec import utcnow
+from aixgo.session import Manager, Session, use_session
+from aixgo.session.core.codec import utcnow
+from aixgo.session.manager import HeldLease
 
 log = get_logger("aixgo.runtime")
 
@@ -193,16 +194,27 @@ class Runtime:
             return manager.create(agent_name, user_id=user_id)
         return manager.get_or_create(agent_name, session_id, user_id=user_id)
 
+    async def asession_for(
+        self, agent_name: str, session_id: str | None = None, *, user_id: str | None = None
+    ) -> Session:
+        """Awaitable :meth:`session_for`."""
+        self.agent(agent_name)
+        manager = self.session_manager
+        if session_id is None:
+            return await manager.acreate(agent_name, user_id=user_id)
+        return await manager.aget_or_create(agent_name, session_id, user_id=user_id)
+
     async def acall_with_session(
         self, agent_name: str, message: str, session_id: str | None = None, *, user_id: str | None = None
     ) -> Result:
         """Run one turn of ``agent_name`` on ``message`` in the session ``session_id`` (created if new;
-        a fresh session if None). Returns the answer, steps, token usage and session id."""
+        a fresh session if None). Returns the answer, steps, token usage and session id.
+
+        Waiting for the session's lease happens on the event loop: any number of turns may queue on
+        one session without holding a thread, so the other sessions keep running."""
         agent = self.agent(agent_name)
-        session, lease = await asyncio.to_thread(self._begin, agent_name, session_id, user_id)
-        if lease is None:
-            log.info("runtime.turn.waiting_for_lease", agent=agent_name, session_id=session.id)
-            lease = await asyncio.to_thread(session.lease, self.lease_ttl, self.lease_wait)
+        session = await self.asession_for(agent_name, session_id, user_id=user_id)
+        lease = await self._atake_lease(session)
         bound = log.bind(agent=agent_name, session_id=session.id)
         keeper = asyncio.create_task(self._keep_lease(lease, bound))
         completed = False
@@ -215,9 +227,18 @@ class Runtime:
             raise
         finally:
             keeper.cancel()
-            await asyncio.to_thread(self._end, session, lease, completed)
+            await asyncio.shield(self._aend(session, lease, completed))
         bound.info("runtime.turn", steps=result.steps, tokens=result.usage.total_tokens)
         return result
+
+    async def _atake_lease(self, session: Session) -> HeldLease:
+        try:
+            return await session.alease(self.lease_ttl, wait=0)
+        except SessionBusyError:
+            if self.lease_wait == 0:
+                raise
+        log.info("runtime.turn.waiting_for_lease", agent=session.agent, session_id=session.id)
+        return await session.alease(self.lease_ttl, self.lease_wait)
 
     def call_with_session(
         self, agent_name: str, message: str, session_id: str | None = None, *, user_id: str | None = None
@@ -240,44 +261,32 @@ class Runtime:
             loop_thread = self._loop_thread
         return loop_thread.run(self.acall_with_session(agent_name, message, session_id, user_id=user_id))
 
-    async def _keep_lease(self, lease: Lease, bound: Any) -> None:
+    async def _keep_lease(self, lease: HeldLease, bound: Any) -> None:
         """Extend the lease every third of its ttl while a turn runs, so a long turn (a slow model,
         a slow tool) is never overlapped by another node whose wait outlived the ttl."""
         while True:
             await asyncio.sleep(self.lease_ttl / 3)
             try:
-                await asyncio.to_thread(lease.extend, self.lease_ttl)
+                await lease.aextend(self.lease_ttl)
             except AixgoError as exc:  # lost (expired and taken) or the store is unreachable
                 bound.warning("runtime.lease.extend_failed", error=str(exc))
 
-    def _begin(
-        self, agent_name: str, session_id: str | None, user_id: str | None
-    ) -> tuple[Session, Lease | None]:
-        """Find the session and try to take its lease at once (one trip to the store's thread)."""
-        session = self.session_for(agent_name, session_id, user_id=user_id)
-        try:
-            return session, session.lease(ttl=self.lease_ttl, wait=0)
-        except SessionBusyError:
-            if self.lease_wait == 0:
-                raise
-            return session, None
-
-    def _end(self, session: Session, lease: Lease, completed: bool) -> None:
+    async def _aend(self, session: Session, lease: HeldLease, completed: bool) -> None:
         """Auto-checkpoint a completed turn, then release the lease whatever happened."""
         try:
             if completed:
-                self._maybe_checkpoint(session)
+                await self._maybe_checkpoint(session)
         finally:
-            lease.release()
+            await lease.arelease()
 
-    def _maybe_checkpoint(self, session: Session) -> None:
+    async def _maybe_checkpoint(self, session: Session) -> None:
         if not self.auto_checkpoint:
             return
         if self.checkpoint_interval is not None:
-            checkpoints = session.checkpoints()
+            checkpoints = await session.acheckpoints()
             if checkpoints and utcnow() - checkpoints[-1].timestamp < self.checkpoint_interval:
                 return
-        session.checkpoint(metadata={"auto": True})
+        await session.acheckpoint(metadata={"auto": True})
 
     # -- lifecycle -------------------------------------------------------------------------------
 

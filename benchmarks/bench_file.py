@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from aixgo.session import EntryType, FileBackend, Manager
-from aixgo.session.codec import encode_entry, utcnow
+from aixgo.session.core.codec import encode_entry, utcnow
 from aixgo.session.types import Entry
 from benchmarks.harness import header, measure, note, report
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import shutil
 
 from aixgo.session import EntryType, Manager
-from aixgo.session.codec import encode_entry, utcnow
+from aixgo.session.core.codec import encode_entry, utcnow
 from aixgo.session.types import Entry
 from benchmarks.harness import header, measure, note, report
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from aixgo.session.codec import format_ts, utcnow
+from aixgo.session.core.codec import format_ts, utcnow
 from aixgo.session.types import Checkpoint, Entry, EntryType, SessionInfo
 
 INDENT = "    "

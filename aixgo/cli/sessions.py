@@ -33,7 +33,7 @@ from aixgo.cli.render import (
 from aixgo.cli.store_options import StoreChoice, open_manager, store_choice, store_options
 from aixgo.config import format_duration, parse_duration
 from aixgo.errors import InvalidSessionIdError, SessionCorruptedError, SessionNotFoundError
-from aixgo.session.codec import utcnow
+from aixgo.session.core.codec import utcnow
 from aixgo.session.ids import validate_id
 from aixgo.session.manager import Manager, Session
 from aixgo.session.transfer import export_lines, import_lines
@@ -92,7 +92,7 @@ def _get(ctx: click.Context, session_id: str) -> tuple[Manager, Session]:
     if choice.missing():
         raise SessionNotFoundError(
             f"session {session_id!r} not found in {choice.file_dir} (the directory does not exist)",
-            session_id,
+            session_id=session_id,
         )
     manager = open_manager(ctx)
     return manager, manager.get(session_id)
@@ -312,7 +312,7 @@ def _utf8_lines(stream: IO[bytes], source: str) -> Iterator[str]:
             yield raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise SessionCorruptedError(
-                f"not a valid session export: not UTF-8 ({exc.reason})", None, source, number
+                f"not a valid session export: not UTF-8 ({exc.reason})", path=source, line=number
             ) from None
 
 
@@ -427,7 +427,9 @@ def delete(ctx: click.Context, session_ids: tuple[str, ...], yes: bool) -> None:
             raise CliError("nothing deleted")
     for sess in found:
         if not manager.delete(sess.id):
-            raise SessionNotFoundError(f"session {sess.id!r} was deleted by someone else meanwhile", sess.id)
+            raise SessionNotFoundError(
+                f"session {sess.id!r} was deleted by someone else meanwhile", session_id=sess.id
+            )
         click.echo(f"deleted session {sess.id}")
 
 

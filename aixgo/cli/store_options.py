@@ -17,7 +17,6 @@ Resolution:
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,11 +27,10 @@ import click
 from click.core import ParameterSource
 
 from aixgo.config import build_session_manager, load_config
-from aixgo.session.file_backend import FileBackend
+from aixgo.session import stores
 from aixgo.session.manager import Manager
+from aixgo.session.stores import DEFAULT_BASE_DIR, DEFAULT_REDIS, StoreOptions
 
-DEFAULT_BASE_DIR = "~/.aixgo/sessions"
-DEFAULT_REDIS = "localhost:6379"
 CONFIG_ENV = "AIXGO_CONFIG"
 _META_KEY = "aixgo.cli.store_options"
 _NAMES = ("config", "store", "base_dir", "redis_url")
@@ -159,14 +157,11 @@ def build_manager(choice: StoreChoice) -> Manager:
     if choice.config is not None:
         return build_session_manager(load_config(choice.config))
     if choice.store == "file":
-        return Manager(FileBackend(choice.file_dir))
-    # Imported only now: the Redis backend (and the optional `redis` package) load only when used.
-    redis_backend = importlib.import_module("aixgo.session.redis_backend")
+        return stores.open_manager(StoreOptions(kind="file", base_dir=choice.file_dir))
     try:
-        backend = redis_backend.RedisBackend(choice.redis_url or DEFAULT_REDIS, redis_backend.RedisOptions())
+        return stores.open_manager(StoreOptions(kind="redis", redis_target=choice.redis_url or DEFAULT_REDIS))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="'--redis-url'") from None
-    return Manager(backend)
 
 
 def open_manager(ctx: click.Context) -> Manager:

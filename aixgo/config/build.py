@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from aixgo.config.model import Config, SessionConfig
 from aixgo.errors import ConfigError
-from aixgo.session.file_backend import FileBackend
 from aixgo.session.manager import Manager
+from aixgo.session.stores import DEFAULT_REDIS, StoreOptions, open_manager
 
 
 def build_session_manager(config: Config | SessionConfig) -> Manager:
@@ -25,9 +24,15 @@ def build_session_manager(config: Config | SessionConfig) -> Manager:
         raise ConfigError(
             f"sessions are disabled{where} (session.enabled: false): there is no session manager to build"
         )
+    return open_manager(store_options(session))
+
+
+def store_options(session: SessionConfig) -> StoreOptions:
+    """The :class:`~aixgo.session.StoreOptions` a ``session:`` section describes."""
     if session.store == "file":
-        return Manager(FileBackend(session.base_dir, fsync=session.fsync))
-    return Manager(_redis_backend(session))
+        return StoreOptions(kind="file", base_dir=session.base_dir, fsync=session.fsync)
+    target = session.redis.target if session.redis is not None else DEFAULT_REDIS
+    return StoreOptions(kind="redis", redis_target=target, redis=redis_options(session))
 
 
 def redis_options(session: SessionConfig) -> dict[str, Any]:
@@ -49,11 +54,4 @@ def redis_options(session: SessionConfig) -> dict[str, Any]:
     return options
 
 
-def _redis_backend(session: SessionConfig) -> Any:
-    # Imported here: the redis backend (and the optional `redis` package) load only when used.
-    module = importlib.import_module("aixgo.session.redis_backend")
-    target = session.redis.target if session.redis is not None else "localhost:6379"
-    return module.RedisBackend(target, module.RedisOptions(**redis_options(session)))
-
-
-__all__ = ["build_session_manager", "redis_options"]
+__all__ = ["build_session_manager", "redis_options", "store_options"]

@@ -16,10 +16,8 @@ from urllib.parse import urlsplit
 
 from aixgo.config.durations import parse_duration
 from aixgo.config.model import (
-    DEFAULT_BASE_DIR,
     DEFAULT_KEY_PREFIX,
     DEFAULT_MAX_STEPS,
-    DEFAULT_REDIS_ADDR,
     AgentConfig,
     CheckpointConfig,
     Config,
@@ -31,6 +29,7 @@ from aixgo.config.problems import JsonPath, Problem
 from aixgo.config.source import Marks
 from aixgo.errors import InvalidSessionIdError
 from aixgo.session.ids import MAX_ID_LENGTH, validate_id
+from aixgo.session.stores import DEFAULT_BASE_DIR, DEFAULT_REDIS
 
 _SHORTEST = timedelta(milliseconds=1)
 
@@ -219,7 +218,7 @@ def _redis(raw: dict[str, Any]) -> RedisConfig:
     url = raw.get("url")
     addr = raw.get("addr")
     if url is None:
-        addr = addr or DEFAULT_REDIS_ADDR
+        addr = addr or DEFAULT_REDIS
         if not addr.rsplit("]", 1)[-1].count(":"):
             addr += ":6379"
     return RedisConfig(

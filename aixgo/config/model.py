@@ -13,6 +13,7 @@ from typing import Literal
 
 from aixgo.config.problems import mask_secrets
 from aixgo.errors import AgentNotFoundError
+from aixgo.session.stores import DEFAULT_BASE_DIR, DEFAULT_REDIS
 
 StoreKind = Literal["file", "redis"]
 FsyncPolicy = Literal["always", "batch", "never"]
@@ -20,8 +21,7 @@ Provider = Literal["openai", "scripted"]
 AgentRole = Literal["react"]
 ReactFormat = Literal["native", "text"]
 
-DEFAULT_BASE_DIR = "~/.aixgo/sessions"
-DEFAULT_REDIS_ADDR = "localhost:6379"
+
 DEFAULT_KEY_PREFIX = "aixgo:sessions:"
 DEFAULT_MAX_STEPS = 10
 
@@ -42,7 +42,7 @@ class RedisConfig:
     and any credentials in the URL.
     """
 
-    addr: str | None = DEFAULT_REDIS_ADDR
+    addr: str | None = DEFAULT_REDIS
     url: str | None = None
     password: str | None = None
     db: int | None = None
@@ -55,7 +55,7 @@ class RedisConfig:
     @property
     def target(self) -> str:
         """What to connect to: the URL if one is set, else ``host:port``."""
-        return self.url if self.url is not None else (self.addr or DEFAULT_REDIS_ADDR)
+        return self.url if self.url is not None else (self.addr or DEFAULT_REDIS)
 
     @property
     def safe_target(self) -> str:

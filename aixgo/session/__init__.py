@@ -2,11 +2,15 @@
 
 >>> from aixgo import session
 >>> mgr = session.Manager(session.FileBackend("~/.aixgo/sessions"))
->>> sess = mgr.get_or_create("assistant", "user-123")
+>>> sess = mgr.get_or_create("assistant", "chat-1", user_id="user-123")
 >>> sess.append_message("user", "Hello!")
 
-Backends: :class:`FileBackend` (embedded default, one machine) and :class:`RedisBackend`
-(multi-node, ``pip install 'aixgo[redis]'``).
+Every method has an awaitable twin (``await mgr.aget_or_create(...)``,
+``await sess.aappend_message(...)``, …) for code on an event loop.
+
+Stores: :class:`FileBackend` (embedded default, one machine), :class:`RedisBackend` (multi-node,
+``pip install -e '.[redis]'``) and :class:`MemoryBackend` (this process only). The rules they all
+follow live in :mod:`aixgo.session.core`.
 """
 
 from __future__ import annotations
@@ -15,22 +19,25 @@ from typing import TYPE_CHECKING, Any
 
 from aixgo.session.backend import Backend, Lease
 from aixgo.session.context import context_with_session, session_from_context, use_session
-from aixgo.session.file_backend import FileBackend, FsyncPolicy
+from aixgo.session.file import FileBackend, FsyncPolicy
 from aixgo.session.history import to_chat_messages, trim_messages
 from aixgo.session.ids import validate_id
 from aixgo.session.manager import Manager, Session
+from aixgo.session.memory import MemoryBackend
+from aixgo.session.stores import StoreOptions, open_backend, open_manager
+from aixgo.session.transfer import aexport_lines, aimport_lines, export_lines, import_lines
 from aixgo.session.types import Checkpoint, Entry, EntryType, SessionInfo
 
 if TYPE_CHECKING:
-    from aixgo.session.redis_backend import RedisBackend, RedisOptions
+    from aixgo.session.redis import RedisBackend, RedisOptions
 
 
 def __getattr__(name: str) -> Any:
-    # The Redis backend imports the optional ``redis`` package only when asked for.
+    # The Redis store imports the optional ``redis`` package only when asked for.
     if name in ("RedisBackend", "RedisOptions"):
-        from aixgo.session import redis_backend  # noqa: PLC0415 - redis is an optional extra
+        import importlib  # noqa: PLC0415
 
-        return getattr(redis_backend, name)
+        return getattr(importlib.import_module("aixgo.session.redis"), name)
     raise AttributeError(f"module 'aixgo.session' has no attribute {name!r}")
 
 
@@ -43,11 +50,19 @@ __all__ = [
     "FsyncPolicy",
     "Lease",
     "Manager",
+    "MemoryBackend",
     "RedisBackend",
     "RedisOptions",
     "Session",
     "SessionInfo",
+    "StoreOptions",
+    "aexport_lines",
+    "aimport_lines",
     "context_with_session",
+    "export_lines",
+    "import_lines",
+    "open_backend",
+    "open_manager",
     "session_from_context",
     "to_chat_messages",
     "trim_messages",

@@ -49,6 +49,13 @@ class _Backoff:
         return pause if self.deadline is None else min(pause, self.deadline - now)
 
 
+def _release_if_taken(attempt: asyncio.Future[Lease | None]) -> None:
+    if not attempt.cancelled() and attempt.exception() is None:
+        lease = attempt.result()
+        if lease is not None:
+            lease.release()
+
+
 def wait_for_lease(try_lease: Callable[[], Lease | None], session_id: str, wait: float | None) -> Lease:
     """Take the lease on this thread, waiting up to ``wait`` seconds (None: forever, 0: not at all)."""
     _check_wait(wait)
@@ -71,7 +78,12 @@ async def await_lease(
     _check_wait(wait)
     backoff = _Backoff(wait)
     while True:
-        lease = await try_lease()
+        attempt = asyncio.ensure_future(try_lease())
+        try:
+            lease = await asyncio.shield(attempt)
+        except asyncio.CancelledError:
+            attempt.add_done_callback(_release_if_taken)  # cancelled while the store was taking it
+            raise
         if lease is not None:
             return lease
         pause = backoff.next_pause()

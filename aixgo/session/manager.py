@@ -48,6 +48,44 @@ def _entry_type(entry_type: EntryType | str) -> EntryType:
         raise InvalidEntryError(f"unknown entry type {entry_type!r} (known: {known})") from None
 
 
+class HeldLease:
+    """A session's turn lease as :meth:`Session.lease` / :meth:`Session.alease` return it: the store's
+    lease, with awaitable twins (``aextend``, ``arelease``, ``async with``) run on the manager's pool."""
+
+    def __init__(self, lease: Lease, manager: Manager) -> None:
+        self._lease = lease
+        self._manager = manager
+        self.token = lease.token
+
+    def extend(self, ttl: float | None = None) -> None:
+        """Push the expiry out (see :meth:`Lease.extend`)."""
+        self._lease.extend(ttl)
+
+    async def aextend(self, ttl: float | None = None) -> None:
+        """Awaitable :meth:`extend`."""
+        await self._manager._io(self._lease.extend, ttl)
+
+    def release(self) -> None:
+        """Give the lease up; twice is harmless."""
+        self._lease.release()
+
+    async def arelease(self) -> None:
+        """Awaitable :meth:`release` (shielded: a cancelled caller still frees the lease)."""
+        await self._manager._write(self._lease.release)
+
+    def __enter__(self) -> HeldLease:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    async def __aenter__(self) -> HeldLease:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.arelease()
+
+
 class Session:
     """One conversation's durable history. Obtain it from a :class:`Manager`; it is cheap to create.
 
@@ -210,7 +248,7 @@ class Session:
 
     # -- leases --------------------------------------------------------------------------------
 
-    def lease(self, ttl: float = DEFAULT_LEASE_TTL, wait: float | None = None) -> Lease:
+    def lease(self, ttl: float = DEFAULT_LEASE_TTL, wait: float | None = None) -> HeldLease:
         """Take the session's turn lease; use as ``with sess.lease(): ...``.
 
         ``wait`` seconds to wait for a current holder (None waits forever, 0 fails at once with
@@ -218,12 +256,16 @@ class Session:
         others on stores that need it (Redis); the file store's lock dies with its process. The
         wait happens on the calling thread."""
         backend = self._backend
-        return wait_for_lease(functools.partial(backend.try_lease, self.id, ttl), self.id, wait)
+        lease = wait_for_lease(functools.partial(backend.try_lease, self.id, ttl), self.id, wait)
+        return HeldLease(lease, self._manager)
 
-    async def alease(self, ttl: float = DEFAULT_LEASE_TTL, wait: float | None = None) -> Lease:
-        """Awaitable :meth:`lease`: waits on the event loop, holding no thread while the lease is busy."""
+    async def alease(self, ttl: float = DEFAULT_LEASE_TTL, wait: float | None = None) -> HeldLease:
+        """Awaitable :meth:`lease`: waits on the event loop, holding no thread while the lease is busy.
+
+        Use as ``async with await sess.alease(): ...``."""
         backend = self._backend
-        return await await_lease(lambda: self._manager._io(backend.try_lease, self.id, ttl), self.id, wait)
+        lease = await await_lease(lambda: self._manager._io(backend.try_lease, self.id, ttl), self.id, wait)
+        return HeldLease(lease, self._manager)
 
     def __repr__(self) -> str:
         return f"Session(id={self.id!r}, agent={self.agent!r})"
@@ -345,7 +387,7 @@ class Manager:
         """Awaitable :meth:`get_or_create`."""
         validate_id(agent, "agent name")
         validate_id(session_id)
-        return await self._write(self.get_or_create, agent, session_id, user_id=user_id)
+        return await self._write(functools.partial(self.get_or_create, user_id=user_id), agent, session_id)
 
     def _owned(self, info: SessionInfo, agent: str) -> Session:
         if info.agent != agent:

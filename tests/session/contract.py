@@ -37,6 +37,7 @@ from hypothesis.stateful import (
 from aixgo.errors import (
     CheckpointNotFoundError,
     ChecksumMismatchError,
+    InvalidEntryError,
     InvalidSessionIdError,
     SessionBusyError,
     SessionCorruptedError,
@@ -54,7 +55,11 @@ from aixgo.session import (
     use_session,
 )
 from aixgo.session.history import INTERRUPTED_RESULT
+from aixgo.session.core import SessionState
+from aixgo.session.core.codec import utcnow
+from aixgo.session.core.records import Header
 from aixgo.session.transfer import export_lines, import_lines
+from tests.session.contract_transfer import TransferContract
 
 MakeBackend = Callable[[], Backend]
 
@@ -78,7 +83,7 @@ def sid() -> str:
     return "s-" + uuid.uuid4().hex[:12]
 
 
-class BackendContract:
+class BackendContract(TransferContract):
     """Subclass with a ``make_backend`` fixture and a ``tamper_entry`` implementation."""
 
     def tamper_entry(self, make_backend: MakeBackend, session_id: str, entry_id: str) -> None:
@@ -246,7 +251,7 @@ class BackendContract:
 
     def test_non_dict_data_rejected(self, mgr: Manager) -> None:
         s = mgr.create("assistant", sid())
-        with pytest.raises(TypeError):
+        with pytest.raises(InvalidEntryError):
             s.append_entry(EntryType.MESSAGE, "not a dict")  # type: ignore[arg-type]
         assert s.get_entries() == []
 
@@ -436,9 +441,9 @@ class BackendContract:
         with pytest.raises(SessionCorruptedError, match=r"dump.jsonl:2"):
             import_lines(mgr, [lines[0], "{not json", *lines[2:]], source="dump.jsonl")
         tampered = lines[1].replace('"x"', '"y"')
-        cp_line = '{"k":"c","id":"cp_1","entry_id":%s,"seq":1,"ts":"2026-01-01T00:00:00.000000Z","checksum":"00","metadata":{}}'
         with pytest.raises(SessionCorruptedError):
-            import_lines(mgr, [lines[0], tampered, cp_line % json.dumps(first.id)])
+            import_lines(mgr, [lines[0], tampered, *lines[2:]])
+        assert first.seq == 1
         with pytest.raises(SessionNotFoundError):
             mgr.get(s.id)  # nothing was stored by the failed imports
 
@@ -576,43 +581,53 @@ class BackendContract:
 
 
 class _ModelMachine(RuleBasedStateMachine):
-    """Runs random append/get/checkpoint/restore/reopen sequences against a list-based model."""
+    """Random append/get/checkpoint/restore/reopen sequences on a store, checked against the session
+    core itself (:class:`~aixgo.session.core.SessionState`) as the model: every store must behave
+    exactly as the rules say."""
 
     def __init__(self, make_backend: MakeBackend) -> None:
         super().__init__()
         self.make_backend = make_backend
         self.mgr = Manager(make_backend())
         self.session = self.mgr.create("model", sid())
-        self.model: list[tuple[str, dict[str, Any]]] = []  # (type, data) of the history
-        self.stored_count = 0
-        self.checkpoints: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        self.model = SessionState()
+        self.model.header = Header(self.session.id, "model", None, utcnow(), {})
 
     @rule(text=st.text(max_size=20), kind=st.sampled_from([EntryType.MESSAGE, EntryType.METADATA]))
     def append(self, text: str, kind: EntryType) -> None:
         data = {"role": "user", "content": text} if kind is EntryType.MESSAGE else {"note": text}
         entry = self.session.append_entry(kind, data)
-        self.model.append((kind.value, data))
-        self.stored_count += 1
-        assert entry.seq == len(self.model)
+        expected = self.model.next_entry(entry.id, kind, data, entry.timestamp)
+        self.model.add_entry(expected.entry, expected.encoded)
+        assert entry == expected.entry
 
-    @rule(limit=st.none() | st.integers(min_value=0, max_value=30))
-    def get(self, limit: int | None) -> None:
-        got = [(e.type.value, e.data) for e in self.session.get_entries(limit=limit)]
-        expected = self.model if limit is None else self.model[max(0, len(self.model) - limit) :]
-        assert got == expected
+    @rule(
+        limit=st.none() | st.integers(min_value=0, max_value=30),
+        before=st.none() | st.integers(min_value=0, max_value=30),
+        after=st.none() | st.integers(min_value=0, max_value=30),
+    )
+    def get(self, limit: int | None, before: int | None, after: int | None) -> None:
+        from aixgo.session.core import apply_range, history_range
+
+        got = self.session.get_entries(limit=limit, before=before, after=after)
+        assert got == apply_range(self.model.history, history_range(limit, before, after))
 
     @rule()
     def checkpoint(self) -> None:
         cp = self.session.checkpoint()
-        assert cp.seq == len(self.model)
-        self.checkpoints[cp.id] = list(self.model)
+        assert (cp.entry_id, cp.seq, cp.checksum) == (
+            self.model.head.entry_id,
+            self.model.head.seq,
+            self.model.head.hash.hex(),
+        )
+        self.model.add_checkpoint(cp)
 
-    @precondition(lambda self: bool(self.checkpoints))
+    @precondition(lambda self: bool(self.model.checkpoints))
     @rule(data=st.data())
     def restore(self, data: st.DataObject) -> None:
-        cp_id = data.draw(st.sampled_from(sorted(self.checkpoints)))
+        cp_id = data.draw(st.sampled_from(sorted(self.model.checkpoints)))
         self.session.restore(cp_id)
-        self.model = list(self.checkpoints[cp_id])
+        self.model.move_head(self.model.checkpoints[cp_id].entry_id)
 
     @rule()
     def reopen(self) -> None:
@@ -622,11 +637,11 @@ class _ModelMachine(RuleBasedStateMachine):
 
     @invariant()
     def history_matches(self) -> None:
-        entries = self.session.get_entries()
-        assert [(e.type.value, e.data) for e in entries] == self.model
-        assert [e.seq for e in entries] == list(range(1, len(self.model) + 1))
-        assert len(self.session.all_entries()) == self.stored_count
-        assert self.session.info.message_count == sum(1 for t, _ in self.model if t == "message")
+        assert self.session.get_entries() == self.model.history
+        assert self.session.all_entries() == list(self.model.entries.values())
+        assert self.session.checkpoints() == list(self.model.checkpoints.values())
+        info = self.session.info
+        assert info.message_count == self.model.head.message_count
 
     def teardown(self) -> None:
         self.mgr.close()

@@ -251,7 +251,7 @@ def test_many_open_sessions_are_evicted_not_leaked(store: Callable[..., Manager]
     assert all(len(s.get_entries()) == 1 for s in sessions)
 
 
-def test_list_skips_a_damaged_session_but_opening_it_raises(store: Callable[..., Manager]) -> None:
+def test_list_reports_a_damaged_session_and_opening_it_raises(store: Callable[..., Manager]) -> None:
     mgr = store()
     mgr.create("assistant", "fine")
     bad = mgr.create("assistant", "bad")
@@ -264,7 +264,14 @@ def test_list_skips_a_damaged_session_but_opening_it_raises(store: Callable[...,
     with pytest.raises(SessionCorruptedError, match=":2: damaged record"):
         store().get("bad")
     path.write_bytes(b'{"k":"s","v":1,"id":"bad","agent":"assistant","created_at":"not a time"}\n')
-    assert [i.id for i in store().list()] == ["fine"]  # a damaged header hides only that session
+    listed = {i.id: i for i in store().list()}  # a damaged header is reported, and hides nothing
+    assert listed["fine"].damage is None
+    assert "bad.jsonl" in (listed["bad"].damage or "") and "created_at" in (listed["bad"].damage or "")
+    path.write_bytes(b'{"k":"s","v":1,"id":"bad","agent":"assistant","created_at":"2026-01-01T00:00:00Z",'
+                     b'"user_id":{"a":1}}\n')
+    listed = {i.id: i for i in store().list()}
+    assert "user id" in (listed["bad"].damage or "")
+    assert store().most_recent().id == "fine"  # type: ignore[union-attr]
     with pytest.raises(SessionCorruptedError, match=":1: damaged record"):
         store().get("bad")
 

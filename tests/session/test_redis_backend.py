@@ -35,7 +35,7 @@ from aixgo.errors import (
     UnsupportedVersionError,
 )
 from aixgo.session import Backend, EntryType, Manager
-from aixgo.session.codec import ROOT_HASH, chain_hash, checkpoint_to_record, dumps, encode_entry, utcnow
+from aixgo.session.core.codec import ROOT_HASH, chain_hash, checkpoint_to_record, dumps, encode_entry, utcnow
 from aixgo.session.file_backend import slice_history
 from aixgo.session.transfer import export_lines, import_lines
 from tests.session.contract import BackendContract, MakeBackend, sid

@@ -1,0 +1,129 @@
+"""Listing the file store: a summary of every session file, read cheaply, damage reported.
+
+A file with no restore or head-move records is summarised from its header, a byte count of its
+chat-message records and the timestamp of its last record (the session's "updated" time, as the
+core defines it); any other file is replayed in full. A file that cannot be read is listed with
+:attr:`~aixgo.session.types.SessionInfo.damage` saying why and where — never skipped, and never
+allowed to hide the other sessions.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aixgo.errors import AixgoError, SessionCorruptedError, SessionNotFoundError
+from aixgo.logs import get_logger
+from aixgo.session.core.codec import loads, parse_ts
+from aixgo.session.core.records import RecordError, header_from_record
+from aixgo.session.types import CHAT_ENTRY_TYPES, SessionInfo
+
+log = get_logger("aixgo.session.file")
+
+SUFFIX = ".jsonl"
+_MESSAGE_PREFIXES = tuple(b'\n{"k":"e","type":"' + t.value.encode() + b'"' for t in CHAT_ENTRY_TYPES)
+_HEAD_MOVES = (b'\n{"k":"r"', b'\n{"k":"h"')
+
+
+class Summaries:
+    """Cheap summaries of the files under ``base_dir``; ``get_info`` replays one session in full."""
+
+    def __init__(self, base_dir: Path, get_info: Callable[[str], SessionInfo]) -> None:
+        self.base_dir = base_dir
+        self._get_info = get_info
+        self._cache: dict[Path, tuple[int, int, SessionInfo]] = {}
+
+    def agent_dirs(self) -> list[str]:
+        """The agent folders, sorted (symlinks are not followed)."""
+        try:
+            return sorted(d.name for d in os.scandir(self.base_dir) if d.is_dir(follow_symlinks=False))
+        except FileNotFoundError:
+            return []
+
+    @staticmethod
+    def has_header(path: Path) -> bool:
+        """Whether the file holds a complete first line (a session, not a crashed create)."""
+        try:
+            with open(path, "rb") as f:
+                return f.readline().endswith(b"\n")
+        except FileNotFoundError:
+            return False
+
+    def scan(self, agent: str | None) -> Iterator[SessionInfo]:
+        """A summary of each session file (of ``agent``)."""
+        for name in [agent] if agent is not None else self.agent_dirs():
+            try:
+                files = list(os.scandir(self.base_dir / name))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for item in files:
+                if not item.name.endswith(SUFFIX) or item.name.startswith("."):
+                    continue
+                session_id = item.name[: -len(SUFFIX)]
+                path = Path(item.path)
+                try:
+                    info = self._summary(path, session_id)
+                except AixgoError as exc:
+                    log.warning("session.list.damaged", path=str(path), error=str(exc))
+                    info = _damaged(path, session_id, name, str(exc))
+                if info is not None:
+                    yield info
+
+    def _summary(self, path: Path, session_id: str) -> SessionInfo | None:
+        try:
+            st = path.stat()
+            cached = self._cache.get(path)
+            if cached is not None and cached[:2] == (st.st_mtime_ns, st.st_size):
+                return cached[2]
+            with open(path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            return None
+        end = data.rfind(b"\n")
+        first = data.find(b"\n")
+        if first < 0:
+            return None  # no complete header: a create that crashed
+        data = data[: end + 1]
+        info = self._cheap(data, first, end, path, session_id)
+        if info is None:
+            try:
+                info = self._get_info(session_id)
+            except SessionNotFoundError:
+                return None
+        self._cache[path] = (st.st_mtime_ns, st.st_size, info)
+        return info
+
+    @staticmethod
+    def _cheap(data: bytes, first: int, end: int, path: Path, session_id: str) -> SessionInfo | None:
+        """The summary from the header and the last record, or None if the file needs a full replay."""
+        if any(marker in data for marker in _HEAD_MOVES):
+            return None
+        try:
+            header = header_from_record(loads(data[:first]))
+            last = loads(data[data.rfind(b"\n", 0, end) + 1 : end]) if end > first else None
+            updated = parse_ts(last["ts"]) if isinstance(last, dict) and "ts" in last else header.created_at
+        except (RecordError, ValueError, TypeError) as exc:
+            raise SessionCorruptedError(f"damaged record ({exc})", session_id=session_id, path=path) from None
+        if header.id != session_id:
+            return None  # replay reports it
+        return SessionInfo(
+            id=session_id,
+            agent=header.agent,
+            user_id=header.user_id,
+            created_at=header.created_at,
+            updated_at=updated,
+            message_count=sum(data.count(prefix) for prefix in _MESSAGE_PREFIXES),
+            metadata=dict(header.metadata),
+        )
+
+
+def _damaged(path: Path, session_id: str, agent: str, reason: str) -> SessionInfo:
+    try:
+        when = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    except OSError:
+        when = datetime.fromtimestamp(0, UTC)
+    return SessionInfo(
+        id=session_id, agent=agent, user_id=None, created_at=when, updated_at=when, message_count=0, damage=reason
+    )

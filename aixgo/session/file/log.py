@@ -1,0 +1,159 @@
+"""One session's log file, open in this process: its bytes replayed through the session core.
+
+:class:`SessionLog` holds the descriptor of ``<session-id>.jsonl`` and the
+:class:`~aixgo.session.core.SessionState` its records replay to. It reads only the bytes other
+processes appended since it last looked, and writes a record as one ``write`` (looping on a short
+write) under ``flock(LOCK_EX)`` plus its own thread lock. Every rule comes from the core; this
+module only knows lines, offsets, locks and what a torn write looks like.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from aixgo.errors import SessionCorruptedError, StoreError, UnsupportedVersionError
+from aixgo.logs import get_logger
+from aixgo.session.core.codec import loads
+from aixgo.session.core.records import NewerVersionError, RecordError
+from aixgo.session.core.state import SessionState
+
+log = get_logger("aixgo.session.file")
+
+
+@contextlib.contextmanager
+def os_errors(path: Path) -> Iterator[None]:
+    """Turn an operating-system failure (permissions, full disk, a file where a folder should be) into
+    a :class:`StoreError` naming the path."""
+    try:
+        yield
+    except OSError as exc:
+        where = exc.filename if exc.filename is not None else path
+        raise StoreError(f"file store: {exc.strerror or exc} ({where})") from exc
+
+
+class _BadLine(Exception):
+    """A line that is not a valid record; ``parsed`` if it was JSON (so not a torn write)."""
+
+    def __init__(self, reason: str, parsed: bool) -> None:
+        super().__init__(reason)
+        self.parsed = parsed
+
+
+class SessionLog:
+    """This process's view of one session file (see the module docstring)."""
+
+    def __init__(self, path: Path, session_id: str, fd: int) -> None:
+        self.path = path
+        self.session_id = session_id
+        self.fd = fd
+        self.lock = threading.RLock()
+        self.closed = False
+        self.offset = 0
+        self.lines = 0
+        self.state = SessionState()
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def catch_up(self, *, exclusive: bool, sync: Callable[[int], None]) -> None:
+        """Apply the records appended since the last read; the caller holds :attr:`lock`.
+
+        With ``exclusive`` the caller holds ``flock(LOCK_EX)`` and a torn tail is truncated (then
+        ``sync``-ed); otherwise a shared flock is taken while reading and a torn tail is left alone."""
+        size = os.fstat(self.fd).st_size
+        if size == self.offset:
+            return
+        if not exclusive:
+            fcntl.flock(self.fd, fcntl.LOCK_SH)
+        try:
+            size = os.fstat(self.fd).st_size
+            if size < self.offset:
+                raise SessionCorruptedError(
+                    f"the file shrank from {self.offset} to {size} bytes while open",
+                    session_id=self.session_id,
+                    path=self.path,
+                )
+            data = os.pread(self.fd, size - self.offset, self.offset)
+            consumed = self.apply_lines(data)
+        finally:
+            if not exclusive:
+                fcntl.flock(self.fd, fcntl.LOCK_UN)
+        if consumed < len(data) and exclusive:
+            log.warning(
+                "session.torn_tail_truncated",
+                session_id=self.session_id,
+                path=str(self.path),
+                dropped_bytes=len(data) - consumed,
+            )
+            os.ftruncate(self.fd, self.offset)
+            sync(self.fd)
+
+    def apply_lines(self, data: bytes) -> int:
+        """Apply the complete records in ``data``; returns how many bytes were consumed."""
+        pos = 0
+        while True:
+            newline = data.find(b"\n", pos)
+            if newline < 0:
+                return pos
+            raw = data[pos:newline]
+            try:
+                self._apply(raw)
+            except _BadLine as bad:
+                if bad.parsed or _valid_record_follows(data, newline + 1):
+                    raise SessionCorruptedError(
+                        f"damaged record: {bad}", session_id=self.session_id, path=self.path, line=self.lines + 1
+                    ) from None
+                return pos  # garbage up to the end of the file: a torn tail
+            self.lines += 1
+            self.offset += newline + 1 - pos
+            pos = newline + 1
+
+    def _apply(self, raw: bytes) -> None:
+        try:
+            rec = loads(raw)
+        except ValueError as exc:
+            raise _BadLine(f"not valid JSON ({exc})", parsed=False) from None
+        try:
+            self.state.apply(rec, raw)
+            if self.lines == 0 and self.state.header is not None and self.state.header.id != self.session_id:
+                raise RecordError(f"the header names session {self.state.header.id!r}, not {self.session_id!r}")
+        except NewerVersionError as exc:
+            raise UnsupportedVersionError(str(exc), session_id=self.session_id, path=self.path, line=1) from None
+        except RecordError as exc:
+            raise _BadLine(str(exc), parsed=True) from None
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def write_record(self, line: str, sync: Callable[[int], None]) -> bytes:
+        """Write one record line; the caller holds :attr:`lock` and ``flock(LOCK_EX)``. Returns its bytes.
+
+        A failed or short write is cut off again, so nothing half-written stays visible."""
+        raw = line.encode()
+        payload = raw + b"\n"
+        try:
+            written = 0
+            while written < len(payload):
+                written += os.write(self.fd, payload[written:])
+            sync(self.fd)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self.fd, self.offset)
+            raise StoreError(f"cannot write to {self.path}: {exc.strerror or exc}") from exc
+        self.lines += 1
+        self.offset += len(payload)
+        return raw
+
+
+def _valid_record_follows(data: bytes, start: int) -> bool:
+    for raw in data[start:].split(b"\n")[:-1]:
+        try:
+            rec = loads(raw)
+        except ValueError:
+            continue
+        if isinstance(rec, dict) and "k" in rec:
+            return True
+    return False

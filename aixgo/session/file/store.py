@@ -1,0 +1,448 @@
+"""The embedded session store: one append-only JSONL file per session.
+
+Layout::
+
+    base_dir/                      0700
+      <agent>/                     0700
+        <session-id>.jsonl         0600  the session's records (aixgo.session.core.codec), one per line
+        <session-id>.lease         0600  flock()ed while a turn holds the session's lease
+
+Writes: each record is one ``write`` on an ``O_APPEND`` descriptor while holding ``flock(LOCK_EX)``
+on the file and a per-session thread lock, so threads and processes never interleave bytes. Before
+writing, a writer reads any records other processes appended, so every write is a compare-and-set
+on the latest head (:mod:`aixgo.session.file.log`).
+
+Durability (``fsync``), like Redis's ``appendfsync``:
+
+* ``always`` (default): every write is ``fdatasync``-ed before the call returns; a returned append
+  survives a power loss. Costs one disk flush per append.
+* ``batch``: a background thread flushes dirty files every ``batch_interval`` seconds (default 1);
+  a power loss may lose up to that window, a process crash loses nothing.
+* ``never``: the OS decides; a process crash loses nothing, a power loss may lose recent appends.
+
+Creating a session file also fsyncs its directory (except with ``never``).
+
+Recovery: a record is complete only with its terminating newline. A torn last record (a crash
+mid-write) is ignored by readers and truncated by the next writer. A damaged record followed by
+valid ones is never skipped: it raises :class:`~aixgo.errors.SessionCorruptedError` naming the file
+and line, and :meth:`FileBackend.list_sessions` lists that session with its damage.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import secrets
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from aixgo.errors import (
+    CheckpointNotFoundError,
+    ChecksumMismatchError,
+    SessionExistsError,
+    SessionNotFoundError,
+    StoreClosedError,
+)
+from aixgo.session.core.codec import checkpoint_record, dumps, header_record, restore_record
+from aixgo.session.core.records import Header, head_move_from_record
+from aixgo.session.core.slicing import HistoryRange, apply_range
+from aixgo.session.core.state import checkpoint_at
+from aixgo.session.core.transfer import ImportPlan, Snapshot
+from aixgo.session.file.lease import FileLease
+from aixgo.session.file.listing import SUFFIX, Summaries
+from aixgo.session.file.log import SessionLog, os_errors
+from aixgo.session.types import Checkpoint, Entry, EntryType, SessionInfo
+
+FsyncPolicy = Literal["always", "batch", "never"]
+FSYNC_POLICIES: tuple[FsyncPolicy, ...] = ("always", "batch", "never")
+LEASE_SUFFIX = ".lease"
+MAX_OPEN_SESSIONS = 256
+
+T = TypeVar("T")
+
+
+class FileBackend:
+    """Sessions as append-only JSONL files under ``base_dir`` (default ``~/.aixgo/sessions``).
+
+    ``fsync`` is ``"always"`` (default), ``"batch"`` or ``"never"``; see the module docstring for the
+    trade-off. Safe for many threads and many processes on one machine.
+    """
+
+    def __init__(
+        self,
+        base_dir: str | os.PathLike[str] = "~/.aixgo/sessions",
+        *,
+        fsync: FsyncPolicy = "always",
+        batch_interval: float = 1.0,
+    ) -> None:
+        if fsync not in FSYNC_POLICIES:
+            raise ValueError(f"fsync must be one of {', '.join(FSYNC_POLICIES)}, got {fsync!r}")
+        self.base_dir = Path(os.path.expanduser(os.fspath(base_dir))).absolute()
+        self.fsync: FsyncPolicy = fsync
+        self.batch_interval = batch_interval
+        with os_errors(self.base_dir):
+            self._make_dir(self.base_dir)
+        self._lock = threading.Lock()
+        self._logs: OrderedDict[str, SessionLog] = OrderedDict()
+        self._agents: dict[str, str] = {}  # session id -> agent, for sessions seen by this process
+        self._summaries = Summaries(self.base_dir, self.get_info)
+        self._dirty: set[int] = set()
+        self._closed = False
+        self._flusher: threading.Thread | None = None
+        self._stop_flusher = threading.Event()
+
+    def __repr__(self) -> str:
+        return f"FileBackend({str(self.base_dir)!r}, fsync={self.fsync!r})"
+
+    # -- files and directories ---------------------------------------------------------------
+
+    def _make_dir(self, path: Path) -> None:
+        """Create ``path`` and any missing parents, each ``0700`` (sessions are private)."""
+        if path.is_dir():
+            return
+        self._make_dir(path.parent)
+        try:
+            path.mkdir(mode=0o700)
+        except FileExistsError:  # created meanwhile by another process
+            return
+        os.chmod(path, 0o700)  # mkdir's mode is filtered by the umask
+        if self.fsync != "never":
+            self._fsync_dir(path.parent)
+
+    @staticmethod
+    def _fsync_dir(path: Path) -> None:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _path(self, agent: str, session_id: str) -> Path:
+        return self.base_dir / agent / (session_id + SUFFIX)
+
+    def _locate(self, session_id: str) -> Path | None:
+        agent = self._agents.get(session_id)
+        if agent is not None:
+            path = self._path(agent, session_id)
+            if path.exists():
+                return path
+        for name in self._summaries.agent_dirs():
+            path = self._path(name, session_id)
+            if path.exists():
+                self._agents[session_id] = name
+                return path
+        return None
+
+    def _sync(self, fd: int) -> None:
+        if self.fsync == "always":
+            os.fdatasync(fd)
+        elif self.fsync == "batch":
+            with self._lock:
+                self._dirty.add(fd)
+                if self._flusher is None:
+                    self._flusher = threading.Thread(target=self._flush_loop, name="aixgo-fsync", daemon=True)
+                    self._flusher.start()
+
+    def _flush_loop(self) -> None:
+        while not self._stop_flusher.wait(self.batch_interval):
+            with self._lock:
+                dirty, self._dirty = self._dirty, set()
+            for fd in dirty:
+                try:
+                    os.fdatasync(fd)
+                except OSError:  # closed meanwhile: its data was synced on close
+                    continue
+
+    # -- open session logs ---------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosedError(f"the file store at {self.base_dir} is closed")
+
+    def _not_found(self, session_id: str) -> SessionNotFoundError:
+        return SessionNotFoundError(f"session {session_id!r} not found in {self.base_dir}", session_id=session_id)
+
+    def _open_log(self, session_id: str) -> SessionLog:
+        path = self._locate(session_id)
+        if path is None:
+            raise self._not_found(session_id)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            raise self._not_found(session_id) from None
+        session_log = SessionLog(path, session_id, fd)
+        try:
+            with session_log.lock:
+                session_log.catch_up(exclusive=False, sync=self._sync)
+        except BaseException:
+            os.close(fd)
+            raise
+        if session_log.state.header is None:  # an empty file left by a crash during create
+            os.close(fd)
+            raise self._not_found(session_id)
+        return session_log
+
+    def _log(self, session_id: str) -> SessionLog:
+        with self._lock:
+            self._check_open()
+            found = self._logs.get(session_id)
+            if found is not None:
+                self._logs.move_to_end(session_id)
+                return found
+        opened = self._open_log(session_id)
+        with self._lock:
+            self._check_open()
+            found = self._logs.get(session_id)
+            if found is not None:
+                os.close(opened.fd)
+                return found
+            self._logs[session_id] = opened
+            for sid in list(self._logs)[: max(0, len(self._logs) - MAX_OPEN_SESSIONS)]:
+                old = self._logs[sid]
+                if old.lock.acquire(blocking=False):
+                    try:
+                        self._forget_locked(old)
+                    finally:
+                        old.lock.release()
+        return opened
+
+    def _forget_locked(self, session_log: SessionLog) -> None:
+        """Close a log; the caller holds ``self._lock`` and ``session_log.lock``."""
+        if self._logs.get(session_log.session_id) is session_log:
+            del self._logs[session_log.session_id]
+        if not session_log.closed:
+            session_log.closed = True
+            self._dirty.discard(session_log.fd)
+            if self.fsync == "batch":
+                os.fdatasync(session_log.fd)
+            os.close(session_log.fd)
+
+    def _run(self, session_id: str, op: Callable[[SessionLog], T], *, write: bool = False) -> T:
+        """Run ``op`` on the session's up-to-date log, holding its thread lock (and, to write,
+        ``flock(LOCK_EX)``)."""
+        for _ in range(5):
+            with os_errors(self.base_dir):
+                session_log = self._log(session_id)
+            with session_log.lock, os_errors(session_log.path):
+                if session_log.closed:
+                    continue
+                if os.fstat(session_log.fd).st_nlink == 0:  # deleted (maybe re-created) by someone else
+                    with self._lock:
+                        self._forget_locked(session_log)
+                    continue
+                if not write:
+                    session_log.catch_up(exclusive=False, sync=self._sync)
+                    return op(session_log)
+                fcntl.flock(session_log.fd, fcntl.LOCK_EX)
+                try:
+                    session_log.catch_up(exclusive=True, sync=self._sync)
+                    return op(session_log)
+                finally:
+                    if not session_log.closed:  # a delete closes the log it ran on
+                        fcntl.flock(session_log.fd, fcntl.LOCK_UN)
+        raise self._not_found(session_id)
+
+    # -- Backend -------------------------------------------------------------------------------
+
+    def create_session(self, header: Header) -> SessionInfo:
+        """Create an empty session file for ``header.agent``. Raises ``SessionExistsError``."""
+        with os_errors(self.base_dir / header.agent):
+            self._check_open()
+            existing = self._locate(header.id)
+            if existing is not None and self._summaries.has_header(existing):
+                raise SessionExistsError(f"session {header.id!r} already exists", session_id=header.id)
+            agent_dir = self.base_dir / header.agent
+            self._make_dir(agent_dir)
+            path = self._path(header.agent, header.id)
+            record = header_record(header.id, header.agent, header.user_id, header.created_at, header.metadata)
+            flags = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC | os.O_CREAT | os.O_NOFOLLOW
+            try:
+                fd = os.open(path, flags | os.O_EXCL, 0o600)
+            except FileExistsError:
+                fd = os.open(path, flags, 0o600)  # a file without header, left by a crash during create
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                if os.fstat(fd).st_size and self._summaries.has_header(path):
+                    raise SessionExistsError(f"session {header.id!r} already exists", session_id=header.id)
+                os.ftruncate(fd, 0)
+                scratch = SessionLog(path, header.id, fd)
+                scratch.write_record(dumps(record), lambda fd: None)
+                if self.fsync != "never":
+                    os.fdatasync(fd)
+                    self._fsync_dir(agent_dir)
+            finally:
+                os.close(fd)
+            self._agents[header.id] = header.agent
+        return self.get_info(header.id)
+
+    def get_info(self, session_id: str) -> SessionInfo:
+        """The session's summary. Raises ``SessionNotFoundError``."""
+        return self._run(session_id, lambda session_log: session_log.state.info())
+
+    def list_sessions(self, agent: str | None = None) -> Iterator[SessionInfo]:
+        """Summaries of the stored sessions (see :class:`~aixgo.session.file.listing.Summaries`)."""
+        self._check_open()
+        with os_errors(self.base_dir):
+            yield from self._summaries.scan(agent)
+
+    def delete_session(self, session_id: str, *, unchanged_since: datetime | None = None) -> bool:
+        """Delete the session's file and lease file (see :meth:`Backend.delete_session`)."""
+
+        def delete(session_log: SessionLog) -> bool:
+            if os.fstat(session_log.fd).st_nlink == 0:
+                return False
+            if unchanged_since is not None and session_log.state.info().updated_at > unchanged_since:
+                return False
+            os.unlink(session_log.path)
+            session_log.path.with_suffix(LEASE_SUFFIX).unlink(missing_ok=True)
+            if self.fsync != "never":
+                self._fsync_dir(session_log.path.parent)
+            with self._lock:
+                self._forget_locked(session_log)
+            self._agents.pop(session_id, None)
+            return True
+
+        try:
+            return self._run(session_id, delete, write=True)
+        except SessionNotFoundError:
+            return False
+
+    def append(
+        self, session_id: str, entry_id: str, entry_type: EntryType, data: dict[str, Any], timestamp: datetime
+    ) -> Entry:
+        """Append one entry after the head (idempotent on ``entry_id``)."""
+
+        def append(session_log: SessionLog) -> Entry:
+            state = session_log.state
+            existing = state.entries.get(entry_id)
+            if existing is not None:
+                return existing
+            pending = state.next_entry(entry_id, entry_type, data, timestamp)
+            raw = session_log.write_record(pending.encoded, self._sync)
+            state.add_entry(pending.entry, raw)
+            return pending.entry
+
+        return self._run(session_id, append, write=True)
+
+    def history(self, session_id: str, rng: HistoryRange) -> list[Entry]:
+        """The entries of the current history that ``rng`` selects."""
+        return self._run(session_id, lambda session_log: apply_range(session_log.state.history, rng))
+
+    def all_entries(self, session_id: str) -> list[Entry]:
+        """Every entry in the file, abandoned branches included, in file order."""
+        return self._run(session_id, lambda session_log: list(session_log.state.entries.values()))
+
+    def snapshot(self, session_id: str) -> Snapshot:
+        """Everything of the session as of one read of its file."""
+
+        def copy(session_log: SessionLog) -> Snapshot:
+            state = session_log.state
+            assert state.header is not None
+            return Snapshot(
+                state.header,
+                list(state.entries.values()),
+                list(state.checkpoints.values()),
+                state.head,
+                state.info().updated_at,
+            )
+
+        return self._run(session_id, copy)
+
+    def create_checkpoint(
+        self, session_id: str, checkpoint_id: str, metadata: dict[str, Any], timestamp: datetime
+    ) -> Checkpoint:
+        """Record a checkpoint at the head; its checksum is the head's chain hash."""
+
+        def create(session_log: SessionLog) -> Checkpoint:
+            cp = checkpoint_at(session_log.state.head, session_id, checkpoint_id, metadata, timestamp)
+            session_log.write_record(dumps(checkpoint_record(cp)), self._sync)
+            session_log.state.add_checkpoint(cp)
+            return cp
+
+        return self._run(session_id, create, write=True)
+
+    def list_checkpoints(self, session_id: str) -> list[Checkpoint]:
+        """The session's checkpoints, oldest first."""
+        return self._run(session_id, lambda session_log: list(session_log.state.checkpoints.values()))
+
+    def restore(self, session_id: str, checkpoint_id: str, timestamp: datetime) -> Checkpoint:
+        """Verify the checkpoint's checksum and durably move the head to it."""
+
+        def restore(session_log: SessionLog) -> Checkpoint:
+            state = session_log.state
+            cp = state.checkpoint_target(checkpoint_id)
+            if cp is None:
+                raise CheckpointNotFoundError(
+                    f"session {session_id!r} has no checkpoint {checkpoint_id!r}",
+                    session_id=session_id,
+                    checkpoint_id=checkpoint_id,
+                )
+            problem = state.restore_problem(cp)
+            if problem is not None:
+                raise ChecksumMismatchError(problem, session_id=session_id, path=session_log.path)
+            record = restore_record(cp, timestamp)
+            session_log.write_record(dumps(record), self._sync)
+            state.apply_head_move(head_move_from_record(record))
+            return cp
+
+        return self._run(session_id, restore, write=True)
+
+    def import_session(self, plan: ImportPlan) -> SessionInfo:
+        """Write a validated session (see :meth:`Backend.import_session`) all at once: to a temporary
+        file, then linked into place (which fails, leaving nothing, if the id appeared meanwhile)."""
+        header = plan.header
+        with os_errors(self.base_dir / header.agent):
+            self._check_open()
+            existing = self._locate(header.id)
+            if existing is not None and self._summaries.has_header(existing):
+                raise SessionExistsError(f"session {header.id!r} already exists", session_id=header.id)
+            payload = ("\n".join(plan.records()) + "\n").encode()
+            agent_dir = self.base_dir / header.agent
+            self._make_dir(agent_dir)
+            path = self._path(header.agent, header.id)
+            tmp = agent_dir / f".import-{secrets.token_hex(8)}.tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+            try:
+                written = 0
+                while written < len(payload):
+                    written += os.write(fd, payload[written:])
+                if self.fsync != "never":
+                    os.fsync(fd)
+            except BaseException:
+                os.close(fd)
+                tmp.unlink(missing_ok=True)
+                raise
+            os.close(fd)
+            try:
+                os.link(tmp, path)  # fails if the id appeared meanwhile: never overwrite a session
+            except FileExistsError:
+                raise SessionExistsError(f"session {header.id!r} already exists", session_id=header.id) from None
+            finally:
+                tmp.unlink()
+            if self.fsync != "never":
+                self._fsync_dir(agent_dir)
+            self._agents[header.id] = header.agent
+        return self.get_info(header.id)
+
+    def try_lease(self, session_id: str, ttl: float) -> FileLease | None:
+        """The session's turn lease (an flock on ``<session>.lease``) if free, else None."""
+        path = self._run(session_id, lambda session_log: session_log.path)
+        with os_errors(path.parent):
+            return FileLease.try_take(path.with_suffix(LEASE_SUFFIX), session_id, ttl)
+
+    def close(self) -> None:
+        """Flush (with ``batch``) and close every open file. Safe to call twice."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            logs = list(self._logs.values())
+        self._stop_flusher.set()
+        for session_log in logs:
+            with session_log.lock, self._lock:
+                self._forget_locked(session_log)
+

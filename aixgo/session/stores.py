@@ -1,0 +1,73 @@
+"""Opening a store from options: the one place that builds stores, with the one set of defaults.
+
+Config files (:func:`aixgo.config.build_session_manager`) and the command line
+(``aixgo sessions --store … --base-dir … --redis-url …``) both describe the store they want as
+:class:`StoreOptions` and open it with :func:`open_backend` / :func:`open_manager`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from aixgo.session.backend import Backend
+from aixgo.session.file import FileBackend, FsyncPolicy
+from aixgo.session.manager import Manager
+from aixgo.session.memory import MemoryBackend
+
+StoreKind = Literal["file", "redis", "memory"]
+
+DEFAULT_BASE_DIR = "~/.aixgo/sessions"
+"""Where the file store keeps sessions unless told otherwise."""
+DEFAULT_REDIS = "localhost:6379"
+"""The Redis server used unless told otherwise."""
+DEFAULT_FSYNC: FsyncPolicy = "always"
+
+
+def default_base_dir() -> Path:
+    """:data:`DEFAULT_BASE_DIR`, expanded and absolute."""
+    return Path(os.path.expanduser(DEFAULT_BASE_DIR)).absolute()
+
+
+@dataclass(frozen=True)
+class StoreOptions:
+    """Which store to open, and how.
+
+    ``redis`` holds :class:`~aixgo.session.RedisOptions` keyword arguments (password, db,
+    key_prefix, ttl, …); settings left out keep that class's defaults."""
+
+    kind: StoreKind = "file"
+    base_dir: str | os.PathLike[str] = DEFAULT_BASE_DIR
+    fsync: FsyncPolicy = DEFAULT_FSYNC
+    redis_target: str = DEFAULT_REDIS
+    redis: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+def open_backend(options: StoreOptions) -> Backend:
+    """The store ``options`` describe. The Redis store needs ``pip install -e '.[redis]'``."""
+    if options.kind == "file":
+        return FileBackend(options.base_dir, fsync=options.fsync)
+    if options.kind == "memory":
+        return MemoryBackend()
+    from aixgo import session  # noqa: PLC0415 - the Redis store (and `redis`) load only when used
+
+    backend: Backend = session.RedisBackend(options.redis_target, session.RedisOptions(**options.redis))
+    return backend
+
+
+def open_manager(options: StoreOptions) -> Manager:
+    """A :class:`~aixgo.session.Manager` on :func:`open_backend`."""
+    return Manager(open_backend(options))
+
+
+__all__ = [
+    "DEFAULT_BASE_DIR",
+    "DEFAULT_REDIS",
+    "StoreKind",
+    "StoreOptions",
+    "default_base_dir",
+    "open_backend",
+    "open_manager",
+]

@@ -1,0 +1,333 @@
+"""Contract, part 2: export/import, prune and "updated" — the same rules on every store.
+
+Mixed into :class:`tests.session.contract.BackendContract`; nothing here knows which store it runs on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from aixgo.errors import (
+    ChecksumMismatchError,
+    InvalidSessionIdError,
+    SessionCorruptedError,
+    SessionNotFoundError,
+    UnsupportedVersionError,
+)
+from aixgo.session import Backend, EntryType, Manager, MemoryBackend, Session, export_lines, import_lines
+
+MakeBackend = Callable[[], Backend]
+
+
+def _kind(line: str) -> Any:
+    try:
+        return json.loads(line).get("k")
+    except ValueError:
+        return None
+
+
+def reseal(lines: list[str]) -> list[str]:
+    """``lines`` (an export without its end record, or with a stale one) with a correct end record, so a
+    test can change a record and reach the rule it means to test rather than the checksum."""
+    body = [line for line in lines if _kind(line) != "end"]
+    kinds = [_kind(line) for line in body]
+    digest = hashlib.sha256("".join(line + "\n" for line in body).encode()).hexdigest()
+    end = {"k": "end", "entries": kinds.count("e"), "checkpoints": kinds.count("c"), "sha256": digest}
+    return [*body, json.dumps(end, separators=(",", ":"))]
+
+
+def _edit(kind: str, change: Callable[[dict[str, Any]], None], nth: int = 0) -> Callable[[list[str]], list[str]]:
+    def edit(lines: list[str]) -> list[str]:
+        out, seen = [], 0
+        for line in lines:
+            rec = json.loads(line)
+            if rec.get("k") == kind:
+                if seen == nth:
+                    change(rec)
+                    line = json.dumps(rec, ensure_ascii=False, separators=(",", ":"))
+                seen += 1
+            out.append(line)
+        return reseal(out)
+
+    return edit
+
+
+def _set(key: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    return lambda rec: rec.__setitem__(key, value)
+
+
+def _drop(key: str) -> Callable[[dict[str, Any]], None]:
+    return lambda rec: rec.pop(key)
+
+
+def _set_data(key: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    return lambda rec: rec["data"].__setitem__(key, value)
+
+
+def _drop_data(key: str) -> Callable[[dict[str, Any]], None]:
+    return lambda rec: rec["data"].pop(key)
+
+
+def _raw_replace(old: str, new: str, kind: str = "e") -> Callable[[list[str]], list[str]]:
+    def edit(lines: list[str]) -> list[str]:
+        done = False
+        out = []
+        for line in lines:
+            if not done and _kind(line) == kind and old in line:
+                line, done = line.replace(old, new, 1), True
+            out.append(line)
+        assert done, f"{old!r} not found"
+        return reseal(out)
+
+    return edit
+
+
+def _insert_after(kind: str, text: str) -> Callable[[list[str]], list[str]]:
+    def edit(lines: list[str]) -> list[str]:
+        index = max(i for i, line in enumerate(lines) if _kind(line) == kind)
+        return reseal([*lines[: index + 1], text, *lines[index + 1 :]])
+
+    return edit
+
+
+def _duplicate(kind: str) -> Callable[[list[str]], list[str]]:
+    def edit(lines: list[str]) -> list[str]:
+        index = max(i for i, line in enumerate(lines) if _kind(line) == kind)
+        return reseal([*lines[: index + 1], lines[index], *lines[index + 1 :]])
+
+    return edit
+
+
+def _without_end(lines: list[str]) -> list[str]:
+    return lines[:-1]
+
+
+def _bad_end(field: str, value: Any) -> Callable[[list[str]], list[str]]:
+    def edit(lines: list[str]) -> list[str]:
+        end = json.loads(lines[-1])
+        end[field] = value
+        return [*lines[:-1], json.dumps(end)]
+
+    return edit
+
+
+def _unsealed(edit: Callable[[list[str]], list[str]]) -> Callable[[list[str]], list[str]]:
+    """Apply ``edit`` but keep the original end record (an edited file)."""
+    return lambda lines: [*edit(lines)[:-1], lines[-1]]
+
+
+MALFORMED_IMPORTS: dict[str, Callable[[list[str]], list[str]]] = {
+    "header without agent": _edit("s", _drop("agent")),
+    "header without id": _edit("s", _drop("id")),
+    "header metadata is a number": _edit("s", _set("metadata", 5)),
+    "header user_id is an object": _edit("s", _set("user_id", {"a": 1})),
+    "header id with a slash": _edit("s", _set("id", "../escape")),
+    "header id of 252 UTF-8 bytes": _edit("s", _set("id", "€" * 84)),
+    "header created_at is not a time": _edit("s", _set("created_at", "yesterday")),
+    "first line is not a header": lambda lines: reseal(lines[1:]),
+    "entry with NaN in data": _raw_replace('"content":"one"', '"content":NaN'),
+    "entry tool_calls is a number": _edit("e", _set_data("tool_calls", 5), nth=1),
+    "tool result without tool_call_id": _edit("e", _drop_data("tool_call_id"), nth=2),
+    "entry data is a list": _edit("e", _set("data", [1])),
+    "entry of unknown type": _edit("e", _set("type", "telepathy")),
+    "entry without ts": _edit("e", _drop("ts")),
+    "entry seq leaves a gap": _edit("e", _set("seq", 3), nth=1),
+    "entry names an unknown parent": _edit("e", _set("parent_id", "e_nowhere"), nth=1),
+    "entry id listed twice": _duplicate("e"),
+    "checkpoint without seq": _edit("c", _drop("seq")),
+    "checkpoint seq disagrees with its entry": _edit("c", _set("seq", 1)),
+    "checkpoint listed twice": _duplicate("c"),
+    "checkpoint checksum does not match": _edit("c", _set("checksum", "ab" * 32)),
+    "checkpoint metadata is a string": _edit("c", _set("metadata", "x")),
+    "head names an unknown entry": _edit("h", _set("entry_id", "e_nowhere")),
+    "no head record": lambda lines: reseal([line for line in lines if json.loads(line).get("k") != "h"]),
+    "record of unknown kind": _insert_after("c", '{"k":"zz"}'),
+    "a restore record": _insert_after("c", '{"k":"r","checkpoint_id":"x","entry_id":null,"seq":0,"ts":"2026-01-01T00:00:00Z"}'),
+    "a line that is not JSON": _insert_after("e", "{not json"),
+    "cut before the end record": _without_end,
+    "end record counts wrong": _bad_end("entries", 99),
+    "edited after export": _unsealed(_raw_replace('"content":"one"', '"content":"uno"')),
+    "a record after the end": lambda lines: [*lines, lines[1]],
+    "newer format version": _edit("s", _set("v", 99)),
+    "empty file": lambda lines: [],
+}
+
+
+def _sample(mgr: Manager, session_id: str) -> Session:
+    s = mgr.create("assistant", session_id, user_id="u-1", metadata={"title": "sample"})
+    s.append_message("user", "one")
+    call = {"id": "c1", "type": "function", "function": {"name": "calc", "arguments": "{}"}}
+    s.append_message("assistant", None, tool_calls=[call])
+    s.append_message("tool", "4", tool_call_id="c1")
+    s.append_message("assistant", "four")
+    s.checkpoint(metadata={"n": 1})
+    return s
+
+
+class TransferContract:
+    """Export/import, prune and "updated" on every store."""
+
+    def reopen(self, make_backend: MakeBackend) -> Manager:
+        raise NotImplementedError
+
+    @pytest.mark.parametrize("case", sorted(MALFORMED_IMPORTS))
+    def test_malformed_import_is_refused_and_stores_nothing(self, mgr: Manager, case: str) -> None:
+        lines = list(export_lines(_sample(mgr, "sample")))
+        assert mgr.delete("sample")
+        assert import_lines(MemoryBackendManager(), lines).id == "sample"  # the untouched export is valid
+        before = [i.id for i in mgr.list()]
+        broken = MALFORMED_IMPORTS[case](lines)
+        expected = UnsupportedVersionError if "version" in case else SessionCorruptedError
+        with pytest.raises(expected) as caught:
+            import_lines(mgr, broken, source="dump.jsonl")
+        assert "dump.jsonl" in str(caught.value)
+        if case not in ("empty file",):
+            assert ":" in str(caught.value).split("dump.jsonl", 1)[1][:12] or "end record" in str(caught.value)
+        assert [i.id for i in mgr.list()] == before
+        with pytest.raises(SessionNotFoundError):
+            mgr.get("sample")
+
+    def test_checksum_mismatch_on_import_is_its_own_error(self, mgr: Manager) -> None:
+        lines = list(export_lines(_sample(mgr, "sample")))
+        mgr.delete("sample")
+        with pytest.raises(ChecksumMismatchError):
+            import_lines(mgr, MALFORMED_IMPORTS["checkpoint checksum does not match"](lines), source="d")
+
+    def test_export_cut_at_any_line_is_refused(self, mgr: Manager) -> None:
+        lines = list(export_lines(_sample(mgr, "sample")))
+        mgr.delete("sample")
+        for cut in range(len(lines)):
+            with pytest.raises(SessionCorruptedError, match="cut short|empty|no head"):
+                import_lines(mgr, lines[:cut], source="cut.jsonl")
+        assert import_lines(mgr, lines).id == "sample"
+
+    def test_import_keeps_updated_and_list_order(self, mgr: Manager, make_backend: MakeBackend) -> None:
+        old = _sample(mgr, "older")
+        time.sleep(0.05)
+        new = mgr.create("assistant", "newer")
+        new.append_message("user", "later")
+        updated = {i.id: i.updated_at for i in mgr.list()}
+        lines = list(export_lines(old))
+        mgr.delete("older")
+        imported = import_lines(self.reopen(make_backend), lines)
+        assert imported.info.updated_at == updated["older"]  # not the time of the import
+        assert [i.id for i in mgr.list()] == ["newer", "older"]
+        assert [i.id for i in self.reopen(make_backend).list()] == ["newer", "older"]
+
+    def test_updated_is_the_last_record(self, mgr: Manager) -> None:
+        s = mgr.create("assistant", "s-updated")
+        entry = s.append_message("user", "x")
+        assert s.info.updated_at == entry.timestamp
+        cp = s.checkpoint()
+        assert s.info.updated_at == cp.timestamp
+
+    def test_export_is_a_consistent_snapshot_under_a_writer(self, mgr: Manager, make_backend: MakeBackend) -> None:
+        s = mgr.create("assistant", "busy")
+        stop = threading.Event()
+        failures: list[BaseException] = []
+
+        def write() -> None:
+            writer = self.reopen(make_backend).get("busy")
+            n = 0
+            try:
+                while not stop.is_set():
+                    writer.append_message("user", f"m{n}")
+                    n += 1
+                    if n % 7 == 0:
+                        cp = writer.checkpoint()
+                        writer.append_message("assistant", "branch")
+                        writer.restore(cp.id)
+            except BaseException as exc:  # pragma: no cover - reported below
+                failures.append(exc)
+
+        thread = threading.Thread(target=write)
+        thread.start()
+        try:
+            exports = []
+            deadline = time.monotonic() + 1.5
+            while time.monotonic() < deadline and len(exports) < 40:
+                exports.append(list(export_lines(s)))
+        finally:
+            stop.set()
+            thread.join()
+        assert not failures
+        for lines in exports:
+            copy = import_lines(MemoryBackendManager(), lines)
+            assert copy.id == "busy"
+        assert len(exports) >= 5
+
+    def test_prune_never_deletes_a_session_written_after_listing(
+        self, mgr: Manager, make_backend: MakeBackend
+    ) -> None:
+        ids = [f"p{i:03d}" for i in range(150)]
+        for session_id in ids:
+            mgr.create("assistant", session_id).append_message("user", "old")
+        time.sleep(0.3)
+        written: set[str] = set()
+        ready = threading.Event()
+
+        def write() -> None:
+            writer = self.reopen(make_backend)
+            ready.set()
+            for session_id in reversed(ids):
+                try:
+                    writer.get(session_id).append_message("user", "fresh")
+                except SessionNotFoundError:
+                    continue
+                written.add(session_id)
+
+        thread = threading.Thread(target=write)
+        thread.start()
+        ready.wait()
+        pruned = set(self.reopen(make_backend).prune(older_than=timedelta(seconds=0.2)))
+        thread.join()
+        assert not pruned & written, f"{len(pruned & written)} sessions written during prune were deleted"
+        survivors = {i.id for i in mgr.list()}
+        assert written <= survivors
+        assert pruned | survivors == set(ids)
+
+    def test_prune_refuses_a_zero_age(self, mgr: Manager) -> None:
+        with pytest.raises(ValueError, match="positive"):
+            mgr.prune(older_than=timedelta(0))
+
+    def test_append_refuses_invalid_data_alike(self, mgr: Manager) -> None:
+        from aixgo.errors import InvalidEntryError
+
+        s = mgr.create("assistant", "s-invalid")
+        bad: list[tuple[EntryType, Any]] = [
+            (EntryType.MESSAGE, {"role": "user", "content": float("nan")}),
+            (EntryType.MESSAGE, {"role": "assistant", "content": None, "tool_calls": 5}),
+            (EntryType.TOOL_RESULT, {"role": "tool", "content": "x"}),
+            (EntryType.MESSAGE, {"content": "no role"}),
+            (EntryType.METADATA, {"x": object()}),
+            (EntryType.MESSAGE, "not a dict"),
+        ]
+        for kind, data in bad:
+            with pytest.raises(InvalidEntryError):
+                s.append_entry(kind, data)
+        with pytest.raises(InvalidEntryError, match="unknown entry type"):
+            s.append_entry("telepathy", {})
+        assert s.get_entries() == []
+
+    def test_ids_are_limited_in_bytes_on_every_store(self, mgr: Manager, make_backend: MakeBackend) -> None:
+        with pytest.raises(InvalidSessionIdError, match="bytes"):
+            mgr.create("assistant", "€" * 84)
+        longest = "€" * 42 + "xx"  # 128 bytes
+        s = mgr.create("assistant", longest)
+        s.append_message("user", "hi")
+        lines = list(export_lines(s))
+        mgr.delete(longest)
+        assert import_lines(self.reopen(make_backend), lines).get_entries()[0].data["content"] == "hi"
+
+
+def MemoryBackendManager() -> Manager:  # noqa: N802 - reads as a constructor
+    """A scratch manager on the in-memory store (to check that an export imports)."""
+    return Manager(MemoryBackend())
