@@ -239,6 +239,8 @@ class FileBackend:
                     return op(session_log)
                 fcntl.flock(session_log.fd, fcntl.LOCK_EX)
                 try:
+                    if os.fstat(session_log.fd).st_nlink == 0:  # deleted while we waited for the lock
+                        continue
                     session_log.catch_up(exclusive=True, sync=self._sync)
                     return op(session_log)
                 finally:
