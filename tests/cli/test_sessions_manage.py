@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from click.testing import CliRunner
 
 from aixgo.cli import sessions as sessions_module
 from tests.cli.conftest import SeededStore, invoke
+from tests.support.aging import age_session
 
 DAY = 86_400
 
@@ -21,9 +21,9 @@ def _ids(runner: CliRunner, store: SeededStore) -> set[str]:
 
 
 def _age(store: SeededStore, agent: str, session_id: str, days: float) -> None:
-    """Make the session look last updated ``days`` ago (the file store reads the file's mtime)."""
-    then = time.time() - days * DAY
-    os.utime(store.base_dir / agent / f"{session_id}.jsonl", (then, then))
+    """Make the session look last updated ``days`` ago (its records' timestamps, not the file's mtime)."""
+    with store.manager() as mgr:
+        age_session(mgr, session_id, timedelta(days=days))
 
 
 def test_restore_is_durable(sessions_runner: CliRunner, seeded_store: SeededStore) -> None:

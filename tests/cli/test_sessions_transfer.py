@@ -26,7 +26,7 @@ def test_export_to_stdout(sessions_runner: CliRunner, seeded_store: SeededStore)
     assert result.exit_code == 0, result.output
     assert result.stdout_bytes == _expected(seeded_store, "chat-1")
     records = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [r["k"] for r in records] == ["s"] + ["e"] * 7 + ["c", "c", "h"]  # abandoned branch included
+    assert [r["k"] for r in records] == ["s"] + ["e"] * 7 + ["c", "c", "h", "end"]  # abandoned branch included
     assert result.stderr == ""
 
 
@@ -36,7 +36,7 @@ def test_export_to_file(sessions_runner: CliRunner, seeded_store: SeededStore, t
     result = invoke(sessions_runner, seeded_store.args("export", "chat-1", "-o", str(target)))
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
-    assert result.stderr == f"exported session chat-1 (11 lines) to {target}\n"
+    assert result.stderr == f"exported session chat-1 (12 lines) to {target}\n"
     assert target.read_bytes() == _expected(seeded_store, "chat-1")
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert os.listdir(target.parent) == ["chat.jsonl"]  # no temporary file left behind
@@ -107,8 +107,8 @@ def test_import_corrupted_input(
     target = ["sessions", "--base-dir", str(tmp_path / "fresh")]
     cases = {
         "garbage.jsonl": (b"".join([good[0], b"{not json\n", *good[1:]]), ":2: not a valid session export"),
-        "no-header.jsonl": (b"".join(good[1:]), ":1: not a valid session export: the first line must be"),
-        "empty.jsonl": (b"", ": empty export: no session header"),
+        "no-header.jsonl": (b"".join(good[1:]), ":1: not a valid session export: the first record must be"),
+        "empty.jsonl": (b"", ": not a valid session export: empty: no session header"),
         "latin1.jsonl": (
             good[0] + '{"k":"e","data":"Zürich"}\n'.encode("latin-1"),
             ":2: not a valid session export: not UTF-8",

@@ -1,0 +1,92 @@
+"""Many turns at once through ``acall_with_session``: nothing hangs, nothing interleaves.
+
+Reproduces the first version's hang: 12 concurrent turns on one session parked every thread of the
+default pool inside ``session.lease(...)``, so the holder never got a thread to save its turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from aixgo.agents import ReActAgent
+from aixgo.runtime import Runtime
+from aixgo.session import FileBackend, Manager
+from tests.runtime.workers import SlowEcho, assert_whole_turns
+
+IO_THREADS = 4
+
+
+def test_64_turns_on_one_session_and_200_on_others_all_finish(tmp_path: Path) -> None:
+    manager = Manager(FileBackend(tmp_path, fsync="never"), io_threads=IO_THREADS)
+    runtime = Runtime(manager)
+    runtime.register_agent(ReActAgent("echo", SlowEcho(0.001)))
+
+    async def main() -> float:
+        started = time.monotonic()
+        same = [runtime.acall_with_session("echo", f"hot-{i}", "hot") for i in range(64)]
+        others = [runtime.acall_with_session("echo", f"cold-{i}", f"cold-{i % 40}") for i in range(200)]
+        assert 64 > IO_THREADS  # more same-session turns than the store has threads
+        results = await asyncio.wait_for(asyncio.gather(*same, *others), timeout=90)
+        assert len(results) == 264
+        return time.monotonic() - started
+
+    elapsed = asyncio.run(main())
+    with runtime:
+        hot = manager.get("hot").get_entries()
+        assert_whole_turns(hot, 64)
+        assert sorted(e.data["content"] for e in hot if e.data.get("role") == "user") == sorted(
+            f"hot-{i}" for i in range(64)
+        )
+        for n in range(40):
+            assert_whole_turns(manager.get(f"cold-{n}").get_entries(), 5)
+    assert elapsed < 90
+
+
+def test_waiting_for_a_busy_lease_holds_no_thread(tmp_path: Path) -> None:
+    """50 coroutines wait for one session's lease while a 2-thread store pool keeps serving others."""
+    manager = Manager(FileBackend(tmp_path, fsync="never"), io_threads=2)
+    manager.create("agent", "busy")
+    manager.create("agent", "free").append_message("user", "hello")
+
+    async def main() -> None:
+        busy = await manager.aget("busy")
+        held = await busy.alease(wait=0)
+
+        async def take_and_release() -> None:
+            lease = await busy.alease(wait=30)
+            await lease.arelease()
+
+        waiters = [asyncio.create_task(take_and_release()) for _ in range(50)]
+        await asyncio.sleep(0.2)
+        free = await manager.aget("free")
+        started = time.monotonic()
+        for _ in range(20):
+            assert (await free.aget_messages())[0]["content"] == "hello"
+        assert time.monotonic() - started < 5
+        await held.arelease()
+        await asyncio.gather(*waiters)  # each gets the lease in turn
+
+    asyncio.run(asyncio.wait_for(main(), timeout=60))
+    manager.close()
+
+
+def test_a_cancelled_write_completes_and_leaves_a_valid_history(tmp_path: Path) -> None:
+    manager = Manager(FileBackend(tmp_path), io_threads=2)
+    session = manager.create("agent", "cancel")
+
+    async def main() -> None:
+        task = asyncio.create_task(session.aappend_message("user", "x" * 200_000))
+        await asyncio.sleep(0)
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        await asyncio.sleep(0.5)
+
+    asyncio.run(main())
+    entries = Manager(FileBackend(tmp_path)).get("cancel").get_entries()
+    assert [len(e.data["content"]) for e in entries] in ([], [200_000])
+    manager.close()
