@@ -81,7 +81,13 @@ def render_sessions(infos: Sequence[SessionInfo], now: datetime | None = None, *
     """The ``aixgo sessions list`` table: id, agent, user, messages, last update (relative and ISO)."""
     now = now or utcnow()
     rows = [
-        [info.id, info.agent, info.user_id or "-", str(info.message_count), when(info.updated_at, now)]
+        [
+            info.id,
+            info.agent,
+            info.user_id or "-",
+            str(info.message_count) if info.damage is None else "DAMAGED",
+            when(info.updated_at, now),
+        ]
         for info in infos
     ]
     return render_table(["ID", "AGENT", "USER", "MESSAGES", "UPDATED"], rows, color=color)
@@ -298,7 +304,7 @@ def info_json(info: SessionInfo) -> dict[str, Any]:
         "updated_at": format_ts(info.updated_at),
         "message_count": info.message_count,
         "metadata": info.metadata,
-    }
+    } | ({"damage": info.damage} if info.damage is not None else {})
 
 
 def entry_json(entry: Entry) -> dict[str, Any]:

@@ -176,11 +176,13 @@ def list_sessions(
     )
     if as_json:
         _echo_json([info_json(info) for info in infos])
-        return
-    if not infos:
+    elif not infos:
         click.echo(f"no sessions{_filters(agent, user_id)} in {_where(choice)}", err=True)
-        return
-    click.echo(render_sessions(infos, color=True))
+    else:
+        click.echo(render_sessions(infos, color=True))
+    for info in infos:
+        if info.damage is not None:
+            click.echo(f"warning: session {info.id} cannot be read: {info.damage}", err=True)
 
 
 def _filters(agent: str | None, user_id: str | None) -> str:

@@ -199,3 +199,42 @@ def test_debug_shows_the_traceback(sessions_runner: CliRunner, seeded_store: See
     result = sessions_runner.invoke(cli, ["--debug", *seeded_store.args("show", "nope")])
     assert result.exit_code == 1
     assert type(result.exception).__name__ == "SessionNotFoundError"
+
+
+def test_list_names_a_damaged_session_and_lists_the_others(tmp_path: Path) -> None:
+    """One damaged session (here a header whose user_id is an object) never breaks ``list``."""
+    import subprocess
+    import sys
+
+    from aixgo.session import FileBackend, Manager
+
+    with Manager(FileBackend(tmp_path)) as mgr:
+        mgr.create("assistant", "good-1").append_message("user", "hi")
+        mgr.create("assistant", "good-2")
+    (tmp_path / "assistant" / "broken.jsonl").write_text(
+        '{"k":"s","v":1,"id":"broken","agent":"assistant","user_id":{"a":1},'
+        '"created_at":"2026-01-01T00:00:00.000000Z","metadata":{}}\n'
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "aixgo", "sessions", "--base-dir", str(tmp_path), "list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "good-1" in done.stdout and "good-2" in done.stdout
+    assert "broken" in done.stdout and "DAMAGED" in done.stdout
+    assert "warning: session broken cannot be read:" in done.stderr
+    assert "broken.jsonl" in done.stderr and "user id" in done.stderr
+    assert "Traceback" not in done.stderr
+    as_json = subprocess.run(
+        [sys.executable, "-m", "aixgo", "sessions", "--base-dir", str(tmp_path), "list", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert as_json.returncode == 0
+    damaged = [item for item in json.loads(as_json.stdout) if "damage" in item]
+    assert [item["id"] for item in damaged] == ["broken"]
