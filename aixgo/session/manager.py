@@ -150,7 +150,10 @@ class Session:
         Passing the same ``entry_id`` twice stores the entry once (safe to retry). Data that is not
         a valid record raises :class:`~aixgo.errors.InvalidEntryError` and stores nothing."""
         kind = self._prepare(entry_type, data)
-        entry = self._backend.append(self.id, entry_id or new_entry_id(), kind, data, utcnow())
+        try:
+            entry = self._backend.append(self.id, entry_id or new_entry_id(), kind, data, utcnow())
+        except RecordError as exc:
+            raise InvalidEntryError(f"cannot append to session {self.id!r}: {exc}", session_id=self.id) from None
         log.debug("session.append", session_id=self.id, agent=self.agent, seq=entry.seq, type=kind.value)
         return entry
 
@@ -158,10 +161,8 @@ class Session:
         self, entry_type: EntryType | str, data: dict[str, Any], *, entry_id: str | None = None
     ) -> Entry:
         """Awaitable :meth:`append_entry` (shielded: a cancelled caller never leaves it half done)."""
-        kind = self._prepare(entry_type, data)
-        return await self._manager._write(
-            self._backend.append, self.id, entry_id or new_entry_id(), kind, data, utcnow()
-        )
+        self._prepare(entry_type, data)
+        return await self._manager._write(functools.partial(self.append_entry, entry_id=entry_id), entry_type, data)
 
     @staticmethod
     def _message(role: str, content: str | None, extra: dict[str, Any]) -> tuple[EntryType, dict[str, Any]]:

@@ -7,6 +7,7 @@ default pool inside ``session.lease(...)``, so the holder never got a thread to 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from pathlib import Path
 
@@ -27,7 +28,7 @@ def test_64_turns_on_one_session_and_200_on_others_all_finish(tmp_path: Path) ->
         started = time.monotonic()
         same = [runtime.acall_with_session("echo", f"hot-{i}", "hot") for i in range(64)]
         others = [runtime.acall_with_session("echo", f"cold-{i}", f"cold-{i % 40}") for i in range(200)]
-        assert 64 > IO_THREADS  # more same-session turns than the store has threads
+        assert IO_THREADS < 64  # more same-session turns than the store has threads
         results = await asyncio.wait_for(asyncio.gather(*same, *others), timeout=90)
         assert len(results) == 264
         return time.monotonic() - started
@@ -80,10 +81,8 @@ def test_a_cancelled_write_completes_and_leaves_a_valid_history(tmp_path: Path) 
         task = asyncio.create_task(session.aappend_message("user", "x" * 200_000))
         await asyncio.sleep(0)
         task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await task
-        except asyncio.CancelledError:
-            pass
         await asyncio.sleep(0.5)
 
     asyncio.run(main())

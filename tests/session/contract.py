@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import threading
 import time
 import uuid
@@ -54,10 +53,10 @@ from aixgo.session import (
     session_from_context,
     use_session,
 )
-from aixgo.session.history import INTERRUPTED_RESULT
 from aixgo.session.core import SessionState
 from aixgo.session.core.codec import utcnow
 from aixgo.session.core.records import Header
+from aixgo.session.history import INTERRUPTED_RESULT
 from aixgo.session.transfer import export_lines, import_lines
 from tests.session.contract_transfer import TransferContract
 

@@ -52,7 +52,9 @@ def _edit(kind: str, change: Callable[[dict[str, Any]], None], nth: int = 0) -> 
             if rec.get("k") == kind:
                 if seen == nth:
                     change(rec)
-                    line = json.dumps(rec, ensure_ascii=False, separators=(",", ":"))
+                    out.append(json.dumps(rec, ensure_ascii=False, separators=(",", ":")))
+                    seen += 1
+                    continue
                 seen += 1
             out.append(line)
         return reseal(out)
@@ -82,7 +84,9 @@ def _raw_replace(old: str, new: str, kind: str = "e") -> Callable[[list[str]], l
         out = []
         for line in lines:
             if not done and _kind(line) == kind and old in line:
-                line, done = line.replace(old, new, 1), True
+                out.append(line.replace(old, new, 1))
+                done = True
+                continue
             out.append(line)
         assert done, f"{old!r} not found"
         return reseal(out)
@@ -205,7 +209,7 @@ class TransferContract:
         lines = list(export_lines(_sample(mgr, "sample")))
         mgr.delete("sample")
         for cut in range(len(lines)):
-            with pytest.raises(SessionCorruptedError, match="cut short|empty|no head"):
+            with pytest.raises(SessionCorruptedError, match=r"cut short|empty|no head"):
                 import_lines(mgr, lines[:cut], source="cut.jsonl")
         assert import_lines(mgr, lines).id == "sample"
 
@@ -328,6 +332,6 @@ class TransferContract:
         assert import_lines(self.reopen(make_backend), lines).get_entries()[0].data["content"] == "hi"
 
 
-def MemoryBackendManager() -> Manager:  # noqa: N802 - reads as a constructor
+def MemoryBackendManager() -> Manager:
     """A scratch manager on the in-memory store (to check that an export imports)."""
     return Manager(MemoryBackend())

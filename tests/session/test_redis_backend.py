@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aixgo.session.file_backend import slice_history
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -36,7 +37,6 @@ from aixgo.errors import (
 )
 from aixgo.session import Backend, EntryType, Manager
 from aixgo.session.core.codec import ROOT_HASH, chain_hash, checkpoint_to_record, dumps, encode_entry, utcnow
-from aixgo.session.file_backend import slice_history
 from aixgo.session.transfer import export_lines, import_lines
 from tests.session.contract import BackendContract, MakeBackend, sid
 from tests.session.redis_server import (

@@ -134,7 +134,6 @@ def check_entry_data(kind: EntryType, data: object) -> dict[str, Any]:
     ``function`` whose ``name`` and ``arguments`` are strings, ``tool_call_id`` a string), because
     they are sent to a model as they are."""
     data = _object(data, f"{kind.value} entry data")
-    _json_value(data, f"{kind.value} entry data")
     if kind not in CHAT_ENTRY_TYPES:
         return data
     role = data.get("role")
@@ -166,8 +165,44 @@ def _check_tool_call(call: object, number: int) -> None:
         raise RecordError(f"{what} needs 'function.arguments' as a JSON string")
 
 
+_FAST_ID_CHARS = MAX_RECORD_ID_BYTES // 4  # so many characters are within the byte limit in any encoding
+
+
 def entry_from_record(rec: object) -> Entry:
-    """Validate an entry record (``{"k":"e",…}``) and build its :class:`Entry`."""
+    """Validate an entry record (``{"k":"e",…}``) and build its :class:`Entry`.
+
+    Replaying a long session decodes every entry, so the common well-formed case is checked inline;
+    anything unusual takes the field-by-field path below, which says what is wrong."""
+    try:
+        kind = _ENTRY_TYPES[rec["type"]]  # type: ignore[index]
+        entry_id, parent, seq, data, ts = rec["id"], rec["parent_id"], rec["seq"], rec["data"], rec["ts"]  # type: ignore[index]
+    except (KeyError, TypeError):
+        return _entry_from_record(rec)
+    if (
+        type(entry_id) is str
+        and 0 < len(entry_id) <= _FAST_ID_CHARS
+        and (parent is None or (type(parent) is str and 0 < len(parent) <= _FAST_ID_CHARS))
+        and type(seq) is int
+        and seq >= 1
+        and type(data) is dict
+        and type(ts) is str
+        and (kind not in CHAT_ENTRY_TYPES or _plain_chat(data))
+    ):
+        try:
+            timestamp = datetime.fromisoformat(ts)
+        except ValueError:
+            return _entry_from_record(rec)
+        if timestamp.tzinfo is not None:
+            return Entry(entry_id, parent, seq, timestamp, kind, data)
+    return _entry_from_record(rec)
+
+
+def _plain_chat(data: dict[str, Any]) -> bool:
+    """A chat payload of the common, obviously valid shape: a role, text content, no tool fields."""
+    return len(data) == 2 and type(data.get("role")) is str and type(data.get("content")) is str
+
+
+def _entry_from_record(rec: object) -> Entry:
     rec = _object(rec, "an entry record")
     kind_name = _field(rec, "type", "entry")
     kind = _ENTRY_TYPES.get(kind_name) if isinstance(kind_name, str) else None

@@ -9,7 +9,6 @@ mechanical way, so every store returns exactly the same entries without knowing 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -50,9 +49,9 @@ def history_range(limit: int | None, before: int | None, after: int | None) -> H
     return HistoryRange(window, 0 if limit is None else -limit, -1)
 
 
-def apply_range(items: Sequence[T], rng: HistoryRange) -> list[T]:
+def apply_range(items: list[T], rng: HistoryRange) -> list[T]:
     """The items ``rng`` selects from a history held as a sequence."""
     size = len(items) if rng.window is None else min(len(items), rng.window)
     start = rng.start if rng.start >= 0 else max(0, size + rng.start)
     stop = min(rng.stop if rng.stop >= 0 else size + rng.stop, size - 1)
-    return list(items[start : stop + 1]) if start <= stop else []
+    return items[start : stop + 1] if start <= stop else []

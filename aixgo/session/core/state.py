@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from aixgo.session.core.codec import ROOT_HASH, chain_hash, encode_entry
 from aixgo.session.core.records import (
@@ -31,10 +31,9 @@ from aixgo.session.core.records import (
 from aixgo.session.types import CHAT_ENTRY_TYPES, Checkpoint, Entry, EntryType, SessionInfo
 
 
-@dataclass(frozen=True, slots=True)
-class Head:
+class Head(NamedTuple):
     """Where a history ends: the head entry (None for the empty history), its ``seq``, chain hash, and
-    the number of chat messages in the history."""
+    the number of chat messages in the history. (A named tuple: replay makes one per entry.)"""
 
     entry_id: str | None = None
     seq: int = 0
@@ -61,17 +60,15 @@ def next_entry(
     entry = Entry(
         id=entry_id, parent_id=head.entry_id, seq=head.seq + 1, timestamp=timestamp, type=entry_type, data=data
     )
-    encoded = encode_entry(entry)
+    try:
+        encoded = encode_entry(entry)
+    except (ValueError, TypeError) as exc:  # NaN, Infinity, or a value JSON cannot hold
+        raise RecordError(f"{entry_type.value} entry data cannot be stored as JSON ({exc})") from None
     return PendingEntry(entry, encoded, _after(head, entry, encoded))
 
 
 def _after(head: Head, entry: Entry, encoded: str | bytes) -> Head:
-    return Head(
-        entry_id=entry.id,
-        seq=entry.seq,
-        hash=chain_hash(head.hash, encoded),
-        message_count=head.message_count + (entry.type in CHAT_ENTRY_TYPES),
-    )
+    return Head(entry.id, entry.seq, chain_hash(head[2], encoded), head[3] + (entry.type in CHAT_ENTRY_TYPES))
 
 
 def checkpoint_at(
@@ -115,13 +112,14 @@ class SessionState:
         self.history: list[Entry] = []  # history[i].seq == i + 1
         self.checkpoints: dict[str, Checkpoint] = {}  # in creation order
         self.updated: datetime | None = None
+        self._head = EMPTY_HEAD
 
     # -- reading ------------------------------------------------------------------------------
 
     @property
     def head(self) -> Head:
         """The current head."""
-        return self.heads[self.history[-1].id] if self.history else self.heads[None]
+        return self._head
 
     def info(self) -> SessionInfo:
         """The session's summary. ``updated_at`` is the timestamp of the last record."""
@@ -167,19 +165,19 @@ class SessionState:
 
     def add_entry(self, entry: Entry, raw: str | bytes) -> Head:
         """Add an entry that must follow the current head; returns the new head."""
-        head = self.head
+        head = self._head
         if entry.id in self.entries:
             raise RecordError(f"entry id {entry.id!r} appears twice")
-        if entry.parent_id != head.entry_id or entry.seq != head.seq + 1:
+        if entry.parent_id != head[0] or entry.seq != head[1] + 1:
             raise RecordError(
                 f"entry {entry.id!r} (seq {entry.seq}, parent {entry.parent_id!r}) does not follow the head "
                 f"{head.entry_id!r} (seq {head.seq})"
             )
-        after = _after(head, entry, raw)
+        after = self._head = _after(head, entry, raw)
         self.entries[entry.id] = entry
         self.heads[entry.id] = after
         self.history.append(entry)
-        self._touch(entry.timestamp)
+        self.updated = entry.timestamp
         return after
 
     def add_checkpoint(self, cp: Checkpoint) -> None:
@@ -213,7 +211,9 @@ class SessionState:
 
     def move_head(self, entry_id: str | None) -> None:
         """Make ``entry_id`` (a stored entry, or None for the root) the head."""
-        seq = self.heads[entry_id].seq
+        target = self.heads[entry_id]
+        self._head = target
+        seq = target.seq
         if seq <= len(self.history) and (seq == 0 or self.history[seq - 1].id == entry_id):
             del self.history[seq:]
             return

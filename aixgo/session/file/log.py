@@ -15,11 +15,12 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from aixgo.errors import SessionCorruptedError, StoreError, UnsupportedVersionError
 from aixgo.logs import get_logger
 from aixgo.session.core.codec import loads
-from aixgo.session.core.records import NewerVersionError, RecordError
+from aixgo.session.core.records import NewerVersionError, RecordError, entry_from_record
 from aixgo.session.core.state import SessionState
 
 log = get_logger("aixgo.session.file")
@@ -93,9 +94,48 @@ class SessionLog:
             sync(self.fd)
 
     def apply_lines(self, data: bytes) -> int:
-        """Apply the complete records in ``data``; returns how many bytes were consumed."""
+        """Apply the complete records in ``data``; returns how many bytes were consumed.
+
+        The complete lines are first decoded as one JSON array (one parser call instead of one per
+        line: replaying a long session is mostly decoding); if that does not give exactly one
+        object per line, or a record is refused, the rest is applied line by line, so an error
+        names its line and a torn tail is told from damage."""
+        consumed = 0
+        if self.state.header is None:
+            consumed = self._apply_one_by_one(data, max_lines=1)
+            if self.state.header is None:
+                return consumed
+        end = data.rfind(b"\n")
+        lines = data[consumed:end].split(b"\n") if end > consumed else []
+        if len(lines) > 1:
+            try:
+                records = loads(b"[" + b",".join(lines) + b"]")
+            except ValueError:
+                records = None
+            if isinstance(records, list) and len(records) == len(lines) and all(type(r) is dict for r in records):
+                applied = self._apply_decoded(lines, records)
+                consumed += sum(len(line) + 1 for line in lines[:applied])
+        return consumed + self._apply_one_by_one(data[consumed:])
+
+    def _apply_decoded(self, lines: list[bytes], records: list[Any]) -> int:
+        """Apply decoded records until one is refused; returns how many were applied."""
+        state = self.state
+        add_entry = state.add_entry
+        for count, (raw, rec) in enumerate(zip(lines, records, strict=True)):
+            try:
+                if rec.get("k") == "e":  # the common record, without apply()'s dispatch
+                    add_entry(entry_from_record(rec), raw)
+                else:
+                    state.apply(rec, raw)
+            except RecordError:
+                return count
+            self.lines += 1
+            self.offset += len(raw) + 1
+        return len(lines)
+
+    def _apply_one_by_one(self, data: bytes, max_lines: int | None = None) -> int:
         pos = 0
-        while True:
+        while max_lines is None or self.lines < max_lines:
             newline = data.find(b"\n", pos)
             if newline < 0:
                 return pos
@@ -111,6 +151,7 @@ class SessionLog:
             self.lines += 1
             self.offset += newline + 1 - pos
             pos = newline + 1
+        return pos
 
     def _apply(self, raw: bytes) -> None:
         try:
