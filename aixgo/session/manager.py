@@ -1,4 +1,4 @@
-"""``Manager`` and ``Session``: the public session API over any :class:`~aixgo.session.backend.Backend`.
+"""``Manager`` (and, from :mod:`aixgo.session.session`, ``Session``): the public session API over any :class:`~aixgo.session.backend.Backend`.
 
 Every method has an awaitable twin whose name starts with ``a`` (``get_or_create`` /
 ``aget_or_create``, ``append_message`` / ``aappend_message``, …) for code on an event loop. The
@@ -20,256 +20,21 @@ from datetime import timedelta
 from types import TracebackType
 from typing import Any, TypeVar
 
-from aixgo.errors import InvalidEntryError, SessionExistsError, SessionNotFoundError, StoreClosedError
+from aixgo.errors import SessionExistsError, SessionNotFoundError, StoreClosedError
 from aixgo.logs import get_logger
-from aixgo.session.backend import Backend, Lease
+from aixgo.session.backend import Backend
 from aixgo.session.core.codec import utcnow
-from aixgo.session.core.records import Header, RecordError, check_entry_data
-from aixgo.session.core.slicing import history_range
+from aixgo.session.core.records import Header
 from aixgo.session.core.transfer import ImportPlan, plan_import
-from aixgo.session.history import to_chat_messages
-from aixgo.session.ids import new_checkpoint_id, new_entry_id, new_session_id, validate_id
-from aixgo.session.leases import await_lease, wait_for_lease
-from aixgo.session.types import Checkpoint, Entry, EntryType, SessionInfo
+from aixgo.session.ids import new_session_id, validate_id
+from aixgo.session.session import DEFAULT_LEASE_TTL, HeldLease, Session
+from aixgo.session.types import Checkpoint, Entry, SessionInfo
 
 log = get_logger("aixgo.session")
 
 T = TypeVar("T")
 
-DEFAULT_LEASE_TTL = 60.0
 DEFAULT_IO_THREADS = 8
-
-
-def _entry_type(entry_type: EntryType | str) -> EntryType:
-    try:
-        return EntryType(entry_type)
-    except ValueError:
-        known = ", ".join(t.value for t in EntryType)
-        raise InvalidEntryError(f"unknown entry type {entry_type!r} (known: {known})") from None
-
-
-class HeldLease:
-    """A session's turn lease as :meth:`Session.lease` / :meth:`Session.alease` return it: the store's
-    lease, with awaitable twins (``aextend``, ``arelease``, ``async with``) run on the manager's pool."""
-
-    def __init__(self, lease: Lease, manager: Manager) -> None:
-        self._lease = lease
-        self._manager = manager
-        self.token = lease.token
-
-    def extend(self, ttl: float | None = None) -> None:
-        """Push the expiry out (see :meth:`Lease.extend`)."""
-        self._lease.extend(ttl)
-
-    async def aextend(self, ttl: float | None = None) -> None:
-        """Awaitable :meth:`extend`."""
-        await self._manager._io(self._lease.extend, ttl)
-
-    def release(self) -> None:
-        """Give the lease up; twice is harmless."""
-        self._lease.release()
-
-    async def arelease(self) -> None:
-        """Awaitable :meth:`release` (shielded: a cancelled caller still frees the lease)."""
-        await self._manager._write(self._lease.release)
-
-    def __enter__(self) -> HeldLease:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-    async def __aenter__(self) -> HeldLease:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.arelease()
-
-
-class Session:
-    """One conversation's durable history. Obtain it from a :class:`Manager`; it is cheap to create.
-
-    Every method goes straight to the store, so two ``Session`` objects (in one process or on two
-    nodes) for the same id always see the same history.
-    """
-
-    def __init__(self, manager: Manager, info: SessionInfo) -> None:
-        self._manager = manager
-        self._info = info
-
-    @property
-    def id(self) -> str:
-        """The session id."""
-        return self._info.id
-
-    @property
-    def agent(self) -> str:
-        """The agent this session belongs to (as in :attr:`SessionInfo.agent`)."""
-        return self._info.agent
-
-    @property
-    def agent_name(self) -> str:
-        """The agent this session belongs to (same as :attr:`agent`)."""
-        return self._info.agent
-
-    @property
-    def user_id(self) -> str | None:
-        """The user the session was created for, if any."""
-        return self._info.user_id
-
-    @property
-    def info(self) -> SessionInfo:
-        """A fresh summary (message count, last update) from the store."""
-        self._info = self._backend.get_info(self.id)
-        return self._info
-
-    async def ainfo(self) -> SessionInfo:
-        """Awaitable :attr:`info`."""
-        self._info = await self._manager._io(self._backend.get_info, self.id)
-        return self._info
-
-    @property
-    def _backend(self) -> Backend:
-        return self._manager._open_backend()
-
-    # -- writing -------------------------------------------------------------------------------
-
-    def _prepare(self, entry_type: EntryType | str, data: dict[str, Any]) -> EntryType:
-        kind = _entry_type(entry_type)
-        try:
-            check_entry_data(kind, data)
-        except RecordError as exc:
-            raise InvalidEntryError(f"cannot append to session {self.id!r}: {exc}", session_id=self.id) from None
-        return kind
-
-    def append_entry(
-        self, entry_type: EntryType | str, data: dict[str, Any], *, entry_id: str | None = None
-    ) -> Entry:
-        """Append one entry after the head and return it with its ``seq`` assigned.
-
-        Passing the same ``entry_id`` twice stores the entry once (safe to retry). Data that is not
-        a valid record raises :class:`~aixgo.errors.InvalidEntryError` and stores nothing."""
-        kind = self._prepare(entry_type, data)
-        try:
-            entry = self._backend.append(self.id, entry_id or new_entry_id(), kind, data, utcnow())
-        except RecordError as exc:
-            raise InvalidEntryError(f"cannot append to session {self.id!r}: {exc}", session_id=self.id) from None
-        log.debug("session.append", session_id=self.id, agent=self.agent, seq=entry.seq, type=kind.value)
-        return entry
-
-    async def aappend_entry(
-        self, entry_type: EntryType | str, data: dict[str, Any], *, entry_id: str | None = None
-    ) -> Entry:
-        """Awaitable :meth:`append_entry` (shielded: a cancelled caller never leaves it half done)."""
-        self._prepare(entry_type, data)
-        return await self._manager._write(functools.partial(self.append_entry, entry_id=entry_id), entry_type, data)
-
-    @staticmethod
-    def _message(role: str, content: str | None, extra: dict[str, Any]) -> tuple[EntryType, dict[str, Any]]:
-        data: dict[str, Any] = {"role": role, "content": content, **extra}
-        if role == "tool":
-            return EntryType.TOOL_RESULT, data
-        if role == "assistant" and extra.get("tool_calls"):
-            return EntryType.TOOL_CALL, data
-        return EntryType.MESSAGE, data
-
-    def append_message(self, role: str, content: str | None, **extra: Any) -> Entry:
-        """Append a chat message (``role``, ``content`` and any OpenAI message fields such as ``tool_calls``)."""
-        return self.append_entry(*self._message(role, content, extra))
-
-    async def aappend_message(self, role: str, content: str | None, **extra: Any) -> Entry:
-        """Awaitable :meth:`append_message`."""
-        return await self.aappend_entry(*self._message(role, content, extra))
-
-    def checkpoint(self, metadata: dict[str, Any] | None = None) -> Checkpoint:
-        """Mark the current head so :meth:`restore` can return to it. O(1) in history length."""
-        cp = self._backend.create_checkpoint(self.id, new_checkpoint_id(), dict(metadata or {}), utcnow())
-        log.info("session.checkpoint", session_id=self.id, agent=self.agent, checkpoint=cp.id, seq=cp.seq)
-        return cp
-
-    async def acheckpoint(self, metadata: dict[str, Any] | None = None) -> Checkpoint:
-        """Awaitable :meth:`checkpoint`."""
-        return await self._manager._write(self.checkpoint, metadata)
-
-    def restore(self, checkpoint_id: str) -> Checkpoint:
-        """Durably move the history back to a checkpoint (verified against its checksum).
-
-        Entries after the checkpoint leave the history but stay stored (see :meth:`all_entries`)."""
-        cp = self._backend.restore(self.id, checkpoint_id, utcnow())
-        log.info("session.restore", session_id=self.id, agent=self.agent, checkpoint=cp.id, seq=cp.seq)
-        return cp
-
-    async def arestore(self, checkpoint_id: str) -> Checkpoint:
-        """Awaitable :meth:`restore`."""
-        return await self._manager._write(self.restore, checkpoint_id)
-
-    # -- reading -------------------------------------------------------------------------------
-
-    def get_entries(
-        self, limit: int | None = None, before: int | None = None, after: int | None = None
-    ) -> list[Entry]:
-        """Entries of the current history in ``seq`` order.
-
-        Without cursors, the last ``limit`` entries (all if None). ``before=seq`` pages backwards
-        (the last ``limit`` entries older than ``seq``); ``after=seq`` pages forwards (the first
-        ``limit`` entries newer than ``seq``)."""
-        return self._backend.history(self.id, history_range(limit, before, after))
-
-    async def aget_entries(
-        self, limit: int | None = None, before: int | None = None, after: int | None = None
-    ) -> list[Entry]:
-        """Awaitable :meth:`get_entries`."""
-        return await self._manager._io(self._backend.history, self.id, history_range(limit, before, after))
-
-    def get_messages(self, limit: int | None = None) -> list[dict[str, Any]]:
-        """The history as OpenAI chat messages, always provider-valid (see :mod:`aixgo.session.history`).
-
-        ``limit`` bounds the number of *entries* read from the end of history."""
-        return to_chat_messages(self.get_entries(limit=limit))
-
-    async def aget_messages(self, limit: int | None = None) -> list[dict[str, Any]]:
-        """Awaitable :meth:`get_messages`."""
-        return to_chat_messages(await self.aget_entries(limit=limit))
-
-    def all_entries(self) -> list[Entry]:
-        """Every stored entry, abandoned branches included, in the order written (for audit and export)."""
-        return self._backend.all_entries(self.id)
-
-    async def aall_entries(self) -> list[Entry]:
-        """Awaitable :meth:`all_entries`."""
-        return await self._manager._io(self._backend.all_entries, self.id)
-
-    def checkpoints(self) -> list[Checkpoint]:
-        """The session's checkpoints, oldest first."""
-        return self._backend.list_checkpoints(self.id)
-
-    async def acheckpoints(self) -> list[Checkpoint]:
-        """Awaitable :meth:`checkpoints`."""
-        return await self._manager._io(self._backend.list_checkpoints, self.id)
-
-    # -- leases --------------------------------------------------------------------------------
-
-    def lease(self, ttl: float = DEFAULT_LEASE_TTL, wait: float | None = None) -> HeldLease:
-        """Take the session's turn lease; use as ``with sess.lease(): ...``.
-
-        ``wait`` seconds to wait for a current holder (None waits forever, 0 fails at once with
-        :class:`~aixgo.errors.SessionBusyError`). ``ttl`` bounds how long a crashed holder can block
-        others on stores that need it (Redis); the file store's lock dies with its process. The
-        wait happens on the calling thread."""
-        backend = self._backend
-        lease = wait_for_lease(functools.partial(backend.try_lease, self.id, ttl), self.id, wait)
-        return HeldLease(lease, self._manager)
-
-    async def alease(self, ttl: float = DEFAULT_LEASE_TTL, wait: float | None = None) -> HeldLease:
-        """Awaitable :meth:`lease`: waits on the event loop, holding no thread while the lease is busy.
-
-        Use as ``async with await sess.alease(): ...``."""
-        backend = self._backend
-        lease = await await_lease(lambda: self._manager._io(backend.try_lease, self.id, ttl), self.id, wait)
-        return HeldLease(lease, self._manager)
-
-    def __repr__(self) -> str:
-        return f"Session(id={self.id!r}, agent={self.agent!r})"
 
 
 class Manager:
@@ -528,3 +293,6 @@ class Manager:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()
+
+
+__all__ = ["DEFAULT_IO_THREADS", "DEFAULT_LEASE_TTL", "HeldLease", "Manager", "Session"]

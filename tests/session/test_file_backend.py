@@ -11,11 +11,13 @@ from pathlib import Path
 import pytest
 
 from aixgo.errors import SessionCorruptedError, StoreError, UnsupportedVersionError
-from aixgo.session import Backend, EntryType, FileBackend, Manager
+from aixgo.session import Backend, EntryType, FileBackend, FsyncPolicy, Manager
 from tests.session.contract import BackendContract, MakeBackend
 
 
 class TestFileContract(BackendContract):
+    fsync: FsyncPolicy = "never"
+
     @pytest.fixture
     def store_dir(self, tmp_path: Path) -> Path:
         return tmp_path / "sessions"
@@ -25,7 +27,7 @@ class TestFileContract(BackendContract):
         made: list[FileBackend] = []
 
         def make() -> Backend:
-            backend = FileBackend(store_dir, fsync="never")
+            backend = FileBackend(store_dir, fsync=self.fsync)
             made.append(backend)
             return backend
 
@@ -45,6 +47,13 @@ class TestFileContract(BackendContract):
                 lines[i] = json.dumps(rec, separators=(",", ":"), ensure_ascii=False) + "\n"
         path.write_text("".join(lines))
         backend.close()
+
+
+class TestFileContractFsyncAlways(TestFileContract):
+    """The whole contract again with every write flushed to disk (the default setting)."""
+
+    fsync: FsyncPolicy = "always"
+    model_examples = 15
 
 
 @pytest.fixture

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -52,6 +51,7 @@ from aixgo.session.core.records import Header, head_move_from_record
 from aixgo.session.core.slicing import HistoryRange, apply_range
 from aixgo.session.core.state import checkpoint_at
 from aixgo.session.core.transfer import ImportPlan, Snapshot
+from aixgo.session.file.dirs import fsync_dir, make_private_dir, write_exclusive
 from aixgo.session.file.lease import FileLease
 from aixgo.session.file.listing import SUFFIX, Summaries
 from aixgo.session.file.log import SessionLog, os_errors
@@ -101,25 +101,7 @@ class FileBackend:
     # -- files and directories ---------------------------------------------------------------
 
     def _make_dir(self, path: Path) -> None:
-        """Create ``path`` and any missing parents, each ``0700`` (sessions are private)."""
-        if path.is_dir():
-            return
-        self._make_dir(path.parent)
-        try:
-            path.mkdir(mode=0o700)
-        except FileExistsError:  # created meanwhile by another process
-            return
-        os.chmod(path, 0o700)  # mkdir's mode is filtered by the umask
-        if self.fsync != "never":
-            self._fsync_dir(path.parent)
-
-    @staticmethod
-    def _fsync_dir(path: Path) -> None:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        make_private_dir(path, durable=self.fsync != "never")
 
     def _path(self, agent: str, session_id: str) -> Path:
         return self.base_dir / agent / (session_id + SUFFIX)
@@ -275,7 +257,7 @@ class FileBackend:
                 scratch.write_record(dumps(record), lambda fd: None)
                 if self.fsync != "never":
                     os.fdatasync(fd)
-                    self._fsync_dir(agent_dir)
+                    fsync_dir(agent_dir)
             finally:
                 os.close(fd)
             self._agents[header.id] = header.agent
@@ -302,7 +284,7 @@ class FileBackend:
             os.unlink(session_log.path)
             session_log.path.with_suffix(LEASE_SUFFIX).unlink(missing_ok=True)
             if self.fsync != "never":
-                self._fsync_dir(session_log.path.parent)
+                fsync_dir(session_log.path.parent)
             with self._lock:
                 self._forget_locked(session_log)
             self._agents.pop(session_id, None)
@@ -405,28 +387,10 @@ class FileBackend:
             payload = ("\n".join(plan.records()) + "\n").encode()
             agent_dir = self.base_dir / header.agent
             self._make_dir(agent_dir)
-            path = self._path(header.agent, header.id)
-            tmp = agent_dir / f".import-{secrets.token_hex(8)}.tmp"
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
             try:
-                written = 0
-                while written < len(payload):
-                    written += os.write(fd, payload[written:])
-                if self.fsync != "never":
-                    os.fsync(fd)
-            except BaseException:
-                os.close(fd)
-                tmp.unlink(missing_ok=True)
-                raise
-            os.close(fd)
-            try:
-                os.link(tmp, path)  # fails if the id appeared meanwhile: never overwrite a session
-            except FileExistsError:
+                write_exclusive(self._path(header.agent, header.id), payload, durable=self.fsync != "never")
+            except FileExistsError:  # the id appeared meanwhile: never overwrite a session
                 raise SessionExistsError(f"session {header.id!r} already exists", session_id=header.id) from None
-            finally:
-                tmp.unlink()
-            if self.fsync != "never":
-                self._fsync_dir(agent_dir)
             self._agents[header.id] = header.agent
         return self.get_info(header.id)
 
