@@ -213,8 +213,12 @@ class Runtime:
         Waiting for the session's lease happens on the event loop: any number of turns may queue on
         one session without holding a thread, so the other sessions keep running."""
         agent = self.agent(agent_name)
-        session = await self.asession_for(agent_name, session_id, user_id=user_id)
-        lease = await self._atake_lease(session)
+        session, lease = await self.session_manager.run_blocking(
+            self._begin, agent_name, session_id, user_id, write=True
+        )
+        if lease is None:
+            log.info("runtime.turn.waiting_for_lease", agent=agent_name, session_id=session.id)
+            lease = await session.alease(self.lease_ttl, self.lease_wait)
         bound = log.bind(agent=agent_name, session_id=session.id)
         keeper = asyncio.create_task(self._keep_lease(lease, bound))
         completed = False
@@ -231,14 +235,17 @@ class Runtime:
         bound.info("runtime.turn", steps=result.steps, tokens=result.usage.total_tokens)
         return result
 
-    async def _atake_lease(self, session: Session) -> HeldLease:
+    def _begin(
+        self, agent_name: str, session_id: str | None, user_id: str | None
+    ) -> tuple[Session, HeldLease | None]:
+        """Find the session and try its lease once (one hop to the store's pool; never waits)."""
+        session = self.session_for(agent_name, session_id, user_id=user_id)
         try:
-            return await session.alease(self.lease_ttl, wait=0)
+            return session, session.lease(ttl=self.lease_ttl, wait=0)
         except SessionBusyError:
             if self.lease_wait == 0:
                 raise
-        log.info("runtime.turn.waiting_for_lease", agent=session.agent, session_id=session.id)
-        return await session.alease(self.lease_ttl, self.lease_wait)
+            return session, None
 
     def call_with_session(
         self, agent_name: str, message: str, session_id: str | None = None, *, user_id: str | None = None

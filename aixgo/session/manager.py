@@ -71,6 +71,11 @@ class Manager:
                 self._executor = ThreadPoolExecutor(self._io_threads, thread_name_prefix="aixgo-store")
             return self._executor
 
+    async def run_blocking(self, fn: Callable[..., T], *args: Any, write: bool = False) -> T:
+        """Run ``fn(*args)`` (blocking store work, e.g. several session calls in a row) on this manager's
+        own I/O pool, in one hop from the event loop; ``write=True`` shields it from cancellation."""
+        return await (self._write(fn, *args) if write else self._io(fn, *args))
+
     async def _io(self, fn: Callable[..., T], *args: Any) -> T:
         """Run blocking store I/O on this manager's own pool."""
         loop = asyncio.get_running_loop()

@@ -125,7 +125,7 @@ class MemoryBackend:
             if existing is not None:
                 return existing
             pending = state.next_entry(entry_id, entry_type, data, timestamp)
-            state.add_entry(pending.entry, pending.encoded)
+            state.add_entry(pending.entry, pending.encoded, pending.head)
             return pending.entry
 
     def history(self, session_id: str, rng: HistoryRange) -> list[Entry]:

@@ -134,7 +134,7 @@ def check_entry_data(kind: EntryType, data: object) -> dict[str, Any]:
     ``function`` whose ``name`` and ``arguments`` are strings, ``tool_call_id`` a string), because
     they are sent to a model as they are."""
     data = _object(data, f"{kind.value} entry data")
-    if kind not in CHAT_ENTRY_TYPES:
+    if kind not in CHAT_ENTRY_TYPES or _plain_chat(data):
         return data
     role = data.get("role")
     if not isinstance(role, str) or not role:

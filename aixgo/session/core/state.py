@@ -163,8 +163,10 @@ class SessionState:
         else:
             raise RecordError(f"unknown record kind {kind!r}")
 
-    def add_entry(self, entry: Entry, raw: str | bytes) -> Head:
-        """Add an entry that must follow the current head; returns the new head."""
+    def add_entry(self, entry: Entry, raw: str | bytes, after: Head | None = None) -> Head:
+        """Add an entry that must follow the current head; returns the new head.
+
+        ``after`` is the head it makes, when already computed (:attr:`PendingEntry.head`)."""
         head = self._head
         if entry.id in self.entries:
             raise RecordError(f"entry id {entry.id!r} appears twice")
@@ -173,7 +175,7 @@ class SessionState:
                 f"entry {entry.id!r} (seq {entry.seq}, parent {entry.parent_id!r}) does not follow the head "
                 f"{head.entry_id!r} (seq {head.seq})"
             )
-        after = self._head = _after(head, entry, raw)
+        after = self._head = after if after is not None else _after(head, entry, raw)
         self.entries[entry.id] = entry
         self.heads[entry.id] = after
         self.history.append(entry)
@@ -235,7 +237,7 @@ class SessionState:
         self, entry_id: str, entry_type: EntryType, data: dict[str, Any], timestamp: datetime
     ) -> PendingEntry:
         """The entry appending ``data`` now would store (see :func:`next_entry`)."""
-        return next_entry(self.head, entry_id, entry_type, data, timestamp)
+        return next_entry(self._head, entry_id, entry_type, data, timestamp)
 
     def checkpoint_target(self, checkpoint_id: str) -> Checkpoint | None:
         """The checkpoint a restore would move to, or None if there is no such checkpoint."""

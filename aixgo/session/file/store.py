@@ -307,7 +307,7 @@ class FileBackend:
                 return existing
             pending = state.next_entry(entry_id, entry_type, data, timestamp)
             raw = session_log.write_record(pending.encoded, self._sync)
-            state.add_entry(pending.entry, raw)
+            state.add_entry(pending.entry, raw, pending.head)
             return pending.entry
 
         return self._run(session_id, append, write=True)
