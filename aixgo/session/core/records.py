@@ -199,7 +199,8 @@ def entry_from_record(rec: object) -> Entry:
 
 def _plain_chat(data: dict[str, Any]) -> bool:
     """A chat payload of the common, obviously valid shape: a role, text content, no tool fields."""
-    return len(data) == 2 and type(data.get("role")) is str and type(data.get("content")) is str
+    role = data.get("role")
+    return len(data) == 2 and type(role) is str and role != "tool" and role != "" and type(data.get("content")) is str
 
 
 def _entry_from_record(rec: object) -> Entry:
