@@ -13,6 +13,7 @@ import pytest
 from aixgo.errors import SessionCorruptedError, StoreError, UnsupportedVersionError
 from aixgo.session import Backend, EntryType, FileBackend, FsyncPolicy, Manager
 from tests.session.contract import BackendContract, MakeBackend
+from tests.support.records import parse_line, stored_line
 
 
 class TestFileContract(BackendContract):
@@ -42,9 +43,9 @@ class TestFileContract(BackendContract):
         lines = path.read_text().splitlines(keepends=True)
         for i, line in enumerate(lines):
             if f'"id":"{entry_id}"' in line:
-                rec = json.loads(line)
+                rec = parse_line(line)
                 rec["data"]["content"] = "tampered"
-                lines[i] = json.dumps(rec, separators=(",", ":"), ensure_ascii=False) + "\n"
+                lines[i] = stored_line(rec)  # a careful tamperer: the line's own checksum matches
         path.write_text("".join(lines))
         backend.close()
 
@@ -88,7 +89,7 @@ def test_layout_and_permissions(tmp_path: Path) -> None:
         assert stat.S_IMODE(base.parent.stat().st_mode) == 0o700  # parents it created too
         assert stat.S_IMODE((base / "assistant").stat().st_mode) == 0o700
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
-        header = json.loads(path.read_text().splitlines()[0])
+        header = parse_line(path.read_text().splitlines()[0])
         assert header["k"] == "s" and header["v"] == 1 and header["agent"] == "assistant"
 
 
@@ -159,7 +160,7 @@ def test_cut_at_every_offset_recovers_complete_prefix(tmp_path: Path) -> None:
     data = (src / "assistant" / "cut.jsonl").read_bytes()
     line_ends = [i + 1 for i, b in enumerate(data) if b == ord("\n")]
     expected_by_records: dict[int, list[str]] = {}
-    contents = [json.loads(line) for line in data.splitlines()]
+    contents = [parse_line(line) for line in data.splitlines()]
     history: list[str] = []
     by_entry: dict[str, list[str]] = {}
     for n, rec in enumerate(contents, start=1):
@@ -222,7 +223,7 @@ def test_newer_format_version_is_refused(store: Callable[..., Manager]) -> None:
     mgr.create("assistant", "future")
     mgr.close()
     path = session_file(store(), "future")
-    header = json.loads(path.read_text())
+    header = parse_line(path.read_text())
     header["v"] = 99
     path.write_text(json.dumps(header) + "\n")
     with pytest.raises(UnsupportedVersionError, match="upgrade aixgo"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import random
@@ -14,6 +13,7 @@ import pytest
 
 from aixgo.session import EntryType, FileBackend, Manager
 from tests.session.file_workers import append_from_threads
+from tests.support.records import parse_line
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +36,7 @@ def test_processes_and_threads_append_to_one_session(tmp_path: Path) -> None:
     raw = (tmp_path / "assistant" / "busy.jsonl").read_bytes()
     assert raw.endswith(b"\n")
     lines = raw.split(b"\n")[:-1]
-    records = [json.loads(line) for line in lines]  # every line parses: no interleaved bytes
+    records = [parse_line(line) for line in lines]  # every line parses: no interleaved bytes
     entries = [r for r in records if r["k"] == "e"]
     total = procs * threads * per_thread
     assert len(entries) == total

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import os
 import secrets
+import stat
+import time
 from pathlib import Path
+
+from aixgo.errors import StoreError
+from aixgo.logs import get_logger
+
+log = get_logger("aixgo.session.file")
 
 
 def fsync_dir(path: Path) -> None:
@@ -19,7 +26,7 @@ def fsync_dir(path: Path) -> None:
 def make_private_dir(path: Path, *, durable: bool) -> None:
     """Create ``path`` and any missing parents, each ``0700`` (sessions are private); with ``durable``
     each new folder's parent is fsynced."""
-    if path.is_dir():
+    if os.path.lexists(path):
         return
     make_private_dir(path.parent, durable=durable)
     try:
@@ -51,3 +58,49 @@ def write_exclusive(path: Path, payload: bytes, *, durable: bool) -> None:
         tmp.unlink(missing_ok=True)
     if durable:
         fsync_dir(path.parent)
+
+
+def check_private_dir(path: Path) -> None:
+    """Refuse a folder of the store that is a symbolic link, not a folder, or owned by another user:
+    nothing is ever written outside the store."""
+    st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode):
+        raise StoreError(f"file store: {path} is a symbolic link; the store never follows links")
+    if not stat.S_ISDIR(st.st_mode):
+        raise StoreError(f"file store: {path} is not a folder")
+    if st.st_uid != os.geteuid():
+        raise StoreError(f"file store: {path} belongs to another user (uid {st.st_uid}); refusing to use it")
+
+
+def check_base_dir(path: Path) -> None:
+    """Refuse a store folder others can write to (they could plant links or files in it); warn when
+    its group can."""
+    st = os.stat(path)
+    if st.st_mode & stat.S_IWOTH:
+        raise StoreError(
+            f"file store: {path} is writable by others (mode {stat.S_IMODE(st.st_mode):o}); "
+            f"run `chmod 700 {path}` or choose another base_dir"
+        )
+    if st.st_mode & stat.S_IWGRP:
+        log.warning("file_store.group_writable", path=str(path), mode=f"{stat.S_IMODE(st.st_mode):o}")
+
+
+LEFTOVER_AGE = 600.0
+"""Seconds after which a temporary file of an import is a crash's leftover, not one in progress."""
+
+
+def clean_leftovers(agent_dir: Path) -> None:
+    """Remove temporary files that imports killed mid-way left behind (older than :data:`LEFTOVER_AGE`)."""
+    cutoff = time.time() - LEFTOVER_AGE
+    try:
+        items = list(os.scandir(agent_dir))
+    except OSError:
+        return
+    for item in items:
+        if item.name.startswith(".") and (".import-" in item.name):
+            try:
+                if item.stat(follow_symlinks=False).st_mtime < cutoff:
+                    os.unlink(item.path)
+                    log.info("file_store.leftover_removed", path=item.path)
+            except OSError:
+                continue

@@ -10,6 +10,7 @@ allowed to hide the other sessions.
 from __future__ import annotations
 
 import os
+import zlib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ from aixgo.errors import AixgoError, SessionCorruptedError, SessionNotFoundError
 from aixgo.logs import get_logger
 from aixgo.session.core.codec import loads, parse_ts
 from aixgo.session.core.records import RecordError, header_from_record
+from aixgo.session.file.log import CRC_DIGITS
 from aixgo.session.types import CHAT_ENTRY_TYPES, SessionInfo
 
 log = get_logger("aixgo.session.file")
@@ -101,8 +103,8 @@ class Summaries:
         if any(marker in data for marker in _HEAD_MOVES):
             return None
         try:
-            header = header_from_record(loads(data[:first]))
-            last = loads(data[data.rfind(b"\n", 0, end) + 1 : end]) if end > first else None
+            header = header_from_record(loads(_body(data[:first])))
+            last = loads(_body(data[data.rfind(b"\n", 0, end) + 1 : end])) if end > first else None
             updated = parse_ts(last["ts"]) if isinstance(last, dict) and "ts" in last else header.created_at
         except (RecordError, ValueError, TypeError) as exc:
             raise SessionCorruptedError(f"damaged record ({exc})", session_id=session_id, path=path) from None
@@ -117,6 +119,16 @@ class Summaries:
             message_count=sum(data.count(prefix) for prefix in _MESSAGE_PREFIXES),
             metadata=dict(header.metadata),
         )
+
+
+def _body(line: bytes) -> bytes:
+    """A line's JSON, checked against its CRC when it has one (see :mod:`aixgo.session.file.log`)."""
+    body, tab, crc = line.rpartition(b"\t")
+    if not tab:
+        return line
+    if len(crc) != CRC_DIGITS or int(crc, 16) != zlib.crc32(body):
+        raise ValueError("its checksum does not match")
+    return body
 
 
 def _damaged(path: Path, session_id: str, agent: str, reason: str) -> SessionInfo:

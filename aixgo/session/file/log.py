@@ -5,14 +5,28 @@
 processes appended since it last looked, and writes a record as one ``write`` (looping on a short
 write) under ``flock(LOCK_EX)`` plus its own thread lock. Every rule comes from the core; this
 module only knows lines, offsets, locks and what a torn write looks like.
+
+Each line is a record's canonical JSON, a tab and the CRC-32 of the JSON as 8 hex digits (JSON
+never holds a raw tab, so the tab can only be the separator)::
+
+    {"k":"e","type":"message",…}\t1a2b3c4d
+
+A *complete* line (one that ends in a newline) that fails its CRC or does not parse is damage,
+wherever it is: :class:`~aixgo.errors.SessionCorruptedError` names the file and line, and nothing
+is cut away (``aixgo sessions repair`` moves it aside on request). Only an unterminated last line is
+a torn write: readers ignore it and the next writer cuts it off. Files written before checksums
+(no tab on the header line) are read as they are.
+
+Readers take no lock: a record's single ``write`` ends with its newline, so a reader that meets a
+record being written sees an unterminated tail and ignores it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import threading
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +38,8 @@ from aixgo.session.core.records import NewerVersionError, RecordError, entry_fro
 from aixgo.session.core.state import SessionState
 
 log = get_logger("aixgo.session.file")
+
+CRC_DIGITS = 8
 
 
 @contextlib.contextmanager
@@ -38,7 +54,7 @@ def os_errors(path: Path) -> Iterator[None]:
 
 
 class _BadLine(Exception):
-    """A line that is not a valid record; ``parsed`` if it was JSON (so not a torn write)."""
+    """A complete line that is not a valid record (``parsed``: it was JSON, but not a valid record)."""
 
     def __init__(self, reason: str, parsed: bool) -> None:
         super().__init__(reason)
@@ -56,6 +72,7 @@ class SessionLog:
         self.closed = False
         self.offset = 0
         self.lines = 0
+        self.checksummed = True  # set from the header line: files of the first version have no CRCs
         self.state = SessionState()
 
     # -- reading ------------------------------------------------------------------------------
@@ -64,25 +81,18 @@ class SessionLog:
         """Apply the records appended since the last read; the caller holds :attr:`lock`.
 
         With ``exclusive`` the caller holds ``flock(LOCK_EX)`` and a torn tail is truncated (then
-        ``sync``-ed); otherwise a shared flock is taken while reading and a torn tail is left alone."""
+        ``sync``-ed); otherwise a torn tail (maybe a record being written) is left alone."""
         size = os.fstat(self.fd).st_size
         if size == self.offset:
             return
-        if not exclusive:
-            fcntl.flock(self.fd, fcntl.LOCK_SH)
-        try:
-            size = os.fstat(self.fd).st_size
-            if size < self.offset:
-                raise SessionCorruptedError(
-                    f"the file shrank from {self.offset} to {size} bytes while open",
-                    session_id=self.session_id,
-                    path=self.path,
-                )
-            data = os.pread(self.fd, size - self.offset, self.offset)
-            consumed = self.apply_lines(data)
-        finally:
-            if not exclusive:
-                fcntl.flock(self.fd, fcntl.LOCK_UN)
+        if size < self.offset:
+            raise SessionCorruptedError(
+                f"the file shrank from {self.offset} to {size} bytes while open",
+                session_id=self.session_id,
+                path=self.path,
+            )
+        data = os.pread(self.fd, size - self.offset, self.offset)
+        consumed = self.apply_lines(data)
         if consumed < len(data) and exclusive:
             log.warning(
                 "session.torn_tail_truncated",
@@ -108,29 +118,41 @@ class SessionLog:
         end = data.rfind(b"\n")
         lines = data[consumed:end].split(b"\n") if end > consumed else []
         if len(lines) > 1:
-            try:
-                records = loads(b"[" + b",".join(lines) + b"]")
-            except ValueError:
-                records = None
-            if isinstance(records, list) and len(records) == len(lines) and all(type(r) is dict for r in records):
-                applied = self._apply_decoded(lines, records)
-                consumed += sum(len(line) + 1 for line in lines[:applied])
+            bodies = [body for body in map(self._checked_body, lines) if body is not None]
+            if len(bodies) == len(lines):
+                try:
+                    records = loads(b"[" + b",".join(bodies) + b"]")
+                except ValueError:
+                    records = None
+                if isinstance(records, list) and len(records) == len(bodies) and all(type(r) is dict for r in records):
+                    applied = self._apply_decoded(lines, bodies, records)
+                    consumed += sum(len(line) + 1 for line in lines[:applied])
         return consumed + self._apply_one_by_one(data[consumed:])
 
-    def _apply_decoded(self, lines: list[bytes], records: list[Any]) -> int:
+    def _checked_body(self, line: bytes) -> bytes | None:
+        """The record's JSON if the line's checksum matches (or a legacy file has none), else None."""
+        body, tab, crc = line.rpartition(b"\t")
+        if not tab:
+            return None if self.checksummed else line
+        try:
+            return body if int(crc, 16) == zlib.crc32(body) and len(crc) == CRC_DIGITS else None
+        except ValueError:
+            return None
+
+    def _apply_decoded(self, lines: list[bytes], bodies: list[bytes], records: list[Any]) -> int:
         """Apply decoded records until one is refused; returns how many were applied."""
         state = self.state
         add_entry = state.add_entry
-        for count, (raw, rec) in enumerate(zip(lines, records, strict=True)):
+        for count, (line, body, rec) in enumerate(zip(lines, bodies, records, strict=True)):
             try:
                 if rec.get("k") == "e":  # the common record, without apply()'s dispatch
-                    add_entry(entry_from_record(rec), raw)
+                    add_entry(entry_from_record(rec), body)
                 else:
-                    state.apply(rec, raw)
+                    state.apply(rec, body)
             except RecordError:
                 return count
             self.lines += 1
-            self.offset += len(raw) + 1
+            self.offset += len(line) + 1
         return len(lines)
 
     def _apply_one_by_one(self, data: bytes, max_lines: int | None = None) -> int:
@@ -139,21 +161,24 @@ class SessionLog:
             newline = data.find(b"\n", pos)
             if newline < 0:
                 return pos
-            raw = data[pos:newline]
+            line = data[pos:newline]
             try:
-                self._apply(raw)
-            except _BadLine as bad:
-                if bad.parsed or _valid_record_follows(data, newline + 1):
-                    raise SessionCorruptedError(
-                        f"damaged record: {bad}", session_id=self.session_id, path=self.path, line=self.lines + 1
-                    ) from None
-                return pos  # garbage up to the end of the file: a torn tail
+                self._apply(line)
+            except _BadLine as bad:  # a complete line: damage, never a torn write
+                raise SessionCorruptedError(
+                    f"damaged record: {bad}", session_id=self.session_id, path=self.path, line=self.lines + 1
+                ) from None
             self.lines += 1
             self.offset += newline + 1 - pos
             pos = newline + 1
         return pos
 
-    def _apply(self, raw: bytes) -> None:
+    def _apply(self, line: bytes) -> None:
+        if self.lines == 0:
+            self.checksummed = b"\t" in line
+        raw = self._checked_body(line)
+        if raw is None:
+            raise _BadLine("its checksum does not match (or it has none)", parsed=False)
         try:
             rec = loads(raw)
         except ValueError as exc:
@@ -170,11 +195,11 @@ class SessionLog:
     # -- writing ------------------------------------------------------------------------------
 
     def write_record(self, line: str, sync: Callable[[int], None]) -> bytes:
-        """Write one record line; the caller holds :attr:`lock` and ``flock(LOCK_EX)``. Returns its bytes.
+        """Write one record line; the caller holds :attr:`lock` and ``flock(LOCK_EX)``. Returns its JSON bytes.
 
         A failed or short write is cut off again, so nothing half-written stays visible."""
         raw = line.encode()
-        payload = raw + b"\n"
+        payload = frame(raw)
         try:
             written = 0
             while written < len(payload):
@@ -189,12 +214,6 @@ class SessionLog:
         return raw
 
 
-def _valid_record_follows(data: bytes, start: int) -> bool:
-    for raw in data[start:].split(b"\n")[:-1]:
-        try:
-            rec = loads(raw)
-        except ValueError:
-            continue
-        if isinstance(rec, dict) and "k" in rec:
-            return True
-    return False
+def frame(record: bytes) -> bytes:
+    """A record's stored line: its JSON, a tab, its CRC-32 (8 hex digits) and a newline."""
+    return b"%s\t%08x\n" % (record, zlib.crc32(record))

@@ -46,16 +46,28 @@ from aixgo.errors import (
     SessionNotFoundError,
     StoreClosedError,
 )
+from aixgo.logs import get_logger
 from aixgo.session.core.codec import checkpoint_record, dumps, header_record, restore_record
 from aixgo.session.core.records import Header, head_move_from_record
 from aixgo.session.core.slicing import HistoryRange, apply_range
 from aixgo.session.core.state import checkpoint_at
 from aixgo.session.core.transfer import ImportPlan, Snapshot
-from aixgo.session.file.dirs import fsync_dir, make_private_dir, write_exclusive
+from aixgo.session.file.dirs import (
+    check_base_dir,
+    check_private_dir,
+    clean_leftovers,
+    fsync_dir,
+    make_private_dir,
+    write_exclusive,
+)
 from aixgo.session.file.lease import FileLease
 from aixgo.session.file.listing import SUFFIX, Summaries
-from aixgo.session.file.log import SessionLog, os_errors
+from aixgo.session.file.locks import DEFAULT_LOCK_TIMEOUT, lock_exclusive, store_lock
+from aixgo.session.file.log import SessionLog, frame, os_errors
+from aixgo.session.file.repair import RepairReport, repair_file
 from aixgo.session.types import Checkpoint, Entry, EntryType, SessionInfo
+
+log = get_logger("aixgo.session.file")
 
 FsyncPolicy = Literal["always", "batch", "never"]
 FSYNC_POLICIES: tuple[FsyncPolicy, ...] = ("always", "batch", "never")
@@ -78,14 +90,19 @@ class FileBackend:
         *,
         fsync: FsyncPolicy = "always",
         batch_interval: float = 1.0,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     ) -> None:
         if fsync not in FSYNC_POLICIES:
             raise ValueError(f"fsync must be one of {', '.join(FSYNC_POLICIES)}, got {fsync!r}")
-        self.base_dir = Path(os.path.expanduser(os.fspath(base_dir))).absolute()
+        if not lock_timeout > 0:
+            raise ValueError(f"lock_timeout must be > 0 seconds, got {lock_timeout!r}")
+        self.base_dir = Path(os.path.realpath(os.path.expanduser(os.fspath(base_dir))))
         self.fsync: FsyncPolicy = fsync
         self.batch_interval = batch_interval
+        self.lock_timeout = lock_timeout
         with os_errors(self.base_dir):
             self._make_dir(self.base_dir)
+            check_base_dir(self.base_dir)
         self._lock = threading.Lock()
         self._logs: OrderedDict[str, SessionLog] = OrderedDict()
         self._agents: dict[str, str] = {}  # session id -> agent, for sessions seen by this process
@@ -94,6 +111,8 @@ class FileBackend:
         self._closed = False
         self._flusher: threading.Thread | None = None
         self._stop_flusher = threading.Event()
+        for name in self._summaries.agent_dirs():
+            clean_leftovers(self.base_dir / name)
 
     def __repr__(self) -> str:
         return f"FileBackend({str(self.base_dir)!r}, fsync={self.fsync!r})"
@@ -103,18 +122,26 @@ class FileBackend:
     def _make_dir(self, path: Path) -> None:
         make_private_dir(path, durable=self.fsync != "never")
 
+    def _agent_dir(self, agent: str) -> Path:
+        """The agent's folder, created if needed; never a link or another user's folder."""
+        path = self.base_dir / agent
+        self._make_dir(path)
+        check_private_dir(path)
+        return path
+
     def _path(self, agent: str, session_id: str) -> Path:
         return self.base_dir / agent / (session_id + SUFFIX)
 
     def _locate(self, session_id: str) -> Path | None:
+        """The session's file: the one holding a header (a file a crashed create left empty is no session)."""
         agent = self._agents.get(session_id)
         if agent is not None:
             path = self._path(agent, session_id)
-            if path.exists():
+            if self._summaries.has_header(path):
                 return path
         for name in self._summaries.agent_dirs():
             path = self._path(name, session_id)
-            if path.exists():
+            if self._summaries.has_header(path):
                 self._agents[session_id] = name
                 return path
         return None
@@ -212,16 +239,16 @@ class FileBackend:
             with session_log.lock, os_errors(session_log.path):
                 if session_log.closed:
                     continue
-                if os.fstat(session_log.fd).st_nlink == 0:  # deleted (maybe re-created) by someone else
+                if _replaced(session_log):  # deleted (maybe re-created) by someone else
                     with self._lock:
                         self._forget_locked(session_log)
                     continue
                 if not write:
                     session_log.catch_up(exclusive=False, sync=self._sync)
                     return op(session_log)
-                fcntl.flock(session_log.fd, fcntl.LOCK_EX)
+                lock_exclusive(session_log.fd, self.lock_timeout, session_log.path, session_id)
                 try:
-                    if os.fstat(session_log.fd).st_nlink == 0:  # deleted while we waited for the lock
+                    if _replaced(session_log):  # deleted while we waited for the lock
                         continue
                     session_log.catch_up(exclusive=True, sync=self._sync)
                     return op(session_log)
@@ -233,35 +260,29 @@ class FileBackend:
     # -- Backend -------------------------------------------------------------------------------
 
     def create_session(self, header: Header) -> SessionInfo:
-        """Create an empty session file for ``header.agent``. Raises ``SessionExistsError``."""
+        """Create an empty session file for ``header.agent``. Raises ``SessionExistsError`` if the id
+        exists for any agent (checked and created under the store-wide create lock)."""
         with os_errors(self.base_dir / header.agent):
             self._check_open()
-            existing = self._locate(header.id)
-            if existing is not None and self._summaries.has_header(existing):
-                raise SessionExistsError(f"session {header.id!r} already exists", session_id=header.id)
-            agent_dir = self.base_dir / header.agent
-            self._make_dir(agent_dir)
+            self._agent_dir(header.agent)
             path = self._path(header.agent, header.id)
             record = header_record(header.id, header.agent, header.user_id, header.created_at, header.metadata)
-            flags = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC | os.O_CREAT | os.O_NOFOLLOW
-            try:
-                fd = os.open(path, flags | os.O_EXCL, 0o600)
-            except FileExistsError:
-                fd = os.open(path, flags, 0o600)  # a file without header, left by a crash during create
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                if os.fstat(fd).st_size and self._summaries.has_header(path):
+            with store_lock(self.base_dir, self.lock_timeout):
+                if self._locate(header.id) is not None:
                     raise SessionExistsError(f"session {header.id!r} already exists", session_id=header.id)
-                os.ftruncate(fd, 0)
-                scratch = SessionLog(path, header.id, fd)
-                scratch.write_record(dumps(record), lambda fd: None)
-                if self.fsync != "never":
-                    os.fdatasync(fd)
-                    fsync_dir(agent_dir)
-            finally:
-                os.close(fd)
+                self._remove_crash_leftovers(header.id)
+                write_exclusive(path, frame(dumps(record).encode()), durable=self.fsync != "never")
             self._agents[header.id] = header.agent
         return self.get_info(header.id)
+
+    def _remove_crash_leftovers(self, session_id: str) -> None:
+        """Remove files of ``session_id`` without a complete header line: what a create that crashed in
+        the first version left (creates now link a whole file into place). The caller holds the store lock."""
+        for name in self._summaries.agent_dirs():
+            path = self._path(name, session_id)
+            if os.path.lexists(path) and not os.path.islink(path) and not self._summaries.has_header(path):
+                log.warning("session.create.leftover_removed", path=str(path), size=os.path.getsize(path))
+                path.unlink()
 
     def get_info(self, session_id: str) -> SessionInfo:
         """The session's summary. Raises ``SessionNotFoundError``."""
@@ -277,8 +298,6 @@ class FileBackend:
         """Delete the session's file and lease file (see :meth:`Backend.delete_session`)."""
 
         def delete(session_log: SessionLog) -> bool:
-            if os.fstat(session_log.fd).st_nlink == 0:
-                return False
             if unchanged_since is not None and session_log.state.info().updated_at > unchanged_since:
                 return False
             os.unlink(session_log.path)
@@ -381,18 +400,41 @@ class FileBackend:
         header = plan.header
         with os_errors(self.base_dir / header.agent):
             self._check_open()
-            existing = self._locate(header.id)
-            if existing is not None and self._summaries.has_header(existing):
-                raise SessionExistsError(f"session {header.id!r} already exists", session_id=header.id)
-            payload = ("\n".join(plan.records()) + "\n").encode()
-            agent_dir = self.base_dir / header.agent
-            self._make_dir(agent_dir)
-            try:
-                write_exclusive(self._path(header.agent, header.id), payload, durable=self.fsync != "never")
-            except FileExistsError:  # the id appeared meanwhile: never overwrite a session
-                raise SessionExistsError(f"session {header.id!r} already exists", session_id=header.id) from None
+            payload = b"".join(frame(record.encode()) for record in plan.records())
+            self._agent_dir(header.agent)
+            with store_lock(self.base_dir, self.lock_timeout):
+                if self._locate(header.id) is not None:
+                    raise SessionExistsError(f"session {header.id!r} already exists", session_id=header.id)
+                self._remove_crash_leftovers(header.id)
+                try:
+                    write_exclusive(self._path(header.agent, header.id), payload, durable=self.fsync != "never")
+                except FileExistsError:
+                    raise SessionExistsError(f"session {header.id!r} already exists", session_id=header.id) from None
             self._agents[header.id] = header.agent
         return self.get_info(header.id)
+
+    def repair(self, session_id: str, *, apply: bool = False) -> RepairReport:
+        """Find the first damaged record of a session file; with ``apply``, keep the valid prefix and move
+        the rest, byte for byte, to a ``.damaged-…`` file beside it (see :mod:`aixgo.session.file.repair`)."""
+        self._check_open()
+        path = self._find_file(session_id)
+        with os_errors(path):
+            report = repair_file(path, session_id, apply=apply, lock_timeout=self.lock_timeout)
+        if apply:
+            with self._lock:
+                found = self._logs.get(session_id)
+            if found is not None:
+                with found.lock, self._lock:
+                    self._forget_locked(found)
+        return report
+
+    def _find_file(self, session_id: str) -> Path:
+        """The session's file, even a damaged one (whose header may not parse)."""
+        for name in self._summaries.agent_dirs():
+            path = self._path(name, session_id)
+            if os.path.lexists(path) and not os.path.islink(path):
+                return path
+        raise self._not_found(session_id)
 
     def try_lease(self, session_id: str, ttl: float) -> FileLease | None:
         """The session's turn lease (an flock on ``<session>.lease``) if free, else None."""
@@ -412,3 +454,13 @@ class FileBackend:
             with session_log.lock, self._lock:
                 self._forget_locked(session_log)
 
+
+def _replaced(session_log: SessionLog) -> bool:
+    """Whether the session's path no longer names the file this log has open (deleted, maybe re-created;
+    a hard link elsewhere keeps the old file alive, so the link count alone cannot tell)."""
+    try:
+        st = os.lstat(session_log.path)
+    except FileNotFoundError:
+        return True
+    opened = os.fstat(session_log.fd)
+    return (st.st_dev, st.st_ino) != (opened.st_dev, opened.st_ino)
