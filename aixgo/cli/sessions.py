@@ -30,6 +30,7 @@ from aixgo.cli.render import (
     to_json,
     when,
 )
+from aixgo.cli.repair import repair
 from aixgo.cli.store_options import StoreChoice, open_manager, store_choice, store_options
 from aixgo.config import format_duration, parse_duration
 from aixgo.errors import InvalidSessionIdError, SessionCorruptedError, SessionNotFoundError
@@ -475,3 +476,6 @@ def prune(ctx: click.Context, older_than: timedelta, agent: str | None, dry_run:
 COMMANDS = [sessions]
 
 __all__ = ["COMMANDS", "sessions"]
+
+
+sessions.add_command(repair)

@@ -50,3 +50,21 @@ def test_full_disk_fails_the_append_and_keeps_what_was_stored(tiny_disk: Path) -
     assert data.endswith(b"\n")  # the partial record was cut off again
     with Manager(FileBackend(tiny_disk / "sessions")) as mgr:
         assert mgr.get("full").get_entries() == before_failure
+
+
+def test_import_onto_a_full_disk_fails_and_stores_nothing(tiny_disk: Path, tmp_path: Path) -> None:
+    """The first version reported success and stored a truncated session (one unchecked short write)."""
+    from aixgo.errors import SessionNotFoundError
+    from aixgo.session import export_lines, import_lines
+
+    with Manager(FileBackend(tmp_path / "big")) as source:
+        big = source.create("assistant", "big")
+        for _ in range(40):
+            big.append_entry(EntryType.MESSAGE, {"role": "user", "content": "z" * 2000})
+        lines = list(export_lines(big))
+    with Manager(FileBackend(tiny_disk / "sessions")) as mgr:
+        with pytest.raises(StoreError, match="No space left on device"):
+            import_lines(mgr, lines, source="big.jsonl")
+        with pytest.raises(SessionNotFoundError):
+            mgr.get("big")
+        assert not [p.name for p in (tiny_disk / "sessions" / "assistant").iterdir()]  # no half file left

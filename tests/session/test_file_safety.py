@@ -38,7 +38,10 @@ def test_a_flipped_byte_in_the_last_record_is_damage_not_a_torn_write(tmp_path: 
     data = bytearray(path.read_bytes())
     data[-20] ^= 0x01  # inside the last acknowledged record, which still ends with its newline
     path.write_bytes(bytes(data))
-    with Manager(FileBackend(tmp_path)) as mgr, pytest.raises(SessionCorruptedError, match=r"flip\.jsonl:7: "):
+    with (
+        Manager(FileBackend(tmp_path)) as mgr,
+        pytest.raises(SessionCorruptedError, match=r"flip\.jsonl:7: "),
+    ):
         mgr.get("flip").get_entries()
     with Manager(FileBackend(tmp_path)) as mgr, pytest.raises(SessionCorruptedError):
         mgr.get("flip").append_message("user", "more")  # a writer must not cut the damage away
@@ -125,7 +128,9 @@ def test_a_deleted_session_with_another_hard_link_accepts_no_appends(tmp_path: P
             s.append_message("user", "two")
 
 
-def _create_for(base: str, agent: str, ids: list[str], results: multiprocessing.Queue[tuple[str, str]]) -> None:
+def _create_for(
+    base: str, agent: str, ids: list[str], results: multiprocessing.Queue[tuple[str, str]]
+) -> None:
     with Manager(FileBackend(base, fsync="never")) as mgr:
         for session_id in ids:
             try:
@@ -139,7 +144,9 @@ def test_one_id_namespace_across_agents_and_processes(tmp_path: Path) -> None:
     ids = [f"race-{i}" for i in range(300)]
     ctx = multiprocessing.get_context("fork")
     results: multiprocessing.Queue[tuple[str, str]] = ctx.Queue()
-    procs = [ctx.Process(target=_create_for, args=(str(tmp_path), agent, ids, results)) for agent in ("a1", "a2")]
+    procs = [
+        ctx.Process(target=_create_for, args=(str(tmp_path), agent, ids, results)) for agent in ("a1", "a2")
+    ]
     for proc in procs:
         proc.start()
     for proc in procs:
@@ -221,3 +228,33 @@ def test_export_round_trips_through_the_checksummed_format(tmp_path: Path) -> No
         s.append_entry(EntryType.MESSAGE, {"role": "user", "content": "tab\there"})
         lines = list(export_lines(s))
     assert parse_export(lines).state.history[0].data["content"] == "tab\there"
+
+
+def test_repair_from_the_command_line(tmp_path: Path) -> None:
+    with Manager(FileBackend(tmp_path)) as mgr:
+        s = mgr.create("assistant", "cli-fix")
+        for i in range(3):
+            s.append_message("user", f"m{i}")
+    path = _file(tmp_path, "assistant", "cli-fix")
+    path.write_bytes(path.read_bytes() + b"half a line that ends\n")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "aixgo", "sessions", "--base-dir", str(tmp_path), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    listed = run("list")
+    assert listed.returncode == 0 and "DAMAGED" in listed.stdout
+    dry = run("repair", "cli-fix")
+    assert dry.returncode == 0, dry.stderr
+    assert "would keep 4 valid records" in dry.stdout and "cli-fix.jsonl:5" in dry.stdout
+    done = run("repair", "cli-fix", "--apply")
+    assert done.returncode == 0 and "moved 22 bytes from line 5 on to" in done.stdout
+    assert "Traceback" not in dry.stderr + done.stderr
+    shown = run("show", "cli-fix")
+    assert shown.returncode == 0 and "m2" in shown.stdout
+    assert [p.name.split(".damaged-")[0] for p in path.parent.glob("*.damaged-*")] == ["cli-fix.jsonl"]
