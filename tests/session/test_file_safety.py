@@ -258,3 +258,18 @@ def test_repair_from_the_command_line(tmp_path: Path) -> None:
     shown = run("show", "cli-fix")
     assert shown.returncode == 0 and "m2" in shown.stdout
     assert [p.name.split(".damaged-")[0] for p in path.parent.glob("*.damaged-*")] == ["cli-fix.jsonl"]
+
+
+def test_memory_and_files_do_not_grow_with_every_session_seen(tmp_path: Path) -> None:
+    backend = FileBackend(tmp_path, fsync="never", cache_bytes=50_000)
+    with Manager(backend) as mgr:
+        for i in range(300):
+            s = mgr.create("assistant", f"s{i}")
+            s.append_message("user", "x" * 500)
+            with s.lease(wait=0):
+                pass
+        held = sum(log.offset for log in backend._logs.values())
+        assert len(backend._logs) < 300 and held <= 50_000 + 2_000  # the bound, plus the session in use
+        assert len(backend._agents) <= 4096
+        assert not list((tmp_path / "assistant").glob("*.lease"))  # released leases leave no file
+        assert len(mgr.list()) == 300

@@ -17,25 +17,33 @@ from aixgo.errors import SessionBusyError
 class FileLease:
     """A held lease; release it (or leave the ``with`` block) when the turn ends."""
 
-    def __init__(self, fd: int, session_id: str, ttl: float) -> None:
+    def __init__(self, fd: int, path: Path, session_id: str, ttl: float) -> None:
         self.token = secrets.token_hex(16)
         self.ttl = ttl
+        self._path = path
         self._session_id = session_id
         self._fd: int | None = fd
 
     @classmethod
     def try_take(cls, path: Path, session_id: str, ttl: float) -> FileLease | None:
-        """The lease if no one holds it, else None (never blocks)."""
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return None
-        except BaseException:
-            os.close(fd)
-            raise
-        return cls(fd, session_id, ttl)
+        """The lease if no one holds it, else None (never blocks).
+
+        The lease file is removed on release, so none accumulate; a taker that locked a file just
+        removed by its holder sees that the path names another file (or none) and tries again."""
+        for _ in range(100):
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if _same_file(fd, path):
+                    return cls(fd, path, session_id, ttl)
+            except BlockingIOError:
+                os.close(fd)
+                return None
+            except BaseException:
+                os.close(fd)
+                raise
+            os.close(fd)  # we locked a file its holder removed meanwhile: take the new one
+        return None
 
     def extend(self, ttl: float | None = None) -> None:
         """Nothing to extend (the lock has no expiry); raises if the lease was released."""
@@ -45,9 +53,14 @@ class FileLease:
             )
 
     def release(self) -> None:
-        """Unlock and close (twice is harmless)."""
+        """Remove the lease file, unlock and close (twice is harmless)."""
         fd, self._fd = self._fd, None
         if fd is not None:
+            try:
+                if _same_file(fd, self._path):
+                    self._path.unlink()
+            except OSError:  # the session (and its folder) may be gone already
+                pass
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
@@ -56,3 +69,12 @@ class FileLease:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (opened.st_dev, opened.st_ino)

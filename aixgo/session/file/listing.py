@@ -20,11 +20,13 @@ from aixgo.logs import get_logger
 from aixgo.session.core.codec import loads, parse_ts
 from aixgo.session.core.records import RecordError, header_from_record
 from aixgo.session.file.log import CRC_DIGITS
+from aixgo.session.file.lru import LruDict
 from aixgo.session.types import CHAT_ENTRY_TYPES, SessionInfo
 
 log = get_logger("aixgo.session.file")
 
 SUFFIX = ".jsonl"
+MAX_CACHED_SUMMARIES = 20_000
 _MESSAGE_PREFIXES = tuple(b'\n{"k":"e","type":"' + t.value.encode() + b'"' for t in CHAT_ENTRY_TYPES)
 _HEAD_MOVES = (b'\n{"k":"r"', b'\n{"k":"h"')
 
@@ -35,7 +37,7 @@ class Summaries:
     def __init__(self, base_dir: Path, get_info: Callable[[str], SessionInfo]) -> None:
         self.base_dir = base_dir
         self._get_info = get_info
-        self._cache: dict[Path, tuple[int, int, SessionInfo]] = {}
+        self._cache: LruDict[Path, tuple[int, int, SessionInfo]] = LruDict(MAX_CACHED_SUMMARIES)
 
     def agent_dirs(self) -> list[str]:
         """The agent folders, sorted (symlinks are not followed)."""
@@ -94,7 +96,7 @@ class Summaries:
                 info = self._get_info(session_id)
             except SessionNotFoundError:
                 return None
-        self._cache[path] = (st.st_mtime_ns, st.st_size, info)
+        self._cache.put(path, (st.st_mtime_ns, st.st_size, info))
         return info
 
     @staticmethod

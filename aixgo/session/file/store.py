@@ -64,6 +64,7 @@ from aixgo.session.file.lease import FileLease
 from aixgo.session.file.listing import SUFFIX, Summaries
 from aixgo.session.file.locks import DEFAULT_LOCK_TIMEOUT, lock_exclusive, store_lock
 from aixgo.session.file.log import SessionLog, frame, os_errors
+from aixgo.session.file.lru import LruDict
 from aixgo.session.file.repair import RepairReport, repair_file
 from aixgo.session.types import Checkpoint, Entry, EntryType, SessionInfo
 
@@ -73,6 +74,11 @@ FsyncPolicy = Literal["always", "batch", "never"]
 FSYNC_POLICIES: tuple[FsyncPolicy, ...] = ("always", "batch", "never")
 LEASE_SUFFIX = ".lease"
 MAX_OPEN_SESSIONS = 256
+"""Session files a process keeps open at most (file descriptors)."""
+DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
+"""Session file bytes a process keeps replayed in memory (least recently used sessions go first; checked
+when a session is opened, so the session in use may add its own size)."""
+MAX_KNOWN_IDS = 4096
 
 T = TypeVar("T")
 
@@ -91,6 +97,7 @@ class FileBackend:
         fsync: FsyncPolicy = "always",
         batch_interval: float = 1.0,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> None:
         if fsync not in FSYNC_POLICIES:
             raise ValueError(f"fsync must be one of {', '.join(FSYNC_POLICIES)}, got {fsync!r}")
@@ -100,12 +107,13 @@ class FileBackend:
         self.fsync: FsyncPolicy = fsync
         self.batch_interval = batch_interval
         self.lock_timeout = lock_timeout
+        self.cache_bytes = cache_bytes
         with os_errors(self.base_dir):
             self._make_dir(self.base_dir)
             check_base_dir(self.base_dir)
         self._lock = threading.Lock()
         self._logs: OrderedDict[str, SessionLog] = OrderedDict()
-        self._agents: dict[str, str] = {}  # session id -> agent, for sessions seen by this process
+        self._agents: LruDict[str, str] = LruDict(MAX_KNOWN_IDS)  # session id -> agent, recently seen
         self._summaries = Summaries(self.base_dir, self.get_info)
         self._dirty: set[int] = set()
         self._closed = False
@@ -142,7 +150,7 @@ class FileBackend:
         for name in self._summaries.agent_dirs():
             path = self._path(name, session_id)
             if self._summaries.has_header(path):
-                self._agents[session_id] = name
+                self._agents.put(session_id, name)
                 return path
         return None
 
@@ -210,14 +218,23 @@ class FileBackend:
                 os.close(opened.fd)
                 return found
             self._logs[session_id] = opened
-            for sid in list(self._logs)[: max(0, len(self._logs) - MAX_OPEN_SESSIONS)]:
-                old = self._logs[sid]
-                if old.lock.acquire(blocking=False):
-                    try:
-                        self._forget_locked(old)
-                    finally:
-                        old.lock.release()
+            self._evict_locked(keep=opened)
         return opened
+
+    def _evict_locked(self, keep: SessionLog) -> None:
+        """Close least recently used logs while more than :data:`MAX_OPEN_SESSIONS` are open or they hold
+        more than ``cache_bytes`` (``keep``, the one in use, stays); the caller holds ``self._lock``."""
+        held = sum(found.offset for found in self._logs.values())
+        for old in list(self._logs.values()):
+            if len(self._logs) <= MAX_OPEN_SESSIONS and held <= self.cache_bytes:
+                return
+            if old is keep or not old.lock.acquire(blocking=False):
+                continue
+            try:
+                held -= old.offset
+                self._forget_locked(old)
+            finally:
+                old.lock.release()
 
     def _forget_locked(self, session_log: SessionLog) -> None:
         """Close a log; the caller holds ``self._lock`` and ``session_log.lock``."""
@@ -272,7 +289,7 @@ class FileBackend:
                     raise SessionExistsError(f"session {header.id!r} already exists", session_id=header.id)
                 self._remove_crash_leftovers(header.id)
                 write_exclusive(path, frame(dumps(record).encode()), durable=self.fsync != "never")
-            self._agents[header.id] = header.agent
+            self._agents.put(header.id, header.agent)
         return self.get_info(header.id)
 
     def _remove_crash_leftovers(self, session_id: str) -> None:
@@ -306,7 +323,7 @@ class FileBackend:
                 fsync_dir(session_log.path.parent)
             with self._lock:
                 self._forget_locked(session_log)
-            self._agents.pop(session_id, None)
+            self._agents.pop(session_id)
             return True
 
         try:
@@ -410,7 +427,7 @@ class FileBackend:
                     write_exclusive(self._path(header.agent, header.id), payload, durable=self.fsync != "never")
                 except FileExistsError:
                     raise SessionExistsError(f"session {header.id!r} already exists", session_id=header.id) from None
-            self._agents[header.id] = header.agent
+            self._agents.put(header.id, header.agent)
         return self.get_info(header.id)
 
     def repair(self, session_id: str, *, apply: bool = False) -> RepairReport:
