@@ -110,9 +110,9 @@ class Manager:
         metadata: dict[str, Any] | None = None,
     ) -> Session:
         """Awaitable :meth:`create`."""
-        header = self._header(agent, session_id, user_id, metadata)
-        info = await self._write(self._open_backend().create_session, header)
-        return Session(self, info)
+        return await self._write(
+            functools.partial(self.create, user_id=user_id, metadata=metadata), agent, session_id
+        )
 
     @staticmethod
     def _header(
@@ -124,7 +124,9 @@ class Manager:
             validate_id(user_id, "user id")
         if metadata is not None and not isinstance(metadata, dict):
             raise TypeError(f"metadata must be a dict, got {type(metadata).__name__}")
-        return Header(id=sid, agent=agent, user_id=user_id, created_at=utcnow(), metadata=dict(metadata or {}))
+        return Header(
+            id=sid, agent=agent, user_id=user_id, created_at=utcnow(), metadata=dict(metadata or {})
+        )
 
     def get(self, session_id: str) -> Session:
         """The existing session with this id. Raises ``SessionNotFoundError``."""
@@ -152,7 +154,9 @@ class Manager:
                 except SessionExistsError:
                     continue
             return self._owned(info, agent)
-        raise SessionExistsError(f"session {session_id!r} could not be created or opened", session_id=session_id)
+        raise SessionExistsError(
+            f"session {session_id!r} could not be created or opened", session_id=session_id
+        )
 
     async def aget_or_create(self, agent: str, session_id: str, *, user_id: str | None = None) -> Session:
         """Awaitable :meth:`get_or_create`."""

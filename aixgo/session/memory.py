@@ -13,14 +13,11 @@ from datetime import datetime
 from typing import Any
 
 from aixgo.errors import (
-    CheckpointNotFoundError,
-    ChecksumMismatchError,
     SessionBusyError,
     SessionExistsError,
     SessionNotFoundError,
     StoreClosedError,
 )
-from aixgo.session.core.codec import restore_record
 from aixgo.session.core.records import Header, head_move_from_record
 from aixgo.session.core.slicing import HistoryRange, apply_range
 from aixgo.session.core.state import SessionState, checkpoint_at
@@ -170,17 +167,8 @@ class MemoryBackend:
         """Move the head back to a checkpoint."""
         with self._lock:
             state = self._state(session_id)
-            cp = state.checkpoint_target(checkpoint_id)
-            if cp is None:
-                raise CheckpointNotFoundError(
-                    f"session {session_id!r} has no checkpoint {checkpoint_id!r}",
-                    session_id=session_id,
-                    checkpoint_id=checkpoint_id,
-                )
-            problem = state.restore_problem(cp)
-            if problem is not None:
-                raise ChecksumMismatchError(problem, session_id=session_id)
-            state.apply_head_move(head_move_from_record(restore_record(cp, timestamp)))
+            cp, record = state.restore(checkpoint_id, timestamp)
+            state.apply_head_move(head_move_from_record(record))
             return cp
 
     def import_session(self, plan: ImportPlan) -> SessionInfo:

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from aixgo.session.core.codec import ROOT_HASH, chain_hash, encode_entry
+from aixgo.errors import CheckpointNotFoundError, ChecksumMismatchError
+from aixgo.session.core.codec import ROOT_HASH, chain_hash, encode_entry, restore_record
 from aixgo.session.core.records import (
     Header,
     HeadMove,
@@ -58,7 +59,12 @@ def next_entry(
 ) -> PendingEntry:
     """The entry that appending ``data`` after ``head`` stores (the only place ``seq`` is assigned)."""
     entry = Entry(
-        id=entry_id, parent_id=head.entry_id, seq=head.seq + 1, timestamp=timestamp, type=entry_type, data=data
+        id=entry_id,
+        parent_id=head.entry_id,
+        seq=head.seq + 1,
+        timestamp=timestamp,
+        type=entry_type,
+        data=data,
     )
     try:
         encoded = encode_entry(entry)
@@ -97,6 +103,28 @@ def checksum_problem(cp: Checkpoint, actual: bytes | None) -> str | None:
             f"hashes to {actual.hex()[:12]}…): entries up to seq {cp.seq} were modified"
         )
     return None
+
+
+def check_restore(
+    session_id: str,
+    checkpoint_id: str,
+    cp: Checkpoint | None,
+    actual: bytes | None,
+    *,
+    where: str | None = None,
+) -> Checkpoint:
+    """The checkpoint a restore moves to, if it may: raises ``CheckpointNotFoundError`` when there is
+    none, ``ChecksumMismatchError`` when the stored bytes (whose chain hash is ``actual``) do not match."""
+    if cp is None:
+        raise CheckpointNotFoundError(
+            f"session {session_id!r} has no checkpoint {checkpoint_id!r}",
+            session_id=session_id,
+            checkpoint_id=checkpoint_id,
+        )
+    problem = checksum_problem(cp, actual)
+    if problem is not None:
+        raise ChecksumMismatchError(problem, session_id=session_id, path=where)
+    return cp
 
 
 class SessionState:
@@ -239,9 +267,16 @@ class SessionState:
         """The entry appending ``data`` now would store (see :func:`next_entry`)."""
         return next_entry(self._head, entry_id, entry_type, data, timestamp)
 
-    def checkpoint_target(self, checkpoint_id: str) -> Checkpoint | None:
-        """The checkpoint a restore would move to, or None if there is no such checkpoint."""
-        return self.checkpoints.get(checkpoint_id)
+    def restore(
+        self, checkpoint_id: str, timestamp: datetime, *, where: str | None = None
+    ) -> tuple[Checkpoint, dict[str, Any]]:
+        """Check a restore (see :func:`check_restore`) and return the checkpoint and the restore record to
+        store; apply the record with :meth:`apply_head_move` once it is stored."""
+        header = self._header()
+        cp = self.checkpoints.get(checkpoint_id)
+        head = self.heads.get(cp.entry_id) if cp is not None else None
+        cp = check_restore(header.id, checkpoint_id, cp, None if head is None else head.hash, where=where)
+        return cp, restore_record(cp, timestamp)
 
     def restore_problem(self, cp: Checkpoint) -> str | None:
         """Why a restore to ``cp`` must be refused (see :func:`checksum_problem`), or None."""

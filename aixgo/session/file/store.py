@@ -40,14 +40,12 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from aixgo.errors import (
-    CheckpointNotFoundError,
-    ChecksumMismatchError,
     SessionExistsError,
     SessionNotFoundError,
     StoreClosedError,
 )
 from aixgo.logs import get_logger
-from aixgo.session.core.codec import checkpoint_record, dumps, header_record, restore_record
+from aixgo.session.core.codec import checkpoint_record, dumps, header_record
 from aixgo.session.core.records import Header, head_move_from_record
 from aixgo.session.core.slicing import HistoryRange, apply_range
 from aixgo.session.core.state import checkpoint_at
@@ -394,17 +392,7 @@ class FileBackend:
 
         def restore(session_log: SessionLog) -> Checkpoint:
             state = session_log.state
-            cp = state.checkpoint_target(checkpoint_id)
-            if cp is None:
-                raise CheckpointNotFoundError(
-                    f"session {session_id!r} has no checkpoint {checkpoint_id!r}",
-                    session_id=session_id,
-                    checkpoint_id=checkpoint_id,
-                )
-            problem = state.restore_problem(cp)
-            if problem is not None:
-                raise ChecksumMismatchError(problem, session_id=session_id, path=session_log.path)
-            record = restore_record(cp, timestamp)
+            cp, record = state.restore(checkpoint_id, timestamp, where=str(session_log.path))
             session_log.write_record(dumps(record), self._sync)
             state.apply_head_move(head_move_from_record(record))
             return cp
