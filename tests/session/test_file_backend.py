@@ -13,7 +13,7 @@ import pytest
 from aixgo.errors import SessionCorruptedError, StoreError, UnsupportedVersionError
 from aixgo.session import Backend, EntryType, FileBackend, FsyncPolicy, Manager
 from tests.session.contract import BackendContract, MakeBackend
-from tests.support.records import parse_line, stored_line
+from tests.support.records import parse_line, split_line, stored_line
 
 
 class TestFileContract(BackendContract):
@@ -43,9 +43,9 @@ class TestFileContract(BackendContract):
         lines = path.read_text().splitlines(keepends=True)
         for i, line in enumerate(lines):
             if f'"id":"{entry_id}"' in line:
-                rec = parse_line(line)
+                rec, meta = split_line(line)
                 rec["data"]["content"] = "tampered"
-                lines[i] = stored_line(rec)  # a careful tamperer: the line's own checksum matches
+                lines[i] = stored_line(rec, meta)  # a careful tamperer: the line's own checksum matches
         path.write_text("".join(lines))
         backend.close()
 
@@ -196,8 +196,9 @@ def test_damage_in_the_middle_names_file_and_line(store: Callable[..., Manager])
     lines = path.read_bytes().splitlines(keepends=True)
     lines[2] = lines[2][:20] + b"\n"  # line 3: a truncated record followed by valid ones
     path.write_bytes(b"".join(lines))
+    # reads cost what they return: opening reads the header and the end; reading the history meets the damage
     with pytest.raises(SessionCorruptedError) as err:
-        store().get("mid")
+        store().get("mid").get_entries()
     assert err.value.path == str(path)
     assert err.value.line == 3
     assert f"{path}:3:" in str(err.value)
@@ -272,7 +273,7 @@ def test_list_reports_a_damaged_session_and_opening_it_raises(store: Callable[..
     path.write_bytes(lines[0] + b"garbage\n" + b"".join(lines[2:]))
     assert sorted(i.id for i in store().list()) == ["bad", "fine"]  # list reads headers only
     with pytest.raises(SessionCorruptedError, match=":2: damaged record"):
-        store().get("bad")
+        store().get("bad").get_entries()
     path.write_bytes(b'{"k":"s","v":1,"id":"bad","agent":"assistant","created_at":"not a time"}\n')
     listed = {i.id: i for i in store().list()}  # a damaged header is reported, and hides nothing
     assert listed["fine"].damage is None

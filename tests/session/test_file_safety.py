@@ -268,8 +268,31 @@ def test_memory_and_files_do_not_grow_with_every_session_seen(tmp_path: Path) ->
             s.append_message("user", "x" * 500)
             with s.lease(wait=0):
                 pass
-        held = sum(log.offset for log in backend._logs.values())
+        held = sum(log.weight for log in backend._logs.values())
         assert len(backend._logs) < 300 and held <= 50_000 + 2_000  # the bound, plus the session in use
         assert len(backend._agents) <= 4096
         assert not list((tmp_path / "assistant").glob("*.lease"))  # released leases leave no file
         assert len(mgr.list()) == 300
+
+
+def test_a_new_process_reads_the_last_entries_without_replaying_the_file(tmp_path: Path) -> None:
+    """Reads cost what they return: the last N entries, the summary and an append touch the file's end."""
+    with Manager(FileBackend(tmp_path, fsync="never")) as mgr:
+        s = mgr.create("assistant", "long")
+        for i in range(2000):
+            s.append_message("user" if i % 2 else "assistant", f"message {i}")
+    path = _file(tmp_path, "assistant", "long")
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[5] = lines[5].replace(b"message", b"massage")  # damage far from the end: a cold read never sees it
+    path.write_bytes(b"".join(lines))
+    backend = FileBackend(tmp_path)
+    with Manager(backend) as mgr:
+        s = mgr.get("long")
+        assert s.info.message_count == 2000
+        assert [e.data["content"] for e in s.get_entries(limit=3)] == ["message 1997", "message 1998", "message 1999"]
+        assert [e.seq for e in s.get_entries(limit=2, before=1001)] == [999, 1000]
+        appended = s.append_message("user", "one more")
+        assert appended.seq == 2001 and s.info.message_count == 2001
+        assert backend._logs["long"].full is None  # nothing needed the whole file
+        with pytest.raises(SessionCorruptedError, match=r"long\.jsonl:6: "):
+            s.get_entries()  # reading it all meets the damage, and names its line

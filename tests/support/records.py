@@ -1,4 +1,4 @@
-"""Reading and writing the file store's lines in tests: JSON, a tab, its CRC-32 (8 hex digits)."""
+"""Reading and writing the file store's lines in tests (see :mod:`aixgo.session.file.lines`)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,25 @@ import zlib
 from typing import Any
 
 
-def parse_line(line: str | bytes) -> Any:
-    """The record of one stored line (with or without its checksum)."""
+def split_line(line: str | bytes) -> tuple[Any, str | None]:
+    """The record of one stored line, and its head metadata (None when it has none)."""
     text = line.decode() if isinstance(line, bytes) else line
-    body, tab, _ = text.rstrip("\n").rpartition("\t")
-    return json.loads(body if tab else text)
+    text = text.rstrip("\n")
+    if "\t" not in text:  # a file of the first version
+        return json.loads(text), None
+    payload = text.rpartition("\t")[0]
+    record, tab, meta = payload.partition("\t")
+    return json.loads(record), (meta if tab else None)
 
 
-def stored_line(record: dict[str, Any]) -> str:
+def parse_line(line: str | bytes) -> Any:
+    """The record of one stored line."""
+    return split_line(line)[0]
+
+
+def stored_line(record: dict[str, Any], meta: str | None = None) -> str:
     """The line the file store would write for ``record`` (a tamperer's valid checksum included)."""
-    body = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
-    return f"{body}\t{zlib.crc32(body.encode()):08x}\n"
+    payload = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+    if meta is not None:
+        payload += "\t" + meta
+    return f"{payload}\t{zlib.crc32(payload.encode()):08x}\n"

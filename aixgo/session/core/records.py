@@ -200,7 +200,9 @@ def entry_from_record(rec: object) -> Entry:
 def _plain_chat(data: dict[str, Any]) -> bool:
     """A chat payload of the common, obviously valid shape: a role, text content, no tool fields."""
     role = data.get("role")
-    return len(data) == 2 and type(role) is str and role not in {"tool", ""} and type(data.get("content")) is str
+    return (
+        len(data) == 2 and type(role) is str and role not in {"tool", ""} and type(data.get("content")) is str
+    )
 
 
 def _entry_from_record(rec: object) -> Entry:

@@ -49,9 +49,16 @@ def history_range(limit: int | None, before: int | None, after: int | None) -> H
     return HistoryRange(window, 0 if limit is None else -limit, -1)
 
 
-def apply_range(items: list[T], rng: HistoryRange) -> list[T]:
-    """The items ``rng`` selects from a history held as a sequence."""
-    size = len(items) if rng.window is None else min(len(items), rng.window)
+def range_bounds(length: int, rng: HistoryRange) -> tuple[int, int]:
+    """The half-open index range ``[start, stop)`` that ``rng`` selects from a history of ``length``
+    entries (``start >= stop``: nothing); index i holds ``seq`` i + 1."""
+    size = length if rng.window is None else min(length, rng.window)
     start = rng.start if rng.start >= 0 else max(0, size + rng.start)
     stop = min(rng.stop if rng.stop >= 0 else size + rng.stop, size - 1)
-    return items[start : stop + 1] if start <= stop else []
+    return start, stop + 1
+
+
+def apply_range(items: list[T], rng: HistoryRange) -> list[T]:
+    """The items ``rng`` selects from a history held as a list."""
+    start, stop = range_bounds(len(items), rng)
+    return items[start:stop] if start < stop else []

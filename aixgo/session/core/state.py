@@ -73,6 +73,17 @@ def next_entry(
     return PendingEntry(entry, encoded, _after(head, entry, encoded))
 
 
+def follow(head: Head, entry: Entry, raw: str | bytes) -> Head:
+    """The head ``entry`` makes when it is appended after ``head``: the rule every stored entry obeys
+    (its parent is the head, its ``seq`` the head's + 1). Raises :class:`RecordError` otherwise."""
+    if entry.parent_id != head[0] or entry.seq != head[1] + 1:
+        raise RecordError(
+            f"entry {entry.id!r} (seq {entry.seq}, parent {entry.parent_id!r}) does not follow the head "
+            f"{head[0]!r} (seq {head[1]})"
+        )
+    return _after(head, entry, raw)
+
+
 def _after(head: Head, entry: Entry, encoded: str | bytes) -> Head:
     return Head(entry.id, entry.seq, chain_hash(head[2], encoded), head[3] + (entry.type in CHAT_ENTRY_TYPES))
 
@@ -125,6 +136,60 @@ def check_restore(
     if problem is not None:
         raise ChecksumMismatchError(problem, session_id=session_id, path=where)
     return cp
+
+
+class HeadTracker:
+    """What a session is at its end, without its history: header, head and "updated".
+
+    For stores that read a session from its end (the file store's new processes) rather than replay
+    it: each record is validated, each entry must :func:`follow` the head, and a record that moves the
+    head elsewhere (restore, head move) comes with the head it leaves, as the store recorded it.
+    :class:`SessionState` decides the same things with the whole tree in memory."""
+
+    def __init__(self, header: Header, head: Head, updated: datetime) -> None:
+        self.header = header
+        self.head = head
+        self.updated = updated
+
+    def apply(self, rec: object, raw: str | bytes, head_after: Head | None) -> Entry | None:
+        """Apply one decoded record after the header; returns the entry it adds, if any."""
+        if not isinstance(rec, dict):
+            raise RecordError("a record must be a JSON object")
+        kind = rec.get("k")
+        if kind == "e":
+            entry = entry_from_record(rec)
+            after = follow(self.head, entry, raw)
+            if head_after is not None and head_after != after:
+                raise RecordError(f"entry {entry.id!r} records another head than its content makes")
+            self.head, self.updated = after, entry.timestamp
+            return entry
+        if kind == "c":
+            self.updated = checkpoint_from_record(rec, self.header.id).timestamp
+        elif kind in ("r", "h"):
+            move = head_move_from_record(rec)
+            if head_after is None or (head_after.entry_id, head_after.seq) != (move.entry_id, move.seq):
+                raise RecordError("a head move without the head it leaves")
+            self.head = head_after
+            if move.timestamp is not None:
+                self.updated = move.timestamp
+        elif kind == "s":
+            raise RecordError("a second session header")
+        else:
+            raise RecordError(f"unknown record kind {kind!r}")
+        return None
+
+    def info(self) -> SessionInfo:
+        """The session's summary."""
+        header = self.header
+        return SessionInfo(
+            id=header.id,
+            agent=header.agent,
+            user_id=header.user_id,
+            created_at=header.created_at,
+            updated_at=self.updated,
+            message_count=self.head.message_count,
+            metadata=dict(header.metadata),
+        )
 
 
 class SessionState:

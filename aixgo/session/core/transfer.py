@@ -70,21 +70,30 @@ class ImportPlan:
         return self.state.updated or self.header.created_at
 
     def records(self) -> Iterator[str]:
-        """The session as store records that replay to the same state: the header, the entries (with
-        a head move before each entry whose parent is not the previous entry), the checkpoints,
-        and a final head move carrying "updated"."""
-        header = self.header
-        yield dumps(header_record(header.id, header.agent, header.user_id, header.created_at, header.metadata))
+        """The session as store records that replay to the same state (see :meth:`records_with_heads`)."""
+        for record, _ in self.records_with_heads():
+            yield record
+
+    def records_with_heads(self) -> Iterator[tuple[str, Head | None]]:
+        """Each record with the head it leaves (None for records that do not move it): the header, the
+        entries (with a head move before each entry whose parent is not the previous entry), the
+        checkpoints, and a final head move carrying "updated"."""
+        header, heads = self.header, self.state.heads
+        yield (
+            dumps(header_record(header.id, header.agent, header.user_id, header.created_at, header.metadata)),
+            None,
+        )
         cursor: str | None = None
         for entry in self.state.entries.values():
             if entry.parent_id != cursor:
-                yield dumps(head_record(entry.parent_id, self.state.heads[entry.parent_id].seq, entry.timestamp))
-            yield encode_entry(entry)
+                parent = heads[entry.parent_id]
+                yield dumps(head_record(entry.parent_id, parent.seq, entry.timestamp)), parent
+            yield encode_entry(entry), heads[entry.id]
             cursor = entry.id
         for cp in self.state.checkpoints.values():
-            yield dumps(checkpoint_record(cp))
+            yield dumps(checkpoint_record(cp)), None
         head = self.state.head
-        yield dumps(head_record(head.entry_id, head.seq, self.updated))
+        yield dumps(head_record(head.entry_id, head.seq, self.updated)), head
 
 
 def export_records(snapshot: Snapshot) -> Iterator[str]:
@@ -96,7 +105,9 @@ def export_records(snapshot: Snapshot) -> Iterator[str]:
         digest.update(text.encode() + b"\n")
         return text
 
-    yield line(dumps(header_record(header.id, header.agent, header.user_id, header.created_at, header.metadata)))
+    yield line(
+        dumps(header_record(header.id, header.agent, header.user_id, header.created_at, header.metadata))
+    )
     for entry in snapshot.entries:
         yield line(encode_entry(entry))
     for cp in snapshot.checkpoints:
@@ -238,7 +249,8 @@ class _ExportReader:
             raise self.fail("empty: no session header", None)
         if self.end is None:
             raise self.fail(
-                f"it ends at line {self.last_line} without its end record: the export was cut short", self.last_line
+                f"it ends at line {self.last_line} without its end record: the export was cut short",
+                self.last_line,
             )
         if not self.head_seen:
             raise self.fail("no head record before the end record", self.last_line)
@@ -250,6 +262,8 @@ class _ExportReader:
                 self.last_line,
             )
         if self.end.get("sha256") != self.digest.hexdigest():
-            raise self.fail("the end record's sha256 does not match the lines before it: the file was edited",
-                            self.last_line)
+            raise self.fail(
+                "the end record's sha256 does not match the lines before it: the file was edited",
+                self.last_line,
+            )
         return ImportPlan(header, self.state)

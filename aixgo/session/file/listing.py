@@ -1,8 +1,10 @@
 """Listing the file store: a summary of every session file, read cheaply, damage reported.
 
-A file with no restore or head-move records is summarised from its header, a byte count of its
-chat-message records and the timestamp of its last record (the session's "updated" time, as the
-core defines it); any other file is replayed in full. A file that cannot be read is listed with
+A session file is summarised from its header and its end (the last head-moving line carries the
+message count; the last line's timestamp is the session's "updated" time, as the core defines it),
+without reading the rest. A file of the first version (no checksums, no head metadata) with no
+restore or head-move records is summarised from its header, a byte count of its chat-message
+records and its last record; any other one is replayed in full. A file that cannot be read is listed with
 :attr:`~aixgo.session.types.SessionInfo.damage` saying why and where — never skipped, and never
 allowed to hide the other sessions.
 """
@@ -10,7 +12,6 @@ allowed to hide the other sessions.
 from __future__ import annotations
 
 import os
-import zlib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +20,8 @@ from aixgo.errors import AixgoError, SessionCorruptedError, SessionNotFoundError
 from aixgo.logs import get_logger
 from aixgo.session.core.codec import loads, parse_ts
 from aixgo.session.core.records import RecordError, header_from_record
-from aixgo.session.file.log import CRC_DIGITS
+from aixgo.session.file.lines import unframe
+from aixgo.session.file.log import SessionLog
 from aixgo.session.file.lru import LruDict
 from aixgo.session.types import CHAT_ENTRY_TYPES, SessionInfo
 
@@ -77,14 +79,27 @@ class Summaries:
 
     def _summary(self, path: Path, session_id: str) -> SessionInfo | None:
         try:
-            st = path.stat()
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            return None
+        try:
+            st = os.fstat(fd)
             cached = self._cache.get(path)
             if cached is not None and cached[:2] == (st.st_mtime_ns, st.st_size):
                 return cached[2]
-            with open(path, "rb") as f:
-                data = f.read()
-        except FileNotFoundError:
-            return None
+            first = os.pread(fd, 4096, 0)
+            if b"\t" in first.split(b"\n", 1)[0]:  # read from the header and the end
+                session_log = SessionLog(path, session_id, fd)
+                info = session_log.info() if session_log.open() else None
+            else:  # a file of the first version
+                info = self._legacy(os.pread(fd, st.st_size, 0), path, session_id)
+        finally:
+            os.close(fd)
+        if info is not None:
+            self._cache.put(path, (st.st_mtime_ns, st.st_size, info))
+        return info
+
+    def _legacy(self, data: bytes, path: Path, session_id: str) -> SessionInfo | None:
         end = data.rfind(b"\n")
         first = data.find(b"\n")
         if first < 0:
@@ -96,7 +111,6 @@ class Summaries:
                 info = self._get_info(session_id)
             except SessionNotFoundError:
                 return None
-        self._cache.put(path, (st.st_mtime_ns, st.st_size, info))
         return info
 
     @staticmethod
@@ -124,13 +138,8 @@ class Summaries:
 
 
 def _body(line: bytes) -> bytes:
-    """A line's JSON, checked against its CRC when it has one (see :mod:`aixgo.session.file.log`)."""
-    body, tab, crc = line.rpartition(b"\t")
-    if not tab:
-        return line
-    if len(crc) != CRC_DIGITS or int(crc, 16) != zlib.crc32(body):
-        raise ValueError("its checksum does not match")
-    return body
+    """A line's JSON (files of the first version have no checksums)."""
+    return unframe(line, checksummed=False)[0]
 
 
 def _damaged(path: Path, session_id: str, agent: str, reason: str) -> SessionInfo:

@@ -1,45 +1,58 @@
-"""One session's log file, open in this process: its bytes replayed through the session core.
+"""One session's log file, open in this process, read from its end.
 
-:class:`SessionLog` holds the descriptor of ``<session-id>.jsonl`` and the
-:class:`~aixgo.session.core.SessionState` its records replay to. It reads only the bytes other
-processes appended since it last looked, and writes a record as one ``write`` (looping on a short
-write) under ``flock(LOCK_EX)`` plus its own thread lock. Every rule comes from the core; this
-module only knows lines, offsets, locks and what a torn write looks like.
+:class:`SessionLog` holds the descriptor of ``<session-id>.jsonl`` and what the session is at its
+end (:class:`~aixgo.session.core.state.HeadTracker`: header, head, "updated"), read from the first
+line and the last head-moving line (see :mod:`aixgo.session.file.lines`). So a new process answers
+``info``, appends, checkpoints and reads the last N entries in time and memory proportional to what
+they touch, not to the session's length; it keeps only a bounded window of recent entries. The
+operations that need the whole tree (every entry, the checkpoints, a restore, an export) replay the
+file once (:mod:`aixgo.session.file.replay`) and keep that replay while the store's byte budget
+allows.
 
-Each line is a record's canonical JSON, a tab and the CRC-32 of the JSON as 8 hex digits (JSON
-never holds a raw tab, so the tab can only be the separator)::
-
-    {"k":"e","type":"message",…}\t1a2b3c4d
-
-A *complete* line (one that ends in a newline) that fails its CRC or does not parse is damage,
-wherever it is: :class:`~aixgo.errors.SessionCorruptedError` names the file and line, and nothing
-is cut away (``aixgo sessions repair`` moves it aside on request). Only an unterminated last line is
-a torn write: readers ignore it and the next writer cuts it off. Files written before checksums
-(no tab on the header line) are read as they are.
-
-Readers take no lock: a record's single ``write`` ends with its newline, so a reader that meets a
-record being written sees an unterminated tail and ignores it.
+Writers append each record as one ``write`` (looping on a short write) under ``flock(LOCK_EX)`` and
+the log's thread lock; readers take no lock: a record's single ``write`` ends with its newline, so a
+reader that meets a record being written sees an unterminated tail and ignores it. A complete line
+that fails its checksum, does not parse or breaks a rule is damage, wherever it is: an error names
+the file and line and nothing is cut away. Only an unterminated last line is a torn write: the next
+writer cuts it off.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
-import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 from aixgo.errors import SessionCorruptedError, StoreError, UnsupportedVersionError
 from aixgo.logs import get_logger
-from aixgo.session.core.codec import loads
-from aixgo.session.core.records import NewerVersionError, RecordError, entry_from_record
-from aixgo.session.core.state import SessionState
+from aixgo.session.core.codec import loads, parse_ts
+from aixgo.session.core.records import (
+    Header,
+    HeadMove,
+    NewerVersionError,
+    entry_from_record,
+    header_from_record,
+)
+from aixgo.session.core.slicing import HistoryRange, apply_range, range_bounds
+from aixgo.session.core.state import EMPTY_HEAD, Head, HeadTracker, SessionState
+from aixgo.session.file.lines import frame, head_from_meta, iter_back, line_number, unframe
+from aixgo.session.file.replay import Replay
+from aixgo.session.types import Checkpoint, Entry, SessionInfo
 
 log = get_logger("aixgo.session.file")
 
-CRC_DIGITS = 8
+
+RECENT_LIMIT = 512
+"""Recent entries of the history a log keeps in memory (warm reads of the last N are a slice)."""
+IDEMPOTENCY_WINDOW = 1024 * 1024
+"""Bytes from the end of a file searched for an entry id given again (a retried append), when the
+process has not replayed the whole session."""
+_ENTRY_PREFIX = b'{"k":"e"'
+_ENTRY_ID = re.compile(rb'\{"k":"e","type":"[a-z_]+","id":("(?:[^"\\]|\\.)*")')
+_MAX_WINDOW_IDS = 20_000
 
 
 @contextlib.contextmanager
@@ -53,14 +66,6 @@ def os_errors(path: Path) -> Iterator[None]:
         raise StoreError(f"file store: {exc.strerror or exc} ({where})") from exc
 
 
-class _BadLine(Exception):
-    """A complete line that is not a valid record (``parsed``: it was JSON, but not a valid record)."""
-
-    def __init__(self, reason: str, parsed: bool) -> None:
-        super().__init__(reason)
-        self.parsed = parsed
-
-
 class SessionLog:
     """This process's view of one session file (see the module docstring)."""
 
@@ -70,12 +75,147 @@ class SessionLog:
         self.fd = fd
         self.lock = threading.RLock()
         self.closed = False
-        self.offset = 0
-        self.lines = 0
-        self.checksummed = True  # set from the header line: files of the first version have no CRCs
-        self.state = SessionState()
+        self.offset = 0  # bytes of complete lines read or written
+        self.tracker: HeadTracker | None = None
+        self.full: Replay | None = None
+        self.recent: list[Entry] | None = None  # the last entries of the history, when known
+        self.window_ids: dict[str, int] | None = None  # recent entry ids -> line offset (find_entry)
+        self.last_write_offset = 0
 
-    # -- reading ------------------------------------------------------------------------------
+    # -- what the session is ------------------------------------------------------------------
+
+    @property
+    def head(self) -> Head:
+        """The current head."""
+        return self._tracker().head
+
+    def info(self) -> SessionInfo:
+        """The session's summary."""
+        return self._tracker().info()
+
+    @property
+    def weight(self) -> int:
+        """Roughly the bytes of session data this log keeps in memory."""
+        return self.offset if self.full is not None else 0
+
+    def _tracker(self) -> HeadTracker:
+        if self.tracker is None:
+            raise self._damage("the session has no header", 1)
+        return self.tracker
+
+    def _damage(self, reason: str, line: int | None) -> SessionCorruptedError:
+        return SessionCorruptedError(
+            f"damaged record: {reason}", session_id=self.session_id, path=self.path, line=line
+        )
+
+    def _damage_at(self, reason: str, offset: int) -> SessionCorruptedError:
+        return self._damage(reason, line_number(self.fd, offset) if self.fd >= 0 else None)
+
+    # -- opening -------------------------------------------------------------------------------
+
+    def open(self) -> bool:
+        """Read the header and the session's end; False if the file holds no complete header line."""
+        size = os.fstat(self.fd).st_size
+        first = os.pread(self.fd, min(size, 64 * 1024), 0)
+        newline = first.find(b"\n")
+        if newline < 0:
+            if size > len(first):  # a header longer than 64 KiB: let the replay read it
+                self.load_full(size)
+                return self.tracker is not None
+            return False
+        if b"\t" not in first[:newline]:  # a file of the first version: no head metadata to read from
+            self.load_full(size)
+            return self.tracker is not None
+        header = self._header(first[:newline])
+        end = self._end_of_complete_lines(size)
+        updated = None
+        head = EMPTY_HEAD
+        for offset, line in iter_back(self.fd, end):
+            if offset == 0:
+                break
+            _, meta, rec = self._decode(line, offset)
+            if updated is None:
+                updated = rec.get("ts") if isinstance(rec.get("ts"), str) else None
+            if meta is not None:
+                ident = rec.get("id") if rec.get("k") == "e" else rec.get("entry_id")
+                head = self._meta_head(ident, rec.get("seq"), meta, offset)
+                if rec.get("k") == "e":
+                    with self._at(offset):
+                        entry_from_record(rec)
+                break
+        tracker = HeadTracker(header, head, header.created_at)
+        if updated is not None:
+            with self._at(end):
+                tracker.updated = parse_ts(updated)
+        self.tracker = tracker
+        self.offset = end
+        return True
+
+    def _header(self, line: bytes) -> Header:
+        try:
+            record, _ = unframe(line, checksummed=True)
+            header = header_from_record(loads(record))
+        except NewerVersionError as exc:
+            raise UnsupportedVersionError(str(exc), session_id=self.session_id, path=self.path, line=1) from None
+        except ValueError as exc:
+            raise self._damage(str(exc), 1) from None
+        if header.id != self.session_id:
+            raise self._damage(f"the header names session {header.id!r}, not {self.session_id!r}", 1)
+        return header
+
+    def _end_of_complete_lines(self, size: int) -> int:
+        pos = size
+        while pos > 0:
+            start = max(0, pos - 64 * 1024)
+            newline = os.pread(self.fd, pos - start, start).rfind(b"\n")
+            if newline >= 0:
+                return start + newline + 1
+            pos = start
+        return 0
+
+    def _decode(self, line: bytes, offset: int) -> tuple[bytes, bytes | None, dict[str, object]]:
+        try:
+            record, meta = unframe(line, checksummed=True)
+            rec = loads(record)
+        except ValueError as exc:
+            raise self._damage_at(str(exc), offset) from None
+        if not isinstance(rec, dict):
+            raise self._damage_at("a record must be a JSON object", offset)
+        return record, meta, rec
+
+    def _meta_head(self, ident: object, seq: object, meta: bytes, offset: int) -> Head:
+        if not (ident is None or isinstance(ident, str)) or type(seq) is not int:
+            raise self._damage_at("a head-moving record without a valid entry id and seq", offset)
+        with self._at(offset):
+            return head_from_meta(ident, seq, meta)
+
+    @contextlib.contextmanager
+    def _at(self, offset: int) -> Iterator[None]:
+        """Report a ``ValueError`` (a refused record or line) as damage at ``offset``."""
+        try:
+            yield
+        except ValueError as exc:  # RecordError, LineError, bad timestamps
+            raise self._damage_at(str(exc), offset) from None
+
+    def load_full(self, end: int | None = None) -> SessionState:
+        """Replay the whole file (up to ``end``, default: what this log has read) and keep the replay."""
+        if self.full is None:
+            replay = Replay(self.path, self.session_id)
+            data = os.pread(self.fd, self.offset if end is None else end, 0)
+            replay.apply_lines(data)
+            self.full = replay
+            self.offset = replay.offset
+            self.recent = None
+            self._follow_full()
+        return self.full.state
+
+    def _follow_full(self) -> None:
+        assert self.full is not None
+        state = self.full.state
+        if state.header is not None:
+            self.tracker = HeadTracker(state.header, state.head, state.updated or state.header.created_at)
+
+    # -- reading -------------------------------------------------------------------------------
 
     def catch_up(self, *, exclusive: bool, sync: Callable[[int], None]) -> None:
         """Apply the records appended since the last read; the caller holds :attr:`lock`.
@@ -92,7 +232,12 @@ class SessionLog:
                 path=self.path,
             )
         data = os.pread(self.fd, size - self.offset, self.offset)
-        consumed = self.apply_lines(data)
+        if self.full is not None:
+            consumed = self.full.apply_lines(data)
+            self.offset = self.full.offset
+            self._follow_full()
+        else:
+            consumed = self._apply_tail(data)
         if consumed < len(data) and exclusive:
             log.warning(
                 "session.torn_tail_truncated",
@@ -103,103 +248,119 @@ class SessionLog:
             os.ftruncate(self.fd, self.offset)
             sync(self.fd)
 
-    def apply_lines(self, data: bytes) -> int:
-        """Apply the complete records in ``data``; returns how many bytes were consumed.
-
-        The complete lines are first decoded as one JSON array (one parser call instead of one per
-        line: replaying a long session is mostly decoding); if that does not give exactly one
-        object per line, or a record is refused, the rest is applied line by line, so an error
-        names its line and a torn tail is told from damage."""
-        consumed = 0
-        if self.state.header is None:
-            consumed = self._apply_one_by_one(data, max_lines=1)
-            if self.state.header is None:
-                return consumed
-        end = data.rfind(b"\n")
-        lines = data[consumed:end].split(b"\n") if end > consumed else []
-        if len(lines) > 1:
-            bodies = [body for body in map(self._checked_body, lines) if body is not None]
-            if len(bodies) == len(lines):
-                try:
-                    records = loads(b"[" + b",".join(bodies) + b"]")
-                except ValueError:
-                    records = None
-                if isinstance(records, list) and len(records) == len(bodies) and all(type(r) is dict for r in records):
-                    applied = self._apply_decoded(lines, bodies, records)
-                    consumed += sum(len(line) + 1 for line in lines[:applied])
-        return consumed + self._apply_one_by_one(data[consumed:])
-
-    def _checked_body(self, line: bytes) -> bytes | None:
-        """The record's JSON if the line's checksum matches (or a legacy file has none), else None."""
-        body, tab, crc = line.rpartition(b"\t")
-        if not tab:
-            return None if self.checksummed else line
-        try:
-            return body if int(crc, 16) == zlib.crc32(body) and len(crc) == CRC_DIGITS else None
-        except ValueError:
-            return None
-
-    def _apply_decoded(self, lines: list[bytes], bodies: list[bytes], records: list[Any]) -> int:
-        """Apply decoded records until one is refused; returns how many were applied."""
-        state = self.state
-        add_entry = state.add_entry
-        for count, (line, body, rec) in enumerate(zip(lines, bodies, records, strict=True)):
-            try:
-                if rec.get("k") == "e":  # the common record, without apply()'s dispatch
-                    add_entry(entry_from_record(rec), body)
-                else:
-                    state.apply(rec, body)
-            except RecordError:
-                return count
-            self.lines += 1
-            self.offset += len(line) + 1
-        return len(lines)
-
-    def _apply_one_by_one(self, data: bytes, max_lines: int | None = None) -> int:
+    def _apply_tail(self, data: bytes) -> int:
+        tracker = self._tracker()
         pos = 0
-        while max_lines is None or self.lines < max_lines:
+        while True:
             newline = data.find(b"\n", pos)
             if newline < 0:
                 return pos
-            line = data[pos:newline]
-            try:
-                self._apply(line)
-            except _BadLine as bad:  # a complete line: damage, never a torn write
-                raise SessionCorruptedError(
-                    f"damaged record: {bad}", session_id=self.session_id, path=self.path, line=self.lines + 1
-                ) from None
-            self.lines += 1
+            offset = self.offset
+            record, meta, rec = self._decode(data[pos:newline], offset)
+            head_after = None
+            if meta is not None:
+                ident = rec.get("id") if rec.get("k") == "e" else rec.get("entry_id")
+                head_after = self._meta_head(ident, rec.get("seq"), meta, offset)
+            with self._at(offset):
+                entry = tracker.apply(rec, record, head_after)
+            if entry is not None:
+                self._remember(entry)
+                self._note_id(entry.id, offset)
+            elif head_after is not None:
+                self.recent = None
             self.offset += newline + 1 - pos
             pos = newline + 1
-        return pos
 
-    def _apply(self, line: bytes) -> None:
-        if self.lines == 0:
-            self.checksummed = b"\t" in line
-        raw = self._checked_body(line)
-        if raw is None:
-            raise _BadLine("its checksum does not match (or it has none)", parsed=False)
-        try:
-            rec = loads(raw)
-        except ValueError as exc:
-            raise _BadLine(f"not valid JSON ({exc})", parsed=False) from None
-        try:
-            self.state.apply(rec, raw)
-            if self.lines == 0 and self.state.header is not None and self.state.header.id != self.session_id:
-                raise RecordError(f"the header names session {self.state.header.id!r}, not {self.session_id!r}")
-        except NewerVersionError as exc:
-            raise UnsupportedVersionError(str(exc), session_id=self.session_id, path=self.path, line=1) from None
-        except RecordError as exc:
-            raise _BadLine(str(exc), parsed=True) from None
+    def _remember(self, entry: Entry) -> None:
+        if self.recent is not None:
+            self.recent.append(entry)
+            if len(self.recent) > 2 * RECENT_LIMIT:
+                del self.recent[:-RECENT_LIMIT]
+
+    def history(self, rng: HistoryRange) -> list[Entry]:
+        """The entries of the current history that ``rng`` selects: from the replay when this process
+        has one, from the recent window when it covers them, else read backwards from the end."""
+        if self.full is not None:
+            return apply_range(self.full.state.history, rng)
+        length = self.head.seq
+        start, stop = range_bounds(length, rng)
+        if start >= stop:
+            return []
+        recent = self.recent
+        if recent is not None and start >= length - len(recent):
+            first = length - len(recent)
+            return recent[start - first : stop - first]
+        entries = self._read_back(start, stop)
+        if stop == length:
+            self.recent = entries[-RECENT_LIMIT:]
+        return entries
+
+    def _read_back(self, start: int, stop: int) -> list[Entry]:
+        """History entries with index in ``[start, stop)``, found by following parents from the head."""
+        want, seq = self.head.entry_id, self.head.seq
+        found: list[Entry] = []
+        for offset, line in iter_back(self.fd, self.offset):
+            if want is None or seq <= start:
+                break
+            if not line.startswith(_ENTRY_PREFIX):
+                continue
+            _, _, rec = self._decode(line, offset)
+            if rec.get("id") != want:
+                continue
+            with self._at(offset):
+                entry = entry_from_record(rec)
+            if entry.seq != seq:
+                raise self._damage_at(f"entry {want!r} has seq {entry.seq}, its place in the history {seq}", offset)
+            if seq <= stop:
+                found.append(entry)
+            want, seq = entry.parent_id, seq - 1
+        if seq > start:  # the chain is broken: replaying the file names the damaged line
+            self.load_full()
+            raise self._damage(f"entry {want!r} of the history (seq {seq}) is not in the file", None)
+        found.reverse()
+        return found
+
+    def find_entry(self, entry_id: str) -> Entry | None:
+        """The stored entry with this id, if the replay holds it or it is among the entries of the last
+        :data:`IDEMPOTENCY_WINDOW` bytes and those written since (how a retried append is recognised).
+        The window's ids are read once per log, from the raw lines, and then kept up to date."""
+        if self.full is not None:
+            return self.full.state.entries.get(entry_id)
+        if self.window_ids is None:
+            self.window_ids = {}
+            scanned = 0
+            for offset, line in iter_back(self.fd, self.offset):
+                scanned += len(line) + 1
+                if scanned > IDEMPOTENCY_WINDOW:
+                    break
+                match = _ENTRY_ID.match(line)
+                if match is not None:
+                    self.window_ids.setdefault(loads(match.group(1)), offset)
+        at = self.window_ids.get(entry_id)
+        if at is None:
+            return None
+        line = os.pread(self.fd, self.offset - at, at).split(b"\n", 1)[0]
+        _, _, rec = self._decode(line, at)
+        with self._at(at):
+            entry = entry_from_record(rec)
+        return entry if entry.id == entry_id else None
+
+    def _note_id(self, entry_id: str, offset: int) -> None:
+        if self.window_ids is not None:
+            self.window_ids[entry_id] = offset
+            if len(self.window_ids) > _MAX_WINDOW_IDS:
+                for stale in list(self.window_ids)[: len(self.window_ids) - _MAX_WINDOW_IDS // 2]:
+                    del self.window_ids[stale]
 
     # -- writing ------------------------------------------------------------------------------
 
-    def write_record(self, line: str, sync: Callable[[int], None]) -> bytes:
-        """Write one record line; the caller holds :attr:`lock` and ``flock(LOCK_EX)``. Returns its JSON bytes.
-
-        A failed or short write is cut off again, so nothing half-written stays visible."""
+    def write_record(self, line: str, head: Head | None, sync: Callable[[int], None]) -> bytes:
+        """Write one record (with the head it leaves, if it moves it); the caller holds :attr:`lock` and
+        ``flock(LOCK_EX)``. Returns the record's JSON bytes. A failed or short write is cut off again,
+        so nothing half-written stays visible."""
         raw = line.encode()
-        payload = frame(raw)
+        payload = frame(raw, head)
+        self.last_write_offset = self.offset
         try:
             written = 0
             while written < len(payload):
@@ -209,11 +370,33 @@ class SessionLog:
             with contextlib.suppress(OSError):
                 os.ftruncate(self.fd, self.offset)
             raise StoreError(f"cannot write to {self.path}: {exc.strerror or exc}") from exc
-        self.lines += 1
         self.offset += len(payload)
+        if self.full is not None:
+            self.full.offset = self.offset
+            self.full.lines += 1
         return raw
 
+    def note_entry(self, entry: Entry, raw: bytes, head: Head) -> None:
+        """Record an entry just written."""
+        tracker = self._tracker()
+        tracker.head, tracker.updated = head, entry.timestamp
+        self._remember(entry)
+        self._note_id(entry.id, self.last_write_offset)
+        if self.full is not None:
+            self.full.state.add_entry(entry, raw, head)
 
-def frame(record: bytes) -> bytes:
-    """A record's stored line: its JSON, a tab, its CRC-32 (8 hex digits) and a newline."""
-    return b"%s\t%08x\n" % (record, zlib.crc32(record))
+    def note_checkpoint(self, cp: Checkpoint) -> None:
+        """Record a checkpoint just written."""
+        self._tracker().updated = cp.timestamp
+        if self.full is not None:
+            self.full.state.add_checkpoint(cp)
+
+    def note_head_move(self, move: HeadMove, head: Head) -> None:
+        """Record a restore just written (this log holds the replay: restores need it)."""
+        tracker = self._tracker()
+        tracker.head = head
+        if move.timestamp is not None:
+            tracker.updated = move.timestamp
+        self.recent = None
+        if self.full is not None:
+            self.full.state.apply_head_move(move)

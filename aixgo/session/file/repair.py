@@ -18,7 +18,7 @@ from pathlib import Path
 from aixgo.errors import SessionCorruptedError
 from aixgo.session.file.dirs import fsync_dir
 from aixgo.session.file.locks import lock_exclusive
-from aixgo.session.file.log import SessionLog
+from aixgo.session.file.replay import Replay
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def repair_file(path: Path, session_id: str, *, apply: bool, lock_timeout: float
     try:
         lock_exclusive(fd, lock_timeout, path, session_id)  # no writer appends while we look
         data = os.pread(fd, os.fstat(fd).st_size, 0)
-        scratch = SessionLog(path, session_id, -1)
+        scratch = Replay(path, session_id)
         problem: str | None = None
         try:
             scratch.apply_lines(data)

@@ -47,8 +47,8 @@ from aixgo.errors import (
 from aixgo.logs import get_logger
 from aixgo.session.core.codec import checkpoint_record, dumps, header_record
 from aixgo.session.core.records import Header, head_move_from_record
-from aixgo.session.core.slicing import HistoryRange, apply_range
-from aixgo.session.core.state import checkpoint_at
+from aixgo.session.core.slicing import HistoryRange
+from aixgo.session.core.state import checkpoint_at, next_entry
 from aixgo.session.core.transfer import ImportPlan, Snapshot
 from aixgo.session.file.dirs import (
     check_base_dir,
@@ -59,9 +59,10 @@ from aixgo.session.file.dirs import (
     write_exclusive,
 )
 from aixgo.session.file.lease import FileLease
+from aixgo.session.file.lines import frame
 from aixgo.session.file.listing import SUFFIX, Summaries
 from aixgo.session.file.locks import DEFAULT_LOCK_TIMEOUT, lock_exclusive, store_lock
-from aixgo.session.file.log import SessionLog, frame, os_errors
+from aixgo.session.file.log import SessionLog, os_errors
 from aixgo.session.file.lru import LruDict
 from aixgo.session.file.repair import RepairReport, repair_file
 from aixgo.session.types import Checkpoint, Entry, EntryType, SessionInfo
@@ -192,11 +193,11 @@ class FileBackend:
         session_log = SessionLog(path, session_id, fd)
         try:
             with session_log.lock:
-                session_log.catch_up(exclusive=False, sync=self._sync)
+                opened = session_log.open()
         except BaseException:
             os.close(fd)
             raise
-        if session_log.state.header is None:  # an empty file left by a crash during create
+        if not opened:  # an empty file left by a crash during create
             os.close(fd)
             raise self._not_found(session_id)
         return session_log
@@ -222,14 +223,14 @@ class FileBackend:
     def _evict_locked(self, keep: SessionLog) -> None:
         """Close least recently used logs while more than :data:`MAX_OPEN_SESSIONS` are open or they hold
         more than ``cache_bytes`` (``keep``, the one in use, stays); the caller holds ``self._lock``."""
-        held = sum(found.offset for found in self._logs.values())
+        held = sum(found.weight for found in self._logs.values())
         for old in list(self._logs.values()):
             if len(self._logs) <= MAX_OPEN_SESSIONS and held <= self.cache_bytes:
                 return
             if old is keep or not old.lock.acquire(blocking=False):
                 continue
             try:
-                held -= old.offset
+                held -= old.weight
                 self._forget_locked(old)
             finally:
                 old.lock.release()
@@ -301,7 +302,7 @@ class FileBackend:
 
     def get_info(self, session_id: str) -> SessionInfo:
         """The session's summary. Raises ``SessionNotFoundError``."""
-        return self._run(session_id, lambda session_log: session_log.state.info())
+        return self._run(session_id, lambda session_log: session_log.info())
 
     def list_sessions(self, agent: str | None = None) -> Iterator[SessionInfo]:
         """Summaries of the stored sessions (see :class:`~aixgo.session.file.listing.Summaries`)."""
@@ -313,7 +314,7 @@ class FileBackend:
         """Delete the session's file and lease file (see :meth:`Backend.delete_session`)."""
 
         def delete(session_log: SessionLog) -> bool:
-            if unchanged_since is not None and session_log.state.info().updated_at > unchanged_since:
+            if unchanged_since is not None and session_log.info().updated_at > unchanged_since:
                 return False
             os.unlink(session_log.path)
             session_log.path.with_suffix(LEASE_SUFFIX).unlink(missing_ok=True)
@@ -335,30 +336,29 @@ class FileBackend:
         """Append one entry after the head (idempotent on ``entry_id``)."""
 
         def append(session_log: SessionLog) -> Entry:
-            state = session_log.state
-            existing = state.entries.get(entry_id)
+            existing = session_log.find_entry(entry_id)
             if existing is not None:
                 return existing
-            pending = state.next_entry(entry_id, entry_type, data, timestamp)
-            raw = session_log.write_record(pending.encoded, self._sync)
-            state.add_entry(pending.entry, raw, pending.head)
+            pending = next_entry(session_log.head, entry_id, entry_type, data, timestamp)
+            raw = session_log.write_record(pending.encoded, pending.head, self._sync)
+            session_log.note_entry(pending.entry, raw, pending.head)
             return pending.entry
 
         return self._run(session_id, append, write=True)
 
     def history(self, session_id: str, rng: HistoryRange) -> list[Entry]:
         """The entries of the current history that ``rng`` selects."""
-        return self._run(session_id, lambda session_log: apply_range(session_log.state.history, rng))
+        return self._run(session_id, lambda session_log: session_log.history(rng))
 
     def all_entries(self, session_id: str) -> list[Entry]:
         """Every entry in the file, abandoned branches included, in file order."""
-        return self._run(session_id, lambda session_log: list(session_log.state.entries.values()))
+        return self._run(session_id, lambda session_log: list(session_log.load_full().entries.values()))
 
     def snapshot(self, session_id: str) -> Snapshot:
         """Everything of the session as of one read of its file."""
 
         def copy(session_log: SessionLog) -> Snapshot:
-            state = session_log.state
+            state = session_log.load_full()
             assert state.header is not None
             return Snapshot(
                 state.header,
@@ -376,25 +376,26 @@ class FileBackend:
         """Record a checkpoint at the head; its checksum is the head's chain hash."""
 
         def create(session_log: SessionLog) -> Checkpoint:
-            cp = checkpoint_at(session_log.state.head, session_id, checkpoint_id, metadata, timestamp)
-            session_log.write_record(dumps(checkpoint_record(cp)), self._sync)
-            session_log.state.add_checkpoint(cp)
+            cp = checkpoint_at(session_log.head, session_id, checkpoint_id, metadata, timestamp)
+            session_log.write_record(dumps(checkpoint_record(cp)), None, self._sync)
+            session_log.note_checkpoint(cp)
             return cp
 
         return self._run(session_id, create, write=True)
 
     def list_checkpoints(self, session_id: str) -> list[Checkpoint]:
         """The session's checkpoints, oldest first."""
-        return self._run(session_id, lambda session_log: list(session_log.state.checkpoints.values()))
+        return self._run(session_id, lambda session_log: list(session_log.load_full().checkpoints.values()))
 
     def restore(self, session_id: str, checkpoint_id: str, timestamp: datetime) -> Checkpoint:
         """Verify the checkpoint's checksum and durably move the head to it."""
 
         def restore(session_log: SessionLog) -> Checkpoint:
-            state = session_log.state
+            state = session_log.load_full()
             cp, record = state.restore(checkpoint_id, timestamp, where=str(session_log.path))
-            session_log.write_record(dumps(record), self._sync)
-            state.apply_head_move(head_move_from_record(record))
+            head = state.heads[cp.entry_id]
+            session_log.write_record(dumps(record), head, self._sync)
+            session_log.note_head_move(head_move_from_record(record), head)
             return cp
 
         return self._run(session_id, restore, write=True)
@@ -405,7 +406,7 @@ class FileBackend:
         header = plan.header
         with os_errors(self.base_dir / header.agent):
             self._check_open()
-            payload = b"".join(frame(record.encode()) for record in plan.records())
+            payload = b"".join(frame(record.encode(), head) for record, head in plan.records_with_heads())
             self._agent_dir(header.agent)
             with store_lock(self.base_dir, self.lock_timeout):
                 if self._locate(header.id) is not None:
