@@ -46,6 +46,8 @@ def _problem(value: str) -> str | None:
         return "starts with '.'"
     if value != value.strip():
         return "starts or ends with white space"
+    if value.isascii() and value.isprintable():  # no control characters possible: skip the scan
+        return None
     for char in value:
         if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp", "Cs"):
             return f"contains the control character U+{ord(char):04X}"

@@ -21,7 +21,7 @@ from aixgo.logs import get_logger
 from aixgo.session.core.codec import loads, parse_ts
 from aixgo.session.core.records import RecordError, header_from_record
 from aixgo.session.file.lines import unframe
-from aixgo.session.file.log import SessionLog
+from aixgo.session.file.log import OPEN_READ, SessionLog
 from aixgo.session.file.lru import LruDict
 from aixgo.session.types import CHAT_ENTRY_TYPES, SessionInfo
 
@@ -79,18 +79,19 @@ class Summaries:
 
     def _summary(self, path: Path, session_id: str) -> SessionInfo | None:
         try:
+            st = os.stat(path, follow_symlinks=False)
+            cached = self._cache.get(path)
+            if cached is not None and cached[:2] == (st.st_mtime_ns, st.st_size):
+                return cached[2]
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
         except FileNotFoundError:
             return None
         try:
             st = os.fstat(fd)
-            cached = self._cache.get(path)
-            if cached is not None and cached[:2] == (st.st_mtime_ns, st.st_size):
-                return cached[2]
-            first = os.pread(fd, 4096, 0)
+            first = os.pread(fd, min(st.st_size, OPEN_READ), 0)
             if b"\t" in first.split(b"\n", 1)[0]:  # read from the header and the end
                 session_log = SessionLog(path, session_id, fd)
-                info = session_log.info() if session_log.open() else None
+                info = session_log.info() if session_log.open(first) else None
             else:  # a file of the first version
                 info = self._legacy(os.pread(fd, st.st_size, 0), path, session_id)
         finally:

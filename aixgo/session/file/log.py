@@ -28,17 +28,18 @@ from pathlib import Path
 
 from aixgo.errors import SessionCorruptedError, StoreError, UnsupportedVersionError
 from aixgo.logs import get_logger
-from aixgo.session.core.codec import loads, parse_ts
+from aixgo.session.core.codec import dumps, loads, parse_ts
 from aixgo.session.core.records import (
     Header,
     HeadMove,
     NewerVersionError,
+    RecordError,
     entry_from_record,
     header_from_record,
 )
 from aixgo.session.core.slicing import HistoryRange, apply_range, range_bounds
 from aixgo.session.core.state import EMPTY_HEAD, Head, HeadTracker, SessionState
-from aixgo.session.file.lines import frame, head_from_meta, iter_back, line_number, unframe
+from aixgo.session.file.lines import LineError, frame, head_from_meta, iter_back, line_number, unframe
 from aixgo.session.file.replay import Replay
 from aixgo.session.types import Checkpoint, Entry, SessionInfo
 
@@ -52,7 +53,11 @@ IDEMPOTENCY_WINDOW = 1024 * 1024
 process has not replayed the whole session."""
 _ENTRY_PREFIX = b'{"k":"e"'
 _ENTRY_ID = re.compile(rb'\{"k":"e","type":"[a-z_]+","id":("(?:[^"\\]|\\.)*")')
+_ENTRY_LINK = re.compile(rb'\{"k":"e","type":"[a-z_]+","id":("(?:[^"\\]|\\.)*"),"parent_id":(null|"(?:[^"\\]|\\.)*"),')
 _MAX_WINDOW_IDS = 20_000
+_NULL = b"null"
+OPEN_READ = 64 * 1024
+"""Bytes read at once when a session file is opened (the whole file, when it is no larger)."""
 
 
 @contextlib.contextmanager
@@ -113,24 +118,26 @@ class SessionLog:
 
     # -- opening -------------------------------------------------------------------------------
 
-    def open(self) -> bool:
-        """Read the header and the session's end; False if the file holds no complete header line."""
+    def open(self, prefix: bytes | None = None) -> bool:
+        """Read the header and the session's end; False if the file holds no complete header line.
+
+        ``prefix``: the file's first bytes, if the caller read them already. A file of up to
+        :data:`OPEN_READ` bytes is read in one call."""
         size = os.fstat(self.fd).st_size
-        first = os.pread(self.fd, min(size, 64 * 1024), 0)
+        first = prefix if prefix is not None else os.pread(self.fd, min(size, OPEN_READ), 0)
         newline = first.find(b"\n")
-        if newline < 0:
-            if size > len(first):  # a header longer than 64 KiB: let the replay read it
-                self.load_full(size)
-                return self.tracker is not None
-            return False
-        if b"\t" not in first[:newline]:  # a file of the first version: no head metadata to read from
+        if newline < 0 or b"\t" not in first[:newline]:
+            # no complete header in the first bytes (a huge header, or a crashed create), or a file of
+            # the first version (no head metadata to read from): replay it
             self.load_full(size)
             return self.tracker is not None
         header = self._header(first[:newline])
-        end = self._end_of_complete_lines(size)
+        whole = len(first) == size
+        end = first.rfind(b"\n") + 1 if whole else self._end_of_complete_lines(size)
+        lines = _lines_back(first, end) if whole else iter_back(self.fd, end)
         updated = None
         head = EMPTY_HEAD
-        for offset, line in iter_back(self.fd, end):
+        for offset, line in lines:
             if offset == 0:
                 break
             _, meta, rec = self._decode(line, offset)
@@ -139,14 +146,13 @@ class SessionLog:
             if meta is not None:
                 ident = rec.get("id") if rec.get("k") == "e" else rec.get("entry_id")
                 head = self._meta_head(ident, rec.get("seq"), meta, offset)
-                if rec.get("k") == "e":
-                    with self._at(offset):
-                        entry_from_record(rec)
                 break
         tracker = HeadTracker(header, head, header.created_at)
         if updated is not None:
-            with self._at(end):
+            try:
                 tracker.updated = parse_ts(updated)
+            except ValueError as exc:
+                raise self._damage_at(str(exc), end) from None
         self.tracker = tracker
         self.offset = end
         return True
@@ -186,8 +192,10 @@ class SessionLog:
     def _meta_head(self, ident: object, seq: object, meta: bytes, offset: int) -> Head:
         if not (ident is None or isinstance(ident, str)) or type(seq) is not int:
             raise self._damage_at("a head-moving record without a valid entry id and seq", offset)
-        with self._at(offset):
+        try:
             return head_from_meta(ident, seq, meta)
+        except ValueError as exc:
+            raise self._damage_at(str(exc), offset) from None
 
     @contextlib.contextmanager
     def _at(self, offset: int) -> Iterator[None]:
@@ -279,13 +287,16 @@ class SessionLog:
 
     def history(self, rng: HistoryRange) -> list[Entry]:
         """The entries of the current history that ``rng`` selects: from the replay when this process
-        has one, from the recent window when it covers them, else read backwards from the end."""
+        has one, from the recent window when it covers them, else read backwards from the end (or,
+        for more than :data:`RECENT_LIMIT` entries, from a replay, kept for the next read)."""
         if self.full is not None:
             return apply_range(self.full.state.history, rng)
         length = self.head.seq
         start, stop = range_bounds(length, rng)
         if start >= stop:
             return []
+        if stop - start > RECENT_LIMIT:
+            return apply_range(self.load_full().history, rng)
         recent = self.recent
         if recent is not None and start >= length - len(recent):
             first = length - len(recent)
@@ -296,29 +307,59 @@ class SessionLog:
         return entries
 
     def _read_back(self, start: int, stop: int) -> list[Entry]:
-        """History entries with index in ``[start, stop)``, found by following parents from the head."""
-        want, seq = self.head.entry_id, self.head.seq
-        found: list[Entry] = []
+        """History entries with index in ``[start, stop)``, found by following parents from the head.
+
+        Entry lines are recognised and linked by their canonical prefix (``id``, ``parent_id``); the
+        ones kept are checked against their CRC and decoded in one parser call."""
+        head = self.head.entry_id
+        want = _NULL if head is None else dumps(head).encode()  # ids compared in their canonical JSON form
+        seq = self.head.seq
+        kept: list[tuple[int, bytes]] = []
         for offset, line in iter_back(self.fd, self.offset):
-            if want is None or seq <= start:
+            if want == _NULL or seq <= start:
                 break
-            if not line.startswith(_ENTRY_PREFIX):
+            match = _ENTRY_LINK.match(line)
+            if match is None:
+                if line.startswith(_ENTRY_PREFIX):  # an entry line of an unexpected shape: decode it to say why
+                    self._decode(line, offset)
                 continue
-            _, _, rec = self._decode(line, offset)
-            if rec.get("id") != want:
+            if match.group(1) != want:
                 continue
-            with self._at(offset):
-                entry = entry_from_record(rec)
-            if entry.seq != seq:
-                raise self._damage_at(f"entry {want!r} has seq {entry.seq}, its place in the history {seq}", offset)
             if seq <= stop:
-                found.append(entry)
-            want, seq = entry.parent_id, seq - 1
+                kept.append((offset, line))
+            want, seq = match.group(2), seq - 1
         if seq > start:  # the chain is broken: replaying the file names the damaged line
             self.load_full()
-            raise self._damage(f"entry {want!r} of the history (seq {seq}) is not in the file", None)
-        found.reverse()
-        return found
+            raise self._damage(f"entry {want.decode()} of the history (seq {seq}) is not in the file", None)
+        kept.reverse()
+        return self._decode_entries(kept, stop)
+
+    def _decode_entries(self, kept: list[tuple[int, bytes]], last_seq: int) -> list[Entry]:
+        bodies = []
+        for offset, line in kept:
+            try:
+                bodies.append(unframe(line, checksummed=True)[0])
+            except LineError as exc:
+                raise self._damage_at(str(exc), offset) from None
+        try:
+            records = loads(b"[" + b",".join(bodies) + b"]")
+            entries = [entry_from_record(rec) for rec in records]
+        except ValueError:  # find the line to blame
+            for offset, line in kept:
+                _, _, rec = self._decode(line, offset)
+                try:
+                    entry_from_record(rec)
+                except RecordError as exc:
+                    raise self._damage_at(str(exc), offset) from None
+            raise
+        first_seq = last_seq - len(entries) + 1
+        for index, entry in enumerate(entries):
+            if entry.seq != first_seq + index:
+                raise self._damage_at(
+                    f"entry {entry.id!r} has seq {entry.seq}, its place in the history {first_seq + index}",
+                    kept[index][0],
+                )
+        return entries
 
     def find_entry(self, entry_id: str) -> Entry | None:
         """The stored entry with this id, if the replay holds it or it is among the entries of the last
@@ -400,3 +441,12 @@ class SessionLog:
         self.recent = None
         if self.full is not None:
             self.full.state.apply_head_move(move)
+
+
+def _lines_back(data: bytes, end: int) -> Iterator[tuple[int, bytes]]:
+    """:func:`~aixgo.session.file.lines.iter_back` over bytes already read (the whole file)."""
+    pos = end - 1  # the newline ending the last complete line
+    while pos > 0:
+        start = data.rfind(b"\n", 0, pos) + 1
+        yield start, data[start:pos]
+        pos = start - 1

@@ -118,8 +118,7 @@ class FileBackend:
         self._closed = False
         self._flusher: threading.Thread | None = None
         self._stop_flusher = threading.Event()
-        for name in self._summaries.agent_dirs():
-            clean_leftovers(self.base_dir / name)
+        self._cleaned: set[str] = set()  # agent folders checked for leftovers by this process
 
     def __repr__(self) -> str:
         return f"FileBackend({str(self.base_dir)!r}, fsync={self.fsync!r})"
@@ -130,10 +129,14 @@ class FileBackend:
         make_private_dir(path, durable=self.fsync != "never")
 
     def _agent_dir(self, agent: str) -> Path:
-        """The agent's folder, created if needed; never a link or another user's folder."""
+        """The agent's folder, created if needed; never a link or another user's folder. The first time a
+        process writes in it, temporary files that a killed import left behind are removed."""
         path = self.base_dir / agent
         self._make_dir(path)
         check_private_dir(path)
+        if agent not in self._cleaned and len(self._cleaned) < MAX_KNOWN_IDS:
+            self._cleaned.add(agent)
+            clean_leftovers(path)
         return path
 
     def _path(self, agent: str, session_id: str) -> Path:
