@@ -1,4 +1,4 @@
-"""Run every benchmark: ``python -m benchmarks [name ...]`` (names: file, redis, runtime)."""
+"""Run every benchmark: ``python -m benchmarks [name ...]`` (names: file, cold, redis, runtime)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from benchmarks import harness
 
 SUITES = {
     "file": "benchmarks.bench_file",
+    "cold": "benchmarks.bench_cold",
     "redis": "benchmarks.bench_redis",
     "runtime": "benchmarks.bench_runtime",
 }

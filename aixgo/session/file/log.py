@@ -20,6 +20,7 @@ writer cuts it off.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import re
 import threading
@@ -53,7 +54,9 @@ IDEMPOTENCY_WINDOW = 1024 * 1024
 process has not replayed the whole session."""
 _ENTRY_PREFIX = b'{"k":"e"'
 _ENTRY_ID = re.compile(rb'\{"k":"e","type":"[a-z_]+","id":("(?:[^"\\]|\\.)*")')
-_ENTRY_LINK = re.compile(rb'\{"k":"e","type":"[a-z_]+","id":("(?:[^"\\]|\\.)*"),"parent_id":(null|"(?:[^"\\]|\\.)*"),')
+_ENTRY_LINK = re.compile(
+    rb'\{"k":"e","type":"[a-z_]+","id":("(?:[^"\\]|\\.)*"),"parent_id":(null|"(?:[^"\\]|\\.)*"),'
+)
 _MAX_WINDOW_IDS = 20_000
 _NULL = b"null"
 OPEN_READ = 64 * 1024
@@ -162,7 +165,9 @@ class SessionLog:
             record, _ = unframe(line, checksummed=True)
             header = header_from_record(loads(record))
         except NewerVersionError as exc:
-            raise UnsupportedVersionError(str(exc), session_id=self.session_id, path=self.path, line=1) from None
+            raise UnsupportedVersionError(
+                str(exc), session_id=self.session_id, path=self.path, line=1
+            ) from None
         except ValueError as exc:
             raise self._damage(str(exc), 1) from None
         if header.id != self.session_id:
@@ -311,6 +316,10 @@ class SessionLog:
 
         Entry lines are recognised and linked by their canonical prefix (``id``, ``parent_id``); the
         ones kept are checked against their CRC and decoded in one parser call."""
+        if stop == self.head.seq:
+            linear = self._read_tail_linear(stop - start)
+            if linear is not None:
+                return linear
         head = self.head.entry_id
         want = _NULL if head is None else dumps(head).encode()  # ids compared in their canonical JSON form
         seq = self.head.seq
@@ -320,7 +329,9 @@ class SessionLog:
                 break
             match = _ENTRY_LINK.match(line)
             if match is None:
-                if line.startswith(_ENTRY_PREFIX):  # an entry line of an unexpected shape: decode it to say why
+                if line.startswith(
+                    _ENTRY_PREFIX
+                ):  # an entry line of an unexpected shape: decode it to say why
                     self._decode(line, offset)
                 continue
             if match.group(1) != want:
@@ -332,9 +343,33 @@ class SessionLog:
             self.load_full()
             raise self._damage(f"entry {want.decode()} of the history (seq {seq}) is not in the file", None)
         kept.reverse()
-        return self._decode_entries(kept, stop)
+        entries = self._decode_entries(kept, stop)
+        assert entries is not None
+        return entries
 
-    def _decode_entries(self, kept: list[tuple[int, bytes]], last_seq: int) -> list[Entry]:
+    def _read_tail_linear(self, count: int) -> list[Entry] | None:
+        """The last ``count`` entries of the history when they are the file's last ``count`` entry lines
+        (a session whose end was not restored elsewhere, the common case); None when they are not."""
+        kept: list[tuple[int, bytes]] = []
+        for offset, line in iter_back(self.fd, self.offset):
+            if line.startswith(_ENTRY_PREFIX):
+                kept.append((offset, line))
+                if len(kept) == count:
+                    break
+        if len(kept) != count:
+            return None
+        kept.reverse()
+        entries = self._decode_entries(kept, self.head.seq, check=False)
+        if entries is None or entries[-1].id != self.head.entry_id:
+            return None
+        for previous, entry in itertools.pairwise(entries):
+            if entry.parent_id != previous.id:
+                return None
+        return entries
+
+    def _decode_entries(
+        self, kept: list[tuple[int, bytes]], last_seq: int, *, check: bool = True
+    ) -> list[Entry] | None:
         bodies = []
         for offset, line in kept:
             try:
@@ -355,6 +390,8 @@ class SessionLog:
         first_seq = last_seq - len(entries) + 1
         for index, entry in enumerate(entries):
             if entry.seq != first_seq + index:
+                if not check:
+                    return None
                 raise self._damage_at(
                     f"entry {entry.id!r} has seq {entry.seq}, its place in the history {first_seq + index}",
                     kept[index][0],
