@@ -35,7 +35,7 @@ def run() -> None:
     except ImportError:
         note("skipped: redis-py is not installed (pip install 'aixgo[redis]')")
         return
-    from aixgo.session.redis_backend import RedisBackend, RedisOptions
+    from aixgo.session.redis import RedisBackend, RedisOptions
     from tests.session.redis_server import RedisServer
 
     with RedisServer() as server:
@@ -98,7 +98,7 @@ def _creates(mgr: Manager) -> None:
 
 
 def _large_session(mgr: Manager, address: str, floors: dict[str, float]) -> None:
-    from aixgo.session.redis_backend import RedisBackend, RedisOptions
+    from aixgo.session.redis import RedisBackend, RedisOptions
 
     sess = mgr.create("bench", "big")
     for i in range(BIG):

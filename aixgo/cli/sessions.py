@@ -59,13 +59,17 @@ class CliUsageError(CliError):
 
 
 def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> timedelta | None:
-    """A click callback parsing ``30d``, ``12h``, ``1h30m`` … (see :func:`aixgo.config.parse_duration`)."""
+    """A click callback parsing ``30d``, ``12h``, ``1h30m`` … (see :func:`aixgo.config.parse_duration`);
+    a duration of zero is refused, as config files refuse it."""
     if value is None:
         return None
     try:
-        return parse_duration(value)
+        duration = parse_duration(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc), ctx, param) from None
+    if duration <= timedelta(0):
+        raise click.BadParameter(f"{value!r}: the duration must be longer than 0", ctx, param)
+    return duration
 
 
 def _valid_id(what: str) -> Any:
@@ -443,7 +447,7 @@ def delete(ctx: click.Context, session_ids: tuple[str, ...], yes: bool) -> None:
     metavar="DURATION",
     callback=_duration,
     required=True,
-    help="Delete sessions not updated for this long: 30d, 12h, 1h30m …",
+    help="Delete sessions not updated for this long: 30d, 12h, 1h30m … (more than 0).",
 )
 @click.option("--agent", callback=_valid_id("agent name"), help="Only sessions of this agent.")
 @click.option("--dry-run", is_flag=True, help="Only list what would be deleted.")

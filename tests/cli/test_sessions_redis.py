@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from tests.cli.conftest import SeededStore, invoke
+from tests.support.aging import age_session
 
 pytestmark = pytest.mark.redis
 
@@ -83,8 +85,14 @@ def test_commands_on_redis(sessions_runner: CliRunner, seeded_store: SeededStore
     )
     dry = invoke(sessions_runner, _redis(cli_redis_url, "prune", "--older-than", "1h", "--dry-run"))
     assert dry.exit_code == 0 and "nothing would be deleted" in dry.stderr
+    zero = invoke(sessions_runner, _redis(cli_redis_url, "prune", "--older-than", "0s", "--agent", "coder"))
+    assert zero.exit_code == 2 and "must be longer than 0" in zero.stderr
+    from aixgo.session import Manager, RedisBackend
+
+    with Manager(RedisBackend(cli_redis_url)) as mgr:
+        age_session(mgr, "code-1", timedelta(days=2))
     everything = invoke(
-        sessions_runner, _redis(cli_redis_url, "prune", "--older-than", "0s", "--agent", "coder")
+        sessions_runner, _redis(cli_redis_url, "prune", "--older-than", "1d", "--agent", "coder")
     )
     assert everything.stdout == "deleted session code-1\n"
     remaining = json.loads(invoke(sessions_runner, _redis(cli_redis_url, "list", "--json")).stdout)

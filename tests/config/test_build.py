@@ -73,12 +73,12 @@ class _FakeRedisBackend:
 
 
 def _fake_module(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
-    from aixgo.session.redis_backend import RedisOptions
+    from aixgo.session.redis import RedisOptions
 
-    module = types.ModuleType("aixgo.session.redis_backend")
+    module = types.ModuleType("aixgo.session.redis")
     module.RedisBackend = _FakeRedisBackend  # type: ignore[attr-defined]
     module.RedisOptions = RedisOptions  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "aixgo.session.redis_backend", module)
+    monkeypatch.setitem(sys.modules, "aixgo.session.redis", module)
     return module
 
 
@@ -120,7 +120,7 @@ def test_redis_store_manager_gets_every_setting(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_redis_unset_settings_keep_the_backend_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
-    from aixgo.session.redis_backend import RedisOptions
+    from aixgo.session.redis import RedisOptions
 
     _fake_module(monkeypatch)
     manager = build_session_manager(load_text("session: {store: redis}\n"))
@@ -131,7 +131,7 @@ def test_redis_unset_settings_keep_the_backend_defaults(monkeypatch: pytest.Monk
 
 
 def test_redis_options_match_the_real_dataclass() -> None:
-    from aixgo.session.redis_backend import RedisOptions
+    from aixgo.session.redis import RedisOptions
 
     config = load_text(
         "session: {store: redis, ttl: 1h, redis: {addr: 'h:1', password: p, db: 1, key_prefix: 'k:', "

@@ -239,7 +239,7 @@ def append_from_threads(
 ) -> None:
     """Child process: ``threads`` threads append ``per_thread`` entries each to one session."""
     from aixgo.session import EntryType, Manager
-    from aixgo.session.redis_backend import RedisBackend, RedisOptions
+    from aixgo.session.redis import RedisBackend, RedisOptions
 
     with Manager(RedisBackend(address, RedisOptions(key_prefix=key_prefix))) as mgr:
         sess = mgr.get(session_id)

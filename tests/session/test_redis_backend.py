@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aixgo.session.file_backend import slice_history
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -36,7 +35,9 @@ from aixgo.errors import (
     UnsupportedVersionError,
 )
 from aixgo.session import Backend, EntryType, Manager
-from aixgo.session.core.codec import ROOT_HASH, chain_hash, checkpoint_to_record, dumps, encode_entry, utcnow
+from aixgo.session.core import Header, apply_range, history_range
+from aixgo.session.core.codec import ROOT_HASH, chain_hash, checkpoint_record, dumps, encode_entry, utcnow
+from aixgo.session.redis.scripts import SCRIPTS
 from aixgo.session.transfer import export_lines, import_lines
 from tests.session.contract import BackendContract, MakeBackend, sid
 from tests.session.redis_server import (
@@ -56,7 +57,7 @@ except ImportError:  # every test below skips (or fails with AIXGO_REQUIRE_REDIS
 
 
 def backend_module() -> Any:
-    from aixgo.session import redis_backend
+    from aixgo.session import redis as redis_backend
 
     return redis_backend
 
@@ -97,7 +98,7 @@ class TestRedisContract(BackendContract):
 
     def tamper_entry(self, make_backend: MakeBackend, session_id: str, entry_id: str) -> None:
         backend = make_backend()
-        raw = backend._client  # type: ignore[attr-defined]
+        raw = backend.client  # type: ignore[attr-defined]
         _meta, hist, _ent, gone, *_ = backend.keys_of(session_id)  # type: ignore[attr-defined]
 
         def tampered(value: bytes) -> bytes:
@@ -124,7 +125,7 @@ def test_every_key_of_a_session_shares_one_hash_tag(open_backend: Callable[..., 
 
     backend = open_backend()
     mgr = Manager(backend)
-    raw = backend._client
+    raw = backend.client
     seen: dict[str, set[bytes]] = {}
     for session_id in WEIRD_IDS:
         s = mgr.create("assistant", session_id)
@@ -197,10 +198,10 @@ def test_stored_bytes_are_the_canonical_encoding(open_backend: Callable[..., Any
     s = Manager(backend).create("assistant", sid())
     entries = [s.append_message("user", f'héllo {i} "q"') for i in range(3)]
     cp = s.checkpoint(metadata={"why": "test"})
-    raw = backend._client
+    raw = backend.client
     meta, hist, _ent, _gone, cps, _lease = backend.keys_of(s.id)
     assert raw.lrange(hist, 0, -1) == [encode_entry(e).encode() for e in entries]
-    assert raw.hget(cps, f"r:{cp.id}") == dumps(checkpoint_to_record(cp)).encode()
+    assert raw.hget(cps, f"r:{cp.id}") == dumps(checkpoint_record(cp)).encode()
     digest = ROOT_HASH
     for e in entries:
         digest = chain_hash(digest, encode_entry(e))
@@ -215,18 +216,22 @@ def test_stored_bytes_are_the_canonical_encoding(open_backend: Callable[..., Any
     after=st.none() | st.integers(min_value=-2, max_value=16),
 )
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
-def test_cursor_rules_match_slice_history(
+def test_cursor_rules_match_the_core(
     cursor_sessions: tuple[Any, dict[int, str]],
     n: int,
     limit: int | None,
     before: int | None,
     after: int | None,
 ) -> None:
+    """The Lua history script applies the core's range mechanically: same entries as a list slice."""
     backend, sessions = cursor_sessions
-    full = backend.history(sessions[n])
+    full = backend.history(sessions[n], history_range(None, None, None))
     assert [e.seq for e in full] == list(range(1, n + 1))
-    got = backend.history(sessions[n], limit=limit, before=before, after=after)
-    assert got == slice_history(full, limit, before, after)
+    try:
+        rng = history_range(limit, before, after)
+    except ValueError:
+        return  # negative cursors are refused before any store is asked
+    assert backend.history(sessions[n], rng) == apply_range(full, rng)
 
 
 @pytest.fixture(scope="module")
@@ -236,9 +241,9 @@ def cursor_sessions(server: RedisServer) -> Iterator[tuple[Any, dict[int, str]]]
     sessions = {}
     for n in range(13):
         session_id = f"n{n}"
-        backend.create_session("assistant", session_id, None, {})
+        backend.create_session(Header(session_id, "assistant", None, utcnow(), {}))
         for i in range(n):
-            backend.append(session_id, f"e{i}", EntryType.MESSAGE, {"i": i}, utcnow())
+            backend.append(session_id, f"e{i}", EntryType.METADATA, {"i": i}, utcnow())
         sessions[n] = session_id
     yield backend, sessions
     backend.close()
@@ -246,9 +251,9 @@ def cursor_sessions(server: RedisServer) -> Iterator[tuple[Any, dict[int, str]]]
 
 def test_history_rejects_negative_limit(open_backend: Callable[..., Any]) -> None:
     backend = open_backend()
-    backend.create_session("assistant", "neg", None, {})
+    backend.create_session(Header("neg", "assistant", None, utcnow(), {}))
     with pytest.raises(ValueError, match="limit"):
-        backend.history("neg", limit=-1)
+        Manager(backend).get("neg").get_entries(limit=-1)
 
 
 # -- TTL -------------------------------------------------------------------------------------------
@@ -257,7 +262,7 @@ def test_history_rejects_negative_limit(open_backend: Callable[..., Any]) -> Non
 def test_ttl_expires_idle_sessions_and_each_write_extends_it(open_backend: Callable[..., Any]) -> None:
     backend = open_backend(ttl=timedelta(seconds=1))
     mgr = Manager(backend)
-    raw = backend._client
+    raw = backend.client
     s = mgr.create("assistant", "short-lived")
     s.append_message("user", "one")
     cp = s.checkpoint()
@@ -284,7 +289,7 @@ def test_without_ttl_keys_are_persistent(open_backend: Callable[..., Any]) -> No
     with_ttl = open_backend(ttl=timedelta(seconds=30))
     s = Manager(with_ttl).create("assistant", "keep")
     s.append_message("user", "x")
-    raw = with_ttl._client
+    raw = with_ttl.client
     assert raw.pttl(with_ttl.keys_of("keep")[0]) > 0
     forever = open_backend()
     Manager(forever).get("keep").append_message("user", "y")
@@ -318,7 +323,7 @@ def test_retried_append_after_lost_reply_does_not_duplicate(
         "sent once, executed once",
     ]
     assert entries[1] == entry
-    assert backend._client.hlen(backend.keys_of(s.id)[2]) == 2  # two entry records, not three
+    assert backend.client.hlen(backend.keys_of(s.id)[2]) == 2  # two entry records, not three
 
 
 def test_retried_create_checkpoint_and_lease_after_lost_reply(
@@ -417,7 +422,7 @@ def test_lost_script_cache_falls_back_to_eval(open_backend: Callable[..., Any]) 
     backend = open_backend()
     s = Manager(backend).create("assistant", sid())
     s.append_message("user", "a")
-    backend._client.script_flush()
+    backend.client.script_flush()
     s.append_message("user", "b")
     assert [e.seq for e in s.get_entries()] == [1, 2]
 
@@ -470,7 +475,7 @@ def test_tampered_entry_record_fails_restore_even_on_a_warm_instance(
     cp = s.checkpoint()
     s.append_message("user", "c")
     ent = backend.keys_of(s.id)[2]
-    raw = backend._client
+    raw = backend.client
     record = raw.hget(ent, head.id).split(b" ")
     record[3] = b"f" * 64
     raw.hset(ent, head.id, b" ".join(record))
@@ -495,7 +500,7 @@ def test_restore_on_a_cold_instance_rehashes_the_chain(open_backend: Callable[..
         return original(script, keys, args)
 
     cold._script = spy
-    assert cold.restore(s.id, cp.id) == cp
+    assert cold.restore(s.id, cp.id, utcnow()) == cp
     assert calls == ["checkpoint_info", "chain", "restore"]
     calls.clear()
     writer_calls: list[str] = []
@@ -503,7 +508,7 @@ def test_restore_on_a_cold_instance_rehashes_the_chain(open_backend: Callable[..
     writer._script = lambda script, keys, args: (
         writer_calls.append(script.name) or original_writer(script, keys, args)
     )
-    writer.restore(s.id, cp.id)  # the writer hashed these bytes itself: O(1)
+    writer.restore(s.id, cp.id, utcnow())  # the writer hashed these bytes itself: O(1)
     assert writer_calls == ["checkpoint_info", "restore"]
 
 
@@ -564,7 +569,7 @@ def test_writer_keeps_anchors_deep_in_a_long_history(open_backend: Callable[...,
     early = s.checkpoint()
     for i in range(100, 700):
         a.append(s.id, f"e{i}", EntryType.METADATA, {"i": i}, utcnow())
-    by_b = b.create_checkpoint(s.id, "cp-by-b", {})  # made by another instance, at seq 700
+    by_b = b.create_checkpoint(s.id, "cp-by-b", {}, utcnow())  # made by another instance, at seq 700
     for i in range(700, 1000):
         a.append(s.id, f"e{i}", EntryType.METADATA, {"i": i}, utcnow())
     calls = _spy(a)
@@ -586,7 +591,7 @@ def test_tampering_after_the_last_verified_entry_is_caught(open_backend: Callabl
     late = s.append_message("user", "late")
     cp2 = s.checkpoint()
     hist = a.keys_of(s.id)[1]
-    raw = a._client
+    raw = a.client
     raw.lset(hist, late.seq - 1, raw.lindex(hist, late.seq - 1).replace(b'"late"', b'"LATE"'))
     with pytest.raises(ChecksumMismatchError):
         Manager(b).get(s.id).restore(cp2.id)
@@ -600,7 +605,7 @@ def test_expired_holder_cannot_extend_or_release_the_new_lease(open_backend: Cal
     s = a.create("assistant", sid())
     first = s.lease(ttl=0.2)
     lease_key = a.backend.keys_of(s.id)[5]  # type: ignore[attr-defined]
-    assert 0 < a.backend._client.pttl(lease_key) <= 200  # type: ignore[attr-defined]
+    assert 0 < a.backend.client.pttl(lease_key) <= 200  # type: ignore[attr-defined]
     time.sleep(0.3)  # the first holder stalls past its ttl
     second = b.get(s.id).lease(ttl=10, wait=0)
     with pytest.raises(SessionBusyError, match="lost"):
@@ -609,7 +614,7 @@ def test_expired_holder_cannot_extend_or_release_the_new_lease(open_backend: Cal
     with pytest.raises(SessionBusyError):
         s.lease(ttl=10, wait=0)
     second.extend(ttl=20)
-    assert a.backend._client.pttl(lease_key) > 10_000  # type: ignore[attr-defined]
+    assert a.backend.client.pttl(lease_key) > 10_000  # type: ignore[attr-defined]
     second.release()
     s.lease(ttl=10, wait=0).release()
 
@@ -626,7 +631,7 @@ def test_crashed_holder_blocks_only_until_its_ttl(open_backend: Callable[..., An
 
 def test_lease_on_missing_session(open_backend: Callable[..., Any]) -> None:
     with pytest.raises(SessionNotFoundError):
-        Manager(open_backend()).backend.acquire_lease("nobody", 10, 0)
+        Manager(open_backend()).backend.try_lease("nobody", 10)
 
 
 def test_lease_argument_checks(open_backend: Callable[..., Any]) -> None:
@@ -760,7 +765,7 @@ def test_injected_client_is_used_and_not_closed(server: RedisServer, prefix: str
         mgr.close()
         assert client.ping() is True  # still open
         with pytest.raises(StoreClosedError):
-            backend.history(s.id)
+            backend.history(s.id, history_range(None, None, None))
         client.close()
 
 
@@ -820,7 +825,7 @@ def test_addresses_are_described_without_passwords() -> None:
         assert "s3cret" not in repr(backend)
         backend.close()
     tls = mod.RedisBackend("rediss://cache.internal:6390")
-    assert tls._pool.connection_class is redis.SSLConnection
+    assert tls._conn._pool.connection_class is redis.SSLConnection
     tls.close()
 
 
@@ -851,22 +856,22 @@ def test_option_checks() -> None:
 
 def test_closed_backend_refuses_every_call(open_backend: Callable[..., Any]) -> None:
     backend = open_backend()
-    backend.create_session("assistant", "c", None, {})
-    lease = backend.acquire_lease("c", 10, 0)
+    backend.create_session(Header("c", "assistant", None, utcnow(), {}))
+    lease = backend.try_lease("c", 10)
     backend.close()
     backend.close()
     calls: list[Callable[[], Any]] = [
-        lambda: backend.create_session("assistant", "d", None, {}),
+        lambda: backend.create_session(Header("d", "assistant", None, utcnow(), {})),
         lambda: backend.get_info("c"),
         lambda: list(backend.list_sessions()),
         lambda: backend.delete_session("c"),
         lambda: backend.append("c", "e", EntryType.MESSAGE, {}, datetime.now(UTC)),
-        lambda: backend.history("c"),
+        lambda: backend.history("c", history_range(None, None, None)),
         lambda: backend.all_entries("c"),
-        lambda: backend.create_checkpoint("c", "cp", {}),
+        lambda: backend.create_checkpoint("c", "cp", {}, utcnow()),
         lambda: backend.list_checkpoints("c"),
-        lambda: backend.restore("c", "cp"),
-        lambda: backend.acquire_lease("c", 10, 0),
+        lambda: backend.restore("c", "cp", utcnow()),
+        lambda: backend.try_lease("c", 10),
         lease.extend,
     ]
     for call in calls:
@@ -878,7 +883,7 @@ def test_newer_format_version_is_refused(open_backend: Callable[..., Any]) -> No
     backend = open_backend()
     s = Manager(backend).create("assistant", "future")
     Manager(backend).create("assistant", "present")
-    backend._client.hset(backend.keys_of("future")[0], "v", 99)
+    backend.client.hset(backend.keys_of("future")[0], "v", 99)
     for call in (
         lambda: Manager(open_backend()).get("future"),
         lambda: s.append_message("user", "x"),
@@ -886,8 +891,10 @@ def test_newer_format_version_is_refused(open_backend: Callable[..., Any]) -> No
     ):
         with pytest.raises(UnsupportedVersionError, match="upgrade aixgo"):
             call()
-    # listing skips it (a rolling upgrade must not stop older nodes from listing the rest)
-    assert [i.id for i in Manager(open_backend()).list()] == ["present"]
+    # listing names it and lists the rest (a rolling upgrade must not stop older nodes from listing)
+    listed = {i.id: i for i in Manager(open_backend()).list()}
+    assert listed["present"].damage is None
+    assert "upgrade aixgo" in (listed["future"].damage or "")
 
 
 def test_index_drops_members_of_vanished_sessions_but_not_recreated_ones(
@@ -897,7 +904,7 @@ def test_index_drops_members_of_vanished_sessions_but_not_recreated_ones(
     mgr = Manager(backend)
     for name in ("a", "b"):
         mgr.create("assistant", name)
-    raw = backend._client
+    raw = backend.client
     raw.delete(*backend.keys_of("a"))  # as if it expired
     assert [i.id for i in mgr.list()] == ["b"]
     index = backend.options.key_prefix + "agent:assistant"
@@ -906,7 +913,7 @@ def test_index_drops_members_of_vanished_sessions_but_not_recreated_ones(
     raw.zadd(index, {"c": 1.0})
     mgr.create("assistant", "c")
     assert sorted(i.id for i in mgr.list()) == ["b", "c"]
-    backend._script(backend_module().SCRIPTS["index_forget"], [index], ["c", "1"])
+    backend._script(SCRIPTS["index_forget"], [index], ["c", "1"])
     assert raw.zscore(index, "c") is not None
 
 
@@ -915,8 +922,8 @@ def test_create_for_another_agent_leaves_no_index_entry(open_backend: Callable[.
     mgr = Manager(backend)
     mgr.create("alpha", "taken")
     with pytest.raises(SessionExistsError, match="alpha"):
-        backend.create_session("beta", "taken", None, {})
-    assert backend._client.zcard(backend.options.key_prefix + "agent:beta") == 0
+        backend.create_session(Header("taken", "beta", None, utcnow(), {}))
+    assert backend.client.zcard(backend.options.key_prefix + "agent:beta") == 0
     assert [i.agent for i in mgr.list()] == ["alpha"]
 
 
@@ -940,9 +947,9 @@ def test_missing_redis_package_says_what_to_install() -> None:
 def test_backend_satisfies_the_protocol(open_backend: Callable[..., Any]) -> None:
     backend: Backend = open_backend()
     lease = None
-    backend.create_session("assistant", "proto", None, {})
+    backend.create_session(Header("proto", "assistant", None, utcnow(), {}))
     from aixgo.session import Lease
 
-    lease = backend.acquire_lease("proto", 5, 0)
+    lease = backend.try_lease("proto", 5)
     assert isinstance(lease, Lease)
     lease.release()

@@ -8,23 +8,18 @@ extend or free the new holder's lease. A crashed holder blocks others for at mos
 
 from __future__ import annotations
 
-import random
 import secrets
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from aixgo.errors import SessionBusyError, SessionNotFoundError, StoreClosedError
 from aixgo.logs import get_logger
-from aixgo.session.redis_scripts import SCRIPTS, LuaScript
+from aixgo.session.redis.scripts import SCRIPTS, LuaScript
 
 RunScript = Callable[[LuaScript, Sequence[str], Sequence[str | int]], Any]
 """Runs a script (EVALSHA, EVAL on NOSCRIPT) and maps client errors to aixgo's."""
 
 log = get_logger("aixgo.session.redis")
-
-_FIRST_DELAY = 0.002
-_MAX_DELAY = 0.1
 
 
 def _ttl_ms(ttl: float) -> int:
@@ -62,7 +57,7 @@ class RedisLease:
         if not int(self._run(SCRIPTS["lease_extend"], [self._key], [self.token, ms])):
             raise SessionBusyError(
                 f"the turn lease on session {self.session_id!r} was lost (expired or released)",
-                self.session_id,
+                session_id=self.session_id,
             )
         if ttl is not None:
             self.ttl = ttl
@@ -83,36 +78,14 @@ class RedisLease:
         self.release()
 
 
-def acquire(
-    run: RunScript, meta_key: str, lease_key: str, session_id: str, ttl: float, wait: float | None
-) -> RedisLease:
-    """Take the lease, polling with capped exponential backoff (never sleeping past the current
-    holder's expiry) for up to ``wait`` seconds (``None``: forever)."""
-    ms = _ttl_ms(ttl)
-    if wait is not None and wait < 0:
-        raise ValueError(f"wait must be >= 0 or None, got {wait!r}")
+def try_acquire(
+    run: RunScript, meta_key: str, lease_key: str, session_id: str, ttl: float
+) -> RedisLease | None:
+    """The lease if no one holds it (one ``SET NX PX``), else None at once; waiting is the caller's
+    (:mod:`aixgo.session.leases`)."""
     token = secrets.token_hex(16)
-    deadline = None if wait is None else time.monotonic() + wait
-    delay = _FIRST_DELAY
-    while True:
-        reply = run(SCRIPTS["lease_acquire"], [meta_key, lease_key], [token, ms])
-        status = _status(reply)
-        if status == "ok":
-            return RedisLease(run, lease_key, session_id, token, ttl)
-        if status == "missing":
-            raise SessionNotFoundError(f"session {session_id!r} not found", session_id)
-        remaining_ms = int(reply[1])
-        now = time.monotonic()
-        if deadline is not None and now >= deadline:
-            raise SessionBusyError(
-                f"session {session_id!r} is busy: another turn holds its lease"
-                + (f" (waited {wait:g}s)" if wait else ""),
-                session_id,
-            )
-        pause = delay * (0.5 + random.random() / 2)
-        if remaining_ms > 0:
-            pause = min(pause, remaining_ms / 1000 + 0.001)
-        if deadline is not None:
-            pause = min(pause, max(0.0, deadline - now))
-        time.sleep(pause)
-        delay = min(delay * 2, _MAX_DELAY)
+    reply = run(SCRIPTS["lease_acquire"], [meta_key, lease_key], [token, _ttl_ms(ttl)])
+    status = _status(reply)
+    if status == "missing":
+        raise SessionNotFoundError(f"session {session_id!r} not found", session_id=session_id)
+    return RedisLease(run, lease_key, session_id, token, ttl) if status == "ok" else None

@@ -1,0 +1,669 @@
+"""The multi-node session store: Redis (``pip install -e '.[redis]'``).
+
+Key layout, with ``P`` the key prefix (default ``aixgo:sessions:``) and ``{S}`` the session id in
+a hash tag (``%``, ``{`` and ``}`` in the id are written ``%25``, ``%7B``, ``%7D``, so the tag is
+never empty or cut short and every key of one session lands in the same Cluster slot)::
+
+    P{S}:meta    hash   v (format version), id, agent, uid (user id, JSON), md (metadata, JSON),
+                        ca / ua (created / updated: the records' own timestamps, µs since the epoch),
+                        nonce, len (history length), head (head entry id), hh (head chain hash, hex),
+                        msgs (chat entries in the history), w (entries ever written), ncp
+    P{S}:hist    list   canonical JSON of the entries of the current history; index i holds seq i+1
+    P{S}:ent     hash   entry id -> "<w> <seq> <msgs> <chain hash> <parent id>", for every entry
+    P{S}:gone    hash   entry id -> canonical JSON, for entries on abandoned branches
+    P{S}:cps     hash   "r:<checkpoint id>" -> canonical checkpoint record,
+                        "e:<checkpoint id>" -> "<order> <seq> <entry id>"
+    P{S}:lease   string the turn lease's token (SET NX PX; see :mod:`aixgo.session.redis.lease`)
+    Pagents      set    the agent names that have sessions
+    Pagent:<A>   zset   ids of agent A's sessions (score: creation time); read by list_sessions
+
+Every entry is stored once, as the exact bytes of :func:`aixgo.session.core.codec.encode_entry`: in
+``hist`` while it is part of the history, in ``gone`` once a restore abandoned it.
+
+The rules come from :mod:`aixgo.session.core`: the client builds each entry for the head it last
+saw (:func:`~aixgo.session.core.next_entry`: ``seq``, parent, chain hash, message count) and each
+checkpoint (:func:`~aixgo.session.core.checkpoint_at`), decodes records with the core's validation,
+validates imports with :func:`~aixgo.session.core.plan_import` and turns a read's ``limit`` and
+cursors into an index range (:mod:`aixgo.session.core.slicing`). The Lua scripts
+(:mod:`aixgo.session.redis.scripts`) only store and move records atomically: an append is a
+compare-and-set on the head (stored only if ``len`` and ``hh`` still match, else the script replies
+with the current head and the client builds the entry again); an entry id already stored returns
+the stored entry, so a retried append never writes twice.
+
+The agent indexes (``Pagents``, ``Pagent:<A>``) are the only cross-slot keys. They are written
+with separate commands (pipelined with create; after delete), never inside a script; their members
+are hints that ``list_sessions`` checks against ``meta``, dropping the ones whose session was deleted
+or expired.
+
+Checksums: restore recomputes the SHA-256 chain over the stored bytes of every entry from the root
+to the checkpoint, unless this instance computed that hash itself from bytes it wrote or verified
+earlier (the trust model of the file store), starting from the nearest such anchor.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from aixgo.errors import (
+    SessionCorruptedError,
+    SessionExistsError,
+    SessionNotFoundError,
+    StoreError,
+    UnsupportedVersionError,
+)
+from aixgo.logs import get_logger
+from aixgo.session.backend import Backend, Lease
+from aixgo.session.core.codec import (
+    FORMAT_VERSION,
+    ROOT_HEX,
+    chain_hash,
+    checkpoint_record,
+    dumps,
+    encode_entry,
+)
+from aixgo.session.core.records import (
+    Header,
+    NewerVersionError,
+    checkpoint_from_record,
+    entry_from_record,
+    header_from_record,
+)
+from aixgo.session.core.slicing import HistoryRange
+from aixgo.session.core.state import Head, check_restore, checkpoint_at, next_entry
+from aixgo.session.core.transfer import ImportPlan, Snapshot
+from aixgo.session.redis.connection import RedisConnection, RedisOptions, raw, status, text
+from aixgo.session.redis.lease import RedisLease, try_acquire
+from aixgo.session.redis.scripts import SCRIPTS, LuaScript
+from aixgo.session.types import Checkpoint, Entry, EntryType, SessionInfo
+
+log = get_logger("aixgo.session.redis")
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_META_FIELDS = ("v", "id", "agent", "uid", "md", "ca", "ua", "msgs", "len", "hh", "head")
+_MAX_KNOWN_SESSIONS = 1024
+_MAX_RECENT_VERIFIED = 16  # recent heads this instance hashed (per session)
+_MAX_STICKY_VERIFIED = 256  # checkpoints and every _STICKY_EVERY-th entry (per session)
+_STICKY_EVERY = 256
+_MAX_CAS_ATTEMPTS = 10_000
+_LIST_BATCH = 200
+
+
+def _us(ts: datetime) -> int:
+    return (ts.astimezone(UTC) - _EPOCH) // timedelta(microseconds=1)
+
+
+def _from_us(value: Any) -> datetime:
+    return _EPOCH + timedelta(microseconds=int(value))
+
+
+def _escape(session_id: str) -> str:
+    return session_id.replace("%", "%25").replace("{", "%7B").replace("}", "%7D")
+
+
+class _Known:
+    """What this instance last saw of one session's head, and which chain hashes it computed itself.
+
+    A hash is *verified* when this instance computed it from the stored bytes of every entry on its
+    chain (writing them, or re-hashing them in a restore). Verified hashes are kept for the last few
+    heads and, as anchors for later verifications, for checkpoints and every 256th entry, so that a
+    restore never re-hashes more than ~256 entries this instance has seen."""
+
+    __slots__ = ("head", "recent", "sticky", "verified")
+
+    def __init__(self) -> None:
+        self.head: Head | None = None  # unknown: the first compare-and-set fails and tells us the head
+        self.verified = False  # the head's hash is a verified hash
+        self.recent: OrderedDict[str, str] = OrderedDict()
+        self.sticky: OrderedDict[str, str] = OrderedDict()
+
+    def verified_hash(self, entry_id: str) -> str | None:
+        return self.sticky.get(entry_id) or self.recent.get(entry_id)
+
+    def anchors(self) -> dict[str, str]:
+        return {**self.recent, **self.sticky}
+
+    def set_head(self, head: Head | None, verified: bool) -> None:
+        self.head = head
+        if head is None:
+            self.verified = False
+            return
+        hh = head.hash.hex()
+        self.verified = (
+            verified
+            or head.seq == 0
+            or (head.entry_id is not None and self.verified_hash(head.entry_id) == hh)
+        )
+        if self.verified and head.entry_id is not None:
+            self.remember(head.entry_id, hh, sticky=head.seq % _STICKY_EVERY == 0)
+
+    def remember(self, entry_id: str, hh: str, sticky: bool = False) -> None:
+        cache, limit = (self.sticky, _MAX_STICKY_VERIFIED) if sticky else (self.recent, _MAX_RECENT_VERIFIED)
+        cache[entry_id] = hh
+        cache.move_to_end(entry_id)
+        while len(cache) > limit:
+            cache.popitem(last=False)
+
+    def clear(self) -> None:
+        self.recent.clear()
+        self.sticky.clear()
+        self.set_head(None, verified=False)
+
+
+def _head(length: Any, hh: Any, head: Any, msgs: Any) -> Head:
+    seq = int(length)
+    return Head((text(head) or None) if seq else None, seq, bytes.fromhex(text(hh)), int(msgs or 0))
+
+
+class RedisBackend:
+    """Sessions in Redis, shared by every process and node that uses the same server and prefix.
+
+    ``target`` is ``"host:port"`` (``"host"`` means port 6379, ``"[::1]:6380"`` for IPv6), a
+    ``redis://[[user]:password@]host[:port][/db]``, ``rediss://…`` (TLS) or ``unix:///path.sock``
+    URL, or an existing ``redis.Redis`` client (which :meth:`close` then leaves open). Connection
+    settings in ``options`` do not apply to an injected client.
+    """
+
+    def __init__(self, target: str | Any, options: RedisOptions | None = None) -> None:
+        self.options = options if options is not None else RedisOptions()
+        self._conn = RedisConnection(target, self.options)
+        self.address = self._conn.address
+        self._lock = threading.Lock()
+        self._known: OrderedDict[str, _Known] = OrderedDict()
+        self._max_version = str(FORMAT_VERSION)
+        ttl = self.options.ttl
+        self._ttl_ms = str(int(ttl.total_seconds() * 1000)) if ttl is not None else "0"
+        prefix = self.options.key_prefix
+        self._agents_key = prefix + "agents"
+        self._index_prefix = prefix + "agent:"
+
+    def __repr__(self) -> str:
+        return f"RedisBackend({self.address!r}, key_prefix={self.options.key_prefix!r})"
+
+    @property
+    def client(self) -> Any:
+        """The ``redis`` client in use (yours, if you passed one in)."""
+        return self._conn.client
+
+    # -- keys, caches, replies -----------------------------------------------------------------
+
+    def keys_of(self, session_id: str) -> list[str]:
+        """The keys of one session: meta, hist, ent, gone, cps, lease (see the module docstring)."""
+        base = f"{self.options.key_prefix}{{{_escape(session_id)}}}:"
+        return [base + "meta", base + "hist", base + "ent", base + "gone", base + "cps", base + "lease"]
+
+    def _index_key(self, agent: str) -> str:
+        return self._index_prefix + agent
+
+    def _known_for(self, session_id: str) -> _Known:
+        with self._lock:
+            known = self._known.get(session_id)
+            if known is None:
+                known = self._known[session_id] = _Known()
+                while len(self._known) > _MAX_KNOWN_SESSIONS:
+                    self._known.popitem(last=False)
+            else:
+                self._known.move_to_end(session_id)
+            return known
+
+    def _forget(self, session_id: str) -> None:
+        with self._lock:
+            self._known.pop(session_id, None)
+
+    def _script(self, script: LuaScript, keys: Sequence[str], args: Sequence[str | int]) -> Any:
+        return self._conn.script(script, keys, args)
+
+    def _args(self, *args: str | int) -> list[str | int]:
+        return [self._max_version, self._ttl_ms, *args]
+
+    def _not_found(self, session_id: str) -> SessionNotFoundError:
+        self._forget(session_id)
+        return SessionNotFoundError(
+            f"session {session_id!r} not found in Redis at {self.address}", session_id=session_id
+        )
+
+    def _corrupt(self, session_id: str, message: str, key: int = 0) -> SessionCorruptedError:
+        return SessionCorruptedError(message, session_id=session_id, path=self.keys_of(session_id)[key])
+
+    def _check_reply(self, reply: Any, session_id: str) -> str:
+        """The reply's status; raises for the statuses every session script may answer."""
+        state = status(reply)
+        if state == "missing":
+            raise self._not_found(session_id)
+        if state == "version":
+            raise UnsupportedVersionError(
+                str(NewerVersionError(text(reply[1]))),
+                session_id=session_id,
+                path=self.keys_of(session_id)[0],
+            )
+        if state == "corrupt":
+            raise self._corrupt(session_id, text(reply[1]))
+        return state
+
+    def _decode_entries(self, raws: Sequence[Any], session_id: str) -> list[Entry]:
+        return self._decode_joined(b",".join(raw(r) for r in raws), len(raws), session_id)
+
+    def _decode_joined(self, joined: Any, count: int, session_id: str) -> list[Entry]:
+        """Decode ``count`` canonical entries joined by commas (one ``json.loads`` for all)."""
+        if not count:
+            return []
+        try:
+            records = json.loads(b"[" + raw(joined) + b"]")
+            if len(records) != count:
+                raise ValueError(f"{count} records expected, {len(records)} found")
+            return [entry_from_record(rec) for rec in records]
+        except ValueError as exc:  # RecordError included
+            raise self._corrupt(session_id, f"damaged entry record ({exc})", 1) from None
+
+    def _decode_checkpoint(self, value: Any, session_id: str) -> Checkpoint:
+        try:
+            return checkpoint_from_record(json.loads(value), session_id)
+        except ValueError as exc:
+            raise self._corrupt(session_id, f"damaged checkpoint record ({exc})", 4) from None
+
+    def _info_from_meta(self, session_id: str, values: Sequence[Any]) -> SessionInfo | None:
+        """A summary from the ``_META_FIELDS`` of meta; None if the session does not exist."""
+        if values[0] is None:
+            return None
+        try:
+            header = header_from_record(
+                {
+                    "k": "s",
+                    "v": int(text(values[0])) if text(values[0]).isdigit() else text(values[0]),
+                    "id": session_id,
+                    "agent": text(values[2]),
+                    "user_id": json.loads(values[3]) if values[3] is not None else None,
+                    "created_at": _from_us(values[5]).isoformat(),
+                    "metadata": json.loads(values[4]) if values[4] is not None else {},
+                }
+            )
+            return SessionInfo(
+                id=session_id,
+                agent=header.agent,
+                user_id=header.user_id,
+                created_at=header.created_at,
+                updated_at=_from_us(values[6]),
+                message_count=int(values[7]),
+                metadata=header.metadata,
+            )
+        except NewerVersionError as exc:
+            raise UnsupportedVersionError(
+                str(exc), session_id=session_id, path=self.keys_of(session_id)[0]
+            ) from None
+        except (ValueError, TypeError) as exc:
+            raise self._corrupt(session_id, f"damaged session record ({exc})") from None
+
+    # -- Backend -------------------------------------------------------------------------------
+
+    def create_session(self, header: Header) -> SessionInfo:
+        """Create an empty session. Raises ``SessionExistsError`` if the id exists (for any agent)."""
+        nonce = secrets.token_hex(8)
+        args = self._args(
+            FORMAT_VERSION, header.id, header.agent, dumps(header.user_id), dumps(header.metadata), nonce,
+            _us(header.created_at),
+        )  # fmt: skip
+        self._create_indexed(SCRIPTS["create"], header.agent, header.id, args)
+        known = self._known_for(header.id)
+        with self._lock:
+            known.clear()
+            known.set_head(Head(), verified=True)
+        return SessionInfo(
+            id=header.id,
+            agent=header.agent,
+            user_id=header.user_id,
+            created_at=_from_us(_us(header.created_at)),
+            updated_at=_from_us(_us(header.created_at)),
+            message_count=0,
+            metadata=dict(header.metadata),
+        )
+
+    def _create_indexed(
+        self, script: LuaScript, agent: str, session_id: str, args: Sequence[str | int]
+    ) -> Any:
+        """Run a creating script pipelined after the agent index updates (one round trip).
+
+        Raises ``SessionExistsError`` (and takes the index entry back if the id is another agent's)."""
+        index = self._index_key(agent)
+        commands = [("sadd", (self._agents_key, agent)), ("zadd", (index, {session_id: repr(time.time())}))]
+        reply = self._conn.pipeline_script_after(commands, script, self.keys_of(session_id)[:5], args)
+        if status(reply) == "exists":
+            owner = text(reply[1])
+            if owner != agent:
+                self._conn.command("zrem", index, session_id)
+            raise SessionExistsError(
+                f"session {session_id!r} already exists" + (f" (agent {owner!r})" if owner != agent else ""),
+                session_id=session_id,
+            )
+        return reply
+
+    def import_session(self, plan: ImportPlan) -> SessionInfo:
+        """Store a session validated by the core (see :meth:`Backend.import_session`) in one Lua script."""
+        header, state = plan.header, plan.state
+        session_id = header.id
+        order = {entry_id: w for w, entry_id in enumerate(state.entries, start=1)}
+        ent: list[str] = []
+        for entry in state.entries.values():
+            head = state.heads[entry.id]
+            ent += [
+                entry.id,
+                f"{order[entry.id]} {entry.seq} {head.message_count} {head.hash.hex()} {entry.parent_id or ''}",
+            ]
+        cps: list[str] = []
+        for number, cp in enumerate(state.checkpoints.values(), start=1):
+            cps += [
+                f"r:{cp.id}",
+                dumps(checkpoint_record(cp)),
+                f"e:{cp.id}",
+                f"{number} {cp.seq} {cp.entry_id or ''}",
+            ]
+        on_history = {entry.id for entry in state.history}
+        gone = [
+            x
+            for entry in state.entries.values()
+            if entry.id not in on_history
+            for x in (entry.id, encode_entry(entry))
+        ]
+        head = state.head
+        meta: list[str | int] = [
+            "v", FORMAT_VERSION, "id", session_id, "agent", header.agent, "uid", dumps(header.user_id),
+            "md", dumps(header.metadata), "ca", _us(header.created_at), "ua", _us(plan.updated),
+            "len", head.seq, "hh", head.hash.hex(), "head", head.entry_id or "", "msgs", head.message_count,
+            "w", len(state.entries), "ncp", len(state.checkpoints),
+        ]  # fmt: skip
+        args = self._args(
+            secrets.token_hex(8),
+            len(meta) // 2, *meta,
+            len(state.history), *(encode_entry(e) for e in state.history),
+            len(gone) // 2, *gone,
+            len(ent) // 2, *ent,
+            len(cps) // 2, *cps,
+        )  # fmt: skip
+        self._create_indexed(SCRIPTS["import"], header.agent, session_id, args)
+        known = self._known_for(session_id)
+        with self._lock:
+            known.clear()
+            for cp in state.checkpoints.values():
+                if cp.entry_id is not None:
+                    known.remember(cp.entry_id, cp.checksum, sticky=True)
+            known.set_head(head, verified=True)
+        return self.get_info(session_id)
+
+    def get_info(self, session_id: str) -> SessionInfo:
+        """The session's summary. Raises ``SessionNotFoundError``."""
+        values = self._conn.command("hmget", self.keys_of(session_id)[0], _META_FIELDS)
+        info = self._info_from_meta(session_id, values)
+        if info is None:
+            raise self._not_found(session_id)
+        self._note_head(session_id, values[8], values[9], values[10], values[7])
+        return info
+
+    def _note_head(self, session_id: str, length: Any, hh: Any, head: Any, msgs: Any) -> None:
+        if length is None or hh is None:
+            return
+        try:
+            seen = _head(length, hh, head, msgs)
+        except ValueError:
+            return
+        known = self._known_for(session_id)
+        with self._lock:
+            known.set_head(seen, verified=False)
+
+    def list_sessions(self, agent: str | None = None) -> Iterator[SessionInfo]:
+        """Summaries of every session (of ``agent`` if given), read from the agent indexes; a session
+        that cannot be read is listed with its damage. Index members whose session was deleted or
+        expired are dropped on the way."""
+        self._conn.check_open()
+        agents = (
+            [agent]
+            if agent is not None
+            else sorted(text(a) for a in self._conn.command("smembers", self._agents_key))
+        )
+        for name in agents:
+            index = self._index_key(name)
+            members = self._conn.zscan(index)
+            ids = sorted(members)
+            for start in range(0, len(ids), _LIST_BATCH):
+                batch = ids[start : start + _LIST_BATCH]
+                rows = self._conn.pipeline_hmget([self.keys_of(sid)[0] for sid in batch], _META_FIELDS)
+                for session_id, values in zip(batch, rows, strict=True):
+                    try:
+                        info = self._info_from_meta(session_id, values)
+                    except SessionCorruptedError as exc:  # damaged, or written by a newer aixgo
+                        log.warning("session.list.damaged", session_id=session_id, error=str(exc))
+                        yield _damaged(session_id, name, str(exc))
+                        continue
+                    if info is None or info.agent != name:
+                        self._script(SCRIPTS["index_forget"], [index], [session_id, members[session_id]])
+                        continue
+                    yield info
+
+    def delete_session(self, session_id: str, *, unchanged_since: datetime | None = None) -> bool:
+        """Delete every key of the session (its lease included), if not updated after ``unchanged_since``."""
+        since = "" if unchanged_since is None else str(_us(unchanged_since))
+        reply = self._script(SCRIPTS["delete"], self.keys_of(session_id), [since])
+        if status(reply) != "ok":
+            return False
+        self._forget(session_id)
+        self._conn.command("zrem", self._index_key(text(reply[1])), session_id)
+        return True
+
+    def append(
+        self, session_id: str, entry_id: str, entry_type: EntryType, data: dict[str, Any], timestamp: datetime
+    ) -> Entry:
+        """Append one entry after the head (compare-and-set in one Lua script; see the module docstring)."""
+        keys = self.keys_of(session_id)[:5]
+        known = self._known_for(session_id)
+        for attempt in range(_MAX_CAS_ATTEMPTS):
+            with self._lock:
+                head, verified = known.head, known.verified
+            if head is not None:
+                pending = next_entry(head, entry_id, entry_type, data, timestamp)
+                args = self._args(
+                    entry_id, pending.encoded, head.seq, head.hash.hex(), pending.head.hash.hex(),
+                    pending.head.message_count, _us(timestamp),
+                )  # fmt: skip
+            else:
+                args = self._args(entry_id, "", -1, "", "", 0, 0)
+            reply = self._script(SCRIPTS["append"], keys, args)
+            state = self._check_reply(reply, session_id)
+            if state == "ok":
+                assert head is not None
+                with self._lock:
+                    if known.head == head:
+                        known.set_head(pending.head, verified)
+                return pending.entry
+            if state == "dup":
+                return self._decode_entries([reply[1]], session_id)[0]
+            self._stale(known, reply, attempt)
+        raise StoreError(f"append to session {session_id!r} kept losing the race for the head; giving up")
+
+    def _stale(self, known: _Known, reply: Any, attempt: int) -> None:
+        """Another writer moved the head: remember the head the script reported, and back off a little."""
+        with self._lock:
+            known.set_head(_head(reply[1], reply[2], reply[3], reply[4]), verified=False)
+        if attempt >= 2:
+            time.sleep(random.uniform(0, min(0.0002 * attempt, 0.01)))
+
+    def history(self, session_id: str, rng: HistoryRange) -> list[Entry]:
+        """The entries ``rng`` selects (one ``LRANGE``, applied mechanically by the script)."""
+        window = "" if rng.window is None else rng.window
+        reply = self._script(
+            SCRIPTS["history"], self.keys_of(session_id)[:2], self._args(window, rng.start, rng.stop)
+        )
+        self._check_reply(reply, session_id)
+        if isinstance(reply[1], list):
+            return self._decode_entries(reply[1], session_id)
+        return self._decode_joined(reply[1], int(reply[2]), session_id)
+
+    def all_entries(self, session_id: str) -> list[Entry]:
+        """Every stored entry, abandoned branches included, in the order they were written."""
+        reply = self._script(SCRIPTS["all_entries"], self.keys_of(session_id)[:5], self._args())
+        self._check_reply(reply, session_id)
+        return self._in_write_order(session_id, reply[1], reply[2], reply[3])
+
+    def _in_write_order(self, session_id: str, hist: Any, gone: Any, records: Any) -> list[Entry]:
+        entries = self._decode_entries(hist, session_id)
+        if not gone:
+            return entries
+        entries += self._decode_entries(gone[1::2], session_id)
+        order = {
+            text(k): int(raw(v).split(b" ", 1)[0]) for k, v in zip(records[::2], records[1::2], strict=True)
+        }
+        return sorted(entries, key=lambda e: order.get(e.id, 0))
+
+    def snapshot(self, session_id: str) -> Snapshot:
+        """Everything of the session, read in one atomic script."""
+        reply = self._script(SCRIPTS["snapshot"], self.keys_of(session_id)[:5], self._args())
+        self._check_reply(reply, session_id)
+        values = reply[1]
+        info = self._info_from_meta(session_id, values)
+        if info is None:
+            raise self._not_found(session_id)
+        header = Header(info.id, info.agent, info.user_id, info.created_at, info.metadata)
+        entries = self._in_write_order(session_id, reply[2], reply[3], reply[4])
+        checkpoints = self._ordered_checkpoints(session_id, reply[5])
+        try:
+            head = _head(values[8], values[9], values[10], values[7])
+        except ValueError as exc:
+            raise self._corrupt(session_id, f"damaged session record ({exc})") from None
+        return Snapshot(header, entries, checkpoints, head, info.updated_at)
+
+    def create_checkpoint(
+        self, session_id: str, checkpoint_id: str, metadata: dict[str, Any], timestamp: datetime
+    ) -> Checkpoint:
+        """Record a checkpoint at the head with the head's chain hash as checksum. O(1)."""
+        keys = self.keys_of(session_id)[:5]
+        known = self._known_for(session_id)
+        for attempt in range(_MAX_CAS_ATTEMPTS):
+            with self._lock:
+                head, verified = known.head, known.verified
+            cp = checkpoint_at(head or Head(), session_id, checkpoint_id, metadata, timestamp)
+            length = -1 if head is None else head.seq
+            args = self._args(
+                checkpoint_id, dumps(checkpoint_record(cp)), length, cp.checksum, _us(timestamp)
+            )
+            reply = self._script(SCRIPTS["checkpoint"], keys, args)
+            state = self._check_reply(reply, session_id)
+            if state == "ok":
+                if verified and cp.entry_id is not None:
+                    with self._lock:
+                        known.remember(cp.entry_id, cp.checksum, sticky=True)
+                return cp
+            if state == "dup":
+                return self._decode_checkpoint(reply[1], session_id)
+            self._stale(known, reply, attempt)
+        raise StoreError(f"checkpoint of session {session_id!r} kept losing the race for the head; giving up")
+
+    def list_checkpoints(self, session_id: str) -> list[Checkpoint]:
+        """The session's checkpoints, oldest first."""
+        reply = self._script(SCRIPTS["list_checkpoints"], self.keys_of(session_id)[:5], self._args())
+        self._check_reply(reply, session_id)
+        return self._ordered_checkpoints(session_id, reply[1])
+
+    def _ordered_checkpoints(self, session_id: str, fields: Any) -> list[Checkpoint]:
+        records: dict[str, Any] = {}
+        order: dict[str, int] = {}
+        for name, value in zip(fields[::2], fields[1::2], strict=True):
+            key = text(name)
+            if key.startswith("r:"):
+                records[key[2:]] = value
+            elif key.startswith("e:"):
+                order[key[2:]] = int(raw(value).split(b" ", 1)[0])
+        ordered = sorted(records, key=lambda cp_id: order.get(cp_id, 0))
+        return [self._decode_checkpoint(records[cp_id], session_id) for cp_id in ordered]
+
+    def restore(self, session_id: str, checkpoint_id: str, timestamp: datetime) -> Checkpoint:
+        """Verify the checkpoint against the stored bytes, then durably move the head to it (one Lua script)."""
+        keys = self.keys_of(session_id)[:5]
+        reply = self._script(SCRIPTS["checkpoint_info"], keys, self._args(checkpoint_id))
+        found = (
+            None
+            if self._check_reply(reply, session_id) == "nocp"
+            else self._decode_checkpoint(reply[1], session_id)
+        )
+        known = self._known_for(session_id)
+        if found is None:
+            check_restore(session_id, checkpoint_id, None, None)
+        assert found is not None
+        actual = self._chain_hash(session_id, found, known)
+        cp = check_restore(session_id, checkpoint_id, found, actual, where=keys[1])
+        reply = self._script(SCRIPTS["restore"], keys, self._args(checkpoint_id, cp.checksum, _us(timestamp)))
+        state = self._check_reply(reply, session_id)
+        if state == "nocp":
+            check_restore(session_id, checkpoint_id, None, None)
+        if state == "mismatch":
+            check_restore(session_id, checkpoint_id, cp, bytes.fromhex(text(reply[1])), where=keys[1])
+        with self._lock:
+            if cp.entry_id is not None:
+                known.remember(cp.entry_id, cp.checksum, sticky=True)
+            known.set_head(
+                Head(cp.entry_id, cp.seq, bytes.fromhex(cp.checksum), int(reply[1])), verified=True
+            )
+        return cp
+
+    def _chain_hash(self, session_id: str, cp: Checkpoint, known: _Known) -> bytes | None:
+        """The chain hash of the checkpoint's entry: recomputed over the stored bytes from the nearest
+        entry on its chain that this instance hashed itself (else from the root); trusted as is when
+        this instance computed exactly it."""
+        if cp.entry_id is None:
+            return bytes.fromhex(ROOT_HEX)
+        with self._lock:
+            if known.verified_hash(cp.entry_id) == cp.checksum:
+                return bytes.fromhex(cp.checksum)
+            anchors = known.anchors()
+        keys = self.keys_of(session_id)[:5]
+        reply = self._script(SCRIPTS["chain"], keys, self._args(cp.entry_id, cp.seq, *anchors))
+        self._check_reply(reply, session_id)
+        anchor, anchor_hash = text(reply[1]), text(reply[2])
+        if anchor and anchors.get(anchor) != anchor_hash:  # not the bytes we hashed (re-created session)
+            reply = self._script(SCRIPTS["chain"], keys, self._args(cp.entry_id, cp.seq))
+            self._check_reply(reply, session_id)
+            anchor_hash = ROOT_HEX
+        digest = bytes.fromhex(anchor_hash)
+        for item in reply[4]:
+            digest = chain_hash(digest, raw(item))
+        log.debug("redis.restore.rehashed", session_id=session_id, checkpoint=cp.id, entries=len(reply[4]))
+        if int(reply[3]) + len(reply[4]) != cp.seq:
+            return None
+        return digest
+
+    def try_lease(self, session_id: str, ttl: float) -> RedisLease | None:
+        """The session's turn lease (``SET NX PX``) if free, else None."""
+        keys = self.keys_of(session_id)
+        return try_acquire(self._script, keys[0], keys[5], session_id, ttl)
+
+    def close(self) -> None:
+        """Close the connection pool (unless the client was injected). Later calls raise
+        ``StoreClosedError``; closing twice is harmless."""
+        with self._lock:
+            self._known.clear()
+        self._conn.close()
+
+
+def _damaged(session_id: str, agent: str, reason: str) -> SessionInfo:
+    never = _EPOCH
+    return SessionInfo(
+        id=session_id,
+        agent=agent,
+        user_id=None,
+        created_at=never,
+        updated_at=never,
+        message_count=0,
+        damage=reason,
+    )
+
+
+if TYPE_CHECKING:  # mypy proves RedisBackend implements the Backend protocol exactly
+
+    def _conforms(backend: RedisBackend, lease: RedisLease) -> tuple[Backend, Lease]:
+        return backend, lease
+
+
+__all__ = ["RedisBackend", "RedisOptions"]

@@ -1,0 +1,290 @@
+"""Reaching Redis: addresses, the connection pool, running scripts, and errors that never show a password."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
+
+from aixgo.errors import MissingDependencyError, StoreClosedError, StoreConnectionError, StoreError
+from aixgo.logs import get_logger
+from aixgo.session.redis.scripts import LuaScript
+
+_redis: Any
+try:
+    import redis
+    import redis.backoff
+    import redis.exceptions
+    import redis.retry
+
+    _redis = redis
+except ImportError:  # pragma: no cover - exercised in a subprocess by the tests
+    _redis = None
+
+log = get_logger("aixgo.session.redis")
+
+DEFAULT_PORT = 6379
+_ADDRESS_FORMS = "; use 'host:port', 'redis://[:password@]host:port/db', 'rediss://…' or 'unix:///path.sock'"
+
+
+@dataclass
+class RedisOptions:
+    """Settings of :class:`~aixgo.session.RedisBackend`.
+
+    ``password`` and ``db`` apply unless the URL names its own. ``ttl``: a session not written for
+    this long expires (every write refreshes it); ``None`` keeps sessions forever. ``pool_size``
+    bounds the connections (threads wait for a free one). ``socket_timeout`` / ``connect_timeout``
+    are seconds; ``retries`` is how often redis-py retries a command after a connection error or
+    timeout (with jittered exponential backoff) before the call raises
+    :class:`~aixgo.errors.StoreConnectionError`.
+    """
+
+    password: str | None = field(default=None, repr=False)
+    db: int = 0
+    key_prefix: str = "aixgo:sessions:"
+    ttl: timedelta | None = None
+    pool_size: int = 50
+    socket_timeout: float = 5.0
+    connect_timeout: float = 5.0
+    retries: int = 3
+
+    def __post_init__(self) -> None:
+        if "{" in self.key_prefix or "}" in self.key_prefix:
+            raise ValueError(
+                f"key_prefix must not contain '{{' or '}}' (they form Cluster hash tags): {self.key_prefix!r}"
+            )
+        if self.ttl is not None and self.ttl.total_seconds() * 1000 < 1:
+            raise ValueError(f"ttl must be at least 1 ms (or None for no expiry), got {self.ttl!r}")
+        if self.pool_size < 1:
+            raise ValueError(f"pool_size must be >= 1, got {self.pool_size!r}")
+        if self.db < 0:
+            raise ValueError(f"db must be >= 0, got {self.db!r}")
+        if self.retries < 0:
+            raise ValueError(f"retries must be >= 0, got {self.retries!r}")
+        if not self.socket_timeout > 0 or not self.connect_timeout > 0:
+            raise ValueError("socket_timeout and connect_timeout must be > 0 seconds")
+
+
+def redact(target: str) -> str:
+    """``target`` with any password in a URL's user part replaced by ``***``."""
+    scheme, sep, rest = target.partition("://")
+    if not sep or "@" not in rest.split("/", 1)[0]:
+        return target
+    userinfo, _, hostpart = rest.partition("@")
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{hostpart}" if ":" in userinfo else f"{scheme}://***@{hostpart}"
+
+
+def _parse_host_port(target: str) -> tuple[str, int]:
+    host, port = target, DEFAULT_PORT
+    if target.startswith("["):
+        host, bracket, rest = target[1:].partition("]")
+        if not bracket:
+            raise ValueError("unclosed '['")
+        if rest.startswith(":"):
+            port = int(rest[1:])
+    elif target.count(":") == 1:
+        host, _, text = target.partition(":")
+        port = int(text)
+    if not host or not 0 < port < 65536:
+        raise ValueError("bad host:port")
+    return host, port
+
+
+def describe_target(target: str) -> str:
+    """A printable address for ``target``: ``host:port`` or a URL without its password."""
+    if "://" not in target:
+        host, port = _parse_host_port(target)
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    parts = urlsplit(target)
+    if parts.scheme == "unix":
+        return f"unix://{parts.path}"
+    host = parts.hostname or "localhost"
+    netloc = f"[{host}]" if ":" in host else host
+    port = parts.port or DEFAULT_PORT
+    path = parts.path if parts.path not in ("", "/") else ""
+    return f"{parts.scheme}://{netloc}:{port}{path}"
+
+
+class RedisConnection:
+    """A client (owned, or injected by the user and then left open) with aixgo's error mapping."""
+
+    def __init__(self, target: str | Any, options: RedisOptions) -> None:
+        if _redis is None:
+            raise MissingDependencyError("the Redis session store (RedisBackend)", "redis")
+        self.options = options
+        self.closed = False
+        self._lock = threading.Lock()
+        self._pool: Any = None
+        if isinstance(target, str):
+            self.owns_client = True
+            try:
+                self.address = describe_target(target)
+            except ValueError:
+                raise ValueError(f"not a Redis address: {redact(target)!r}{_ADDRESS_FORMS}") from None
+            self.client: Any = self._connect(target)
+        else:
+            if not callable(getattr(target, "evalsha", None)):
+                raise TypeError(
+                    f"target must be 'host:port', a redis:// URL or a redis.Redis client, got {type(target).__name__}"
+                )
+            self.owns_client = False
+            self.client = target
+            self.address = self._describe_client(target)
+        kwargs = getattr(getattr(self.client, "connection_pool", None), "connection_kwargs", None) or {}
+        password = kwargs.get("password") or options.password
+        self._password = str(password) if password else None
+
+    @staticmethod
+    def _describe_client(client: Any) -> str:
+        kwargs = getattr(getattr(client, "connection_pool", None), "connection_kwargs", None) or {}
+        if kwargs.get("path"):
+            return f"unix://{kwargs['path']}"
+        return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', DEFAULT_PORT)}"
+
+    def _connect(self, target: str) -> Any:
+        opts = self.options
+        backoff = _redis.backoff.EqualJitterBackoff(cap=0.5, base=0.01)
+        kwargs: dict[str, Any] = {
+            "password": opts.password,
+            "db": opts.db,
+            "socket_timeout": opts.socket_timeout,
+            "socket_connect_timeout": opts.connect_timeout,
+            "retry": _redis.retry.Retry(backoff, opts.retries),
+            "retry_on_error": [_redis.exceptions.ConnectionError, _redis.exceptions.TimeoutError],
+            "max_connections": opts.pool_size,
+            "timeout": opts.connect_timeout + opts.socket_timeout,  # waiting for a free pooled connection
+        }
+        pool_class = _redis.BlockingConnectionPool
+        try:
+            if "://" in target:
+                if not target.startswith(("redis://", "rediss://", "unix://")):
+                    raise ValueError("bad scheme")
+                self._pool = pool_class.from_url(target, **kwargs)
+            else:
+                host, port = _parse_host_port(target)
+                self._pool = pool_class(host=host, port=port, **kwargs)
+        except ValueError:
+            raise ValueError(f"not a Redis address: {self.address!r}{_ADDRESS_FORMS}") from None
+        return _redis.Redis(connection_pool=self._pool)
+
+    def scrub(self, text: str) -> str:
+        """``text`` without the password."""
+        return text.replace(self._password, "***") if self._password else text
+
+    def fail(self, exc: Exception) -> NoReturn:
+        """Re-raise a redis-py error as aixgo's, naming the address and never the password."""
+        errors = _redis.exceptions
+        detail = self.scrub(str(exc)) or type(exc).__name__
+        log.warning("redis.error", address=self.address, error=type(exc).__name__)
+        if isinstance(exc, errors.AuthenticationError) or "NOAUTH" in detail or "WRONGPASS" in detail:
+            raise StoreConnectionError(
+                f"Redis at {self.address} refused to authenticate ({detail}); check the password in "
+                "RedisOptions.password or the URL",
+                address=self.address,
+            ) from None
+        if isinstance(exc, (errors.ConnectionError, errors.TimeoutError)):
+            raise StoreConnectionError(
+                f"cannot reach Redis at {self.address}: {detail}", address=self.address
+            ) from None
+        raise StoreError(f"Redis at {self.address} failed: {detail}") from None
+
+    def check_open(self) -> None:
+        """Raise :class:`StoreClosedError` once closed."""
+        if self.closed:
+            raise StoreClosedError(f"the Redis store at {self.address} is closed")
+
+    def script(self, script: LuaScript, keys: Sequence[str], args: Sequence[str | int]) -> Any:
+        """Run ``script``: ``EVALSHA``, or ``EVAL`` when the server does not know it (yet)."""
+        self.check_open()
+        try:
+            try:
+                return self.client.evalsha(script.sha, len(keys), *keys, *args)
+            except _redis.exceptions.NoScriptError:
+                return self.client.eval(script.source, len(keys), *keys, *args)
+        except _redis.exceptions.RedisError as exc:
+            self.fail(exc)
+
+    def command(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """Run one client command with aixgo's error mapping."""
+        self.check_open()
+        try:
+            return getattr(self.client, name)(*args, **kwargs)
+        except _redis.exceptions.RedisError as exc:
+            self.fail(exc)
+
+    def pipeline_script_after(
+        self,
+        commands: Sequence[tuple[str, tuple[Any, ...]]],
+        script: LuaScript,
+        keys: Sequence[str],
+        args: Sequence[str | int],
+    ) -> Any:
+        """Run ``commands`` then ``script`` in one round trip (no transaction); the script's reply."""
+        self.check_open()
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for name, command_args in commands:
+                getattr(pipe, name)(*command_args)
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+            reply = pipe.execute(raise_on_error=False)[-1]
+        except _redis.exceptions.RedisError as exc:
+            self.fail(exc)
+        if isinstance(reply, Exception):
+            if not isinstance(reply, _redis.exceptions.NoScriptError):
+                self.fail(reply)
+            reply = self.script(script, keys, args)
+        return reply
+
+    def pipeline_hmget(self, keys: Sequence[str], fields: Sequence[str]) -> list[Any]:
+        """``HMGET key fields`` for each key, in one round trip."""
+        self.check_open()
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for key in keys:
+                pipe.hmget(key, fields)
+            return list(pipe.execute())
+        except _redis.exceptions.RedisError as exc:
+            self.fail(exc)
+
+    def zscan(self, key: str) -> dict[str, str]:
+        """Member -> score (as Redis wrote it) of a sorted set."""
+        self.check_open()
+        try:
+            return {
+                text(member): text(score)
+                for member, score in self.client.zscan_iter(key, count=1000, score_cast_func=text)
+            }
+        except _redis.exceptions.RedisError as exc:
+            self.fail(exc)
+
+    def close(self) -> None:
+        """Close the pool (unless the client was injected); later calls raise ``StoreClosedError``."""
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+        if self.owns_client:
+            self.client.close()
+            if self._pool is not None:
+                self._pool.disconnect()
+
+
+def text(value: Any) -> str:
+    """A reply item as text."""
+    if isinstance(value, bytes):
+        return value.decode()
+    return "" if value is None else str(value)
+
+
+def raw(value: Any) -> bytes:
+    """A reply item as bytes."""
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
+def status(reply: Any) -> str:
+    """A script reply's status."""
+    return text(reply[0])

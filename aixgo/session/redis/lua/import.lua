@@ -1,0 +1,30 @@
+-- ARGV[3] nonce (a retried import succeeds), then four sections, each a count followed by its items:
+-- meta field/value pairs, hist items, gone id/json pairs, ent id/record pairs, cps field/value pairs.
+local ex = redis.call('HMGET', KEYS[1], 'agent', 'nonce')
+if ex[1] then
+  if ex[2] == ARGV[3] then return {'ok'} end
+  return {'exists', ex[1]}
+end
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+local at = 4
+local function section(key, command, width)
+  local n = tonumber(ARGV[at])
+  at = at + 1
+  local done = 0
+  while done < n do
+    local chunk = math.min(n - done, 500)
+    local args = {}
+    for x = at + done * width, at + (done + chunk) * width - 1 do args[#args + 1] = ARGV[x] end
+    redis.call(command, key, unpack(args))
+    done = done + chunk
+  end
+  at = at + n * width
+end
+section(KEYS[1], 'HSET', 2)
+redis.call('HSET', KEYS[1], 'nonce', ARGV[3])
+section(KEYS[2], 'RPUSH', 1)
+section(KEYS[4], 'HSET', 2)
+section(KEYS[3], 'HSET', 2)
+section(KEYS[5], 'HSET', 2)
+touch()
+return {'ok'}

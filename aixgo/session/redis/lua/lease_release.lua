@@ -1,0 +1,3 @@
+-- Compare-and-delete: never frees another holder's lease.
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
