@@ -128,7 +128,7 @@ def _large_session(mgr: Manager, address: str, floors: dict[str, float]) -> None
     def cold_restore() -> None:
         backend = RedisBackend(address, RedisOptions())
         try:
-            backend.restore(sess.id, cp.id)
+            backend.restore(sess.id, cp.id, utcnow())
         finally:
             backend.close()
 
