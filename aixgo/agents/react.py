@@ -8,7 +8,6 @@ still turn into a valid request (a call without its result gets a synthetic "int
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
 import time
@@ -169,8 +168,8 @@ class ReActAgent:
         log = _log.bind(agent=self.name, session_id=session.id)
         started = time.perf_counter()
         user = {"role": "user", "content": user_message}
-        # One trip to the store's thread reads the history and stores the user message.
-        history = await asyncio.to_thread(self._begin_turn, session, user)
+        # One trip to the store's I/O pool reads the history and stores the user message.
+        history = await session.run_blocking(self._begin_turn, session, user, write=True)
         turn: list[dict[str, Any]] = [user]
         log.info("agent.turn.start", history_messages=len(history), tools=len(self.tools))
         usage, steps, tool_runs, unreported = Usage(), 0, 0, 0
@@ -205,7 +204,7 @@ class ReActAgent:
                     tool_runs += ran
                 # One trip stores the final answer and the turn's usage.
                 usage_data = self._usage_data(usage, steps, unreported)
-                await asyncio.to_thread(self._finish_turn, session, turn, answer, usage_data, log)
+                await session.run_blocking(self._finish_turn, session, turn, answer, usage_data, log, write=True)
         except Exception as exc:
             await self._record_failure(session, exc, steps, log)
             await self._record_usage(session, usage, steps, unreported, log)
@@ -281,10 +280,10 @@ class ReActAgent:
 
     @staticmethod
     async def _persist(session: Session, turn: list[dict[str, Any]], message: dict[str, Any]) -> None:
-        """Append ``message`` to the session (off the event loop: stores block) and to the turn."""
+        """Append ``message`` to the session (on the store's own I/O pool, shielded) and to the turn."""
         role, content = message["role"], message.get("content")
         extra = {k: v for k, v in message.items() if k not in ("role", "content")}
-        await asyncio.to_thread(session.append_message, role, content, **extra)
+        await session.aappend_message(role, content, **extra)
         turn.append(message)
 
     def _begin_turn(self, session: Session, user: dict[str, Any]) -> list[dict[str, Any]]:
@@ -326,6 +325,6 @@ class ReActAgent:
     async def _append_quietly(session: Session, kind: EntryType, data: Mapping[str, Any], log: Any) -> None:
         # Bookkeeping must not hide the turn's own outcome (or its original error).
         try:
-            await asyncio.to_thread(session.append_entry, kind, dict(data))
+            await session.aappend_entry(kind, dict(data))
         except Exception as exc:
             log.error("agent.record_failed", entry_type=kind.value, error_type=type(exc).__name__)

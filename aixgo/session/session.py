@@ -7,7 +7,8 @@ for how they run (the manager's own I/O pool, shielded writes, lease waits on th
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aixgo.errors import InvalidEntryError
 from aixgo.logs import get_logger
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from aixgo.session.manager import Manager
 
 log = get_logger("aixgo.session")
+
+T = TypeVar("T")
 
 DEFAULT_LEASE_TTL = 60.0
 
@@ -115,6 +118,11 @@ class Session:
         """Awaitable :attr:`info`."""
         self._info = await self._manager._io(self._backend.get_info, self.id)
         return self._info
+
+    async def run_blocking(self, fn: Callable[..., T], *args: Any, write: bool = False) -> T:
+        """Run ``fn(*args)`` (several sync calls on this session in a row) on the manager's own I/O pool,
+        in one hop from the event loop; ``write=True`` shields it from cancellation."""
+        return await self._manager.run_blocking(fn, *args, write=write)
 
     @property
     def _backend(self) -> Backend:
