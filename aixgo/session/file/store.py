@@ -290,9 +290,31 @@ class FileBackend:
                 if self._locate(header.id) is not None:
                     raise SessionExistsError(f"session {header.id!r} already exists", session_id=header.id)
                 self._remove_crash_leftovers(header.id)
-                write_exclusive(path, frame(dumps(record).encode()), durable=self.fsync != "never")
+                fd = self._write_header(path, frame(dumps(record).encode()))
+            try:  # made durable outside the store lock, so creates of other ids do not wait for the disk
+                if self.fsync != "never":
+                    os.fdatasync(fd)
+                    fsync_dir(path.parent)
+            finally:
+                os.close(fd)
             self._agents.put(header.id, header.agent)
         return self.get_info(header.id)
+
+    @staticmethod
+    def _write_header(path: Path, line: bytes) -> int:
+        """Create the session file holding its header line; returns its descriptor. Under the store lock,
+        so ``O_EXCL`` cannot race; a crash before the header is whole leaves a file without a header,
+        which is no session (and which the next create of that id removes)."""
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        try:
+            written = 0
+            while written < len(line):
+                written += os.write(fd, line[written:])
+        except OSError:
+            os.close(fd)
+            path.unlink(missing_ok=True)
+            raise
+        return fd
 
     def _remove_crash_leftovers(self, session_id: str) -> None:
         """Remove files of ``session_id`` without a complete header line: what a create that crashed in
