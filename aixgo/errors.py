@@ -164,7 +164,7 @@ class LLMConfigError(LLMError):
 class LLMRequestError(LLMError):
     """The server rejected the request (400/401/403/404); retrying will not help."""
 
-    def __init__(self, message: str, status_code: int | None = None) -> None:
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
         self.status_code = status_code
         super().__init__(message)
 
@@ -172,7 +172,7 @@ class LLMRequestError(LLMError):
 class LLMUnavailableError(LLMError):
     """The server stayed unavailable (429, 5xx, timeouts, connection errors) after every retry."""
 
-    def __init__(self, message: str, status_code: int | None = None, attempts: int | None = None) -> None:
+    def __init__(self, message: str, *, status_code: int | None = None, attempts: int | None = None) -> None:
         self.status_code = status_code
         self.attempts = attempts
         super().__init__(message)
@@ -185,7 +185,7 @@ class LLMResponseError(LLMError):
 class AgentError(AixgoError):
     """The agent loop failed."""
 
-    def __init__(self, message: str, agent: str | None = None) -> None:
+    def __init__(self, message: str, *, agent: str | None = None) -> None:
         self.agent = agent
         super().__init__(message)
 
@@ -200,9 +200,9 @@ class AgentNotFoundError(AgentError, KeyError):
 class MaxStepsExceededError(AgentError):
     """The ReAct loop used ``max_steps`` steps without a final answer; the partial turn is persisted."""
 
-    def __init__(self, message: str, agent: str | None = None, steps: int | None = None) -> None:
+    def __init__(self, message: str, *, agent: str | None = None, steps: int | None = None) -> None:
         self.steps = steps
-        super().__init__(message, agent)
+        super().__init__(message, agent=agent)
 
 
 class ToolError(AgentError):

@@ -175,7 +175,7 @@ class Runtime:
             return self._agents[name]
         except KeyError:
             known = ", ".join(sorted(self._agents)) or "none"
-            raise AgentNotFoundError(f"no agent named {name!r} (registered: {known})", name) from None
+            raise AgentNotFoundError(f"no agent named {name!r} (registered: {known})", agent=name) from None
 
     @property
     def agent_names(self) -> list[str]:

@@ -12,27 +12,16 @@ Tools are plain functions (see :func:`tool`); the built-ins are ``calculator`` a
 from __future__ import annotations
 
 from aixgo.agents.builtin import calculator, current_time
-from aixgo.agents.factory import AgentConfigLike, LLMConfigLike, agent_from_config, model_from_config
+from aixgo.agents.factory import agent_from_config
 from aixgo.agents.react import REACT_FORMATS, ReActAgent, ReactFormat, TurnResult
-from aixgo.agents.schema import function_schema, parse_docstring
-from aixgo.agents.text_format import (
-    TextAction,
-    TextFinalAnswer,
-    TextFormatError,
-    parse_react_text,
-    text_instructions,
-)
+from aixgo.agents.text_format import TextFormatError
 from aixgo.agents.tools import BUILTIN_TOOLS, Tool, ToolRegistry, ToolResult, resolve_tools, tool
 
 __all__ = [
     "BUILTIN_TOOLS",
     "REACT_FORMATS",
-    "AgentConfigLike",
-    "LLMConfigLike",
     "ReActAgent",
     "ReactFormat",
-    "TextAction",
-    "TextFinalAnswer",
     "TextFormatError",
     "Tool",
     "ToolRegistry",
@@ -41,11 +30,6 @@ __all__ = [
     "agent_from_config",
     "calculator",
     "current_time",
-    "function_schema",
-    "model_from_config",
-    "parse_docstring",
-    "parse_react_text",
     "resolve_tools",
-    "text_instructions",
     "tool",
 ]

@@ -81,7 +81,7 @@ def agent_from_config(config: AgentConfigLike, *, model: ChatModel | None = None
     """
     if config.role != "react":
         raise AgentError(
-            f"agent {config.name!r}: role {config.role!r} is not supported (use 'react')", config.name
+            f"agent {config.name!r}: role {config.role!r} is not supported (use 'react')", agent=config.name
         )
     return ReActAgent(
         config.name,

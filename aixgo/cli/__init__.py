@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import sys
 
-import click
-
-from aixgo import __version__
 from aixgo.cli.app import cli, run_cli
 
 _COMMAND_MODULES = ("aixgo.cli.validate", "aixgo.cli.run", "aixgo.cli.sessions")
@@ -38,4 +35,4 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(run_cli(argv))
 
 
-__all__ = ["__version__", "cli", "click", "main"]
+__all__ = ["cli", "main"]

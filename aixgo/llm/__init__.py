@@ -10,9 +10,9 @@ Offline doubles for tests live in :mod:`aixgo.testing`.
 from __future__ import annotations
 
 from aixgo.llm.factory import PROVIDERS, build_model
-from aixgo.llm.openai_model import OpenAIChatModel, to_model_response
+from aixgo.llm.openai_model import OpenAIChatModel
 from aixgo.llm.protocol import ChatModel, Message, ModelResponse, ModelSettings, ToolCall, ToolSchema, Usage
-from aixgo.llm.retry import RetryPolicy, call_with_retries, is_retryable, parse_retry_after
+from aixgo.llm.retry import RetryPolicy
 
 __all__ = [
     "PROVIDERS",
@@ -26,8 +26,4 @@ __all__ = [
     "ToolSchema",
     "Usage",
     "build_model",
-    "call_with_retries",
-    "is_retryable",
-    "parse_retry_after",
-    "to_model_response",
 ]

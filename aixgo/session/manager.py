@@ -227,6 +227,16 @@ class Manager:
         header = Header(info.id, info.agent, info.user_id, info.created_at, dict(info.metadata))
         return self.import_plan(plan_import(header, entries, checkpoints, head))
 
+    async def aimport_session(
+        self,
+        info: SessionInfo,
+        entries: builtins.list[Entry],
+        checkpoints: builtins.list[Checkpoint],
+        head: str | None,
+    ) -> Session:
+        """Awaitable :meth:`import_session`."""
+        return await self._write(self.import_session, info, entries, checkpoints, head)
+
     def import_plan(self, plan: ImportPlan) -> Session:
         """Store a validated import (see :mod:`aixgo.session.transfer`)."""
         stored = self._open_backend().import_session(plan)

@@ -206,7 +206,7 @@ def test_max_steps_keeps_partial_turn_and_valid_history(session: Session, aixgo_
 
 def test_model_failure_mid_turn_is_recorded(session: Session) -> None:
     model = ScriptedModel(
-        [tool_call("calculator", {"expression": "2*2"}, id="c1"), LLMUnavailableError("down", 503, 3)]
+        [tool_call("calculator", {"expression": "2*2"}, id="c1"), LLMUnavailableError("down", status_code=503, attempts=3)]
     )
     with pytest.raises(LLMUnavailableError):
         run(ReActAgent("assistant", model, tools=["calculator"]), session, "x")

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from aixgo.agents import (
+from aixgo.agents import TextFormatError, tool
+from aixgo.agents.builtin import calculator
+from aixgo.agents.text_format import (
     TextAction,
     TextFinalAnswer,
-    TextFormatError,
+    action_arguments,
     parse_react_text,
     text_instructions,
-    tool,
 )
-from aixgo.agents.builtin import calculator
-from aixgo.agents.text_format import action_arguments
 from aixgo.agents.tools import Tool
 
 

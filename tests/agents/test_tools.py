@@ -12,7 +12,8 @@ from typing import Annotated, Any, Literal
 
 import pytest
 
-from aixgo.agents import BUILTIN_TOOLS, Tool, ToolRegistry, parse_docstring, resolve_tools, tool
+from aixgo.agents import BUILTIN_TOOLS, Tool, ToolRegistry, resolve_tools, tool
+from aixgo.agents.schema import parse_docstring
 from aixgo.agents.tools import format_result, parse_arguments
 from aixgo.errors import ToolError
 from aixgo.session import Manager, session_from_context, use_session

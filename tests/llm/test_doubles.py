@@ -57,7 +57,7 @@ def test_script_exhausted_is_a_clear_error() -> None:
 
 
 def test_scripted_exception_is_raised() -> None:
-    model = ScriptedModel([LLMUnavailableError("down", 503, 3), "after"])
+    model = ScriptedModel([LLMUnavailableError("down", status_code=503, attempts=3), "after"])
     with pytest.raises(LLMUnavailableError):
         ask(model)
     assert ask(model).content == "after"

@@ -10,7 +10,8 @@ import openai
 import pytest
 
 from aixgo.errors import LLMUnavailableError
-from aixgo.llm import RetryPolicy, call_with_retries, is_retryable, parse_retry_after
+from aixgo.llm import RetryPolicy
+from aixgo.llm.retry import call_with_retries, is_retryable, parse_retry_after
 from tests.support.fixtures import RecordingSleep
 
 REQUEST = httpx2.Request("POST", "http://127.0.0.1/v1/chat/completions")
