@@ -74,16 +74,19 @@ class Manager:
     async def run_blocking(self, fn: Callable[..., T], *args: Any, write: bool = False) -> T:
         """Run ``fn(*args)`` (blocking store work, e.g. several session calls in a row) on this manager's
         own I/O pool, in one hop from the event loop; ``write=True`` shields it from cancellation."""
-        return await (self._write(fn, *args) if write else self._io(fn, *args))
+        future = self._submit(fn, *args)
+        return await (asyncio.shield(future) if write else future)
+
+    def _submit(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        return asyncio.get_running_loop().run_in_executor(self._pool(), functools.partial(fn, *args))
 
     async def _io(self, fn: Callable[..., T], *args: Any) -> T:
         """Run blocking store I/O on this manager's own pool."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool(), functools.partial(fn, *args))
+        return await self._submit(fn, *args)
 
     async def _write(self, fn: Callable[..., T], *args: Any) -> T:
         """:meth:`_io` for a write: shielded, so cancelling the caller lets the write finish."""
-        return await asyncio.shield(self._io(fn, *args))
+        return await asyncio.shield(self._submit(fn, *args))
 
     # -- sessions ------------------------------------------------------------------------------
 

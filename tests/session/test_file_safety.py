@@ -272,8 +272,9 @@ def test_memory_and_files_do_not_grow_with_every_session_seen(tmp_path: Path) ->
         held = sum(log.weight for log in backend._logs.values())
         assert len(backend._logs) < 300 and held <= 50_000 + 2_000  # the bound, plus the session in use
         assert len(backend._agents) <= 4096
-        assert not list((tmp_path / "assistant").glob("*.lease"))  # released leases leave no file
+        assert len(list((tmp_path / "assistant").glob("*.lease"))) == 300  # one per session, no more
         assert len(mgr.list()) == 300
+        assert mgr.delete("s0") and not (tmp_path / "assistant" / "s0.lease").exists()
 
 
 def test_a_new_process_reads_the_last_entries_without_replaying_the_file(tmp_path: Path) -> None:

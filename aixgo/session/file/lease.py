@@ -28,8 +28,8 @@ class FileLease:
     def try_take(cls, path: Path, session_id: str, ttl: float) -> FileLease | None:
         """The lease if no one holds it, else None (never blocks).
 
-        The lease file is removed on release, so none accumulate; a taker that locked a file just
-        removed by its holder sees that the path names another file (or none) and tries again."""
+        A taker that locked a lease file just removed (with its session) sees that the path names
+        another file, or none, and tries again."""
         for _ in range(100):
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
             try:
@@ -53,14 +53,10 @@ class FileLease:
             )
 
     def release(self) -> None:
-        """Remove the lease file, unlock and close (twice is harmless)."""
+        """Unlock and close (twice is harmless). The lease file stays, for the next turn; it is removed
+        with its session."""
         fd, self._fd = self._fd, None
         if fd is not None:
-            try:
-                if _same_file(fd, self._path):
-                    self._path.unlink()
-            except OSError:  # the session (and its folder) may be gone already
-                pass
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 

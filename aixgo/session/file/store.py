@@ -258,16 +258,18 @@ class FileBackend:
             with session_log.lock, os_errors(session_log.path):
                 if session_log.closed:
                     continue
-                if _replaced(session_log):  # deleted (maybe re-created) by someone else
-                    with self._lock:
-                        self._forget_locked(session_log)
-                    continue
                 if not write:
+                    if _replaced(session_log):  # deleted (maybe re-created) by someone else
+                        with self._lock:
+                            self._forget_locked(session_log)
+                        continue
                     session_log.catch_up(exclusive=False, sync=self._sync)
                     return op(session_log)
                 lock_exclusive(session_log.fd, self.lock_timeout, session_log.path, session_id)
                 try:
-                    if _replaced(session_log):  # deleted while we waited for the lock
+                    if _replaced(session_log):  # deleted (maybe re-created), maybe while we waited for the lock
+                        with self._lock:  # closing the file releases its lock
+                            self._forget_locked(session_log)
                         continue
                     session_log.catch_up(exclusive=True, sync=self._sync)
                     return op(session_log)
