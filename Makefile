@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo run test lint bench clean
+.PHONY: help install demo run test lint bench bench-peers clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -33,5 +33,17 @@ lint: $(STAMP) ## ruff and mypy --strict
 bench: $(STAMP) ## Benchmarks: medians and p99 beside the raw floors (never part of make test)
 	$(BIN)/python -m benchmarks
 
+PEERS       := .venv-peers
+PEERS_STAMP := $(PEERS)/.installed-stamp
+
+$(PEERS_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/python -m pip install -q --upgrade pip
+	$(PEERS)/bin/python -m pip install -q -e . openai-agents langgraph-checkpoint-sqlite
+	@touch $(PEERS_STAMP)
+
+bench-peers: $(PEERS_STAMP) ## Side by side with the OpenAI Agents SDK and LangGraph stores (own venv; not in make test)
+	$(PEERS)/bin/python -m benchmarks.peers
+
 clean: ## Remove the virtualenv and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(PEERS) .pytest_cache .mypy_cache .ruff_cache .hypothesis
