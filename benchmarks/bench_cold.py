@@ -3,7 +3,9 @@
 A *cold* read is the first read of a process: a new store object (file store: a new ``FileBackend``
 and ``Manager``; SQLite: a new connection) reading the last N entries of one long session. The floor
 is the same read from an indexed SQLite table (``PRIMARY KEY (session_id, seq)``, ``ORDER BY seq DESC
-LIMIT N``) holding the same entries, measured in the same run. The last row runs a fresh Python
+LIMIT N``) holding the same entries, returning the same :class:`~aixgo.session.Entry` objects (decoded
+and validated as every aixgo store decodes them), measured in the same run; the bare rows
+(``json.loads`` of each row, no objects) are printed too. The last row runs a fresh Python
 process that reads the last 10 entries of a 200,000-entry session and reports its time and the
 memory it added over the interpreter's own.
 """
@@ -18,6 +20,8 @@ import tempfile
 from pathlib import Path
 
 from aixgo.session import EntryType, FileBackend, Manager
+from aixgo.session.core.codec import encode_entry
+from aixgo.session.core.records import entry_from_record
 from benchmarks.harness import header, measure, note, report
 
 CHILD = r"""
@@ -50,10 +54,11 @@ def _sqlite(path: Path, base: Path) -> None:
         entries = mgr.get("long").get_entries()
     db = sqlite3.connect(path)
     db.execute(
-        "CREATE TABLE entries (session_id TEXT, seq INTEGER, data TEXT, PRIMARY KEY (session_id, seq))"
+        "CREATE TABLE entries (session_id TEXT, seq INTEGER, data TEXT, record TEXT, PRIMARY KEY (session_id, seq))"
     )
     db.executemany(
-        "INSERT INTO entries VALUES (?, ?, ?)", (("long", e.seq, json.dumps(e.data)) for e in entries)
+        "INSERT INTO entries VALUES (?, ?, ?, ?)",
+        (("long", e.seq, json.dumps(e.data), encode_entry(e)) for e in entries),
     )
     db.commit()
     db.close()
@@ -64,7 +69,7 @@ def _cold(base: Path, db: Path, count: int) -> None:
         with Manager(FileBackend(base)) as fresh:
             assert len(fresh.get("long").get_entries(limit=100)) == 100
 
-    def sqlite_floor() -> None:
+    def sqlite_rows() -> None:
         conn = sqlite3.connect(db)
         rows = conn.execute(
             "SELECT seq, data FROM entries WHERE session_id = ? ORDER BY seq DESC LIMIT 100", ("long",)
@@ -72,8 +77,21 @@ def _cold(base: Path, db: Path, count: int) -> None:
         [json.loads(data) for _, data in rows]
         conn.close()
 
+    def sqlite_entries() -> None:
+        conn = sqlite3.connect(db)
+        rows = conn.execute(
+            "SELECT record FROM entries WHERE session_id = ? ORDER BY seq DESC LIMIT 100", ("long",)
+        ).fetchall()
+        [entry_from_record(json.loads(record)) for (record,) in reversed(rows)]
+        conn.close()
+
+    report(
+        f"floor: SQLite, new connection, last 100 of {count:,} (json rows)",
+        measure(sqlite_rows, 200, warmup=5),
+    )
     floor = report(
-        f"floor: SQLite, new connection, last 100 of {count:,}", measure(sqlite_floor, 200, warmup=5)
+        f"floor: SQLite, new connection, last 100 of {count:,} (the same Entry objects)",
+        measure(sqlite_entries, 200, warmup=5),
     )
     report(
         f"file store, new store object, last 100 of {count:,}",

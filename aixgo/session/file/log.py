@@ -24,6 +24,7 @@ import itertools
 import os
 import re
 import threading
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -40,7 +41,15 @@ from aixgo.session.core.records import (
 )
 from aixgo.session.core.slicing import HistoryRange, apply_range, range_bounds
 from aixgo.session.core.state import EMPTY_HEAD, Head, HeadTracker, SessionState
-from aixgo.session.file.lines import LineError, frame, head_from_meta, iter_back, line_number, unframe
+from aixgo.session.file.lines import (
+    CRC_DIGITS,
+    LineError,
+    frame,
+    head_from_meta,
+    iter_back,
+    line_number,
+    unframe,
+)
 from aixgo.session.file.replay import Replay
 from aixgo.session.types import Checkpoint, Entry, SessionInfo
 
@@ -61,6 +70,8 @@ _MAX_WINDOW_IDS = 20_000
 _NULL = b"null"
 OPEN_READ = 64 * 1024
 """Bytes read at once when a session file is opened (the whole file, when it is no larger)."""
+HEADER_READ = 4096
+"""Bytes read first from each end of a larger file (its header; its last newline)."""
 
 
 @contextlib.contextmanager
@@ -127,7 +138,11 @@ class SessionLog:
         ``prefix``: the file's first bytes, if the caller read them already. A file of up to
         :data:`OPEN_READ` bytes is read in one call."""
         size = os.fstat(self.fd).st_size
-        first = prefix if prefix is not None else os.pread(self.fd, min(size, OPEN_READ), 0)
+        if prefix is None:  # a small file at once; of a large one, what its header needs
+            prefix = os.pread(self.fd, size if size <= OPEN_READ else HEADER_READ, 0)
+        first = prefix
+        if b"\n" not in first and len(first) < min(size, OPEN_READ):
+            first = os.pread(self.fd, min(size, OPEN_READ), 0)
         newline = first.find(b"\n")
         if newline < 0 or b"\t" not in first[:newline]:
             # no complete header in the first bytes (a huge header, or a crashed create), or a file of
@@ -137,7 +152,7 @@ class SessionLog:
         header = self._header(first[:newline])
         whole = len(first) == size
         end = first.rfind(b"\n") + 1 if whole else self._end_of_complete_lines(size)
-        lines = _lines_back(first, end) if whole else iter_back(self.fd, end)
+        lines = _lines_back(first, end) if whole else iter_back(self.fd, end, HEADER_READ)
         updated = None
         head = EMPTY_HEAD
         for offset, line in lines:
@@ -176,8 +191,10 @@ class SessionLog:
 
     def _end_of_complete_lines(self, size: int) -> int:
         pos = size
+        step = HEADER_READ  # a file normally ends with its newline: a small read finds it
         while pos > 0:
-            start = max(0, pos - 64 * 1024)
+            start = max(0, pos - step)
+            step = OPEN_READ
             newline = os.pread(self.fd, pos - start, start).rfind(b"\n")
             if newline >= 0:
                 return start + newline + 1
@@ -351,7 +368,8 @@ class SessionLog:
         """The last ``count`` entries of the history when they are the file's last ``count`` entry lines
         (a session whose end was not restored elsewhere, the common case); None when they are not."""
         kept: list[tuple[int, bytes]] = []
-        for offset, line in iter_back(self.fd, self.offset):
+        guess = max(HEADER_READ, count * 384)  # about what ``count`` lines take: grows if short
+        for offset, line in iter_back(self.fd, self.offset, guess):
             if line.startswith(_ENTRY_PREFIX):
                 kept.append((offset, line))
                 if len(kept) == count:
@@ -372,10 +390,15 @@ class SessionLog:
     ) -> list[Entry] | None:
         bodies = []
         for offset, line in kept:
+            payload, _, crc = line.rpartition(b"\t")  # unframe(), inlined: this loop is the hot path
             try:
-                bodies.append(unframe(line, checksummed=True)[0])
-            except LineError as exc:
-                raise self._damage_at(str(exc), offset) from None
+                if len(crc) != CRC_DIGITS or zlib.crc32(payload) != int(crc, 16):
+                    raise LineError("its checksum does not match its content")
+            except ValueError as exc:
+                raise self._damage_at(
+                    str(exc) if isinstance(exc, LineError) else "its checksum is malformed", offset
+                ) from None
+            bodies.append(payload.partition(b"\t")[0])
         try:
             records = loads(b"[" + b",".join(bodies) + b"]")
             entries = [entry_from_record(rec) for rec in records]

@@ -142,16 +142,19 @@ class FileBackend:
     def _path(self, agent: str, session_id: str) -> Path:
         return self.base_dir / agent / (session_id + SUFFIX)
 
-    def _locate(self, session_id: str) -> Path | None:
-        """The session's file: the one holding a header (a file a crashed create left empty is no session)."""
+    def _locate(self, session_id: str, *, checked: bool = True) -> Path | None:
+        """The session's file: the one holding a header (a file a crashed create left empty is no session).
+
+        With ``checked=False`` the first file with that name will do (the caller reads its header)."""
+        has = self._summaries.has_header if checked else os.path.lexists
         agent = self._agents.get(session_id)
         if agent is not None:
             path = self._path(agent, session_id)
-            if self._summaries.has_header(path):
+            if has(path):
                 return path
         for name in self._summaries.agent_dirs():
             path = self._path(name, session_id)
-            if self._summaries.has_header(path):
+            if has(path):
                 self._agents.put(session_id, name)
                 return path
         return None
@@ -185,8 +188,8 @@ class FileBackend:
     def _not_found(self, session_id: str) -> SessionNotFoundError:
         return SessionNotFoundError(f"session {session_id!r} not found in {self.base_dir}", session_id=session_id)
 
-    def _open_log(self, session_id: str) -> SessionLog:
-        path = self._locate(session_id)
+    def _open_log(self, session_id: str, *, checked: bool = False) -> SessionLog:
+        path = self._locate(session_id, checked=checked)
         if path is None:
             raise self._not_found(session_id)
         try:
@@ -200,8 +203,10 @@ class FileBackend:
         except BaseException:
             os.close(fd)
             raise
-        if not opened:  # an empty file left by a crash during create
+        if not opened:  # a file without a header, left by a crash during create
             os.close(fd)
+            if not checked:  # maybe the session lives under another agent: look at the headers
+                return self._open_log(session_id, checked=True)
             raise self._not_found(session_id)
         return session_log
 
