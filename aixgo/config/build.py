@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from aixgo.config.model import Config, SessionConfig
@@ -30,7 +31,12 @@ def build_session_manager(config: Config | SessionConfig) -> Manager:
 def store_options(session: SessionConfig) -> StoreOptions:
     """The :class:`~aixgo.session.StoreOptions` a ``session:`` section describes."""
     if session.store == "file":
-        return StoreOptions(kind="file", base_dir=session.base_dir, fsync=session.fsync)
+        options = StoreOptions(kind="file", base_dir=session.base_dir, fsync=session.fsync)
+        if session.lock_timeout is not None:
+            options = replace(options, lock_timeout=session.lock_timeout.total_seconds())
+        if session.cache_mb is not None:
+            options = replace(options, cache_bytes=session.cache_mb * 1024 * 1024)
+        return options
     target = session.redis.target if session.redis is not None else DEFAULT_REDIS
     return StoreOptions(kind="redis", redis_target=target, redis=redis_options(session))
 

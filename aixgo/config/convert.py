@@ -205,6 +205,8 @@ def _session(raw: dict[str, Any], base: Path) -> SessionConfig:
         store=store,
         base_dir=resolve_path(raw.get("base_dir", DEFAULT_BASE_DIR), base),
         fsync=raw.get("fsync", "always"),
+        lock_timeout=_duration(raw.get("lock_timeout")),
+        cache_mb=raw.get("cache_mb"),
         ttl=_duration(raw.get("ttl")),
         redis=redis,
         checkpoint=CheckpointConfig(

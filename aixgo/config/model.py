@@ -82,6 +82,8 @@ class SessionConfig:
     store: StoreKind = "file"
     base_dir: Path = field(default_factory=lambda: Path(DEFAULT_BASE_DIR).expanduser())
     fsync: FsyncPolicy = "always"
+    lock_timeout: timedelta | None = None
+    cache_mb: int | None = None
     ttl: timedelta | None = None
     redis: RedisConfig | None = None
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)

@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from aixgo.session.backend import Backend
 from aixgo.session.file import FileBackend, FsyncPolicy
+from aixgo.session.file.locks import DEFAULT_LOCK_TIMEOUT
+from aixgo.session.file.store import DEFAULT_CACHE_BYTES
 from aixgo.session.manager import Manager
 from aixgo.session.memory import MemoryBackend
 
@@ -41,6 +43,8 @@ class StoreOptions:
     kind: StoreKind = "file"
     base_dir: str | os.PathLike[str] = DEFAULT_BASE_DIR
     fsync: FsyncPolicy = DEFAULT_FSYNC
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    cache_bytes: int = DEFAULT_CACHE_BYTES
     redis_target: str = DEFAULT_REDIS
     redis: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -48,7 +52,9 @@ class StoreOptions:
 def open_backend(options: StoreOptions) -> Backend:
     """The store ``options`` describe. The Redis store needs ``pip install -e '.[redis]'``."""
     if options.kind == "file":
-        return FileBackend(options.base_dir, fsync=options.fsync)
+        return FileBackend(
+            options.base_dir, fsync=options.fsync, lock_timeout=options.lock_timeout, cache_bytes=options.cache_bytes
+        )
     if options.kind == "memory":
         return MemoryBackend()
     from aixgo import session  # noqa: PLC0415 - the Redis store (and `redis`) load only when used

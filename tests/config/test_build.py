@@ -25,6 +25,21 @@ ROOT = Path(__file__).resolve().parents[2]
 WritePath = Callable[..., Path]
 
 
+def test_file_store_lock_timeout_and_cache_from_the_config(tmp_path: Path) -> None:
+    config = load_text(
+        "session: {base_dir: store, lock_timeout: 2s, cache_mb: 8}\nagents: [{name: a, model: m}]\n",
+        base_dir=tmp_path,
+    )
+    with build_session_manager(config) as manager:
+        backend = manager.backend
+        assert isinstance(backend, FileBackend)
+        assert (backend.lock_timeout, backend.cache_bytes) == (2.0, 8 * 1024 * 1024)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("session: {cache_mb: 0}\nagents: [{name: a, model: m}]\n")
+    with pytest.raises(ConfigError, match="cache_mb"):
+        load_config(bad)
+
+
 def test_file_store_manager(tmp_path: Path) -> None:
     config = load_text(
         "session: {base_dir: store, fsync: never}\nagents: [{name: a, model: m}]\n", base_dir=tmp_path

@@ -83,7 +83,7 @@ CASES: dict[str, Case] = {
         3,
         "session.colour",
         "unknown key 'colour'",
-        "allowed keys here: base_dir, checkpoint",
+        "allowed keys here: base_dir, cache_mb, checkpoint",
     ),
     # -- enums ---------------------------------------------------------------------------------------
     "store typo": Case(
