@@ -26,7 +26,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from aixgo.session.core.records import Header
 from aixgo.session.core.slicing import HistoryRange
-from aixgo.session.core.transfer import ImportPlan, Snapshot
+from aixgo.session.core.state import Snapshot
+from aixgo.session.core.transfer import ImportPlan
 from aixgo.session.types import Checkpoint, Entry, EntryType, SessionInfo
 
 

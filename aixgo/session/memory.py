@@ -20,8 +20,8 @@ from aixgo.errors import (
 )
 from aixgo.session.core.records import Header, head_move_from_record
 from aixgo.session.core.slicing import HistoryRange, apply_range
-from aixgo.session.core.state import SessionState, checkpoint_at
-from aixgo.session.core.transfer import ImportPlan, Snapshot
+from aixgo.session.core.state import SessionState, Snapshot, checkpoint_at
+from aixgo.session.core.transfer import ImportPlan
 from aixgo.session.types import Checkpoint, Entry, EntryType, SessionInfo
 
 
@@ -138,15 +138,7 @@ class MemoryBackend:
     def snapshot(self, session_id: str) -> Snapshot:
         """A consistent copy of the session."""
         with self._lock:
-            state = self._state(session_id)
-            assert state.header is not None
-            return Snapshot(
-                state.header,
-                list(state.entries.values()),
-                list(state.checkpoints.values()),
-                state.head,
-                state.info().updated_at,
-            )
+            return self._state(session_id).snapshot()
 
     def create_checkpoint(
         self, session_id: str, checkpoint_id: str, metadata: dict[str, Any], timestamp: datetime

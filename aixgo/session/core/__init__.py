@@ -20,11 +20,12 @@ from aixgo.session.core.state import (
     Head,
     PendingEntry,
     SessionState,
+    Snapshot,
     checkpoint_at,
     checksum_problem,
     next_entry,
 )
-from aixgo.session.core.transfer import ImportPlan, Snapshot, export_records, parse_export, plan_import
+from aixgo.session.core.transfer import ImportPlan, export_records, parse_export, plan_import
 
 __all__ = [
     "EMPTY_HEAD",

@@ -138,6 +138,17 @@ def check_restore(
     return cp
 
 
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A consistent copy of one session, as a store reads it in one atomic step."""
+
+    header: Header
+    entries: list[Entry]  # every entry, in write order
+    checkpoints: list[Checkpoint]  # oldest first
+    head: Head
+    updated: datetime
+
+
 class HeadTracker:
     """What a session is at its end, without its history: header, head and "updated".
 
@@ -231,6 +242,16 @@ class SessionState:
         if self.header is None:
             raise RecordError("the session has no header")
         return self.header
+
+    def snapshot(self) -> Snapshot:
+        """A copy of everything the session holds (what an export writes)."""
+        return Snapshot(
+            self._header(),
+            list(self.entries.values()),
+            list(self.checkpoints.values()),
+            self.head,
+            self.info().updated_at,
+        )
 
     # -- applying records ---------------------------------------------------------------------
 

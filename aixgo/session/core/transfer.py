@@ -40,21 +40,10 @@ from aixgo.session.core.records import (
     entry_from_record,
     head_move_from_record,
 )
-from aixgo.session.core.state import Head, SessionState
+from aixgo.session.core.state import Head, SessionState, Snapshot
 from aixgo.session.types import Checkpoint, Entry
 
 END_KIND = "end"
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """A consistent copy of one session, as a store reads it in one atomic step."""
-
-    header: Header
-    entries: list[Entry]  # every entry, in write order
-    checkpoints: list[Checkpoint]  # oldest first
-    head: Head
-    updated: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,13 @@ from aixgo.logs import get_logger
 log = get_logger("aixgo.session.file")
 
 
+def write_all(fd: int, payload: bytes) -> None:
+    """Write every byte of ``payload`` (``os.write`` may write fewer, e.g. on a nearly full disk)."""
+    written = 0
+    while written < len(payload):
+        written += os.write(fd, payload[written:])
+
+
 def fsync_dir(path: Path) -> None:
     """Flush a folder's entries (a new or removed file's name) to disk."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
@@ -46,9 +53,7 @@ def write_exclusive(path: Path, payload: bytes, *, durable: bool) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
     try:
         try:
-            written = 0
-            while written < len(payload):
-                written += os.write(fd, payload[written:])
+            write_all(fd, payload)
             if durable:
                 os.fsync(fd)
         finally:

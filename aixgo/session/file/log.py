@@ -41,6 +41,7 @@ from aixgo.session.core.records import (
 )
 from aixgo.session.core.slicing import HistoryRange, apply_range, range_bounds
 from aixgo.session.core.state import EMPTY_HEAD, Head, HeadTracker, SessionState
+from aixgo.session.file.dirs import write_all
 from aixgo.session.file.lines import (
     CRC_DIGITS,
     LineError,
@@ -463,9 +464,7 @@ class SessionLog:
         payload = frame(raw, head)
         self.last_write_offset = self.offset
         try:
-            written = 0
-            while written < len(payload):
-                written += os.write(self.fd, payload[written:])
+            write_all(self.fd, payload)
             sync(self.fd)
         except OSError as exc:
             with contextlib.suppress(OSError):

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from aixgo.errors import SessionCorruptedError
-from aixgo.session.file.dirs import fsync_dir
+from aixgo.session.file.dirs import fsync_dir, write_all
 from aixgo.session.file.locks import lock_exclusive
 from aixgo.session.file.replay import Replay
 
@@ -68,9 +68,7 @@ def repair_file(path: Path, session_id: str, *, apply: bool, lock_timeout: float
 def _write_new(path: Path, payload: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
     try:
-        written = 0
-        while written < len(payload):
-            written += os.write(fd, payload[written:])
+        write_all(fd, payload)
         os.fsync(fd)
     finally:
         os.close(fd)

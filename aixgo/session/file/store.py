@@ -48,14 +48,15 @@ from aixgo.logs import get_logger
 from aixgo.session.core.codec import checkpoint_record, dumps, header_record
 from aixgo.session.core.records import Header, head_move_from_record
 from aixgo.session.core.slicing import HistoryRange
-from aixgo.session.core.state import checkpoint_at, next_entry
-from aixgo.session.core.transfer import ImportPlan, Snapshot
+from aixgo.session.core.state import Snapshot, checkpoint_at, next_entry
+from aixgo.session.core.transfer import ImportPlan
 from aixgo.session.file.dirs import (
     check_base_dir,
     check_private_dir,
     clean_leftovers,
     fsync_dir,
     make_private_dir,
+    write_all,
     write_exclusive,
 )
 from aixgo.session.file.lease import FileLease
@@ -314,9 +315,7 @@ class FileBackend:
         which is no session (and which the next create of that id removes)."""
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
         try:
-            written = 0
-            while written < len(line):
-                written += os.write(fd, line[written:])
+            write_all(fd, line)
         except OSError:
             os.close(fd)
             path.unlink(missing_ok=True)
@@ -389,18 +388,7 @@ class FileBackend:
     def snapshot(self, session_id: str) -> Snapshot:
         """Everything of the session as of one read of its file."""
 
-        def copy(session_log: SessionLog) -> Snapshot:
-            state = session_log.load_full()
-            assert state.header is not None
-            return Snapshot(
-                state.header,
-                list(state.entries.values()),
-                list(state.checkpoints.values()),
-                state.head,
-                state.info().updated_at,
-            )
-
-        return self._run(session_id, copy)
+        return self._run(session_id, lambda session_log: session_log.load_full().snapshot())
 
     def create_checkpoint(
         self, session_id: str, checkpoint_id: str, metadata: dict[str, Any], timestamp: datetime

@@ -77,8 +77,8 @@ from aixgo.session.core.records import (
     header_from_record,
 )
 from aixgo.session.core.slicing import HistoryRange
-from aixgo.session.core.state import Head, check_restore, checkpoint_at, next_entry
-from aixgo.session.core.transfer import ImportPlan, Snapshot
+from aixgo.session.core.state import Head, Snapshot, check_restore, checkpoint_at, next_entry
+from aixgo.session.core.transfer import ImportPlan
 from aixgo.session.redis.connection import RedisConnection, RedisOptions, raw, status, text
 from aixgo.session.redis.lease import RedisLease, try_acquire
 from aixgo.session.redis.scripts import SCRIPTS, LuaScript
