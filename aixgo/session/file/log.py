@@ -1,5 +1,8 @@
 """One session's log file, open in this process, read from its end.
 
+(About 500 lines: opening, catching up, the backward reads and the writes all keep one invariant,
+``offset`` = the bytes of complete lines this process has applied, so they stay in one class.)
+
 :class:`SessionLog` holds the descriptor of ``<session-id>.jsonl`` and what the session is at its
 end (:class:`~aixgo.session.core.state.HeadTracker`: header, head, "updated"), read from the first
 line and the last head-moving line (see :mod:`aixgo.session.file.lines`). So a new process answers

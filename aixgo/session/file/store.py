@@ -1,5 +1,9 @@
 """The embedded session store: one append-only JSONL file per session.
 
+(About 500 lines: the store protocol's methods, each a few lines over :class:`SessionLog`, plus the
+folder and id rules they share; lines, replay, listing, locks, leases and repair have modules of
+their own.)
+
 Layout::
 
     base_dir/                      0700

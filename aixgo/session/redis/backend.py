@@ -1,5 +1,9 @@
 """The multi-node session store: Redis (``pip install -e '.[redis]'``).
 
+(One class over ~600 lines: each method of the store protocol is a short compare-and-set or one
+script call, and keeping them together keeps the key layout below next to every use of it;
+connections, leases, scripts and head bookkeeping live in their own modules.)
+
 Key layout, with ``P`` the key prefix (default ``aixgo:sessions:``) and ``{S}`` the session id in
 a hash tag (``%``, ``{`` and ``}`` in the id are written ``%25``, ``%7B``, ``%7D``, so the tag is
 never empty or cut short and every key of one session lands in the same Cluster slot)::
@@ -80,6 +84,7 @@ from aixgo.session.core.slicing import HistoryRange
 from aixgo.session.core.state import Head, Snapshot, check_restore, checkpoint_at, next_entry
 from aixgo.session.core.transfer import ImportPlan
 from aixgo.session.redis.connection import RedisConnection, RedisOptions, raw, status, text
+from aixgo.session.redis.known import Known, head_from_meta
 from aixgo.session.redis.lease import RedisLease, try_acquire
 from aixgo.session.redis.scripts import SCRIPTS, LuaScript
 from aixgo.session.types import Checkpoint, Entry, EntryType, SessionInfo
@@ -89,9 +94,6 @@ log = get_logger("aixgo.session.redis")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _META_FIELDS = ("v", "id", "agent", "uid", "md", "ca", "ua", "msgs", "len", "hh", "head")
 _MAX_KNOWN_SESSIONS = 1024
-_MAX_RECENT_VERIFIED = 16  # recent heads this instance hashed (per session)
-_MAX_STICKY_VERIFIED = 256  # checkpoints and every _STICKY_EVERY-th entry (per session)
-_STICKY_EVERY = 256
 _MAX_CAS_ATTEMPTS = 10_000
 _LIST_BATCH = 200
 
@@ -108,60 +110,6 @@ def _escape(session_id: str) -> str:
     return session_id.replace("%", "%25").replace("{", "%7B").replace("}", "%7D")
 
 
-class _Known:
-    """What this instance last saw of one session's head, and which chain hashes it computed itself.
-
-    A hash is *verified* when this instance computed it from the stored bytes of every entry on its
-    chain (writing them, or re-hashing them in a restore). Verified hashes are kept for the last few
-    heads and, as anchors for later verifications, for checkpoints and every 256th entry, so that a
-    restore never re-hashes more than ~256 entries this instance has seen."""
-
-    __slots__ = ("head", "recent", "sticky", "verified")
-
-    def __init__(self) -> None:
-        self.head: Head | None = None  # unknown: the first compare-and-set fails and tells us the head
-        self.verified = False  # the head's hash is a verified hash
-        self.recent: OrderedDict[str, str] = OrderedDict()
-        self.sticky: OrderedDict[str, str] = OrderedDict()
-
-    def verified_hash(self, entry_id: str) -> str | None:
-        return self.sticky.get(entry_id) or self.recent.get(entry_id)
-
-    def anchors(self) -> dict[str, str]:
-        return {**self.recent, **self.sticky}
-
-    def set_head(self, head: Head | None, verified: bool) -> None:
-        self.head = head
-        if head is None:
-            self.verified = False
-            return
-        hh = head.hash.hex()
-        self.verified = (
-            verified
-            or head.seq == 0
-            or (head.entry_id is not None and self.verified_hash(head.entry_id) == hh)
-        )
-        if self.verified and head.entry_id is not None:
-            self.remember(head.entry_id, hh, sticky=head.seq % _STICKY_EVERY == 0)
-
-    def remember(self, entry_id: str, hh: str, sticky: bool = False) -> None:
-        cache, limit = (self.sticky, _MAX_STICKY_VERIFIED) if sticky else (self.recent, _MAX_RECENT_VERIFIED)
-        cache[entry_id] = hh
-        cache.move_to_end(entry_id)
-        while len(cache) > limit:
-            cache.popitem(last=False)
-
-    def clear(self) -> None:
-        self.recent.clear()
-        self.sticky.clear()
-        self.set_head(None, verified=False)
-
-
-def _head(length: Any, hh: Any, head: Any, msgs: Any) -> Head:
-    seq = int(length)
-    return Head((text(head) or None) if seq else None, seq, bytes.fromhex(text(hh)), int(msgs or 0))
-
-
 class RedisBackend:
     """Sessions in Redis, shared by every process and node that uses the same server and prefix.
 
@@ -176,7 +124,7 @@ class RedisBackend:
         self._conn = RedisConnection(target, self.options)
         self.address = self._conn.address
         self._lock = threading.Lock()
-        self._known: OrderedDict[str, _Known] = OrderedDict()
+        self._known: OrderedDict[str, Known] = OrderedDict()
         self._max_version = str(FORMAT_VERSION)
         ttl = self.options.ttl
         self._ttl_ms = str(int(ttl.total_seconds() * 1000)) if ttl is not None else "0"
@@ -202,11 +150,11 @@ class RedisBackend:
     def _index_key(self, agent: str) -> str:
         return self._index_prefix + agent
 
-    def _known_for(self, session_id: str) -> _Known:
+    def _known_for(self, session_id: str) -> Known:
         with self._lock:
             known = self._known.get(session_id)
             if known is None:
-                known = self._known[session_id] = _Known()
+                known = self._known[session_id] = Known()
                 while len(self._known) > _MAX_KNOWN_SESSIONS:
                     self._known.popitem(last=False)
             else:
@@ -401,14 +349,14 @@ class RedisBackend:
         info = self._info_from_meta(session_id, values)
         if info is None:
             raise self._not_found(session_id)
-        self._note_head(session_id, values[8], values[9], values[10], values[7])
+        self._notehead_from_meta(session_id, values[8], values[9], values[10], values[7])
         return info
 
-    def _note_head(self, session_id: str, length: Any, hh: Any, head: Any, msgs: Any) -> None:
+    def _notehead_from_meta(self, session_id: str, length: Any, hh: Any, head: Any, msgs: Any) -> None:
         if length is None or hh is None:
             return
         try:
-            seen = _head(length, hh, head, msgs)
+            seen = head_from_meta(length, hh, head, msgs)
         except ValueError:
             return
         known = self._known_for(session_id)
@@ -484,10 +432,10 @@ class RedisBackend:
             self._stale(known, reply, attempt)
         raise StoreError(f"append to session {session_id!r} kept losing the race for the head; giving up")
 
-    def _stale(self, known: _Known, reply: Any, attempt: int) -> None:
+    def _stale(self, known: Known, reply: Any, attempt: int) -> None:
         """Another writer moved the head: remember the head the script reported, and back off a little."""
         with self._lock:
-            known.set_head(_head(reply[1], reply[2], reply[3], reply[4]), verified=False)
+            known.set_head(head_from_meta(reply[1], reply[2], reply[3], reply[4]), verified=False)
         if attempt >= 2:
             time.sleep(random.uniform(0, min(0.0002 * attempt, 0.01)))
 
@@ -530,7 +478,7 @@ class RedisBackend:
         entries = self._in_write_order(session_id, reply[2], reply[3], reply[4])
         checkpoints = self._ordered_checkpoints(session_id, reply[5])
         try:
-            head = _head(values[8], values[9], values[10], values[7])
+            head = head_from_meta(values[8], values[9], values[10], values[7])
         except ValueError as exc:
             raise self._corrupt(session_id, f"damaged session record ({exc})") from None
         return Snapshot(header, entries, checkpoints, head, info.updated_at)
@@ -608,7 +556,7 @@ class RedisBackend:
             )
         return cp
 
-    def _chain_hash(self, session_id: str, cp: Checkpoint, known: _Known) -> bytes | None:
+    def _chain_hash(self, session_id: str, cp: Checkpoint, known: Known) -> bytes | None:
         """The chain hash of the checkpoint's entry: recomputed over the stored bytes from the nearest
         entry on its chain that this instance hashed itself (else from the root); trusted as is when
         this instance computed exactly it."""
