@@ -213,9 +213,14 @@ class Runtime:
         Waiting for the session's lease happens on the event loop: any number of turns may queue on
         one session without holding a thread, so the other sessions keep running."""
         agent = self.agent(agent_name)
-        session, lease = await self.session_manager.run_blocking(
-            self._begin, agent_name, session_id, user_id, write=True
+        begin = asyncio.ensure_future(
+            self.session_manager.run_blocking(self._begin, agent, session_id, user_id, message, write=True)
         )
+        try:
+            session, lease, begun = await asyncio.shield(begin)
+        except asyncio.CancelledError:
+            begin.add_done_callback(_release_begun)  # cancelled while the store was starting the turn
+            raise
         if lease is None:
             log.info("runtime.turn.waiting_for_lease", agent=agent_name, session_id=session.id)
             lease = await session.alease(self.lease_ttl, self.lease_wait)
@@ -224,7 +229,10 @@ class Runtime:
         completed = False
         try:
             with use_session(session):
-                result = await agent.run_turn(session, message)
+                if begun is not None:
+                    result = await agent.run_turn(session, message, begun=begun)  # type: ignore[call-arg]
+                else:
+                    result = await agent.run_turn(session, message)
             completed = True
         except asyncio.CancelledError:
             bound.info("runtime.turn.cancelled")
@@ -236,16 +244,25 @@ class Runtime:
         return result
 
     def _begin(
-        self, agent_name: str, session_id: str | None, user_id: str | None
-    ) -> tuple[Session, HeldLease | None]:
-        """Find the session and try its lease once (one hop to the store's pool; never waits)."""
-        session = self.session_for(agent_name, session_id, user_id=user_id)
+        self, agent: Agent, session_id: str | None, user_id: str | None, message: str
+    ) -> tuple[Session, HeldLease | None, Any]:
+        """One hop to the store's pool: find the session, try its lease once (never waits) and, with the
+        lease, let an agent that can (``begin_turn``) read its history and store the user message."""
+        session = self.session_for(agent.name, session_id, user_id=user_id)
         try:
-            return session, session.lease(ttl=self.lease_ttl, wait=0)
+            lease = session.lease(ttl=self.lease_ttl, wait=0)
         except SessionBusyError:
             if self.lease_wait == 0:
                 raise
-            return session, None
+            return session, None, None
+        begin_turn = getattr(agent, "begin_turn", None)
+        if begin_turn is None:
+            return session, lease, None
+        try:
+            return session, lease, begin_turn(session, message)
+        except BaseException:
+            lease.release()
+            raise
 
     def call_with_session(
         self, agent_name: str, message: str, session_id: str | None = None, *, user_id: str | None = None
@@ -329,3 +346,11 @@ SimpleRuntime = Runtime
 """The seed's name: ``SimpleRuntime()`` then ``set_session_manager(mgr)`` and ``register_agent(agent)``."""
 
 __all__ = ["Agent", "ReActAgent", "Result", "Runtime", "SimpleRuntime"]
+
+
+def _release_begun(begin: asyncio.Future[tuple[Session, HeldLease | None, Any]]) -> None:
+    """Release the lease of a turn whose caller was cancelled while the store was starting it."""
+    if not begin.cancelled() and begin.exception() is None:
+        lease = begin.result()[1]
+        if lease is not None:
+            lease.release()

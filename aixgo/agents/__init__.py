@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from aixgo.agents.builtin import calculator, current_time
 from aixgo.agents.factory import agent_from_config
-from aixgo.agents.react import REACT_FORMATS, ReActAgent, ReactFormat, TurnResult
+from aixgo.agents.react import REACT_FORMATS, BegunTurn, ReActAgent, ReactFormat, TurnResult
 from aixgo.agents.text_format import TextFormatError
 from aixgo.agents.tools import BUILTIN_TOOLS, Tool, ToolRegistry, ToolResult, resolve_tools, tool
 
 __all__ = [
     "BUILTIN_TOOLS",
     "REACT_FORMATS",
+    "BegunTurn",
     "ReActAgent",
     "ReactFormat",
     "TextFormatError",

@@ -53,6 +53,14 @@ class TurnResult:
     finish_reason: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class BegunTurn:
+    """A turn whose user message is stored: the history to send before it, and the message."""
+
+    history: list[dict[str, Any]]
+    user: dict[str, Any]
+
+
 def _storable_arguments(raw: str) -> str:
     """``raw`` if it is a JSON object, else a JSON object that carries it.
 
@@ -157,8 +165,18 @@ class ReActAgent:
         head = [{"role": "system", "content": system}] if system else []
         return [*head, *history, *turn]
 
-    async def run_turn(self, session: Session, user_message: str) -> TurnResult:
+    def begin_turn(self, session: Session, user_message: str) -> BegunTurn:
+        """The blocking start of a turn: read the history to send and store the user message.
+
+        :meth:`run_turn` calls it itself; a runtime that already is on the store's I/O pool (to take
+        the session's lease) may call it there and pass the result, saving one hop."""
+        user = {"role": "user", "content": user_message}
+        return BegunTurn(self._begin_turn(session, user), user)
+
+    async def run_turn(self, session: Session, user_message: str, *, begun: BegunTurn | None = None) -> TurnResult:
         """Answer ``user_message`` in ``session``, persisting every step, and return the answer.
+
+        ``begun``: what :meth:`begin_turn` returned for this turn, when the caller ran it already.
 
         Raises:
             MaxStepsExceededError: no final answer within ``max_steps`` (the partial turn is kept).
@@ -167,9 +185,9 @@ class ReActAgent:
         """
         log = _log.bind(agent=self.name, session_id=session.id)
         started = time.perf_counter()
-        user = {"role": "user", "content": user_message}
-        # One trip to the store's I/O pool reads the history and stores the user message.
-        history = await session.run_blocking(self._begin_turn, session, user, write=True)
+        if begun is None:  # one trip to the store's I/O pool reads the history and stores the message
+            begun = await session.run_blocking(self.begin_turn, session, user_message, write=True)
+        history, user = begun.history, begun.user
         turn: list[dict[str, Any]] = [user]
         log.info("agent.turn.start", history_messages=len(history), tools=len(self.tools))
         usage, steps, tool_runs, unreported = Usage(), 0, 0, 0
