@@ -89,3 +89,22 @@ def test_a_cancelled_write_completes_and_leaves_a_valid_history(tmp_path: Path) 
     entries = Manager(FileBackend(tmp_path)).get("cancel").get_entries()
     assert [len(e.data["content"]) for e in entries] in ([], [200_000])
     manager.close()
+
+
+def test_a_turn_cancelled_while_it_starts_leaves_the_session_free(tmp_path: Path) -> None:
+    manager = Manager(FileBackend(tmp_path, fsync="never"), io_threads=2)
+    runtime = Runtime(manager, lease_wait=5)
+    runtime.register_agent(ReActAgent("echo", SlowEcho(0.001)))
+
+    async def main() -> None:
+        for _ in range(20):  # cancel at different points of the first hop
+            task = asyncio.create_task(runtime.acall_with_session("echo", "cancelled", "s"))
+            await asyncio.sleep(0)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            result = await asyncio.wait_for(runtime.acall_with_session("echo", "next", "s"), timeout=10)
+            assert result.answer == "echo: next"
+
+    asyncio.run(main())
+    manager.close()
