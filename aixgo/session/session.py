@@ -150,7 +150,6 @@ class Session:
             entry = self._backend.append(self.id, entry_id or new_entry_id(), kind, data, utcnow())
         except RecordError as exc:
             raise InvalidEntryError(f"cannot append to session {self.id!r}: {exc}", session_id=self.id) from None
-        log.debug("session.append", session_id=self.id, agent=self.agent, seq=entry.seq, type=kind.value)
         return entry
 
     async def aappend_entry(
