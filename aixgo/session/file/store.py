@@ -81,7 +81,7 @@ MAX_OPEN_SESSIONS = 256
 """Session files a process keeps open at most (file descriptors)."""
 DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
 """Session file bytes a process keeps replayed in memory (least recently used sessions go first; checked
-when a session is opened, so the session in use may add its own size)."""
+as sessions are opened, so the sessions in use may add a little)."""
 MAX_KNOWN_IDS = 4096
 
 T = TypeVar("T")
@@ -124,6 +124,7 @@ class FileBackend:
         self._flusher: threading.Thread | None = None
         self._stop_flusher = threading.Event()
         self._cleaned: set[str] = set()  # agent folders checked for leftovers by this process
+        self._opened = 0
 
     def __repr__(self) -> str:
         return f"FileBackend({str(self.base_dir)!r}, fsync={self.fsync!r})"
@@ -236,6 +237,9 @@ class FileBackend:
     def _evict_locked(self, keep: SessionLog) -> None:
         """Close least recently used logs while more than :data:`MAX_OPEN_SESSIONS` are open or they hold
         more than ``cache_bytes`` (``keep``, the one in use, stays); the caller holds ``self._lock``."""
+        self._opened += 1
+        if len(self._logs) <= MAX_OPEN_SESSIONS and self._opened % 16:
+            return  # the byte budget is summed every 16th open: it costs a pass over the open logs
         held = sum(found.weight for found in self._logs.values())
         for old in list(self._logs.values()):
             if len(self._logs) <= MAX_OPEN_SESSIONS and held <= self.cache_bytes:
