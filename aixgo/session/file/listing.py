@@ -39,7 +39,7 @@ class Summaries:
     def __init__(self, base_dir: Path, get_info: Callable[[str], SessionInfo]) -> None:
         self.base_dir = base_dir
         self._get_info = get_info
-        self._cache: LruDict[Path, tuple[int, int, SessionInfo]] = LruDict(MAX_CACHED_SUMMARIES)
+        self._cache: LruDict[str, tuple[int, int, SessionInfo]] = LruDict(MAX_CACHED_SUMMARIES)
 
     def agent_dirs(self) -> list[str]:
         """The agent folders, sorted (symlinks are not followed)."""
@@ -68,16 +68,15 @@ class Summaries:
                 if not item.name.endswith(SUFFIX) or item.name.startswith("."):
                     continue
                 session_id = item.name[: -len(SUFFIX)]
-                path = Path(item.path)
                 try:
-                    info = self._summary(path, session_id)
+                    info = self._summary(item.path, session_id)
                 except AixgoError as exc:
-                    log.warning("session.list.damaged", path=str(path), error=str(exc))
-                    info = _damaged(path, session_id, name, str(exc))
+                    log.warning("session.list.damaged", path=item.path, error=str(exc))
+                    info = _damaged(Path(item.path), session_id, name, str(exc))
                 if info is not None:
                     yield info
 
-    def _summary(self, path: Path, session_id: str) -> SessionInfo | None:
+    def _summary(self, path: str, session_id: str) -> SessionInfo | None:
         try:
             st = os.stat(path, follow_symlinks=False)
             cached = self._cache.get(path)
@@ -87,13 +86,12 @@ class Summaries:
         except FileNotFoundError:
             return None
         try:
-            st = os.fstat(fd)
             first = os.pread(fd, min(st.st_size, OPEN_READ), 0)
             if b"\t" in first.split(b"\n", 1)[0]:  # read from the header and the end
-                session_log = SessionLog(path, session_id, fd)
+                session_log = SessionLog(Path(path), session_id, fd)
                 info = session_log.info() if session_log.open(first) else None
             else:  # a file of the first version
-                info = self._legacy(os.pread(fd, st.st_size, 0), path, session_id)
+                info = self._legacy(os.pread(fd, os.fstat(fd).st_size, 0), Path(path), session_id)
         finally:
             os.close(fd)
         if info is not None:

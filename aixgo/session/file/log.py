@@ -98,6 +98,8 @@ class SessionLog:
         self.fd = fd
         self.lock = threading.RLock()
         self.closed = False
+        opened = os.fstat(fd) if fd >= 0 else None
+        self.identity = (opened.st_dev, opened.st_ino) if opened is not None else (0, 0)  # of the open file
         self.offset = 0  # bytes of complete lines read or written
         self.tracker: HeadTracker | None = None
         self.full: Replay | None = None

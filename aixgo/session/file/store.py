@@ -496,5 +496,4 @@ def _replaced(session_log: SessionLog) -> bool:
         st = os.lstat(session_log.path)
     except FileNotFoundError:
         return True
-    opened = os.fstat(session_log.fd)
-    return (st.st_dev, st.st_ino) != (opened.st_dev, opened.st_ino)
+    return (st.st_dev, st.st_ino) != session_log.identity
