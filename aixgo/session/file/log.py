@@ -23,6 +23,7 @@ writer cuts it off.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import os
 import re
@@ -98,14 +99,18 @@ class SessionLog:
         self.fd = fd
         self.lock = threading.RLock()
         self.closed = False
-        opened = os.fstat(fd) if fd >= 0 else None
-        self.identity = (opened.st_dev, opened.st_ino) if opened is not None else (0, 0)  # of the open file
         self.offset = 0  # bytes of complete lines read or written
         self.tracker: HeadTracker | None = None
         self.full: Replay | None = None
         self.recent: list[Entry] | None = None  # the last entries of the history, when known
         self.window_ids: dict[str, int] | None = None  # recent entry ids -> line offset (find_entry)
         self.last_write_offset = 0
+
+    @functools.cached_property
+    def identity(self) -> tuple[int, int]:
+        """Device and inode of the open file (to tell when its path names another file, or none)."""
+        opened = os.fstat(self.fd)
+        return opened.st_dev, opened.st_ino
 
     # -- what the session is ------------------------------------------------------------------
 
