@@ -20,6 +20,7 @@ import openai
 from openai.types.chat import ChatCompletion
 
 from aixgo.errors import LLMConfigError, LLMError, LLMRequestError, LLMResponseError
+from aixgo.llm.compat import outgoing_messages, tool_fields
 from aixgo.llm.protocol import Message, ModelResponse, ModelSettings, ToolCall, ToolSchema, Usage
 from aixgo.llm.retry import RetryPolicy, call_with_retries
 from aixgo.logs import get_logger
@@ -156,9 +157,7 @@ class OpenAIChatModel:
         model = settings.model or self.model
         if not model:
             raise LLMConfigError("no model name: set the agent's `model` (or pass model= to OpenAIChatModel)")
-        kwargs: dict[str, Any] = {"model": model, "messages": [dict(m) for m in messages]}
-        if tools:
-            kwargs["tools"] = [dict(t) for t in tools]
+        kwargs: dict[str, Any] = {"model": model, "messages": outgoing_messages(messages), **tool_fields(tools)}
         if settings.temperature is not None:
             kwargs["temperature"] = settings.temperature
         if settings.max_tokens is not None:

@@ -66,10 +66,21 @@ class RecordedRequest:
     body: Any
 
 
+PERSONALITIES = ("openai", "llama.cpp")
+"""How the server treats what it is sent. ``openai``: accepts every valid request. ``llama.cpp``: as
+llama-cpp-python's OpenAI-compatible server with its function-calling chat format does, a request
+without ``tool_choice`` is answered as if no tools were offered (they are left out of the prompt),
+and a message whose ``content`` is null is refused with a 500 (pydantic: "Input should be a valid
+string")."""
+
+
 class OpenAIServer:
     """The server; use as a context manager or call :meth:`close`."""
 
-    def __init__(self) -> None:
+    def __init__(self, personality: str = "openai") -> None:
+        if personality not in PERSONALITIES:
+            raise ValueError(f"personality must be one of {PERSONALITIES}, got {personality!r}")
+        self.personality = personality
         self._replies: deque[Reply] = deque()
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -136,6 +147,27 @@ class OpenAIServer:
             body["usage"] = reply.usage
         return body
 
+    def refusal(self, body: Any) -> str | None:
+        """The error a server of this personality answers ``body`` with, if it refuses it."""
+        if self.personality != "llama.cpp" or not isinstance(body, dict):
+            return None
+        for number, message in enumerate(body.get("messages") or []):
+            if isinstance(message, dict) and "content" in message and message["content"] is None:
+                return (
+                    f"1 validation error for ChatCompletionRequest messages.{number}.content: "
+                    "Input should be a valid string [type=string_type, input_value=None, input_type=NoneType]"
+                )
+        return None
+
+    def ignores_tools(self, body: Any) -> bool:
+        """Whether a server of this personality answers ``body`` as if no tools were offered."""
+        return (
+            self.personality == "llama.cpp"
+            and isinstance(body, dict)
+            and bool(body.get("tools"))
+            and "tool_choice" not in body
+        )
+
     def close(self) -> None:
         self.stopping.set()
         self._httpd.shutdown()
@@ -193,7 +225,14 @@ def _handler_for(server: OpenAIServer) -> type[BaseHTTPRequestHandler]:
                 server.record(self._record(body))
                 self._send(404, {"error": {"message": f"no route {self.path}", "type": "invalid_request_error"}})
                 return
+            refusal = server.refusal(body)
+            if refusal is not None:
+                server.record(self._record(body))
+                self._send(500, {"error": {"message": refusal, "type": "internal_server_error"}})
+                return
             reply = server._next(self._record(body))
+            if reply is not None and server.ignores_tools(body):
+                reply = Reply(content=reply.content or "(answered without the tools: they were not in the prompt)")
             if reply is None:
                 message = "openai_server: no scripted reply left for this request"
                 self._send(400, {"error": {"message": message, "type": "invalid_request_error"}})

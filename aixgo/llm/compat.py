@@ -1,0 +1,41 @@
+"""What aixgo sends to an OpenAI-compatible server, shaped so that every known server accepts it.
+
+The stored history stays as the model produced it; only the outgoing request is adjusted, here and
+nowhere else (each adjustment has a test against the local test server's matching personality):
+
+* **``tool_choice: "auto"`` whenever tools are offered.** OpenAI defaults to ``auto``, but
+  llama-cpp-python's server (function-calling chat formats) treats a missing ``tool_choice`` as
+  ``none`` and leaves the tools out of the prompt, so the model never calls one.
+* **``content: ""`` on assistant messages that only call tools.** OpenAI sends and accepts
+  ``content: null`` there; llama-cpp-python's server refuses it (``Input should be a valid string``,
+  a 500), which would break every later turn of a session that once called a tool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from aixgo.llm.protocol import Message, ToolSchema
+
+
+def outgoing_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """The messages as sent: copies, with ``content: ""`` where an assistant message calls tools and
+    has no text."""
+    out = []
+    for message in messages:
+        sent = dict(message)
+        if sent.get("role") == "assistant" and sent.get("tool_calls") and sent.get("content") is None:
+            sent["content"] = ""
+        out.append(sent)
+    return out
+
+
+def tool_fields(tools: Sequence[ToolSchema]) -> dict[str, Any]:
+    """The request fields that offer ``tools`` (none without tools)."""
+    if not tools:
+        return {}
+    return {"tools": [dict(t) for t in tools], "tool_choice": "auto"}
+
+
+__all__ = ["outgoing_messages", "tool_fields"]
