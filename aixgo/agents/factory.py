@@ -47,6 +47,8 @@ class AgentConfigLike(Protocol):
     @property
     def max_steps(self) -> int: ...
     @property
+    def on_max_steps(self) -> str: ...
+    @property
     def temperature(self) -> float | None: ...
     @property
     def max_history_messages(self) -> int | None: ...
@@ -89,6 +91,7 @@ def agent_from_config(config: AgentConfigLike, *, model: ChatModel | None = None
         config.prompt or "",
         list(config.tools),
         max_steps=config.max_steps,
+        on_max_steps=config.on_max_steps,
         temperature=config.temperature,
         max_history_messages=config.max_history_messages,
         react_format=config.react_format,

@@ -12,7 +12,7 @@ import json
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from aixgo.agents.text_format import (
@@ -32,6 +32,12 @@ from aixgo.session import EntryType, Session, trim_messages, use_session
 
 ReactFormat = Literal["native", "text"]
 REACT_FORMATS: tuple[str, ...] = ("native", "text")
+OnMaxSteps = Literal["answer", "error"]
+ON_MAX_STEPS: tuple[str, ...] = ("answer", "error")
+FINAL_ANSWER_NUDGE = (
+    "You have used every tool step this turn allows. Do not call tools: answer the user now, "
+    "from what you have found so far, and say briefly if something is still open."
+)
 
 _log = get_logger("aixgo.agents")
 
@@ -102,6 +108,10 @@ class ReActAgent:
         model_name: the model to request (None: the model client's default).
         max_tokens: the completion limit per request (None: the server's default).
         max_tool_result_chars: longer tool results are truncated before the model sees them.
+        on_max_steps: ``"answer"`` (default): the last allowed step withholds the tools
+            (``tool_choice: "none"``) and asks the model for a final answer from what it has;
+            ``"error"``: a turn that is still calling tools then fails with
+            :class:`~aixgo.errors.MaxStepsExceededError`.
 
     Raises:
         AgentError: a bad ``max_steps`` or ``react_format``.
@@ -122,6 +132,7 @@ class ReActAgent:
         *,
         max_tokens: int | None = None,
         max_tool_result_chars: int = MAX_RESULT_CHARS,
+        on_max_steps: OnMaxSteps | str = "answer",
     ) -> None:
         if max_steps < 1:
             raise AgentError(f"max_steps must be at least 1, got {max_steps}", agent=name)
@@ -129,6 +140,9 @@ class ReActAgent:
             raise AgentError(f"react_format must be 'native' or 'text', got {react_format!r}", agent=name)
         if max_history_messages is not None and max_history_messages < 0:
             raise AgentError("max_history_messages must be >= 0", agent=name)
+        if on_max_steps not in ON_MAX_STEPS:
+            raise AgentError(f"on_max_steps must be 'answer' or 'error', got {on_max_steps!r}", agent=name)
+        self.on_max_steps = on_max_steps
         self.name = name
         self.model = model
         self.prompt = prompt
@@ -193,6 +207,7 @@ class ReActAgent:
         usage, steps, tool_runs, unreported = Usage(), 0, 0, 0
         response: ModelResponse | None = None
         answer: str | None = None
+        last_chance = False
         schemas = self.tools.schemas() if self.react_format == "native" else []
         try:
             with use_session(session):
@@ -205,7 +220,14 @@ class ReActAgent:
                             steps=steps,
                         )
                     steps += 1
-                    response = await self.model.complete(self._request(history, turn), schemas, self.settings)
+                    last_chance = self.on_max_steps == "answer" and steps == self.max_steps and bool(self.tools)
+                    request = self._request(history, turn)
+                    settings = self.settings
+                    if last_chance:  # the tools stay described (past calls refer to them) but may not be called
+                        request.append({"role": "system", "content": FINAL_ANSWER_NUDGE})
+                        settings = replace(settings, tool_choice="none")
+                        log.info("agent.last_step", step=steps, on_max_steps=self.on_max_steps)
+                    response = await self.model.complete(request, schemas, settings)
                     usage += response.usage or Usage()
                     unreported += response.usage is None
                     log.info(
@@ -222,6 +244,8 @@ class ReActAgent:
                     tool_runs += ran
                 # One trip stores the final answer and the turn's usage.
                 usage_data = self._usage_data(usage, steps, unreported)
+                if last_chance:
+                    usage_data["on_max_steps"] = self.on_max_steps  # the answer was asked for, tools withheld
                 await session.run_blocking(self._finish_turn, session, turn, answer, usage_data, log, write=True)
         except Exception as exc:
             await self._record_failure(session, exc, steps, log)

@@ -165,7 +165,8 @@ def parse_arguments(raw: str | Mapping[str, Any] | None) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"the arguments are not valid JSON ({exc.msg} at character {exc.pos})") from exc
+        reason = exc.msg.removesuffix(" at")  # some messages end in "at" already ("...starting at")
+        raise ValueError(f"the arguments are not valid JSON ({reason} at character {exc.pos})") from exc
     if not isinstance(value, dict):
         raise ValueError(f"the arguments must be a JSON object, got {type(value).__name__}")
     return value

@@ -257,6 +257,7 @@ def _agent(raw: dict[str, Any], top_llm: dict[str, Any]) -> AgentConfig:
         prompt=raw.get("prompt", ""),
         tools=list(raw.get("tools") or []),
         max_steps=raw.get("max_steps", DEFAULT_MAX_STEPS),
+        on_max_steps=raw.get("on_max_steps", "answer"),
         temperature=float(temperature) if temperature is not None else None,
         max_history_messages=raw.get("max_history_messages"),
         react_format=raw.get("react_format", "native"),

@@ -20,6 +20,7 @@ FsyncPolicy = Literal["always", "batch", "never"]
 Provider = Literal["openai", "scripted"]
 AgentRole = Literal["react"]
 ReactFormat = Literal["native", "text"]
+OnMaxSteps = Literal["answer", "error"]
 
 
 DEFAULT_KEY_PREFIX = "aixgo:sessions:"
@@ -115,6 +116,7 @@ class AgentConfig:
     prompt: str = ""
     tools: list[str] = field(default_factory=list)
     max_steps: int = DEFAULT_MAX_STEPS
+    on_max_steps: OnMaxSteps = "answer"
     temperature: float | None = None
     max_history_messages: int | None = None
     react_format: ReactFormat = "native"

@@ -31,11 +31,11 @@ def outgoing_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
     return out
 
 
-def tool_fields(tools: Sequence[ToolSchema]) -> dict[str, Any]:
-    """The request fields that offer ``tools`` (none without tools)."""
+def tool_fields(tools: Sequence[ToolSchema], tool_choice: str | None = None) -> dict[str, Any]:
+    """The request fields that offer ``tools`` (none without tools); ``tool_choice`` defaults to ``auto``."""
     if not tools:
         return {}
-    return {"tools": [dict(t) for t in tools], "tool_choice": "auto"}
+    return {"tools": [dict(t) for t in tools], "tool_choice": tool_choice or "auto"}
 
 
 __all__ = ["outgoing_messages", "tool_fields"]

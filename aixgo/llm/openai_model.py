@@ -157,7 +157,7 @@ class OpenAIChatModel:
         model = settings.model or self.model
         if not model:
             raise LLMConfigError("no model name: set the agent's `model` (or pass model= to OpenAIChatModel)")
-        kwargs: dict[str, Any] = {"model": model, "messages": outgoing_messages(messages), **tool_fields(tools)}
+        kwargs: dict[str, Any] = {"model": model, "messages": outgoing_messages(messages), **tool_fields(tools, settings.tool_choice)}
         if settings.temperature is not None:
             kwargs["temperature"] = settings.temperature
         if settings.max_tokens is not None:

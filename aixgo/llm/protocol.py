@@ -90,7 +90,8 @@ class ModelSettings:
     """Per-request settings. ``None`` leaves a value to the model client or server default.
 
     ``timeout`` (seconds) overrides the client's timeout for this request; ``stop`` lists stop
-    sequences (the text ReAct format uses it to keep the model from inventing observations).
+    sequences (the text ReAct format uses it to keep the model from inventing observations);
+    ``tool_choice`` says whether the model may call the tools offered.
     """
 
     model: str | None = None
@@ -98,6 +99,8 @@ class ModelSettings:
     max_tokens: int | None = None
     timeout: float | None = None
     stop: tuple[str, ...] = ()
+    tool_choice: str | None = None
+    """``auto`` (what is sent when None and tools are offered), ``none`` or ``required``."""
 
 
 @runtime_checkable

@@ -51,3 +51,51 @@ def test_a_tool_turn_does_not_break_the_next_turn(llama: OpenAIServer, agent: Re
     assert result.answer == "Hello again"
     sent = [m for m in llama.chat_requests[-1]["messages"] if m.get("tool_calls")]
     assert sent and all(m["content"] == "" for m in sent)  # what is sent is what every server accepts
+
+
+def test_on_the_last_step_the_tools_are_withheld_and_an_answer_is_asked_for(
+    llama: OpenAIServer, fast_retries: RetryPolicy, session: Session
+) -> None:
+    """A model that keeps calling tools ended every turn in MaxStepsExceededError (defect 5)."""
+    model = OpenAIChatModel("test-model", base_url=llama.base_url, api_key="sk-test", retry_policy=fast_retries)
+    agent = ReActAgent("assistant", model, "You are a test.", tools=["calculator"], max_steps=2, model_name="m")
+    llama.enqueue(tool_calls(call("calculator", {"expression": "1+1"})), "It is 2.")
+    result = asyncio.run(agent.run_turn(session, "What is 1+1?"))
+    assert (result.answer, result.steps, result.tool_calls) == ("It is 2.", 2, 1)
+    last = llama.chat_requests[-1]
+    assert last["tool_choice"] == "none"
+    assert "answer" in last["messages"][-1]["content"].lower()
+    usage = [e.data for e in session.get_entries() if e.type.value == "usage"][-1]
+    assert usage["on_max_steps"] == "answer"
+
+
+def test_on_max_steps_error_keeps_the_old_behaviour(
+    llama: OpenAIServer, fast_retries: RetryPolicy, session: Session
+) -> None:
+    from aixgo.errors import MaxStepsExceededError
+
+    model = OpenAIChatModel("test-model", base_url=llama.base_url, api_key="sk-test", retry_policy=fast_retries)
+    agent = ReActAgent(
+        "assistant", model, "", tools=["calculator"], max_steps=1, model_name="m", on_max_steps="error"
+    )
+    llama.enqueue(tool_calls(call("calculator", {"expression": "1+1"})))
+    with pytest.raises(MaxStepsExceededError):
+        asyncio.run(agent.run_turn(session, "What is 1+1?"))
+    assert llama.chat_requests[-1]["tool_choice"] == "auto"
+
+
+def test_on_max_steps_from_yaml(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from aixgo.agents import agent_from_config
+    from aixgo.config import load_config
+    from aixgo.testing import ScriptedModel
+
+    path = Path(str(tmp_path)) / "agents.yaml"
+    path.write_text("agents:\n  - {name: a, model: m, on_max_steps: error}\n  - {name: b, model: m}\n")
+    config = load_config(path)
+    agents = [agent_from_config(c, model=ScriptedModel()) for c in config.agents]
+    assert [a.on_max_steps for a in agents] == ["error", "answer"]
+    path.write_text("agents:\n  - {name: a, model: m, on_max_steps: sometimes}\n")
+    with pytest.raises(Exception, match="on_max_steps"):
+        load_config(path)

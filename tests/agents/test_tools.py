@@ -323,3 +323,16 @@ def test_resolve_module_that_fails_to_import(tmp_path: Path, monkeypatch: pytest
 def test_resolve_duplicate_names() -> None:
     with pytest.raises(ToolError, match="two tools are named 'calculator'"):
         resolve_tools(["calculator", "aixgo.agents.builtin:calculator"])
+
+
+def test_invalid_json_arguments_read_well() -> None:
+    """The first version said "Unterminated string starting at at character 14"."""
+    from aixgo.agents.tools import parse_arguments
+
+    for raw, expected in (
+        ('{"expression": "2+2', "Unterminated string starting at character 15"),
+        ('{"expression": 1 2}', "Expecting ',' delimiter at character 17"),
+    ):
+        with pytest.raises(ValueError) as caught:
+            parse_arguments(raw)
+        assert expected in str(caught.value) and " at at " not in str(caught.value)
