@@ -390,6 +390,7 @@ class FakeAgentConfig:
     prompt: str = "Help."
     tools: list[str] = field(default_factory=lambda: ["calculator"])
     max_steps: int = 4
+    on_max_steps: str = "answer"
     temperature: float | None = 0.5
     max_history_messages: int | None = 10
     react_format: str = "native"
