@@ -22,7 +22,7 @@ from openai.types.chat import ChatCompletion
 from aixgo.errors import LLMConfigError, LLMError, LLMRequestError, LLMResponseError
 from aixgo.llm.compat import outgoing_messages, tool_fields
 from aixgo.llm.protocol import Message, ModelResponse, ModelSettings, ToolCall, ToolSchema, Usage
-from aixgo.llm.retry import RetryPolicy, call_with_retries
+from aixgo.llm.retry import RetryPolicy, call_with_retries, server_message
 from aixgo.logs import get_logger
 
 log = get_logger("aixgo.llm")
@@ -198,21 +198,10 @@ class OpenAIChatModel:
         return response
 
 
-def _server_detail(exc: openai.APIStatusError) -> str:
-    body = exc.body
-    if isinstance(body, dict):
-        error = body.get("error", body)
-        message = error.get("message") if isinstance(error, dict) else error
-        text = str(message) if message else json.dumps(body)[:300]
-    else:
-        text = str(body) if body else exc.message
-    return text[:300]
-
-
 def _request_error(exc: openai.APIStatusError, model: str, where: str) -> LLMRequestError:
     """A refused request, with what to fix."""
     status = exc.status_code
-    detail = _server_detail(exc)
+    detail = server_message(exc) or exc.message
     if status == 401:
         text = (
             f"authentication failed (401) at {where}: the API key was refused; "

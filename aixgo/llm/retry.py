@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import math
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from tenacity import (
     stop_after_attempt,
 )
 
+from aixgo.config.problems import mask_secrets
 from aixgo.errors import LLMUnavailableError
 from aixgo.logs import get_logger
 
@@ -112,6 +115,44 @@ def retry_after_of(exc: BaseException) -> float | None:
     return None
 
 
+def server_message(exc: BaseException, limit: int = 300) -> str | None:
+    """What the server said in an error response (its ``error.message``, else the body), trimmed, with
+    anything that looks like a key or password masked; None when it said nothing."""
+    if not isinstance(exc, openai.APIStatusError):
+        return None
+    body = exc.body
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        message = error.get("message") if isinstance(error, dict) else error
+        text = str(message) if message else json.dumps(body)
+    else:
+        text = str(body) if body else ""
+    text = " ".join(text.split())
+    return _mask(text[:limit]) if text else None
+
+
+_KEY_LIKE = re.compile(r"\b(sk-[A-Za-z0-9_-]{6,}|(?:api[_-]?key|password|token|secret)\s*[=:]\s*[^\s,;)]+)", re.I)
+
+
+def _mask(text: str) -> str:
+    """``text`` with URL credentials and anything that looks like a key masked (servers echo requests)."""
+    return _KEY_LIKE.sub("***", mask_secrets(text))
+
+
+def advice_for(exc: BaseException) -> str:
+    """What to do about a failure that outlasted the retries, fitting its kind."""
+    if isinstance(exc, openai.APITimeoutError):
+        return "the server is slow to answer: raise llm.timeout (or llm.max_retries)"
+    if isinstance(exc, openai.APIConnectionError):
+        return "nothing answered there: check llm.base_url and that the server is running"
+    status = status_code_of(exc)
+    if status == 429:
+        return "the server is rate limiting: lower the request rate or raise llm.max_retries"
+    if status is not None and status >= 500:
+        return "the server answered, so it is up, but failed on this request: its message says why"
+    return "check the server and llm.base_url"
+
+
 def describe_failure(exc: BaseException) -> str:
     """A short, key- and prompt-free description of a failed attempt."""
     if isinstance(exc, openai.APITimeoutError):
@@ -120,10 +161,11 @@ def describe_failure(exc: BaseException) -> str:
         cause = exc.__cause__
         return f"connection error ({type(cause).__name__ if cause else 'no response'})"
     status = status_code_of(exc)
+    said = server_message(exc)
     if status == 429:
-        return "429 rate limited"
+        return "429 rate limited" + (f" (the server said: {said})" if said else "")
     if status is not None:
-        return f"HTTP {status}"
+        return f"HTTP {status}" + (f" (the server said: {said})" if said else "")
     return type(exc).__name__
 
 
@@ -192,16 +234,9 @@ async def call_with_retries(
         if not is_retryable(exc):
             raise
         status = status_code_of(exc)
-        log.error(
-            "llm.unavailable", attempts=attempts, status_code=status, error=describe_failure(exc), **fields
-        )
-        hint = (
-            "the server is rate limiting: lower the request rate or raise llm.max_retries"
-            if status == 429
-            else "check that the server is up and reachable, or raise llm.timeout / llm.max_retries"
-        )
+        log.error("llm.unavailable", attempts=attempts, status_code=status, error=type(exc).__name__, **fields)
         raise LLMUnavailableError(
-            f"model server {where} unavailable after {attempts} attempt(s): {describe_failure(exc)}; {hint}",
+            f"model server {where} failed after {attempts} attempt(s): {describe_failure(exc)}; {advice_for(exc)}",
             status_code=status,
             attempts=attempts,
         ) from exc
