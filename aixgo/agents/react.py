@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -108,6 +108,8 @@ class ReActAgent:
         model_name: the model to request (None: the model client's default).
         max_tokens: the completion limit per request (None: the server's default).
         max_tool_result_chars: longer tool results are truncated before the model sees them.
+        top_p, stop, seed, tool_choice, extra_body: request settings (see
+            :class:`~aixgo.llm.ModelSettings`); ``tool_choice`` ``{"name": TOOL}`` forces one tool.
         on_max_steps: ``"answer"`` (default): the last allowed step withholds the tools
             (``tool_choice: "none"``) and asks the model for a final answer from what it has;
             ``"error"``: a turn that is still calling tools then fails with
@@ -133,6 +135,11 @@ class ReActAgent:
         max_tokens: int | None = None,
         max_tool_result_chars: int = MAX_RESULT_CHARS,
         on_max_steps: OnMaxSteps | str = "answer",
+        top_p: float | None = None,
+        stop: Sequence[str] = (),
+        seed: int | None = None,
+        tool_choice: str | Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> None:
         if max_steps < 1:
             raise AgentError(f"max_steps must be at least 1, got {max_steps}", agent=name)
@@ -143,6 +150,8 @@ class ReActAgent:
         if on_max_steps not in ON_MAX_STEPS:
             raise AgentError(f"on_max_steps must be 'answer' or 'error', got {on_max_steps!r}", agent=name)
         self.on_max_steps = on_max_steps
+        if isinstance(tool_choice, Mapping) and "type" not in tool_choice:
+            tool_choice = {"type": "function", "function": {"name": str(tool_choice["name"])}}
         self.name = name
         self.model = model
         self.prompt = prompt
@@ -154,7 +163,11 @@ class ReActAgent:
             model=model_name,
             temperature=temperature,
             max_tokens=max_tokens,
-            stop=STOP_SEQUENCES if react_format == "text" else (),
+            stop=(*(STOP_SEQUENCES if react_format == "text" else ()), *stop),
+            tool_choice=tool_choice,
+            top_p=top_p,
+            seed=seed,
+            extra_body=extra_body,
         )
         self.max_tool_result_chars = max_tool_result_chars
 
@@ -238,7 +251,7 @@ class ReActAgent:
                         total_tokens=response.usage.total_tokens if response.usage else None,
                     )
                     if response.finish_reason == "length":
-                        log.warning("agent.truncated", step=steps, hint="raise max_tokens")
+                        log.warning("agent.truncated", step=steps, hint="raise the agent's max_tokens")
                     step = self._native_step if self.react_format == "native" else self._text_step
                     answer, ran = await step(session, turn, response, log)
                     tool_runs += ran

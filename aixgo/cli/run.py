@@ -87,6 +87,7 @@ class _Chat:
             click.echo(f"error: {exc}", err=True)
             return
         click.echo(_result_json(result) if self.as_json else f"{self.agent}> {result.answer}")
+        _note_if_cut_off(result, self.config)
 
     def command(self, line: str) -> bool:
         """Run a /command; returns False when the chat should end."""
@@ -190,6 +191,16 @@ def _save_history(readline: Any, history: Path) -> None:
         pass
 
 
+def _note_if_cut_off(result: Any, config: str) -> None:
+    """Say so (on stderr) when the model stopped at its token limit: the answer is cut off."""
+    if getattr(result, "finish_reason", None) == "length":
+        click.echo(
+            f"note: the answer was cut off at the model's token limit (finish_reason: length); raise the agent's "
+            f"max_tokens in {config}",
+            err=True,
+        )
+
+
 @click.command("run")
 @click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--session", "session_id", metavar="ID", help="Resume (or create) the session with this id.")
@@ -223,6 +234,7 @@ def run(
         if message is not None:
             result = runtime.call_with_session(agent_name, message, session_id, user_id=user_id)
             click.echo(_result_json(result) if as_json else result.answer)
+            _note_if_cut_off(result, str(config))
             return
         session = runtime.session_for(agent_name, session_id, user_id=user_id)
         color = sys.stdout.isatty() and not as_json

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from aixgo.config.problems import mask_secrets
 from aixgo.errors import AgentNotFoundError
@@ -117,6 +117,12 @@ class AgentConfig:
     tools: list[str] = field(default_factory=list)
     max_steps: int = DEFAULT_MAX_STEPS
     on_max_steps: OnMaxSteps = "answer"
+    max_tokens: int | None = None
+    top_p: float | None = None
+    stop: list[str] = field(default_factory=list)
+    seed: int | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    extra_body: dict[str, Any] = field(default_factory=dict)
     temperature: float | None = None
     max_history_messages: int | None = None
     react_format: ReactFormat = "native"

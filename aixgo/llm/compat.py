@@ -13,7 +13,7 @@ nowhere else (each adjustment has a test against the local test server's matchin
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aixgo.llm.protocol import Message, ToolSchema
@@ -31,11 +31,16 @@ def outgoing_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
     return out
 
 
-def tool_fields(tools: Sequence[ToolSchema], tool_choice: str | None = None) -> dict[str, Any]:
+def tool_fields(
+    tools: Sequence[ToolSchema], tool_choice: str | Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The request fields that offer ``tools`` (none without tools); ``tool_choice`` defaults to ``auto``."""
     if not tools:
         return {}
-    return {"tools": [dict(t) for t in tools], "tool_choice": tool_choice or "auto"}
+    return {
+        "tools": [dict(t) for t in tools],
+        "tool_choice": dict(tool_choice) if isinstance(tool_choice, Mapping) else tool_choice or "auto",
+    }
 
 
 __all__ = ["outgoing_messages", "tool_fields"]

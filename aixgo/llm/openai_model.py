@@ -164,6 +164,12 @@ class OpenAIChatModel:
             kwargs["max_tokens"] = settings.max_tokens
         if settings.stop:
             kwargs["stop"] = list(settings.stop)
+        if settings.top_p is not None:
+            kwargs["top_p"] = settings.top_p
+        if settings.seed is not None:
+            kwargs["seed"] = settings.seed
+        if settings.extra_body:
+            kwargs["extra_body"] = dict(settings.extra_body)
         if settings.timeout is not None:
             kwargs["timeout"] = settings.timeout
         client = self._client()

@@ -99,8 +99,13 @@ class ModelSettings:
     max_tokens: int | None = None
     timeout: float | None = None
     stop: tuple[str, ...] = ()
-    tool_choice: str | None = None
-    """``auto`` (what is sent when None and tools are offered), ``none`` or ``required``."""
+    tool_choice: str | Mapping[str, Any] | None = None
+    """``auto`` (what is sent when None and tools are offered), ``none``, ``required``, or the OpenAI
+    object that forces one function."""
+    top_p: float | None = None
+    seed: int | None = None
+    extra_body: Mapping[str, Any] | None = None
+    """Fields sent as they are in the request body (server-specific options)."""
 
 
 @runtime_checkable

@@ -99,3 +99,39 @@ def test_on_max_steps_from_yaml(tmp_path: object) -> None:
     path.write_text("agents:\n  - {name: a, model: m, on_max_steps: sometimes}\n")
     with pytest.raises(Exception, match="on_max_steps"):
         load_config(path)
+
+
+def test_request_knobs_from_yaml_reach_the_server(openai_server: OpenAIServer, tmp_path: object) -> None:
+    """``max_tokens``, ``temperature``, ``top_p``, ``stop``, ``seed``, ``tool_choice`` and ``extra_body``
+    are set per agent in YAML (defect 4: max_tokens existed only in the Python constructor)."""
+    from pathlib import Path
+
+    from aixgo.runtime import Runtime
+
+    config = Path(str(tmp_path)) / "knobs.yaml"
+    config.write_text(
+        f"""
+session: {{base_dir: {Path(str(tmp_path)) / "store"}}}
+llm: {{base_url: {openai_server.base_url}, api_key: sk-test}}
+agents:
+  - name: a
+    model: test-model
+    tools: [calculator]
+    max_tokens: 64
+    temperature: 0.2
+    top_p: 0.9
+    stop: ["###"]
+    seed: 7
+    tool_choice: {{name: calculator}}
+    extra_body: {{repetition_penalty: 1.1}}
+"""
+    )
+    openai_server.enqueue("ok")
+    with Runtime.from_config(config) as runtime:
+        assert runtime.call_with_session("a", "hi", "s1").answer == "ok"
+    body = openai_server.chat_requests[-1]
+    assert (body["max_tokens"], body["temperature"], body["top_p"], body["stop"], body["seed"]) == (
+        64, 0.2, 0.9, ["###"], 7
+    )
+    assert body["tool_choice"] == {"type": "function", "function": {"name": "calculator"}}
+    assert body["repetition_penalty"] == 1.1

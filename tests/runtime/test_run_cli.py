@@ -172,3 +172,25 @@ def test_server_errors_print_one_line(
     assert result.stderr.startswith("error: ") and "401" in result.stderr
     assert "Traceback" not in result.stderr
     assert "sk-test" not in result.stderr
+
+
+def test_an_answer_cut_off_at_max_tokens_is_pointed_out(runner: CliRunner, tmp_path: Path) -> None:
+    """The first version printed a cut-off answer as if it were whole (issue "Real servers", defect 4)."""
+    from tests.support.openai_server import text
+
+    with OpenAIServer() as server:
+        config = tmp_path / "cut.yaml"
+        config.write_text(
+            f"""
+session: {{base_dir: {tmp_path / "store"}}}
+llm: {{base_url: {server.base_url}, api_key: sk-test}}
+agents:
+  - {{name: a, model: test-model, max_tokens: 5}}
+"""
+        )
+        server.enqueue(text("The answer is forty", finish_reason="length"))
+        result = runner.invoke(cli, ["run", str(config), "-m", "What is 6*7?"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "The answer is forty\n"
+    assert "cut off at the model's token limit" in result.stderr and "max_tokens" in result.stderr
+    assert server.chat_requests[0]["max_tokens"] == 5
