@@ -8,6 +8,7 @@ still turn into a valid request (a call without its result gets a synthetic "int
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import time
@@ -260,9 +261,10 @@ class ReActAgent:
                 if last_chance:
                     usage_data["on_max_steps"] = self.on_max_steps  # the answer was asked for, tools withheld
                 await session.run_blocking(self._finish_turn, session, turn, answer, usage_data, log, write=True)
-        except Exception as exc:
-            await self._record_failure(session, exc, steps, log)
-            await self._record_usage(session, usage, steps, unreported, log)
+        except (Exception, asyncio.CancelledError) as exc:
+            # the turn so far stays stored; so do its failure (or cancellation) and the tokens it used,
+            # even when the caller is being cancelled (shielded, so the bookkeeping is not cut short)
+            await asyncio.shield(self._record_end(session, exc, usage, steps, unreported, log))
             raise
         log.info(
             "agent.turn.end",
@@ -366,12 +368,18 @@ class ReActAgent:
             data["unreported_requests"] = unreported
         return data
 
+    async def _record_end(
+        self, session: Session, exc: BaseException, usage: Usage, steps: int, unreported: int, log: Any
+    ) -> None:
+        await self._record_failure(session, exc, steps, log)
+        await self._record_usage(session, usage, steps, unreported, log)
+
     async def _record_usage(
         self, session: Session, usage: Usage, steps: int, unreported: int, log: Any
     ) -> None:
         await self._append_quietly(session, EntryType.USAGE, self._usage_data(usage, steps, unreported), log)
 
-    async def _record_failure(self, session: Session, exc: Exception, steps: int, log: Any) -> None:
+    async def _record_failure(self, session: Session, exc: BaseException, steps: int, log: Any) -> None:
         log.error("agent.turn.failed", error_type=type(exc).__name__, steps=steps)
         data = {"error": type(exc).__name__, "message": str(exc)[:1000], "agent": self.name, "steps": steps}
         await self._append_quietly(session, EntryType.ERROR, data, log)

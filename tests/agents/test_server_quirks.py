@@ -135,3 +135,38 @@ agents:
     )
     assert body["tool_choice"] == {"type": "function", "function": {"name": "calculator"}}
     assert body["repetition_penalty"] == 1.1
+
+
+def test_a_cancelled_turn_stores_the_usage_it_had_spent(session: Session) -> None:
+    """The first version stored no usage for a cancelled turn although earlier steps used tokens (defect 6)."""
+    from aixgo.llm import ModelResponse, ToolCall, Usage
+
+    class SlowSecondStep:
+        calls = 0
+
+        async def complete(self, messages: object, tools: object, settings: object) -> ModelResponse:
+            self.calls += 1
+            if self.calls == 1:
+                return ModelResponse(
+                    content=None,
+                    tool_calls=[ToolCall("c1", "calculator", '{"expression": "1+1"}')],
+                    usage=Usage(40, 10, 50),
+                    finish_reason="tool_calls",
+                )
+            await asyncio.sleep(60)
+            raise AssertionError("not reached")
+
+    agent = ReActAgent("assistant", SlowSecondStep(), "", tools=["calculator"], model_name="m")
+
+    async def main() -> None:
+        task = asyncio.create_task(agent.run_turn(session, "What is 1+1?"))
+        await asyncio.sleep(0.5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    kinds = [e.type.value for e in session.get_entries()]
+    usage = [e.data for e in session.get_entries() if e.type.value == "usage"]
+    assert usage and usage[-1]["total_tokens"] == 50 and usage[-1]["requests"] == 2
+    assert "error" in kinds  # the cancellation is recorded too
