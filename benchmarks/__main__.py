@@ -1,4 +1,4 @@
-"""Run every benchmark: ``python -m benchmarks [name ...]`` (names: file, cold, redis, runtime)."""
+"""Run every benchmark: ``python -m benchmarks [name ...]`` (names: file, cold, redis, runtime, llm)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ SUITES = {
     "cold": "benchmarks.bench_cold",
     "redis": "benchmarks.bench_redis",
     "runtime": "benchmarks.bench_runtime",
+    "llm": "benchmarks.bench_llm",
 }
 
 
