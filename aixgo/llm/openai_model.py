@@ -223,6 +223,12 @@ def _request_error(exc: openai.APIStatusError, model: str, where: str) -> LLMReq
             f"not found (404) at {where}: no model {model!r} or no chat-completions endpoint; "
             "check the model name and that the base URL ends in /v1"
         )
+    elif status == 400 and "enable-auto-tool-choice" in detail:
+        text = (
+            f"{where} (vLLM) was started without tool calling: start it with --enable-auto-tool-choice "
+            "--tool-call-parser <parser for the model>, or give the agent tool_choice: none (no tools) "
+            "or react_format: text"
+        )
     elif status == 400:
         text = (
             f"the request was rejected as invalid (400) by {where}; check the model name {model!r}, "

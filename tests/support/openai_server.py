@@ -66,12 +66,18 @@ class RecordedRequest:
     body: Any
 
 
-PERSONALITIES = ("openai", "llama.cpp")
-"""How the server treats what it is sent. ``openai``: accepts every valid request. ``llama.cpp``: as
-llama-cpp-python's OpenAI-compatible server with its function-calling chat format does, a request
-without ``tool_choice`` is answered as if no tools were offered (they are left out of the prompt),
-and a message whose ``content`` is null is refused with a 500 (pydantic: "Input should be a valid
-string")."""
+PERSONALITIES = ("openai", "llama.cpp", "ollama", "vllm", "vllm-no-auto-tools")
+"""How the server treats what it is sent, after the documented behaviour of real servers:
+
+* ``openai``: accepts every valid request.
+* ``llama.cpp``: as llama-cpp-python's server with a function-calling chat format, a request without
+  ``tool_choice`` is answered as if no tools were offered (they are left out of the prompt), and a
+  message whose ``content`` is null is refused with a 500 ("Input should be a valid string").
+* ``ollama``: answers tool calls with ``finish_reason: "stop"`` (ollama/ollama#5995 before the fix;
+  some OpenAI models do the same), and sends no ``usage``.
+* ``vllm``: started with ``--enable-auto-tool-choice``: behaves like ``openai``.
+* ``vllm-no-auto-tools``: started without it: ``tool_choice: "auto"`` is refused with a 400 saying
+  ``"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set``."""
 
 
 class OpenAIServer:
@@ -133,7 +139,7 @@ class OpenAIServer:
             message["tool_calls"] = [
                 {**c, "id": c.get("id") or f"call_srv_{next(self._ids)}"} for c in reply.tool_calls
             ]
-        finish = reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop")
+        finish = reply.finish_reason or ("tool_calls" if reply.tool_calls and self.personality != "ollama" else "stop")
         body: dict[str, Any] = {
             "id": f"chatcmpl-{next(self._ids)}",
             "object": "chat.completion",
@@ -141,19 +147,23 @@ class OpenAIServer:
             "model": model,
             "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
         }
-        if reply.usage == AUTO:
+        if reply.usage == AUTO and self.personality != "ollama":
             body["usage"] = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
-        elif reply.usage is not None:
+        elif reply.usage is not None and reply.usage != AUTO:
             body["usage"] = reply.usage
         return body
 
-    def refusal(self, body: Any) -> str | None:
-        """The error a server of this personality answers ``body`` with, if it refuses it."""
-        if self.personality != "llama.cpp" or not isinstance(body, dict):
+    def refusal(self, body: Any) -> tuple[int, str] | None:
+        """The status and error a server of this personality answers ``body`` with, if it refuses it."""
+        if not isinstance(body, dict):
+            return None
+        if self.personality == "vllm-no-auto-tools" and body.get("tool_choice") == "auto":
+            return 400, '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set'
+        if self.personality != "llama.cpp":
             return None
         for number, message in enumerate(body.get("messages") or []):
             if isinstance(message, dict) and "content" in message and message["content"] is None:
-                return (
+                return 500, (
                     f"1 validation error for ChatCompletionRequest messages.{number}.content: "
                     "Input should be a valid string [type=string_type, input_value=None, input_type=NoneType]"
                 )
@@ -230,7 +240,7 @@ def _handler_for(server: OpenAIServer) -> type[BaseHTTPRequestHandler]:
             refusal = server.refusal(body)
             if refusal is not None:
                 server.record(self._record(body))
-                self._send(500, {"error": {"message": refusal, "type": "internal_server_error"}})
+                self._send(refusal[0], {"error": {"message": refusal[1], "type": "invalid_request_error"}})
                 return
             reply = server._next(self._record(body))
             if reply is not None and server.ignores_tools(body):

@@ -1,0 +1,86 @@
+"""The same scenarios against every server personality we know (tests/support/openai_server.py):
+the real ``openai`` client, the ReAct agent and a real session, over real HTTP.
+
+A scenario passes on a personality when the user gets the answer and the session holds a history
+that the next request can send as it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+from aixgo.agents import ReActAgent
+from aixgo.errors import LLMRequestError
+from aixgo.llm import OpenAIChatModel, RetryPolicy
+from aixgo.session import Manager, Session
+from tests.support.openai_server import OpenAIServer, call, tool_calls
+
+WORKING = ["openai", "llama.cpp", "ollama", "vllm"]
+
+
+@pytest.fixture(params=WORKING)
+def server(request: pytest.FixtureRequest) -> Iterator[OpenAIServer]:
+    with OpenAIServer(personality=request.param) as started:
+        yield started
+
+
+def _agent(server: OpenAIServer, retries: RetryPolicy) -> ReActAgent:
+    model = OpenAIChatModel("test-model", base_url=server.base_url, api_key="sk-test", retry_policy=retries)
+    return ReActAgent("assistant", model, "You are a test.", tools=["calculator"], model_name="test-model")
+
+
+@pytest.fixture
+def session(session_manager: Manager) -> Session:
+    return session_manager.create("assistant", "conformance")
+
+
+def _turn(agent: ReActAgent, session: Session, text: str) -> str:
+    return asyncio.run(agent.run_turn(session, text)).answer
+
+
+def test_plain_answer(server: OpenAIServer, fast_retries: RetryPolicy, session: Session) -> None:
+    server.enqueue("Hello!")
+    assert _turn(_agent(server, fast_retries), session, "Hi") == "Hello!"
+
+
+def test_tool_call_then_answer(server: OpenAIServer, fast_retries: RetryPolicy, session: Session) -> None:
+    server.enqueue(tool_calls(call("calculator", {"expression": "17*23"})), "391")
+    assert _turn(_agent(server, fast_retries), session, "What is 17*23?") == "391"
+    result = [e.data for e in session.get_entries() if e.type.value == "tool_result"]
+    assert result[0]["content"] == "391"
+
+
+def test_two_tool_calls_in_one_reply(server: OpenAIServer, fast_retries: RetryPolicy, session: Session) -> None:
+    server.enqueue(
+        tool_calls(call("calculator", {"expression": "1+1"}), call("calculator", {"expression": "2*3"})), "2 and 6"
+    )
+    assert _turn(_agent(server, fast_retries), session, "1+1 and 2*3?") == "2 and 6"
+    assert [e.data["content"] for e in session.get_entries() if e.type.value == "tool_result"] == ["2", "6"]
+
+
+def test_invalid_tool_arguments(server: OpenAIServer, fast_retries: RetryPolicy, session: Session) -> None:
+    server.enqueue(tool_calls(call("calculator", '{"expression": "1+')), "Sorry, let me retry: 2")
+    assert _turn(_agent(server, fast_retries), session, "1+1?") == "Sorry, let me retry: 2"
+    result = next(e.data for e in session.get_entries() if e.type.value == "tool_result")
+    assert result["content"].startswith("Error: the arguments are not valid JSON")
+
+
+def test_a_turn_after_a_tool_turn(server: OpenAIServer, fast_retries: RetryPolicy, session: Session) -> None:
+    agent = _agent(server, fast_retries)
+    server.enqueue(tool_calls(call("calculator", {"expression": "2+2"})), "4", "You asked about 2+2.")
+    _turn(agent, session, "2+2?")
+    assert _turn(agent, session, "What did I ask?") == "You asked about 2+2."
+    history = server.chat_requests[-1]["messages"]
+    assert [m["role"] for m in history] == ["system", "user", "assistant", "tool", "assistant", "user"]
+
+
+def test_vllm_without_auto_tool_choice_says_how_to_start_it(
+    fast_retries: RetryPolicy, session: Session
+) -> None:
+    with OpenAIServer(personality="vllm-no-auto-tools") as server, pytest.raises(LLMRequestError) as caught:
+        _turn(_agent(server, fast_retries), session, "2+2?")
+    text = str(caught.value)
+    assert "--enable-auto-tool-choice" in text and "tool_choice: none" in text
