@@ -25,6 +25,7 @@ session id, address) in attributes as well as in the message; context is always 
     ├── LLMError                        talking to the model failed
     │   ├── LLMConfigError              no API key / base URL, bad model settings
     │   ├── LLMRequestError             the server refused the request (400/401/403/404): fix and retry
+    │   │   └── ContextWindowExceededError  the request does not fit the model's context window (``limit``)
     │   ├── LLMUnavailableError         429 / 5xx / timeout / connection error after all retries
     │   ├── LLMResponseError            the server answered something that cannot be used
     │   │   └── (aixgo.agents.TextFormatError: a text-format ReAct reply that follows no format)
@@ -169,6 +170,15 @@ class LLMRequestError(LLMError):
         super().__init__(message)
 
 
+class ContextWindowExceededError(LLMRequestError):
+    """The request does not fit the model's context window; ``limit`` is its size in tokens when the
+    server said it."""
+
+    def __init__(self, message: str, *, status_code: int | None = None, limit: int | None = None) -> None:
+        self.limit = limit
+        super().__init__(message, status_code=status_code)
+
+
 class LLMUnavailableError(LLMError):
     """The server stayed unavailable (429, 5xx, timeouts, connection errors) after every retry."""
 
@@ -216,6 +226,7 @@ __all__ = [
     "CheckpointNotFoundError",
     "ChecksumMismatchError",
     "ConfigError",
+    "ContextWindowExceededError",
     "InvalidEntryError",
     "InvalidSessionIdError",
     "LLMConfigError",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import secrets
 import time
 from collections.abc import Mapping, Sequence
@@ -19,10 +20,16 @@ from urllib.parse import urlsplit, urlunsplit
 import openai
 from openai.types.chat import ChatCompletion
 
-from aixgo.errors import LLMConfigError, LLMError, LLMRequestError, LLMResponseError
+from aixgo.errors import (
+    ContextWindowExceededError,
+    LLMConfigError,
+    LLMError,
+    LLMRequestError,
+    LLMResponseError,
+)
 from aixgo.llm.compat import outgoing_messages, tool_fields
 from aixgo.llm.protocol import Message, ModelResponse, ModelSettings, ToolCall, ToolSchema, Usage
-from aixgo.llm.retry import RetryPolicy, call_with_retries, server_message
+from aixgo.llm.retry import NOT_AN_API_STATUS, RetryPolicy, call_with_retries, server_message
 from aixgo.logs import get_logger
 
 log = get_logger("aixgo.llm")
@@ -157,7 +164,11 @@ class OpenAIChatModel:
         model = settings.model or self.model
         if not model:
             raise LLMConfigError("no model name: set the agent's `model` (or pass model= to OpenAIChatModel)")
-        kwargs: dict[str, Any] = {"model": model, "messages": outgoing_messages(messages), **tool_fields(tools, settings.tool_choice)}
+        kwargs: dict[str, Any] = {
+            "model": model,
+            "messages": outgoing_messages(messages),
+            **tool_fields(tools, settings.tool_choice),
+        }
         if settings.temperature is not None:
             kwargs["temperature"] = settings.temperature
         if settings.max_tokens is not None:
@@ -204,6 +215,25 @@ class OpenAIChatModel:
         return response
 
 
+_CONTEXT_OVERFLOW = re.compile(
+    r"context_length_exceeded|maximum context length|context window|exceeds the available context size"
+    r"|context size|too many tokens|prompt is too long",
+    re.IGNORECASE,
+)
+_NUMBER_OF_TOKENS = re.compile(
+    r"(?:maximum context length|context size|context window)\D{0,40}?(\d{3,7})", re.I
+)
+
+
+def context_limit(message: str) -> int | None:
+    """For a server message that says the request does not fit the context window: the window's size
+    in tokens when it says it (0 when it does not); None for any other message."""
+    if not _CONTEXT_OVERFLOW.search(message):
+        return None
+    found = _NUMBER_OF_TOKENS.search(message)
+    return int(found.group(1)) if found else 0
+
+
 def _request_error(exc: openai.APIStatusError, model: str, where: str) -> LLMRequestError:
     """A refused request, with what to fix."""
     status = exc.status_code
@@ -222,6 +252,20 @@ def _request_error(exc: openai.APIStatusError, model: str, where: str) -> LLMReq
         text = (
             f"not found (404) at {where}: no model {model!r} or no chat-completions endpoint; "
             "check the model name and that the base URL ends in /v1"
+        )
+    elif status in (400, 413) and (limit := context_limit(detail)) is not None:
+        window = f" of {limit} tokens" if limit else ""
+        return ContextWindowExceededError(
+            f"the conversation no longer fits the model's context window{window} at {where}; start a new "
+            "session (or restore an earlier checkpoint), or use a model with a larger window "
+            f"(server said: {detail})",
+            status_code=status,
+            limit=limit or None,
+        )
+    elif status in NOT_AN_API_STATUS or (status in (404, 405) and "<html" in detail.lower()):
+        text = (
+            f"{where} answered HTTP {status}: it is not an OpenAI-compatible API; check that llm.base_url "
+            "points at one (it usually ends in /v1)"
         )
     elif status == 400 and "enable-auto-tool-choice" in detail:
         text = (
@@ -288,9 +332,14 @@ def to_model_response(completion: object, where: str = "the model server") -> Mo
         LLMResponseError: not a chat completion, or one without choices.
     """
     if not isinstance(completion, ChatCompletion):
+        got = (
+            "an HTML page"
+            if isinstance(completion, str) and "<html" in completion.lower()
+            else type(completion).__name__
+        )
         raise LLMResponseError(
-            f"{where} did not answer with a chat completion (got {type(completion).__name__}); "
-            "check that the base URL points at an OpenAI-compatible API"
+            f"{where} did not answer with a chat completion (it sent {got}): it is not an OpenAI-compatible API; "
+            "check that llm.base_url points at one (it usually ends in /v1)"
         )
     choices = getattr(completion, "choices", None) or []
     if not choices:

@@ -73,11 +73,17 @@ def status_code_of(exc: BaseException) -> int | None:
     return exc.status_code if isinstance(exc, openai.APIStatusError) else None
 
 
+NOT_AN_API_STATUS = frozenset({501, 505})
+"""Statuses that mean "this is not an API that speaks this protocol", never retried."""
+
+
 def is_retryable(exc: BaseException) -> bool:
     """Whether sending the same request again may succeed."""
     if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
         return True
     status = status_code_of(exc)
+    if status in NOT_AN_API_STATUS:  # the server does not implement this: asking again will not help
+        return False
     return status is not None and (status in RETRYABLE_STATUS or status >= 500)
 
 

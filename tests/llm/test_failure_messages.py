@@ -40,3 +40,34 @@ def test_connection_refused_is_not_blamed_on_timeouts(fast_retries: RetryPolicy)
     text = str(caught.value)
     assert "nothing answered" in text and "base_url" in text
     assert "timeout" not in text
+
+
+def test_a_context_overflow_says_so(openai_server: OpenAIServer, fast_retries: RetryPolicy) -> None:
+    from aixgo.errors import ContextWindowExceededError
+
+    said = "This model's maximum context length is 1024 tokens. However, you requested 1301 tokens."
+    openai_server.enqueue(error(400, said))
+    model = OpenAIChatModel("m", base_url=openai_server.base_url, api_key="sk-test", retry_policy=fast_retries)
+    with pytest.raises(ContextWindowExceededError) as caught:
+        _ask(model)
+    assert caught.value.limit == 1024
+    text = str(caught.value)
+    assert "context window" in text and "1024" in text
+    assert "tool schemas" not in text  # the first version's advice did not fit this case
+
+
+@pytest.mark.parametrize(("status", "body"), [(501, "<html><body>Not Implemented</body></html>"), (200, "<html>hi</html>")])
+def test_a_server_that_is_not_an_openai_api_is_called_so(
+    openai_server: OpenAIServer, fast_retries: RetryPolicy, status: int, body: str
+) -> None:
+    from aixgo.errors import LLMError
+    from tests.support.openai_server import Reply
+
+    openai_server.enqueue(*(Reply(status=status, body=body) for _ in range(3)))
+    model = OpenAIChatModel("m", base_url=openai_server.base_url, api_key="sk-test", retry_policy=fast_retries)
+    with pytest.raises(LLMError) as caught:
+        _ask(model)
+    text = str(caught.value)
+    assert "not an OpenAI-compatible API" in text and "base_url" in text
+    assert "timeout" not in text
+    assert len(openai_server.chat_requests) == 1  # a 501 is not retried: it will not change
