@@ -34,6 +34,7 @@ and line, and :meth:`FileBackend.list_sessions` lists that session with its dama
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import threading
@@ -44,6 +45,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from aixgo.errors import (
+    SessionBusyError,
     SessionExistsError,
     SessionNotFoundError,
     StoreClosedError,
@@ -125,6 +127,7 @@ class FileBackend:
         self._stop_flusher = threading.Event()
         self._cleaned: set[str] = set()  # agent folders checked for leftovers by this process
         self._opened = 0
+        self._create_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"FileBackend({str(self.base_dir)!r}, fsync={self.fsync!r})"
@@ -192,7 +195,9 @@ class FileBackend:
             raise StoreClosedError(f"the file store at {self.base_dir} is closed")
 
     def _not_found(self, session_id: str) -> SessionNotFoundError:
-        return SessionNotFoundError(f"session {session_id!r} not found in {self.base_dir}", session_id=session_id)
+        return SessionNotFoundError(
+            f"session {session_id!r} not found in {self.base_dir}", session_id=session_id
+        )
 
     def _open_log(self, session_id: str, *, checked: bool = False) -> SessionLog:
         path = self._locate(session_id, checked=checked)
@@ -281,7 +286,9 @@ class FileBackend:
                     return op(session_log)
                 lock_exclusive(session_log.fd, self.lock_timeout, session_log.path, session_id)
                 try:
-                    if _replaced(session_log):  # deleted (maybe re-created), maybe while we waited for the lock
+                    if _replaced(
+                        session_log
+                    ):  # deleted (maybe re-created), maybe while we waited for the lock
                         with self._lock:  # closing the file releases its lock
                             self._forget_locked(session_log)
                         continue
@@ -301,11 +308,11 @@ class FileBackend:
             self._check_open()
             self._agent_dir(header.agent)
             path = self._path(header.agent, header.id)
-            record = header_record(header.id, header.agent, header.user_id, header.created_at, header.metadata)
-            with store_lock(self.base_dir, self.lock_timeout):
-                if self._locate(header.id) is not None:
-                    raise SessionExistsError(f"session {header.id!r} already exists", session_id=header.id)
-                self._remove_crash_leftovers(header.id)
+            record = header_record(
+                header.id, header.agent, header.user_id, header.created_at, header.metadata
+            )
+            with self._creating(), store_lock(self.base_dir, self.lock_timeout):
+                self._claim(header.id)
                 fd = self._write_header(path, frame(dumps(record).encode()))
             try:  # made durable outside the store lock, so creates of other ids do not wait for the disk
                 if self.fsync != "never":
@@ -314,14 +321,25 @@ class FileBackend:
             finally:
                 os.close(fd)
             self._agents.put(header.id, header.agent)
-        return self.get_info(header.id)
+        # the new session is exactly its header: no need to read it back
+        return SessionInfo(
+            header.id,
+            header.agent,
+            header.user_id,
+            header.created_at,
+            header.created_at,
+            0,
+            dict(header.metadata),
+        )
 
     @staticmethod
     def _write_header(path: Path, line: bytes) -> int:
         """Create the session file holding its header line; returns its descriptor. Under the store lock,
         so ``O_EXCL`` cannot race; a crash before the header is whole leaves a file without a header,
         which is no session (and which the next create of that id removes)."""
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        fd = os.open(
+            path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600
+        )
         try:
             write_all(fd, line)
         except OSError:
@@ -330,12 +348,30 @@ class FileBackend:
             raise
         return fd
 
-    def _remove_crash_leftovers(self, session_id: str) -> None:
-        """Remove files of ``session_id`` without a complete header line: what a create that crashed in
-        the first version left (creates now link a whole file into place). The caller holds the store lock."""
+    @contextlib.contextmanager
+    def _creating(self) -> Iterator[None]:
+        """This process's creates and imports, one at a time: threads queue on a lock (woken at once
+        when it is free) rather than poll the store-wide file lock; bounded by ``lock_timeout``."""
+        if not self._create_lock.acquire(timeout=self.lock_timeout):
+            raise SessionBusyError(
+                f"another thread has been creating a session in {self.base_dir} for {self.lock_timeout:g}s"
+            )
+        try:
+            yield
+        finally:
+            self._create_lock.release()
+
+    def _claim(self, session_id: str) -> None:
+        """Make sure no agent has ``session_id`` (the caller holds the store lock): raise
+        ``SessionExistsError`` if one does; remove files of that id without a complete header line,
+        what a create that crashed in the first version left (creates now write the header at once)."""
         for name in self._summaries.agent_dirs():
             path = self._path(name, session_id)
-            if os.path.lexists(path) and not os.path.islink(path) and not self._summaries.has_header(path):
+            if not os.path.lexists(path):
+                continue
+            if self._summaries.has_header(path):
+                raise SessionExistsError(f"session {session_id!r} already exists", session_id=session_id)
+            if not os.path.islink(path):
                 log.warning("session.create.leftover_removed", path=str(path), size=os.path.getsize(path))
                 path.unlink()
 
@@ -436,14 +472,16 @@ class FileBackend:
             self._check_open()
             payload = b"".join(frame(record.encode(), head) for record, head in plan.records_with_heads())
             self._agent_dir(header.agent)
-            with store_lock(self.base_dir, self.lock_timeout):
-                if self._locate(header.id) is not None:
-                    raise SessionExistsError(f"session {header.id!r} already exists", session_id=header.id)
-                self._remove_crash_leftovers(header.id)
+            with self._creating(), store_lock(self.base_dir, self.lock_timeout):
+                self._claim(header.id)
                 try:
-                    write_exclusive(self._path(header.agent, header.id), payload, durable=self.fsync != "never")
+                    write_exclusive(
+                        self._path(header.agent, header.id), payload, durable=self.fsync != "never"
+                    )
                 except FileExistsError:
-                    raise SessionExistsError(f"session {header.id!r} already exists", session_id=header.id) from None
+                    raise SessionExistsError(
+                        f"session {header.id!r} already exists", session_id=header.id
+                    ) from None
             self._agents.put(header.id, header.agent)
         return self.get_info(header.id)
 
