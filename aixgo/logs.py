@@ -1,8 +1,9 @@
 """Logging for aixgo: structlog loggers that go through the standard :mod:`logging` module.
 
-A library must not print on its own, so by default aixgo's events follow the application's
-``logging`` setup (with none, only warnings and errors reach stderr). The CLI, or an application
-that wants aixgo's own rendering, calls :func:`configure_logging`. Message contents and API keys
+A library must not print on its own, so aixgo's events follow the application's ``logging`` setup:
+the ``aixgo`` logger has a :class:`logging.NullHandler`, so with no setup nothing is printed (not
+even through :data:`logging.lastResort`). The CLI, or an application that wants aixgo's own
+rendering, calls :func:`configure_logging`. Message contents and API keys
 are never passed to a logger.
 """
 
@@ -13,6 +14,8 @@ import sys
 from typing import Any
 
 import structlog
+
+logging.getLogger("aixgo").addHandler(logging.NullHandler())
 
 _SHARED_PROCESSORS: list[Any] = [
     structlog.contextvars.merge_contextvars,
