@@ -8,6 +8,7 @@ session, ``-c/--continue`` resumes the agent's most recent one.
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 import traceback
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from aixgo.cli.render import render_checkpoints, render_transcript
 from aixgo.errors import AixgoError, SessionNotFoundError
 from aixgo.runtime import Result, Runtime
 from aixgo.session import Session
+from aixgo.session.ids import new_session_id
 
 HELP = """commands:
   /help               this help
@@ -191,6 +193,11 @@ def _save_history(readline: Any, history: Path) -> None:
         pass
 
 
+def _resume_command(config: Path, session_id: str) -> str:
+    """The command that continues ``session_id`` (``aixgo`` as the user's shell finds it)."""
+    return f"aixgo run {shlex.quote(str(config))} --session {shlex.quote(session_id)}"
+
+
 def _note_if_cut_off(result: Any, config: str) -> None:
     """Say so (on stderr) when the model stopped at its token limit: the answer is cut off."""
     if getattr(result, "finish_reason", None) == "length":
@@ -223,6 +230,8 @@ def run(
     """Chat with an agent of CONFIG; the conversation is stored and can be resumed."""
     if continue_ and session_id:
         raise click.UsageError("use either --session or --continue, not both")
+    if message is not None and not message.strip():
+        raise click.UsageError("the message given with -m is empty: there is nothing to send")
     state = ctx.obj if isinstance(ctx.obj, CliState) else CliState()
     with Runtime.from_config(config) as runtime:
         agent_name = _pick_agent(runtime, agent)
@@ -232,7 +241,16 @@ def run(
                 raise SessionNotFoundError(f"no earlier session of agent {agent_name!r} to continue")
             session_id = recent.id
         if message is not None:
-            result = runtime.call_with_session(agent_name, message, session_id, user_id=user_id)
+            session_id = session_id or new_session_id()  # known up front, so a failure can name it
+            try:
+                result = runtime.call_with_session(agent_name, message, session_id, user_id=user_id)
+            except AixgoError:
+                click.echo(
+                    f"note: session {session_id} keeps what the turn stored; continue it with: "
+                    f"{_resume_command(config, session_id)}",
+                    err=True,
+                )
+                raise
             click.echo(_result_json(result) if as_json else result.answer)
             _note_if_cut_off(result, str(config))
             return

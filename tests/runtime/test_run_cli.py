@@ -169,7 +169,9 @@ def test_server_errors_print_one_line(
     openai_server.enqueue(error(401, "Incorrect API key provided"))
     result = runner.invoke(cli, ["run", str(REPO / "configs" / "assistant.yaml"), "-m", "hi"])
     assert result.exit_code == 1
-    assert result.stderr.startswith("error: ") and "401" in result.stderr
+    lines = result.stderr.splitlines()  # the note naming the session, then the one-line error
+    assert len(lines) == 2 and lines[0].startswith("note: session ") and lines[1].startswith("error: ")
+    assert "401" in lines[1]
     assert "Traceback" not in result.stderr
     assert "sk-test" not in result.stderr
 
@@ -194,3 +196,31 @@ agents:
     assert result.stdout == "The answer is forty\n"
     assert "cut off at the model's token limit" in result.stderr and "max_tokens" in result.stderr
     assert server.chat_requests[0]["max_tokens"] == 5
+
+
+def test_an_empty_one_shot_message_is_refused(runner: CliRunner, offline: Path) -> None:
+    """``-m ""`` used to send an empty message to the model (issue "The command line", item 12)."""
+    result = runner.invoke(cli, ["run", str(offline), "-m", "  "])
+    assert result.exit_code == 2
+    assert "empty" in result.stderr
+    assert not (offline.parent / "store").exists() or not list((offline.parent / "store").rglob("*.jsonl"))
+
+
+def test_a_failed_one_shot_names_its_session(runner: CliRunner, tmp_path: Path) -> None:
+    """A failed ``-m`` left a session that ``-c`` then resumed, without saying its id (item 12)."""
+    with OpenAIServer() as server:
+        config = tmp_path / "down.yaml"
+        config.write_text(
+            f"""
+session: {{base_dir: {tmp_path / "store"}}}
+llm: {{base_url: {server.base_url}, api_key: sk-test, max_retries: 0}}
+agents:
+  - {{name: a, model: test-model}}
+"""
+        )
+        from tests.support.openai_server import error
+
+        server.enqueue(error(400, "bad request"))
+        result = runner.invoke(cli, ["run", str(config), "--session", "one-shot-1", "-m", "hi"])
+    assert result.exit_code == 1
+    assert "one-shot-1" in result.stderr and "bad request" in result.stderr
