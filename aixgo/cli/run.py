@@ -14,16 +14,18 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from aixgo.cli.app import CliState
 from aixgo.cli.render import render_checkpoints, render_transcript
 from aixgo.errors import AixgoError, SessionNotFoundError
-from aixgo.runtime import Result, Runtime
 from aixgo.session import Session
 from aixgo.session.ids import new_session_id
+
+if TYPE_CHECKING:
+    from aixgo.runtime import Result, Runtime
 
 HELP = """commands:
   /help               this help
@@ -233,6 +235,8 @@ def run(
     if message is not None and not message.strip():
         raise click.UsageError("the message given with -m is empty: there is nothing to send")
     state = ctx.obj if isinstance(ctx.obj, CliState) else CliState()
+    from aixgo.runtime import Runtime  # noqa: PLC0415 - loads the model client (openai) only when chatting
+
     with Runtime.from_config(config) as runtime:
         agent_name = _pick_agent(runtime, agent)
         if continue_:

@@ -12,13 +12,14 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime
 from importlib import resources
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from aixgo.config.problems import JsonPath, Problem, did_you_mean, json_path
 from aixgo.config.source import Marks
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 SCHEMA_RESOURCE = "schemas/aixgo.schema.json"
 _SECRET_KEYS = frozenset({"api_key", "password"})
@@ -43,6 +44,8 @@ def load_schema() -> dict[str, Any]:
 
 @functools.cache
 def _validator() -> Draft202012Validator:
+    from jsonschema import Draft202012Validator  # noqa: PLC0415 - jsonschema loads only when a file is validated
+
     schema = _schema()
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema)

@@ -1,4 +1,4 @@
-"""A library logs through the standard ``logging`` module and prints nothing on its own (issue "The
+"""How aixgo behaves as a library and a command: it prints no log records on its own, and commands load only what they use.
 command line and the docs", item 4): the first version printed structlog dicts from a plain script."""
 
 from __future__ import annotations
@@ -41,3 +41,25 @@ def test_an_application_that_configures_logging_sees_aixgo_events(tmp_path: Path
         [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=60, check=False
     )
     assert "agent.turn.failed" in done.stderr
+
+
+def test_commands_that_need_no_model_do_not_load_the_model_client() -> None:
+    """``aixgo --help``, ``sessions``, ``validate`` and ``schema`` must not import ``openai`` (0.3 s of a
+    0.5 s start in the first version; issue "The command line", item 21)."""
+    repo = Path(__file__).resolve().parents[1]
+    probe = (
+        "import sys\nfrom aixgo.cli import run_cli\ncode = run_cli(sys.argv[1:])\n"
+        "print('openai' in sys.modules, 'jsonschema' in sys.modules, file=sys.stderr)\n"
+    )
+    for args, jsonschema_expected in (
+        (["--help"], False),
+        (["sessions", "--help"], False),
+        (["schema"], False),
+        (["validate", str(repo / "configs" / "offline.yaml")], True),
+    ):
+        done = subprocess.run(
+            [sys.executable, "-c", probe, *args], capture_output=True, text=True, timeout=60, check=False
+        )
+        loaded = done.stderr.strip().splitlines()[-1].split()
+        assert loaded[0] == "False", (args, done.stderr)
+        assert loaded[1] == str(jsonschema_expected), (args, done.stderr)
