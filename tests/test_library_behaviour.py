@@ -1,5 +1,5 @@
-"""How aixgo behaves as a library and a command: it prints no log records on its own, and commands load only what they use.
-command line and the docs", item 4): the first version printed structlog dicts from a plain script."""
+"""How aixgo behaves as a library and as a command (issue "The command line and the docs", items 4
+and 21): it prints no log records on its own, and commands load only what they use."""
 
 from __future__ import annotations
 
