@@ -9,6 +9,7 @@ trip). Run alone with ``python -m benchmarks.bench_redis`` or as part of ``pytho
 
 from __future__ import annotations
 
+import json
 import shutil
 
 from aixgo.session import EntryType, Manager
@@ -103,16 +104,28 @@ def _large_session(mgr: Manager, address: str, floors: dict[str, float]) -> None
     sess = mgr.create("bench", "big")
     for i in range(BIG):
         sess.append_message("user" if i % 2 == 0 else "assistant", f"message {i} " + "x" * 80)
-    report(
+    hist_key = mgr.backend.keys_of(sess.id)[1]  # type: ignore[attr-defined]
+    raw_client = mgr.backend.client  # type: ignore[attr-defined]
+    last_floor = report(
+        "floor: LRANGE -100 -1 of this session + json.loads of each",
+        measure(lambda: [json.loads(x) for x in raw_client.lrange(hist_key, -100, -1)], 3000),
+    )
+    last = report(
         "last 100 entries of a 10,000-entry session (decoded Entry objects)",
         measure(lambda: sess.get_entries(limit=100), 3000),
         0.4e-3,
     )
-    note(f"last 100 vs floor: {floors['lrange'] * 1e3:.3f} ms LRANGE of raw bytes")
+    note(f"last 100 vs floor: {floors['lrange'] * 1e3:.3f} ms LRANGE of raw bytes; "
+         f"{last.median / last_floor.median:.2f}x the LRANGE + json.loads floor (target <= 1.5x)")
     report(
         "get_messages(limit=100), 10,000-entry session", measure(lambda: sess.get_messages(limit=100), 2000)
     )
-    report("all 10,000 entries", measure(sess.get_entries, 50, warmup=2))
+    all_floor = report(
+        "floor: LRANGE 0 -1 of this session + json.loads of each",
+        measure(lambda: [json.loads(x) for x in raw_client.lrange(hist_key, 0, -1)], 50, warmup=2),
+    )
+    whole = report("all 10,000 entries", measure(sess.get_entries, 50, warmup=2))
+    note(f"all entries: {whole.median / all_floor.median:.2f}x the LRANGE + json.loads floor (target <= 1.5x)")
     report("checkpoint, 10,000-entry session", measure(sess.checkpoint, 2000), 0.5e-3)
     cp = sess.checkpoint()
     report(

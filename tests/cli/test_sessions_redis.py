@@ -92,7 +92,7 @@ def test_commands_on_redis(sessions_runner: CliRunner, seeded_store: SeededStore
     with Manager(RedisBackend(cli_redis_url)) as mgr:
         age_session(mgr, "code-1", timedelta(days=2))
     everything = invoke(
-        sessions_runner, _redis(cli_redis_url, "prune", "--older-than", "1d", "--agent", "coder")
+        sessions_runner, _redis(cli_redis_url, "prune", "--older-than", "1d", "--agent", "coder", "--yes")
     )
     assert everything.stdout == "deleted session code-1\n"
     remaining = json.loads(invoke(sessions_runner, _redis(cli_redis_url, "list", "--json")).stdout)

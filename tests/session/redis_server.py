@@ -8,6 +8,7 @@ when ``redis-server`` (or redis-py) is missing, or fails it when ``AIXGO_REQUIRE
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -16,6 +17,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +37,7 @@ def require_redis_py() -> None:
     try:
         import redis  # noqa: F401
     except ImportError:
-        _missing("redis-py is not installed (pip install 'aixgo[redis]')")
+        _missing("redis-py is not installed (pip install -e '.[redis]')")
 
 
 def require_redis_server() -> str:
@@ -271,3 +273,45 @@ if __name__ == "__main__":  # pragma: no cover - manual use: python -m tests.ses
                 time.sleep(1)
         except KeyboardInterrupt:
             pass
+
+
+@contextlib.contextmanager
+def backend_factory(address: str, prefix: str, **defaults: Any) -> Iterator[Callable[..., Any]]:
+    """``make(target=None, **options)``: a RedisBackend on ``address`` (or ``target``) with
+    ``key_prefix=prefix`` and ``defaults`` unless overridden; every backend made is closed afterwards."""
+    from aixgo.session import RedisBackend, RedisOptions
+
+    made: list[Any] = []
+
+    def make(target: Any = None, **options: Any) -> Any:
+        options.setdefault("key_prefix", prefix)
+        for key, value in defaults.items():
+            options.setdefault(key, value(target) if callable(value) else value)
+        backend = RedisBackend(address if target is None else target, RedisOptions(**options))
+        made.append(backend)
+        return backend
+
+    try:
+        yield make
+    finally:
+        for backend in made:
+            backend.close()
+
+
+def tamper_redis_entry(backend: Any, session_id: str, entry_id: str) -> None:
+    """Change a stored entry's content behind the store's back (its checksum no longer matches)."""
+    raw = backend.client
+    _meta, hist, _ent, gone, *_ = backend.keys_of(session_id)
+
+    def tampered(value: bytes) -> bytes:
+        rec = json.loads(value)
+        rec["data"]["content"] = "tampered"
+        return json.dumps(rec, separators=(",", ":"), ensure_ascii=False).encode()
+
+    for i, value in enumerate(raw.lrange(hist, 0, -1)):
+        if json.loads(value)["id"] == entry_id:
+            raw.lset(hist, i, tampered(value))
+            return
+    value = raw.hget(gone, entry_id)
+    assert value is not None, f"entry {entry_id} not found"
+    raw.hset(gone, entry_id, tampered(value))

@@ -7,7 +7,6 @@ Every server is started here on a free loopback port (never 6379); see ``tests/s
 from __future__ import annotations
 
 import itertools
-import json
 import multiprocessing
 import os
 import subprocess
@@ -44,8 +43,10 @@ from tests.session.redis_server import (
     RedisServer,
     ReplyDroppingProxy,
     append_from_threads,
+    backend_factory,
     require_redis_py,
     require_redis_server,
+    tamper_redis_entry,
 )
 
 pytestmark = pytest.mark.redis
@@ -77,18 +78,8 @@ def prefix() -> str:
 @pytest.fixture
 def open_backend(server: RedisServer, prefix: str) -> Iterator[Callable[..., Any]]:
     """RedisBackend(address, RedisOptions(key_prefix=<unique per test>, **overrides)); closed afterwards."""
-    made: list[Any] = []
-    mod = backend_module()
-
-    def make(target: Any = None, **options: Any) -> Any:
-        options.setdefault("key_prefix", prefix)
-        backend = mod.RedisBackend(server.address if target is None else target, mod.RedisOptions(**options))
-        made.append(backend)
-        return backend
-
-    yield make
-    for backend in made:
-        backend.close()
+    with backend_factory(server.address, prefix) as make:
+        yield make
 
 
 class TestRedisContract(BackendContract):
@@ -97,22 +88,7 @@ class TestRedisContract(BackendContract):
         return open_backend
 
     def tamper_entry(self, make_backend: MakeBackend, session_id: str, entry_id: str) -> None:
-        backend = make_backend()
-        raw = backend.client  # type: ignore[attr-defined]
-        _meta, hist, _ent, gone, *_ = backend.keys_of(session_id)  # type: ignore[attr-defined]
-
-        def tampered(value: bytes) -> bytes:
-            rec = json.loads(value)
-            rec["data"]["content"] = "tampered"
-            return json.dumps(rec, separators=(",", ":"), ensure_ascii=False).encode()
-
-        for i, value in enumerate(raw.lrange(hist, 0, -1)):
-            if json.loads(value)["id"] == entry_id:
-                raw.lset(hist, i, tampered(value))
-                return
-        value = raw.hget(gone, entry_id)
-        assert value is not None, f"entry {entry_id} not found"
-        raw.hset(gone, entry_id, tampered(value))
+        tamper_redis_entry(make_backend(), session_id, entry_id)
 
 
 # -- layout ----------------------------------------------------------------------------------------
@@ -941,7 +917,7 @@ def test_missing_redis_package_says_what_to_install() -> None:
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=os.getcwd()
     )
-    assert "pip install 'aixgo[redis]'" in out.stdout
+    assert "pip install -e '.[redis]'" in out.stdout and "not published on PyPI" in out.stdout
 
 
 def test_backend_satisfies_the_protocol(open_backend: Callable[..., Any]) -> None:

@@ -95,6 +95,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _META_FIELDS = ("v", "id", "agent", "uid", "md", "ca", "ua", "msgs", "len", "hh", "head")
 _MAX_KNOWN_SESSIONS = 1024
 _MAX_CAS_ATTEMPTS = 10_000
+_WRITES = frozenset({"create", "import", "append", "checkpoint", "restore", "delete"})
+"""Scripts after which ``min_replica_acks`` waits for the replicas."""
 _LIST_BATCH = 200
 
 
@@ -166,7 +168,10 @@ class RedisBackend:
             self._known.pop(session_id, None)
 
     def _script(self, script: LuaScript, keys: Sequence[str], args: Sequence[str | int]) -> Any:
-        return self._conn.script(script, keys, args)
+        reply = self._conn.script(script, keys, args)
+        if self.options.min_replica_acks and script.name in _WRITES and keys:
+            self._conn.wait_for_replicas(keys[0])
+        return reply
 
     def _args(self, *args: str | int) -> list[str | int]:
         return [self._max_version, self._ttl_ms, *args]
@@ -281,6 +286,8 @@ class RedisBackend:
         index = self._index_key(agent)
         commands = [("sadd", (self._agents_key, agent)), ("zadd", (index, {session_id: repr(time.time())}))]
         reply = self._conn.pipeline_script_after(commands, script, self.keys_of(session_id)[:5], args)
+        if self.options.min_replica_acks and status(reply) != "exists":
+            self._conn.wait_for_replicas(self.keys_of(session_id)[0])
         if status(reply) == "exists":
             owner = text(reply[1])
             if owner != agent:

@@ -11,18 +11,22 @@ from urllib.parse import urlsplit
 
 from aixgo.errors import MissingDependencyError, StoreClosedError, StoreConnectionError, StoreError
 from aixgo.logs import get_logger
+from aixgo.redaction import mask_secrets
 from aixgo.session.redis.scripts import LuaScript
 
 _redis: Any
 try:
     import redis
     import redis.backoff
+    import redis.cluster
     import redis.exceptions
     import redis.retry
 
     _redis = redis
+    _REDIS_ERRORS: tuple[type[Exception], ...] = (redis.exceptions.RedisError, redis.exceptions.RedisClusterException)
 except ImportError:  # pragma: no cover - exercised in a subprocess by the tests
     _redis = None
+    _REDIS_ERRORS = ()
 
 log = get_logger("aixgo.session.redis")
 
@@ -50,6 +54,17 @@ class RedisOptions:
     socket_timeout: float = 5.0
     connect_timeout: float = 5.0
     retries: int = 3
+    allow_eviction: bool = False
+    """Accept a server whose ``maxmemory-policy`` may evict keys (refused by default, see
+    :meth:`RedisConnection.check_eviction`)."""
+    min_replica_acks: int = 0
+    """Acknowledge a write only once this many replicas have it (Redis ``WAIT``, up to
+    ``replica_ack_timeout`` seconds; fewer is a :class:`~aixgo.errors.StoreError`). 0: as soon as the
+    master has it; replication is asynchronous, so a failover may then lose the last acknowledged writes."""
+    replica_ack_timeout: float = 2.0
+    cluster: bool = False
+    """The target is a node of a Redis Cluster: connect with ``redis.cluster.RedisCluster`` (every
+    session's keys share one hash slot; the other nodes are discovered)."""
 
     def __post_init__(self) -> None:
         if "{" in self.key_prefix or "}" in self.key_prefix:
@@ -64,18 +79,12 @@ class RedisOptions:
             raise ValueError(f"db must be >= 0, got {self.db!r}")
         if self.retries < 0:
             raise ValueError(f"retries must be >= 0, got {self.retries!r}")
+        if self.min_replica_acks < 0 or not self.replica_ack_timeout > 0:
+            raise ValueError("min_replica_acks must be >= 0 and replica_ack_timeout > 0 seconds")
+        if self.cluster and self.db != 0:
+            raise ValueError(f"Redis Cluster has only database 0, got db={self.db!r}")
         if not self.socket_timeout > 0 or not self.connect_timeout > 0:
             raise ValueError("socket_timeout and connect_timeout must be > 0 seconds")
-
-
-def redact(target: str) -> str:
-    """``target`` with any password in a URL's user part replaced by ``***``."""
-    scheme, sep, rest = target.partition("://")
-    if not sep or "@" not in rest.split("/", 1)[0]:
-        return target
-    userinfo, _, hostpart = rest.partition("@")
-    user = userinfo.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{hostpart}" if ":" in userinfo else f"{scheme}://***@{hostpart}"
 
 
 def _parse_host_port(target: str) -> tuple[str, int]:
@@ -117,6 +126,8 @@ class RedisConnection:
             raise MissingDependencyError("the Redis session store (RedisBackend)", "redis")
         self.options = options
         self.closed = False
+        self.eviction_checked = options.allow_eviction
+        self._password: str | None = options.password
         self._lock = threading.Lock()
         self._pool: Any = None
         if isinstance(target, str):
@@ -124,7 +135,7 @@ class RedisConnection:
             try:
                 self.address = describe_target(target)
             except ValueError:
-                raise ValueError(f"not a Redis address: {redact(target)!r}{_ADDRESS_FORMS}") from None
+                raise ValueError(f"not a Redis address: {mask_secrets(target)!r}{_ADDRESS_FORMS}") from None
             self.client: Any = self._connect(target)
         else:
             if not callable(getattr(target, "evalsha", None)):
@@ -134,12 +145,20 @@ class RedisConnection:
             self.owns_client = False
             self.client = target
             self.address = self._describe_client(target)
+        self.cluster = isinstance(self.client, _redis.cluster.RedisCluster)
         kwargs = getattr(getattr(self.client, "connection_pool", None), "connection_kwargs", None) or {}
+        if self.cluster:
+            nodes = self.client.get_nodes()
+            kwargs = getattr(getattr(nodes[0], "redis_connection", None), "connection_pool", None) if nodes else None
+            kwargs = getattr(kwargs, "connection_kwargs", None) or {}
         password = kwargs.get("password") or options.password
         self._password = str(password) if password else None
 
     @staticmethod
     def _describe_client(client: Any) -> str:
+        if _redis is not None and isinstance(client, _redis.cluster.RedisCluster):
+            nodes = sorted(f"{node.host}:{node.port}" for node in client.get_nodes())
+            return "cluster " + ",".join(nodes[:3]) + (f" (+{len(nodes) - 3} nodes)" if len(nodes) > 3 else "")
         kwargs = getattr(getattr(client, "connection_pool", None), "connection_kwargs", None) or {}
         if kwargs.get("path"):
             return f"unix://{kwargs['path']}"
@@ -158,6 +177,8 @@ class RedisConnection:
             "max_connections": opts.pool_size,
             "timeout": opts.connect_timeout + opts.socket_timeout,  # waiting for a free pooled connection
         }
+        if opts.cluster:
+            return self._connect_cluster(target, kwargs)
         pool_class = _redis.BlockingConnectionPool
         try:
             if "://" in target:
@@ -170,6 +191,19 @@ class RedisConnection:
         except ValueError:
             raise ValueError(f"not a Redis address: {self.address!r}{_ADDRESS_FORMS}") from None
         return _redis.Redis(connection_pool=self._pool)
+
+    def _connect_cluster(self, target: str, kwargs: dict[str, Any]) -> Any:
+        """A ``RedisCluster`` client that starts from ``target`` and discovers the other nodes."""
+        options = {k: v for k, v in kwargs.items() if k not in ("db", "timeout", "retry_on_error")}
+        try:
+            if "://" in target:
+                return _redis.cluster.RedisCluster.from_url(target, **options)
+            host, port = _parse_host_port(target)
+            return _redis.cluster.RedisCluster(host=host, port=port, **options)
+        except ValueError:
+            raise ValueError(f"not a Redis address: {self.address!r}{_ADDRESS_FORMS}") from None
+        except _REDIS_ERRORS as exc:
+            self.fail(exc)
 
     def scrub(self, text: str) -> str:
         """``text`` without the password."""
@@ -186,16 +220,41 @@ class RedisConnection:
                 "RedisOptions.password or the URL",
                 address=self.address,
             ) from None
-        if isinstance(exc, (errors.ConnectionError, errors.TimeoutError)):
+        if isinstance(exc, (errors.ConnectionError, errors.TimeoutError, errors.RedisClusterException)):
             raise StoreConnectionError(
                 f"cannot reach Redis at {self.address}: {detail}", address=self.address
             ) from None
         raise StoreError(f"Redis at {self.address} failed: {detail}") from None
 
     def check_open(self) -> None:
-        """Raise :class:`StoreClosedError` once closed."""
+        """Raise :class:`StoreClosedError` once closed; on first use, check the eviction policy."""
         if self.closed:
             raise StoreClosedError(f"the Redis store at {self.address} is closed")
+        if not self.eviction_checked:
+            self.check_eviction()
+
+    def check_eviction(self) -> None:
+        """Refuse a server that may evict session keys (a ``maxmemory`` limit with any policy but
+        ``noeviction``): an evicted key silently cuts a session's history or frees a held lease.
+        A server that does not allow ``CONFIG GET`` is trusted, with a warning in the log."""
+        try:
+            settings = self.client.config_get("maxmemory*")
+        except _redis.exceptions.ResponseError as exc:  # CONFIG renamed or forbidden (managed Redis)
+            log.warning("redis.eviction_policy_unknown", address=self.address, error=self.scrub(str(exc)))
+            self.eviction_checked = True
+            return
+        except _REDIS_ERRORS as exc:
+            self.fail(exc)
+        policy = text(settings.get("maxmemory-policy") or settings.get(b"maxmemory-policy") or "noeviction")
+        limit = text(settings.get("maxmemory") or settings.get(b"maxmemory") or "0")
+        if policy != "noeviction" and limit not in ("", "0"):
+            raise StoreError(
+                f"Redis at {self.address} may evict session keys: maxmemory-policy is {policy} with maxmemory "
+                f"{limit} bytes, and an evicted key loses part of a session or frees a held lease. Set "
+                "maxmemory-policy noeviction (redis.conf, or CONFIG SET maxmemory-policy noeviction), or accept "
+                "it with allow_eviction: true (RedisOptions(allow_eviction=True))"
+            )
+        self.eviction_checked = True
 
     def script(self, script: LuaScript, keys: Sequence[str], args: Sequence[str | int]) -> Any:
         """Run ``script``: ``EVALSHA``, or ``EVAL`` when the server does not know it (yet)."""
@@ -205,15 +264,37 @@ class RedisConnection:
                 return self.client.evalsha(script.sha, len(keys), *keys, *args)
             except _redis.exceptions.NoScriptError:
                 return self.client.eval(script.source, len(keys), *keys, *args)
-        except _redis.exceptions.RedisError as exc:
+        except _REDIS_ERRORS as exc:
             self.fail(exc)
+
+    def wait_for_replicas(self, key: str) -> None:
+        """Block until ``min_replica_acks`` replicas of the master holding ``key`` have every write
+        so far (``WAIT``); raise :class:`StoreError` when fewer confirm in time."""
+        wanted = self.options.min_replica_acks
+        # WAIT blocks the connection: stay under the socket timeout so a missing replica is reported as
+        # such, not as an unreachable server
+        timeout_ms = int(min(self.options.replica_ack_timeout, self.options.socket_timeout * 0.8) * 1000)
+        try:
+            if self.cluster:
+                node = self.client.get_node_from_key(key)
+                acked = self.client.execute_command("WAIT", wanted, timeout_ms, target_nodes=node)
+            else:
+                acked = self.client.wait(wanted, timeout_ms)
+        except _REDIS_ERRORS as exc:
+            self.fail(exc)
+        if int(acked) < wanted:
+            raise StoreError(
+                f"Redis at {self.address}: the write reached {acked} of the {wanted} replicas min_replica_acks asks "
+                f"for within {self.options.replica_ack_timeout:g}s; it may not survive a failover (an append "
+                "retried with the same entry_id is never stored twice)"
+            )
 
     def command(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """Run one client command with aixgo's error mapping."""
         self.check_open()
         try:
             return getattr(self.client, name)(*args, **kwargs)
-        except _redis.exceptions.RedisError as exc:
+        except _REDIS_ERRORS as exc:
             self.fail(exc)
 
     def pipeline_script_after(
@@ -225,13 +306,17 @@ class RedisConnection:
     ) -> Any:
         """Run ``commands`` then ``script`` in one round trip (no transaction); the script's reply."""
         self.check_open()
+        if self.cluster:  # redis-py refuses scripts in a cluster pipeline: one command at a time
+            for name, command_args in commands:
+                self.command(name, *command_args)
+            return self.script(script, keys, args)
         try:
             pipe = self.client.pipeline(transaction=False)
             for name, command_args in commands:
                 getattr(pipe, name)(*command_args)
             pipe.evalsha(script.sha, len(keys), *keys, *args)
             reply = pipe.execute(raise_on_error=False)[-1]
-        except _redis.exceptions.RedisError as exc:
+        except _REDIS_ERRORS as exc:
             self.fail(exc)
         if isinstance(reply, Exception):
             if not isinstance(reply, _redis.exceptions.NoScriptError):
@@ -247,7 +332,7 @@ class RedisConnection:
             for key in keys:
                 pipe.hmget(key, fields)
             return list(pipe.execute())
-        except _redis.exceptions.RedisError as exc:
+        except _REDIS_ERRORS as exc:
             self.fail(exc)
 
     def zscan(self, key: str) -> dict[str, str]:
@@ -258,7 +343,7 @@ class RedisConnection:
                 text(member): text(score)
                 for member, score in self.client.zscan_iter(key, count=1000, score_cast_func=text)
             }
-        except _redis.exceptions.RedisError as exc:
+        except _REDIS_ERRORS as exc:
             self.fail(exc)
 
     def close(self) -> None:

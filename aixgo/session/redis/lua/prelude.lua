@@ -9,12 +9,26 @@ local function touch()
 end
 
 -- nil if the session exists and is readable, else the reply to return.
+-- A session whose keys were partly lost (evicted, or deleted outside aixgo) is damaged, never served half.
 local function check()
   local v = redis.call('HGET', KEYS[1], 'v')
-  if not v then return {'missing'} end
+  if not v then
+    if KEYS[2] and redis.call('EXISTS', KEYS[2]) == 1 then
+      return {'corrupt', 'the session header is missing but its history is there: keys were evicted or deleted outside aixgo'}
+    end
+    return {'missing'}
+  end
   local n = tonumber(v)
   if not n then return {'corrupt', 'bad format version ' .. v} end
   if n > tonumber(ARGV[1]) then return {'version', v} end
+  if KEYS[2] then
+    local len = tonumber(redis.call('HGET', KEYS[1], 'len') or '0')
+    local have = redis.call('LLEN', KEYS[2])
+    if have ~= len then
+      return {'corrupt', 'the history holds ' .. have .. ' entries where the session has ' .. len ..
+        ': keys were evicted or deleted outside aixgo'}
+    end
+  end
   return nil
 end
 
