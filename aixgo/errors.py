@@ -51,7 +51,10 @@ class MissingDependencyError(AixgoError, ImportError):
     def __init__(self, feature: str, extra: str) -> None:
         self.feature = feature
         self.extra = extra
-        super().__init__(f"{feature} needs an optional dependency: pip install 'aixgo[{extra}]'")
+        super().__init__(
+            f"{feature} needs an optional dependency: in your aixgo checkout, pip install -e '.[{extra}]' "
+            "(aixgo is not published on PyPI yet)"
+        )
 
 
 class ConfigError(AixgoError):
@@ -171,11 +174,19 @@ class LLMRequestError(LLMError):
 
 
 class ContextWindowExceededError(LLMRequestError):
-    """The request does not fit the model's context window; ``limit`` is its size in tokens when the
-    server said it."""
+    """The request does not fit the model's context window; ``limit`` is its size in tokens and
+    ``requested`` the size of the refused prompt, when the server said them."""
 
-    def __init__(self, message: str, *, status_code: int | None = None, limit: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        limit: int | None = None,
+        requested: int | None = None,
+    ) -> None:
         self.limit = limit
+        self.requested = requested
         super().__init__(message, status_code=status_code)
 
 

@@ -63,3 +63,28 @@ def test_commands_that_need_no_model_do_not_load_the_model_client() -> None:
         loaded = done.stderr.strip().splitlines()[-1].split()
         assert loaded[0] == "False", (args, done.stderr)
         assert loaded[1] == str(jsonschema_expected), (args, done.stderr)
+
+
+def test_the_lazy_command_list_matches_the_commands() -> None:
+    """`aixgo --help` lists the commands without importing them; their lines must be the real ones."""
+    import importlib
+
+    import click
+
+    from aixgo.cli import COMMANDS
+
+    for name, (module, attribute, line) in COMMANDS.items():
+        command = getattr(importlib.import_module(module), attribute)
+        assert isinstance(command, click.Command) and command.name == name
+        assert command.get_short_help_str(10**6) == line, name
+
+
+def test_help_starts_fast_and_loads_no_command_module() -> None:
+    code = (
+        "import sys, time; started = time.perf_counter()\n"
+        "from aixgo.cli import cli\n"
+        "try:\n    cli.main(['--help'], standalone_mode=False)\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('aixgo.cli.', 'aixgo.session', 'openai'))))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "['aixgo.cli.app']"

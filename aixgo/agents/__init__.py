@@ -12,6 +12,7 @@ Tools are plain functions (see :func:`tool`); the built-ins are ``calculator`` a
 from __future__ import annotations
 
 from aixgo.agents.builtin import calculator, current_time
+from aixgo.agents.context.budget import ContextSettings
 from aixgo.agents.factory import agent_from_config
 from aixgo.agents.react import REACT_FORMATS, BegunTurn, ReActAgent, ReactFormat, TurnResult
 from aixgo.agents.text_format import TextFormatError
@@ -21,6 +22,7 @@ __all__ = [
     "BUILTIN_TOOLS",
     "REACT_FORMATS",
     "BegunTurn",
+    "ContextSettings",
     "ReActAgent",
     "ReactFormat",
     "TextFormatError",

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from aixgo.agents.context.budget import ContextSettings
 from aixgo.agents.react import ReActAgent
 from aixgo.errors import AgentError
 from aixgo.llm.factory import build_model
@@ -102,4 +103,18 @@ def agent_from_config(config: AgentConfigLike, *, model: ChatModel | None = None
         max_history_messages=config.max_history_messages,
         react_format=config.react_format,
         model_name=config.model,
+        context=_context_settings(getattr(config, "context", None)),
+    )
+
+
+def _context_settings(block: object) -> ContextSettings | None:
+    """The agent's ``context:`` block (any object with its fields) as :class:`ContextSettings`."""
+    if block is None:
+        return None
+    return ContextSettings(
+        window=getattr(block, "window", None),
+        reserve=getattr(block, "reserve", None),
+        strategy=getattr(block, "strategy", "summarize"),
+        summarizer=getattr(block, "summarizer", None),
+        summary_tokens=getattr(block, "summary_tokens", None),
     )

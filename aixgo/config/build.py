@@ -55,6 +55,10 @@ def redis_options(session: SessionConfig) -> dict[str, Any]:
         "socket_timeout": redis.socket_timeout,
         "connect_timeout": redis.connect_timeout,
         "retries": redis.retries,
+        "allow_eviction": redis.allow_eviction,
+        "cluster": redis.cluster,
+        "min_replica_acks": redis.min_replica_acks,
+        "replica_ack_timeout": redis.replica_ack_timeout,
     }
     options.update({key: value for key, value in settings.items() if value is not None})
     return options

@@ -21,11 +21,13 @@ from aixgo.config.model import (
     AgentConfig,
     CheckpointConfig,
     Config,
+    ContextConfig,
     LLMConfig,
     RedisConfig,
+    ServerConfig,
     SessionConfig,
 )
-from aixgo.config.problems import JsonPath, Problem
+from aixgo.config.problems import JsonPath, Problem, did_you_mean
 from aixgo.config.source import Marks
 from aixgo.errors import InvalidSessionIdError
 from aixgo.session.ids import MAX_ID_LENGTH, validate_id
@@ -59,7 +61,29 @@ def semantic_problems(data: Any, marks: Marks) -> list[Problem]:
     problems.extend(_duration_problems(data, marks))
     problems.extend(_session_problems(_mapping(data.get("session")), marks))
     problems.extend(_script_problems(data, marks))
+    problems.extend(_tool_problems(data, marks))
     return problems
+
+
+BUILTIN_TOOL_NAMES = ("calculator", "current_time")
+"""The built-in tools (``aixgo.agents.BUILTIN_TOOLS``; a test keeps the two in step), named here so
+that loading a config does not import the agents."""
+
+
+def _tool_problems(data: dict[str, Any], marks: Marks) -> Iterator[Problem]:
+    """A tool name without ``module:`` that is not a built-in: what ``run`` would refuse."""
+    agents = data.get("agents")
+    for index, agent in enumerate(agents if isinstance(agents, list) else []):
+        tools = _mapping(agent).get("tools")
+        for number, name in enumerate(tools if isinstance(tools, list) else []):
+            if not isinstance(name, str) or not name.isidentifier() or name in BUILTIN_TOOL_NAMES:  # else: the schema
+                continue
+            path: JsonPath = ("agents", index, "tools", number)
+            guess = did_you_mean(name, BUILTIN_TOOL_NAMES)
+            hint = f"did you mean {guess!r}?" if guess else (
+                f"built-in tools are {', '.join(BUILTIN_TOOL_NAMES)}; your own functions are written "
+                "package.module:function")
+            yield Problem(path, f"unknown tool {name!r}", hint, marks.value(path))
 
 
 def _agent_name_problems(data: dict[str, Any], marks: Marks) -> Iterator[Problem]:
@@ -127,11 +151,6 @@ def _session_problems(session: dict[str, Any], marks: Marks) -> Iterator[Problem
     url = redis.get("url")
     if isinstance(url, str):
         yield from _url_conflicts(url, redis, marks)
-    checkpoint = _mapping(session.get("checkpoint"))
-    if "interval" in checkpoint and checkpoint.get("auto_save") is not True:
-        yield Problem(("session", "checkpoint", "interval"), "interval has no effect without auto_save: true",
-                      "add 'auto_save: true' to session.checkpoint, or remove interval",
-                      marks.key(("session", "checkpoint", "interval")))
 
 
 def _url_conflicts(url: str, redis: dict[str, Any], marks: Marks) -> Iterator[Problem]:
@@ -168,6 +187,32 @@ def _script_problem(path: JsonPath, marks: Marks) -> Problem:
 # -- building the model ------------------------------------------------------------------------
 
 
+def semantic_warnings(data: Any, marks: Marks) -> list[Problem]:
+    """Settings that are valid but have no effect (reported by ``aixgo validate``, not refused)."""
+    if not isinstance(data, dict):
+        return []
+    session = _mapping(data.get("session"))
+    warnings: list[Problem] = []
+    checkpoint = _mapping(session.get("checkpoint"))
+    if "interval" in checkpoint and checkpoint.get("auto_save") is not True:
+        warnings.append(Problem(("session", "checkpoint", "interval"), "interval has no effect without auto_save: true",
+                                "add 'auto_save: true' to session.checkpoint, or remove interval",
+                                marks.key(("session", "checkpoint", "interval"))))
+    if session.get("enabled") is False:
+        for key in ("store", "base_dir", "redis", "checkpoint", "ttl"):
+            if key in session:
+                warnings.append(Problem(("session", key), f"{key} has no effect with enabled: false",
+                                        "agents run without memory: remove enabled: false to use the store",
+                                        marks.key(("session", key))))
+    agents = data.get("agents")
+    for index, raw_agent in enumerate(agents if isinstance(agents, list) else []):
+        agent = _mapping(raw_agent)
+        if agent.get("session_mode") == "disabled" and "context" in agent:
+            warnings.append(Problem(("agents", index, "context"), "context has no effect with session_mode: disabled",
+                                    "a stateless agent sends only the current turn", marks.key(("agents", index, "context"))))
+    return warnings
+
+
 def to_config(data: dict[str, Any], path: Path, base: Path) -> Config:
     """Typed config from schema-valid, problem-free ``data``; relative paths are resolved against ``base``."""
     top_llm = _mapping(data.get("llm"))
@@ -176,6 +221,14 @@ def to_config(data: dict[str, Any], path: Path, base: Path) -> Config:
         session=_session(_mapping(data.get("session")), base),
         llm=_llm(top_llm),
         agents=[_agent(_mapping(agent), top_llm) for agent in data.get("agents") or []],
+        server=_server(_mapping(data.get("server"))),
+    )
+
+
+def _server(raw: dict[str, Any]) -> ServerConfig:
+    return ServerConfig(
+        api_keys=tuple(key for key in raw.get("api_keys") or () if key),
+        max_request_kb=raw.get("max_request_kb", 1024),
     )
 
 
@@ -203,7 +256,7 @@ def _session(raw: dict[str, Any], base: Path) -> SessionConfig:
     return SessionConfig(
         enabled=raw.get("enabled", True),
         store=store,
-        base_dir=resolve_path(raw.get("base_dir", DEFAULT_BASE_DIR), base),
+        base_dir=resolve_path(raw.get("base_dir") or DEFAULT_BASE_DIR, base),  # "" means the default
         fsync=raw.get("fsync", "always"),
         lock_timeout=_duration(raw.get("lock_timeout")),
         cache_mb=raw.get("cache_mb"),
@@ -233,6 +286,10 @@ def _redis(raw: dict[str, Any]) -> RedisConfig:
         socket_timeout=_seconds(raw.get("socket_timeout")),
         connect_timeout=_seconds(raw.get("connect_timeout")),
         retries=raw.get("retries"),
+        allow_eviction=bool(raw.get("allow_eviction", False)),
+        cluster=bool(raw.get("cluster", False)),
+        min_replica_acks=int(raw.get("min_replica_acks", 0)),
+        replica_ack_timeout=_seconds(raw.get("replica_ack_timeout")),
     )
 
 
@@ -268,7 +325,19 @@ def _agent(raw: dict[str, Any], top_llm: dict[str, Any]) -> AgentConfig:
         max_history_messages=raw.get("max_history_messages"),
         react_format=raw.get("react_format", "native"),
         llm=_llm({**top_llm, **_mapping(raw.get("llm"))}),
+        context=_context(_mapping(raw.get("context"))),
+        session_mode=raw.get("session_mode", "enabled"),
     )
 
 
-__all__ = ["resolve_path", "semantic_problems", "to_config"]
+def _context(raw: dict[str, Any]) -> ContextConfig:
+    return ContextConfig(
+        window=raw.get("window"),
+        reserve=raw.get("reserve"),
+        strategy=raw.get("strategy", "summarize"),
+        summarizer=raw.get("summarizer"),
+        summary_tokens=raw.get("summary_tokens"),
+    )
+
+
+__all__ = ["resolve_path", "semantic_problems", "semantic_warnings", "to_config"]

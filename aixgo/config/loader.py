@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
-from aixgo.config.convert import semantic_problems, to_config
+from aixgo.config.convert import semantic_problems, semantic_warnings, to_config
 from aixgo.config.model import Config
 from aixgo.config.problems import Problem, format_problems
 from aixgo.config.schema import schema_problems
@@ -82,6 +83,9 @@ def parse_config(
         _raise(name, problems, lines)
     base = Path(base_dir) if base_dir is not None else Path.cwd()
     config = to_config(data, config_path or Path(name).absolute(), base)
+    warnings = document.warnings + [w for w in semantic_warnings(data, document.marks) if document.readable(w)]
+    if warnings:
+        config = replace(config, warnings=tuple(format_problems(warnings, name, lines)))
     log.debug("config loaded", path=name, agents=len(config.agents), store=config.session.store)
     return config
 
@@ -98,7 +102,11 @@ def config_from_dict(
     if problems:
         _raise(name, problems, None)
     base = Path(base_dir) if base_dir is not None else Path.cwd()
-    return to_config(plain, Path(name), base)
+    config = to_config(plain, Path(name), base)
+    warnings = semantic_warnings(plain, Marks())
+    if warnings:
+        config = replace(config, warnings=tuple(format_problems(warnings, name, None)))
+    return config
 
 
 def _raise(name: str, problems: list[Problem], lines: list[str] | None) -> NoReturn:

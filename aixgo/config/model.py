@@ -21,6 +21,8 @@ Provider = Literal["openai", "scripted"]
 AgentRole = Literal["react"]
 ReactFormat = Literal["native", "text"]
 OnMaxSteps = Literal["answer", "error"]
+SessionMode = Literal["enabled", "lightweight", "disabled"]
+ContextStrategy = Literal["summarize", "trim"]
 
 
 DEFAULT_KEY_PREFIX = "aixgo:sessions:"
@@ -52,6 +54,10 @@ class RedisConfig:
     socket_timeout: float | None = None
     connect_timeout: float | None = None
     retries: int | None = None
+    allow_eviction: bool = False
+    cluster: bool = False
+    min_replica_acks: int = 0
+    replica_ack_timeout: float | None = None
 
     @property
     def target(self) -> str:
@@ -107,6 +113,17 @@ class LLMConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ContextConfig:
+    """An agent's ``context:`` block: its context budget (see ``docs/config.md``)."""
+
+    window: int | None = None
+    reserve: int | None = None
+    strategy: ContextStrategy = "summarize"
+    summarizer: str | None = None
+    summary_tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class AgentConfig:
     """One entry of ``agents:``. ``llm`` is already merged with the top-level ``llm:``."""
 
@@ -127,6 +144,19 @@ class AgentConfig:
     max_history_messages: int | None = None
     react_format: ReactFormat = "native"
     llm: LLMConfig = field(default_factory=LLMConfig)
+    context: ContextConfig = field(default_factory=ContextConfig)
+    session_mode: SessionMode = "enabled"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class ServerConfig:
+    """``server:``: settings of ``aixgo serve``. ``repr()`` never shows the keys."""
+
+    api_keys: tuple[str, ...] = ()
+    max_request_kb: int = 1024
+
+    def __repr__(self) -> str:
+        return f"ServerConfig(api_keys=<{len(self.api_keys)} keys>, max_request_kb={self.max_request_kb})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +167,9 @@ class Config:
     session: SessionConfig = field(default_factory=SessionConfig)
     llm: LLMConfig = field(default_factory=LLMConfig)
     agents: list[AgentConfig] = field(default_factory=list)
+    server: ServerConfig = field(default_factory=ServerConfig)
+    warnings: tuple[str, ...] = ()
+    """Settings that load but have no effect, each formatted as ``file:line:column: path: message``."""
 
     @property
     def agent_names(self) -> list[str]:
@@ -162,11 +195,14 @@ __all__ = [
     "AgentRole",
     "CheckpointConfig",
     "Config",
+    "ContextConfig",
     "FsyncPolicy",
     "LLMConfig",
     "Provider",
     "ReactFormat",
     "RedisConfig",
+    "ServerConfig",
     "SessionConfig",
+    "SessionMode",
     "StoreKind",
 ]

@@ -19,12 +19,12 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from aixgo.redaction import mask_secrets
+
 PathPart = str | int
 JsonPath = tuple[PathPart, ...]
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$-]*")
-_SECRET_VALUE = re.compile(r"(?i)\b(api_key|password)(\s*:\s*)(?![\"']?\$\{)(\S.*)$")
-_URL_CREDENTIALS = re.compile(r"([a-z][a-z0-9+.-]*://)[^@\s/]*@", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -80,12 +80,6 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     return matches[0]
 
 
-def mask_secrets(line: str) -> str:
-    """``line`` with API keys, passwords and URL credentials replaced by ``***``."""
-    line = _URL_CREDENTIALS.sub(r"\1***@", line)
-    return _SECRET_VALUE.sub(r"\1\2***", line)
-
-
 def format_problem(problem: Problem, source_name: str, lines: Sequence[str] | None = None) -> str:
     """The printed form of ``problem`` (see the module docstring); ``lines`` are the file's lines."""
     where = source_name
@@ -96,17 +90,23 @@ def format_problem(problem: Problem, source_name: str, lines: Sequence[str] | No
         head += f"{json_path(problem.path)}: "
     out = [head + problem.message]
     if problem.location is not None and lines:
-        out.extend(_snippet(problem.location, lines))
+        out.extend(_snippet(problem.location, lines, problem.path))
     if problem.hint:
         out.append(f"  hint: {problem.hint}")
     return "\n".join(out)
 
 
-def _snippet(location: Location, lines: Sequence[str]) -> list[str]:
+_SECRET_PATH_KEYS = frozenset({"api_key", "api_keys", "password"})
+_LINE_VALUE = re.compile(r"^(\s*(?:-\s*)?(?:[\w-]+\s*:\s*)?)\S.*$")
+
+
+def _snippet(location: Location, lines: Sequence[str], path: JsonPath | None = None) -> list[str]:
     index = min(location.line, len(lines)) - 1
     if index < 0:
         return []
     text = mask_secrets(lines[index].rstrip("\r\n"))
+    if path and any(part in _SECRET_PATH_KEYS for part in path if isinstance(part, str)):
+        text = _LINE_VALUE.sub(r"\1***", text)  # e.g. a key on its own list line
     # past the end of the file: point after the last line
     column = len(text) + 1 if location.line > len(lines) else max(location.column, 1)
     number = str(index + 1)

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from aixgo.config.problems import JsonPath, Problem, did_you_mean, json_path
 from aixgo.config.source import Marks
+from aixgo.redaction import looks_secret
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import ValidationError
 
 SCHEMA_RESOURCE = "schemas/aixgo.schema.json"
-_SECRET_KEYS = frozenset({"api_key", "password"})
 
 
 def schema_text() -> str:
@@ -145,8 +145,9 @@ def expected(schema: Mapping[str, Any]) -> str:
 
 def found(value: Any, path: JsonPath = ()) -> str:
     """How ``value`` is shown in a message; secrets are never shown."""
-    if path and isinstance(path[-1], str) and path[-1] in _SECRET_KEYS and isinstance(value, str):
-        return "a string (hidden)"
+    kinds = {str: "a string", int: "a number", float: "a number", bool: "a boolean"}
+    if type(value) in kinds and any(isinstance(part, str) and looks_secret(part) for part in path[-2:]):
+        return f"{kinds[type(value)]} (hidden)"  # a secret of the wrong type is still a secret
     if value is None:
         return "nothing (an empty value)"
     if isinstance(value, bool):

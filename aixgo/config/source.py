@@ -8,6 +8,7 @@ touches the file system or the network.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,8 @@ from aixgo.config.interpolate import InterpolationError, interpolate, is_single_
 from aixgo.config.problems import JsonPath, Location, Problem
 
 _STR_TAG = "tag:yaml.org,2002:str"
+_INT_TAG = "tag:yaml.org,2002:int"
+_OCTAL = re.compile(r"^[-+]?0[0-7_]+$")  # YAML 1.1: 010 is 8
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
@@ -53,6 +56,8 @@ class Document:
     problems: list[Problem]
     #: Paths whose value could not be read (bad tag, failed interpolation): later checks skip them.
     unreadable: set[JsonPath] = field(default_factory=set)
+    #: Values that read, but maybe not as meant (YAML 1.1 octal numbers such as ``010``).
+    warnings: list[Problem] = field(default_factory=list)
 
     def readable(self, problem: Problem) -> bool:
         """False for a problem about (or inside) a value that could not be read."""
@@ -86,7 +91,7 @@ def read_document(text: str, env: Mapping[str, str]) -> Document:
             loader.dispose()
     walker = _Walker(env)
     data = walker.walk(node, ()) if node is not None else None
-    return Document(data, walker.marks, walker.problems, walker.unreadable)
+    return Document(data, walker.marks, walker.problems, walker.unreadable, walker.warnings)
 
 
 def _location(node: Node) -> Location:
@@ -98,6 +103,7 @@ class _Walker:
         self.env = env
         self.marks = Marks()
         self.problems: list[Problem] = []
+        self.warnings: list[Problem] = []
         self.unreadable: set[JsonPath] = set()
         self.constructor = SafeConstructor()
         self.resolver = Resolver()
@@ -161,13 +167,19 @@ class _Walker:
         if node.tag == _STR_TAG and "${" in node.value:
             return self._interpolated(node, path)
         try:
-            return self.constructor.construct_object(node, deep=True)
+            value = self.constructor.construct_object(node, deep=True)
         except ConstructorError as exc:
             self.problems.append(Problem(path, f"cannot read this value: {exc.problem}",
                                          "aixgo configs use plain YAML values; remove the '!tag'",
                                          _location(node)))
             self.unreadable.add(path)
             return None
+        if node.tag == _INT_TAG and _OCTAL.match(node.value) and not node.style:
+            self.warnings.append(Problem(
+                path, f"{node.value} is read as the octal number {value}, not {node.value.lstrip('0') or 0}",
+                f"write {value} (or {node.value.lstrip('+-0') or 0} if you meant decimal), or quote it",
+                _location(node)))
+        return value
 
     def _interpolated(self, node: ScalarNode, path: JsonPath) -> Any:
         raw = str(node.value)

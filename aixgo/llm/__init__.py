@@ -11,7 +11,19 @@ from __future__ import annotations
 
 from aixgo.llm.factory import PROVIDERS, build_model
 from aixgo.llm.openai_model import OpenAIChatModel
-from aixgo.llm.protocol import ChatModel, Message, ModelResponse, ModelSettings, ToolCall, ToolSchema, Usage
+from aixgo.llm.protocol import (
+    ChatModel,
+    Message,
+    ModelResponse,
+    ModelSettings,
+    StreamingChatModel,
+    StreamItem,
+    TextDelta,
+    ToolCall,
+    ToolSchema,
+    Usage,
+    stream_response,
+)
 from aixgo.llm.retry import RetryPolicy
 
 __all__ = [
@@ -22,8 +34,12 @@ __all__ = [
     "ModelSettings",
     "OpenAIChatModel",
     "RetryPolicy",
+    "StreamItem",
+    "StreamingChatModel",
+    "TextDelta",
     "ToolCall",
     "ToolSchema",
     "Usage",
     "build_model",
+    "stream_response",
 ]

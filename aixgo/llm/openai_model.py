@@ -13,7 +13,7 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -26,9 +26,19 @@ from aixgo.errors import (
     LLMError,
     LLMRequestError,
     LLMResponseError,
+    LLMUnavailableError,
 )
 from aixgo.llm.compat import outgoing_messages, tool_fields
-from aixgo.llm.protocol import Message, ModelResponse, ModelSettings, ToolCall, ToolSchema, Usage
+from aixgo.llm.protocol import (
+    Message,
+    ModelResponse,
+    ModelSettings,
+    StreamItem,
+    TextDelta,
+    ToolCall,
+    ToolSchema,
+    Usage,
+)
 from aixgo.llm.retry import NOT_AN_API_STATUS, RetryPolicy, call_with_retries, server_message
 from aixgo.logs import get_logger
 
@@ -161,6 +171,30 @@ class OpenAIChatModel:
             LLMUnavailableError: 429/5xx/timeouts/connection errors outlasted the retries.
             LLMResponseError: the server answered something that is not a chat completion.
         """
+        model, kwargs = self._request(messages, tools, settings)
+        client = self._client()
+        started = time.perf_counter()
+
+        async def send() -> Any:
+            return await client.chat.completions.create(**kwargs)
+
+        completion = await self._send(send, model)
+        response = to_model_response(completion, self.where)
+        log.debug(
+            "llm.complete",
+            model=model,
+            messages=len(messages),
+            tools=len(tools),
+            finish_reason=response.finish_reason,
+            tool_calls=len(response.tool_calls),
+            total_tokens=response.usage.total_tokens if response.usage else None,
+            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+        return response
+
+    def _request(
+        self, messages: Sequence[Message], tools: Sequence[ToolSchema], settings: ModelSettings
+    ) -> tuple[str, dict[str, Any]]:
         model = settings.model or self.model
         if not model:
             raise LLMConfigError("no model name: set the agent's `model` (or pass model= to OpenAIChatModel)")
@@ -183,16 +217,12 @@ class OpenAIChatModel:
             kwargs["extra_body"] = dict(settings.extra_body)
         if settings.timeout is not None:
             kwargs["timeout"] = settings.timeout
-        client = self._client()
-        started = time.perf_counter()
+        return model, kwargs
 
-        async def send() -> Any:
-            return await client.chat.completions.create(**kwargs)
-
+    async def _send(self, send: Callable[[], Awaitable[Any]], model: str) -> Any:
+        """``send()`` with the retry policy, its failures turned into :class:`~aixgo.errors.LLMError`."""
         try:
-            completion = await call_with_retries(
-                send, self.retry_policy, where=self.where, log_fields={"model": model}
-            )
+            return await call_with_retries(send, self.retry_policy, where=self.where, log_fields={"model": model})
         except openai.APIStatusError as exc:
             raise _request_error(exc, model, self.where) from exc
         except openai.APIResponseValidationError as exc:
@@ -201,18 +231,45 @@ class OpenAIChatModel:
             ) from exc
         except openai.OpenAIError as exc:
             raise LLMError(f"the openai client failed talking to {self.where}: {exc}") from exc
-        response = to_model_response(completion, self.where)
-        log.debug(
-            "llm.complete",
-            model=model,
-            messages=len(messages),
-            tools=len(tools),
-            finish_reason=response.finish_reason,
-            tool_calls=len(response.tool_calls),
-            total_tokens=response.usage.total_tokens if response.usage else None,
-            duration_ms=round((time.perf_counter() - started) * 1000, 1),
-        )
-        return response
+
+    async def stream(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSchema],
+        settings: ModelSettings,
+    ) -> AsyncIterator[StreamItem]:
+        """Stream one answer (``stream=True``): :class:`~aixgo.llm.TextDelta` pieces as they arrive, then
+        the whole :class:`ModelResponse`, tool-call deltas reassembled. Usage is asked for with
+        ``stream_options`` and sent again without it if the server refuses that field. Starting the
+        request is retried as :meth:`complete` is; a stream cut off midway is an error, not retried
+        (its text was already passed on)."""
+        model, kwargs = self._request(messages, tools, settings)
+        client = self._client()
+        options: dict[str, Any] = {"stream_options": {"include_usage": True}}
+
+        async def send() -> Any:
+            return await client.chat.completions.create(stream=True, **options, **kwargs)
+
+        try:
+            chunks = await self._send(send, model)
+        except LLMRequestError as exc:
+            if "stream_options" not in str(exc) or isinstance(exc, ContextWindowExceededError):
+                raise
+            options = {}  # a server that does not know stream_options: no usage then
+            chunks = await self._send(send, model)
+        assembler = StreamAssembler(self.where)
+        try:
+            async for chunk in chunks:
+                text = assembler.add(chunk)
+                if text:
+                    yield TextDelta(text)
+        except openai.OpenAIError as exc:
+            raise LLMUnavailableError(f"the stream from {self.where} broke off: {exc}") from exc
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                await close()
+        yield assembler.response()
 
 
 _CONTEXT_OVERFLOW = re.compile(
@@ -234,6 +291,31 @@ def context_limit(message: str) -> int | None:
     return int(found.group(1)) if found else 0
 
 
+_PROMPT_TOKENS = re.compile(r"(\d{2,9}) in the messages", re.IGNORECASE)  # vLLM: requested = prompt + answer
+_REQUESTED_TOKENS = re.compile(r"(?:resulted in|requested|request \()\s*(\d{2,9}) tokens", re.IGNORECASE)
+
+
+def _context_overflow(exc: openai.APIStatusError, detail: str) -> tuple[int, int | None] | None:
+    """``(window, prompt tokens)`` for a refusal that says the request does not fit the context window
+    (0 / None when it does not say them), from the message or the error's fields (OpenAI's
+    ``code: context_length_exceeded``, llama.cpp's ``n_ctx`` and ``n_prompt_tokens``); None otherwise."""
+    body = exc.body if isinstance(exc.body, dict) else {}
+    fields = body.get("error", body) if isinstance(body.get("error", body), dict) else {}
+    kind = f"{fields.get('code') or ''} {fields.get('type') or ''}"
+    limit = context_limit(detail)
+    if limit is None and ("context_length_exceeded" in kind or "exceed_context_size" in kind):
+        limit = 0
+    if limit is None:
+        return None
+    n_ctx, n_prompt = fields.get("n_ctx"), fields.get("n_prompt_tokens")
+    if not limit and type(n_ctx) is int and n_ctx > 0:
+        limit = n_ctx
+    requested = n_prompt if type(n_prompt) is int and n_prompt > 0 else None
+    if requested is None and (found := _PROMPT_TOKENS.search(detail) or _REQUESTED_TOKENS.search(detail)):
+        requested = int(found.group(1))
+    return limit, requested
+
+
 def _request_error(exc: openai.APIStatusError, model: str, where: str) -> LLMRequestError:
     """A refused request, with what to fix."""
     status = exc.status_code
@@ -253,7 +335,8 @@ def _request_error(exc: openai.APIStatusError, model: str, where: str) -> LLMReq
             f"not found (404) at {where}: no model {model!r} or no chat-completions endpoint; "
             "check the model name and that the base URL ends in /v1"
         )
-    elif status in (400, 413) and (limit := context_limit(detail)) is not None:
+    elif status in (400, 413) and (overflow := _context_overflow(exc, detail)) is not None:
+        limit, requested = overflow
         window = f" of {limit} tokens" if limit else ""
         return ContextWindowExceededError(
             f"the conversation no longer fits the model's context window{window} at {where}; start a new "
@@ -261,6 +344,7 @@ def _request_error(exc: openai.APIStatusError, model: str, where: str) -> LLMReq
             f"(server said: {detail})",
             status_code=status,
             limit=limit or None,
+            requested=requested,
         )
     elif status in NOT_AN_API_STATUS or (status in (404, 405) and "<html" in detail.lower()):
         text = (
@@ -293,25 +377,28 @@ def _arguments_text(value: object) -> str:
 
 
 def _tool_calls(message: Any) -> list[ToolCall]:
-    calls: list[ToolCall] = []
-    seen: set[str] = set()
+    found: list[tuple[Any, Any, str]] = []
     for raw in getattr(message, "tool_calls", None) or []:
         function = getattr(raw, "function", None)
         custom = getattr(raw, "custom", None)
         if function is not None:
-            name, arguments = (
-                getattr(function, "name", ""),
-                _arguments_text(getattr(function, "arguments", None)),
-            )
+            name, arguments = getattr(function, "name", ""), _arguments_text(getattr(function, "arguments", None))
         elif custom is not None:
             name, arguments = getattr(custom, "name", ""), _arguments_text(getattr(custom, "input", None))
         else:
             continue
-        call_id = getattr(raw, "id", None)
-        if not call_id or call_id in seen:  # servers that omit or repeat ids
-            call_id = f"call_{secrets.token_hex(8)}"
+        found.append((getattr(raw, "id", None), name, arguments))
+    return _with_unique_ids(found)
+
+
+def _with_unique_ids(found: Sequence[tuple[Any, Any, str]]) -> list[ToolCall]:
+    """``(id, name, arguments)`` as tool calls, with a fresh id where a server omitted or repeated one."""
+    calls: list[ToolCall] = []
+    seen: set[str] = set()
+    for given, name, arguments in found:
+        call_id = str(given) if given and given not in seen else f"call_{secrets.token_hex(8)}"
         seen.add(call_id)
-        calls.append(ToolCall(id=str(call_id), name=str(name or ""), arguments=arguments))
+        calls.append(ToolCall(id=call_id, name=str(name or ""), arguments=arguments))
     return calls
 
 
@@ -322,6 +409,65 @@ def _usage(raw: Any) -> Usage | None:
     completion = int(getattr(raw, "completion_tokens", 0) or 0)
     total = int(getattr(raw, "total_tokens", 0) or 0) or prompt + completion
     return Usage(prompt, completion, total)
+
+
+class StreamAssembler:
+    """Builds a :class:`ModelResponse` from streamed chat-completion chunks (tool-call arguments
+    arrive in pieces, keyed by their ``index``)."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.text: list[str] = []
+        self.calls: dict[int, dict[str, str]] = {}
+        self.finish_reason: str | None = None
+        self.usage: Usage | None = None
+        self.model: str | None = None
+        self.chunks = 0
+
+    def add(self, chunk: Any) -> str:
+        """Take one chunk; returns the text it adds to the answer ("" for none)."""
+        self.chunks += 1
+        self.model = getattr(chunk, "model", None) or self.model
+        usage = getattr(chunk, "usage", None)
+        if usage is not None:
+            self.usage = _usage(usage)
+        choices = getattr(chunk, "choices", None) or []
+        if not choices:
+            return ""
+        choice = choices[0]
+        self.finish_reason = getattr(choice, "finish_reason", None) or self.finish_reason
+        delta = getattr(choice, "delta", None)
+        if delta is None:
+            return ""
+        for raw in getattr(delta, "tool_calls", None) or []:
+            index = getattr(raw, "index", None)
+            slot = self.calls.setdefault(index if isinstance(index, int) else len(self.calls), {
+                "id": "", "name": "", "arguments": ""})
+            slot["id"] = getattr(raw, "id", None) or slot["id"]
+            function = getattr(raw, "function", None)
+            if function is not None:
+                slot["name"] = getattr(function, "name", None) or slot["name"]
+                slot["arguments"] += _arguments_text(getattr(function, "arguments", None) or "")
+        text = getattr(delta, "content", None)
+        if isinstance(text, str) and text:
+            self.text.append(text)
+            return text
+        return ""
+
+    def response(self) -> ModelResponse:
+        """The whole answer."""
+        if not self.chunks:
+            raise LLMResponseError(f"{self.where} ended the stream without sending anything")
+        calls = _with_unique_ids(
+            [(slot["id"], slot["name"], slot["arguments"] or "{}") for _, slot in sorted(self.calls.items())]
+        )
+        return ModelResponse(
+            content="".join(self.text) if self.text or not calls else None,
+            tool_calls=calls,
+            finish_reason=self.finish_reason,
+            usage=self.usage,
+            model=self.model,
+        )
 
 
 def to_model_response(completion: object, where: str = "the model server") -> ModelResponse:

@@ -6,7 +6,7 @@ Messages and tool schemas are plain OpenAI chat-shaped dicts (``{"role": ..., "c
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -124,3 +124,43 @@ class ChatModel(Protocol):
     ) -> ModelResponse:
         """Answer ``messages``; ``tools`` (possibly empty) are the tools the model may call."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """A piece of the answer's text, as a streaming model sends it."""
+
+    text: str
+
+
+StreamItem = TextDelta | ModelResponse
+"""What :meth:`StreamingChatModel.stream` yields: text deltas, then the whole response, last."""
+
+
+@runtime_checkable
+class StreamingChatModel(ChatModel, Protocol):
+    """A :class:`ChatModel` that can also stream its answer."""
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSchema],
+        settings: ModelSettings,
+    ) -> AsyncIterator[StreamItem]:
+        """Yield :class:`TextDelta` pieces of the answer as they arrive, then the whole
+        :class:`ModelResponse` (text, tool calls, finish reason, usage) as the last item."""
+        ...
+
+
+async def stream_response(
+    model: ChatModel, messages: Sequence[Message], tools: Sequence[ToolSchema], settings: ModelSettings
+) -> AsyncIterator[StreamItem]:
+    """``model``'s stream when it can stream; else its whole answer as one delta, then the response."""
+    if isinstance(model, StreamingChatModel):
+        async for item in model.stream(messages, tools, settings):
+            yield item
+        return
+    response = await model.complete(messages, tools, settings)
+    if response.content and not response.tool_calls:
+        yield TextDelta(response.content)
+    yield response

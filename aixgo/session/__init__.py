@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from aixgo.session.backend import Backend, Lease
 from aixgo.session.context import context_with_session, session_from_context, use_session
 from aixgo.session.file import FileBackend, FsyncPolicy
-from aixgo.session.history import to_chat_messages, trim_messages
+from aixgo.session.history import message_text, to_chat_messages, trim_messages
 from aixgo.session.ids import validate_id
 from aixgo.session.manager import Manager, Session
 from aixgo.session.memory import MemoryBackend
@@ -61,6 +61,7 @@ __all__ = [
     "context_with_session",
     "export_lines",
     "import_lines",
+    "message_text",
     "open_backend",
     "open_manager",
     "session_from_context",

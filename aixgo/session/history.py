@@ -51,6 +51,16 @@ def to_chat_messages(entries: Iterable[Entry]) -> list[dict[str, Any]]:
     return out
 
 
+def message_text(content: Any) -> str:
+    """The text of a chat message's ``content``: a string as is, the ``text`` parts of an OpenAI
+    content list joined, "" for anything else (an image part, null)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+    return ""
+
+
 def trim_messages(messages: list[dict[str, Any]], max_messages: int | None) -> list[dict[str, Any]]:
     """The last ``max_messages`` messages, moved forward so no tool result is separated from its call."""
     if max_messages is None or len(messages) <= max_messages:

@@ -24,7 +24,12 @@ class EntryType(StrEnum):
     USAGE = "usage"
     """Token usage of one turn: ``{"prompt_tokens": ..., "completion_tokens": ..., "total_tokens": ...}``."""
     ERROR = "error"
-    """A turn that failed or was interrupted, recorded for the audit trail."""
+    """A turn that failed or was interrupted, recorded for the audit trail. ``turn_from_seq`` (when
+    present) is the ``seq`` of the turn's user message: that turn is kept but not sent again."""
+    SUMMARY = "summary"
+    """A durable summary of the conversation's entries ``from_seq..to_seq`` (compaction):
+    ``{"content": ..., "from_seq": 1, "to_seq": n, ...}``. Requests send it instead of those entries;
+    the entries themselves stay stored."""
 
 
 CHAT_ENTRY_TYPES = frozenset({EntryType.MESSAGE, EntryType.TOOL_CALL, EntryType.TOOL_RESULT})

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 
@@ -47,7 +48,8 @@ def test_plain_answer(openai_server: OpenAIServer, agent: ReActAgent, session: S
     assert stored(session) == [
         ("message", {"role": "user", "content": "Hi"}),
         ("message", {"role": "assistant", "content": "Hello!"}),
-        ("usage", {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18, "requests": 1}),
+        ("usage", {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18, "requests": 1,
+                   "estimated_prompt_tokens": ANY}),
     ]
     body = openai_server.chat_requests[0]
     assert body["messages"] == [
@@ -75,6 +77,7 @@ def test_multi_step_tool_use(openai_server: OpenAIServer, agent: ReActAgent, ses
     assert entries[4][1] == {"role": "tool", "tool_call_id": "call_2", "content": "43"}
     assert entries[6][1] == {
         "prompt_tokens": 22, "completion_tokens": 14, "total_tokens": 36, "requests": 3, "unreported_requests": 1,
+        "estimated_prompt_tokens": ANY,
     }  # fmt: skip
     last = openai_server.chat_requests[2]["messages"]
     assert [m["role"] for m in last] == ["system", "user", "assistant", "tool", "assistant", "tool"]
@@ -153,11 +156,18 @@ def test_slow_reply_hits_timeout(
         "total_tokens": 0,
         "requests": 1,
     }
-    # The next turn works and carries the unanswered question in a valid history.
+    assert failure["turn_from_seq"] == 1  # the failed turn is marked, so it is not sent again
+    # The next turn works; the unanswered question stays stored but is not resent (it could be
+    # what made the turn fail: a message too long, a request the server chokes on).
     openai_server.enqueue("yes")
     assert run(agent, session, "hello?").answer == "yes"
     sent = openai_server.chat_requests[-1]["messages"]
-    assert [m["content"] for m in sent] == ["are you there?", "hello?"]
+    assert [m["content"] for m in sent] == ["hello?"]
+    assert [e.data.get("content") for e in session.get_entries() if e.type.value == "message"] == [
+        "are you there?",
+        "hello?",
+        "yes",
+    ]
 
 
 def test_401_fails_fast(openai_server: OpenAIServer, agent: ReActAgent, session: Session) -> None:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -33,6 +35,8 @@ class Reply:
     delay: float = 0.0
     body: Any = None
     error_message: str = "scripted error"
+    chunk_delay: float = 0.0
+    """Streamed (``stream: true``): seconds between chunks (``delay`` is the time to the first)."""
 
 
 def text(content: str | None, **kwargs: Any) -> Reply:
@@ -80,19 +84,74 @@ PERSONALITIES = ("openai", "llama.cpp", "ollama", "vllm", "vllm-no-auto-tools")
   ``"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set``."""
 
 
-class OpenAIServer:
-    """The server; use as a context manager or call :meth:`close`."""
+CONTEXT_ERRORS = ("openai", "vllm", "llama.cpp", "llama.cpp-old")
+"""How a server with a ``context_limit`` refuses a request that does not fit, after the real ones:
 
-    def __init__(self, personality: str = "openai") -> None:
+* ``openai``: 400, ``code: context_length_exceeded``, "This model's maximum context length is N
+  tokens. However, your messages resulted in M tokens. …";
+* ``vllm``: 400, "This model's maximum context length is N tokens. However, you requested T tokens
+  (M in the messages, C in the completion). …";
+* ``llama.cpp``: 400, ``type: exceed_context_size_error`` with ``n_prompt_tokens`` and ``n_ctx``
+  fields and a message without numbers ("the request exceeds the available context size, try
+  increasing it");
+* ``llama.cpp-old``: 400, "request (M tokens) exceeds the available context size (N tokens), try
+  increasing it"."""
+
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+
+
+def count_tokens(body: dict[str, Any]) -> int:
+    """The prompt tokens of a request as this server counts them: words and punctuation of every
+    message (content, tool calls) and tool definition, plus 4 per message."""
+    total = 0
+    for message in body.get("messages") or []:
+        total += 4 + len(_TOKEN.findall(json.dumps(message.get("content") or "", ensure_ascii=False)))
+        if message.get("tool_calls"):
+            total += len(_TOKEN.findall(json.dumps(message["tool_calls"])))
+    if body.get("tools"):
+        total += len(_TOKEN.findall(json.dumps(body["tools"])))
+    return total
+
+
+class _Listener(ThreadingHTTPServer):
+    request_queue_size = 256  # the default 5 drops connections when many clients connect at once
+
+
+class OpenAIServer:
+    """The server; use as a context manager or call :meth:`close`.
+
+    ``context_limit``: refuse requests whose prompt (as :func:`count_tokens` counts it) plus
+    ``max_tokens`` exceeds it, in the ``context_error`` shape (:data:`CONTEXT_ERRORS`).
+    ``responder``: answers requests when no scripted reply is queued (called with the request body).
+    ``token_scale`` multiplies the counts (a tokenizer that splits finer than words)."""
+
+    def __init__(
+        self,
+        personality: str = "openai",
+        *,
+        context_limit: int | None = None,
+        context_error: str = "openai",
+        responder: Callable[[dict[str, Any]], Reply | str] | None = None,
+        token_scale: float = 1.0,
+        rejects_stream_options: bool = False,
+    ) -> None:
         if personality not in PERSONALITIES:
             raise ValueError(f"personality must be one of {PERSONALITIES}, got {personality!r}")
+        if context_error not in CONTEXT_ERRORS:
+            raise ValueError(f"context_error must be one of {CONTEXT_ERRORS}, got {context_error!r}")
         self.personality = personality
+        self.context_limit = context_limit
+        self.context_error = context_error
+        self.responder = responder
+        self.token_scale = token_scale
+        self.rejects_stream_options = rejects_stream_options
+        self.refused_for_context = 0
         self._replies: deque[Reply] = deque()
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self.requests: list[RecordedRequest] = []
         self.stopping = threading.Event()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._httpd = _Listener(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
         self._httpd.block_on_close = False
         self._thread = threading.Thread(
@@ -131,9 +190,46 @@ class OpenAIServer:
     def _next(self, request: RecordedRequest) -> Reply | None:
         with self._lock:
             self.requests.append(request)
-            return self._replies.popleft() if self._replies else None
+            if self._replies:
+                return self._replies.popleft()
+        if self.responder is not None and isinstance(request.body, dict):
+            answer = self.responder(request.body)
+            return text(answer) if isinstance(answer, str) else answer
+        return None
 
-    def completion(self, reply: Reply, model: str) -> dict[str, Any]:
+    def count(self, body: dict[str, Any]) -> int:
+        """The prompt tokens of ``body`` as this server counts them."""
+        return int(count_tokens(body) * self.token_scale)
+
+    def context_refusal(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+        """The error this server answers ``body`` with when it does not fit ``context_limit``."""
+        limit = self.context_limit
+        if limit is None:
+            return None
+        prompt = self.count(body)
+        completion = int(body.get("max_tokens") or body.get("max_completion_tokens") or 0)
+        if prompt + completion <= limit:
+            return None
+        with self._lock:
+            self.refused_for_context += 1
+        if self.context_error == "openai":
+            message = (f"This model's maximum context length is {limit} tokens. However, your messages resulted in "
+                       f"{prompt} tokens. Please reduce the length of the messages.")
+            return 400, {"error": {"message": message, "type": "invalid_request_error", "param": "messages",
+                                   "code": "context_length_exceeded"}}
+        if self.context_error == "vllm":
+            message = (f"This model's maximum context length is {limit} tokens. However, you requested "
+                       f"{prompt + completion} tokens ({prompt} in the messages, {completion} in the completion). "
+                       "Please reduce the length of the messages or completion.")
+            return 400, {"object": "error", "message": message, "type": "BadRequestError", "param": None, "code": 400}
+        if self.context_error == "llama.cpp":
+            return 400, {"error": {"code": 400, "message": "the request exceeds the available context size, try "
+                                   "increasing it", "type": "exceed_context_size_error",
+                                   "n_prompt_tokens": prompt, "n_ctx": limit}}
+        message = f"request ({prompt} tokens) exceeds the available context size ({limit} tokens), try increasing it"
+        return 400, {"error": {"code": 400, "message": message, "type": "invalid_request_error"}}
+
+    def completion(self, reply: Reply, model: str, request: dict[str, Any] | None = None) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": reply.content}
         if reply.tool_calls:
             message["tool_calls"] = [
@@ -148,15 +244,43 @@ class OpenAIServer:
             "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
         }
         if reply.usage == AUTO and self.personality != "ollama":
-            body["usage"] = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
+            counted = self.context_limit is not None and request is not None  # realistic counts for context tests
+            prompt = self.count(request) if counted and request is not None else 11
+            body["usage"] = {"prompt_tokens": prompt, "completion_tokens": 7, "total_tokens": prompt + 7}
         elif reply.usage is not None and reply.usage != AUTO:
             body["usage"] = reply.usage
         return body
+
+    def chunks(self, reply: Reply, model: str, request: dict[str, Any]) -> list[dict[str, Any]]:
+        """``reply`` as the chat.completion.chunk objects of a streamed answer."""
+        done = self.completion(reply, model, request)
+        base = {"id": done["id"], "object": "chat.completion.chunk", "created": done["created"], "model": model}
+        message = done["choices"][0]["message"]
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+            return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+        out = [chunk({"role": "assistant", "content": ""})]
+        text = message.get("content") or ""
+        out.extend(chunk({"content": piece}) for piece in re.findall(r"\S+\s*|\s+", text))
+        for index, called in enumerate(message.get("tool_calls") or []):
+            arguments = called["function"]["arguments"]
+            half = len(arguments) // 2
+            out.append(chunk({"tool_calls": [{"index": index, "id": called["id"], "type": "function",
+                                              "function": {"name": called["function"]["name"],
+                                                           "arguments": arguments[:half]}}]}))
+            out.append(chunk({"tool_calls": [{"index": index, "function": {"arguments": arguments[half:]}}]}))
+        out.append(chunk({}, done["choices"][0]["finish_reason"]))
+        if (request.get("stream_options") or {}).get("include_usage") and "usage" in done:
+            out.append({**base, "choices": [], "usage": done["usage"]})
+        return out
 
     def refusal(self, body: Any) -> tuple[int, str] | None:
         """The status and error a server of this personality answers ``body`` with, if it refuses it."""
         if not isinstance(body, dict):
             return None
+        if self.rejects_stream_options and "stream_options" in body:
+            return 400, "Unrecognized request argument supplied: stream_options"
         if self.personality == "vllm-no-auto-tools" and body.get("tool_choice") == "auto":
             return 400, '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set'
         if self.personality != "llama.cpp":
@@ -214,6 +338,25 @@ def _handler_for(server: OpenAIServer) -> type[BaseHTTPRequestHandler]:
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up (timeout): nothing to tell it
 
+        def _stream(self, chunks: list[dict[str, Any]], delay: float) -> None:
+            """Server-sent events, one chunk each, flushed as they go; the connection closes at the end."""
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.flush()
+                for number, item in enumerate(chunks):
+                    if number and delay:
+                        server.stopping.wait(delay)
+                    self.wfile.write(f"data: {json.dumps(item)}\n\n".encode())
+                    self.wfile.flush()
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            self.close_connection = True
+
         def _record(self, body: Any) -> RecordedRequest:
             headers = {k.lower(): v for k, v in self.headers.items()}
             return RecordedRequest(self.command, self.path, headers, body)
@@ -242,6 +385,11 @@ def _handler_for(server: OpenAIServer) -> type[BaseHTTPRequestHandler]:
                 server.record(self._record(body))
                 self._send(refusal[0], {"error": {"message": refusal[1], "type": "invalid_request_error"}})
                 return
+            too_long = server.context_refusal(body) if isinstance(body, dict) else None
+            if too_long is not None:
+                server.record(self._record(body))
+                self._send(*too_long)
+                return
             reply = server._next(self._record(body))
             if reply is not None and server.ignores_tools(body):
                 reply = Reply(content=reply.content or "(answered without the tools: they were not in the prompt)")
@@ -259,6 +407,10 @@ def _handler_for(server: OpenAIServer) -> type[BaseHTTPRequestHandler]:
                 self._send(reply.status, {"error": err}, reply.headers)
             else:
                 model = body.get("model", "test-model") if isinstance(body, dict) else "test-model"
-                self._send(reply.status, server.completion(reply, model), reply.headers)
+                request = body if isinstance(body, dict) else None
+                if request is not None and request.get("stream"):
+                    self._stream(server.chunks(reply, model, request), reply.chunk_delay)
+                else:
+                    self._send(reply.status, server.completion(reply, model, request), reply.headers)
 
     return Handler

@@ -134,6 +134,8 @@ def check_entry_data(kind: EntryType, data: object) -> dict[str, Any]:
     ``function`` whose ``name`` and ``arguments`` are strings, ``tool_call_id`` a string), because
     they are sent to a model as they are."""
     data = _object(data, f"{kind.value} entry data")
+    if kind is EntryType.SUMMARY:
+        return _check_summary(data)
     if kind not in CHAT_ENTRY_TYPES or _plain_chat(data):
         return data
     role = data.get("role")
@@ -150,6 +152,16 @@ def check_entry_data(kind: EntryType, data: object) -> dict[str, Any]:
             _check_tool_call(call, number)
     if role == "tool" and not isinstance(data.get("tool_call_id"), str):
         raise RecordError("a tool result needs a string 'tool_call_id'")
+    return data
+
+
+def _check_summary(data: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(data.get("content"), str):
+        raise RecordError("a summary entry needs a string 'content'")
+    first = _count(data.get("from_seq"), "summary 'from_seq'", 1)
+    last = _count(data.get("to_seq"), "summary 'to_seq'", 1)
+    if last < first:
+        raise RecordError(f"summary 'to_seq' ({last}) is before its 'from_seq' ({first})")
     return data
 
 

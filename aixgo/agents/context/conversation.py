@@ -1,0 +1,247 @@
+"""What a session's history looks like to the next request: the latest summary, then whole turns.
+
+A *turn* starts at a user message (a text-format ``Observation:`` is part of its turn, not a new
+one) and holds every message up to the next turn, so a tool call is never separated from its
+result. Read from the stored entries:
+
+* the latest ``summary`` entry of the current history stands for the entries it covers
+  (``from_seq..to_seq``); only the turns after them are read and sent;
+* a turn that ended without an answer (its ``error`` entry names the turn's first ``seq`` in
+  ``turn_from_seq``) stays stored but is not sent again;
+* the context window learned from a server for this session (``window`` of the summary, or a
+  ``metadata`` entry's ``context_window``) is picked up on the way.
+
+Reading goes backwards in growing pages and stops at the summary, at the start of the session, or,
+when a token budget is given, once the turns read fill it (older turns could not be sent anyway).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aixgo.agents.text_format import OBSERVATION_PREFIX
+from aixgo.session import Entry, EntryType, Session
+from aixgo.session.history import to_chat_messages, trim_messages
+from aixgo.session.types import CHAT_ENTRY_TYPES
+
+FIRST_PAGE = 128
+"""Entries read by the first backwards page (then 4x per page)."""
+
+
+@dataclass(slots=True)
+class Turn:
+    """Whole messages of one turn, and the ``seq`` range they were stored at."""
+
+    messages: list[dict[str, Any]]
+    first_seq: int
+    last_seq: int
+    tokens: int = 0
+
+
+@dataclass(slots=True)
+class Conversation:
+    """A session's history as the next request sees it.
+
+    ``summary`` is the latest summary entry (None: none); ``turns`` are the turns after it (after the
+    start of the session when there is none), oldest first; ``unread_from``..``turns[0].first_seq - 1``
+    are older turns not read because the budget was already full (``unread_from`` is None when
+    everything was read); ``window`` is a context window learned for this session."""
+
+    summary: Entry | None = None
+    turns: list[Turn] = field(default_factory=list)
+    unread_from: int | None = None
+    window: int | None = None
+    counts: list[tuple[int, int]] = field(default_factory=list)
+    """``(estimated, reported)`` prompt tokens of the latest turns, from their usage entries."""
+
+    @property
+    def summary_text(self) -> str | None:
+        """The summary's text, or None."""
+        return str(self.summary.data.get("content") or "") if self.summary is not None else None
+
+    @property
+    def covered_to(self) -> int:
+        """The last ``seq`` the summary covers (0 without one)."""
+        return int(self.summary.data["to_seq"]) if self.summary is not None else 0
+
+    def messages(self) -> list[dict[str, Any]]:
+        """The turns' messages, oldest first."""
+        return [message for turn in self.turns for message in turn.messages]
+
+
+def starts_turn(message: Mapping[str, Any]) -> bool:
+    """Whether a stored message opens a new turn (a user message that is not a text-format observation)."""
+    if message.get("role") != "user":
+        return False
+    content = message.get("content")
+    return not (isinstance(content, str) and content.startswith(OBSERVATION_PREFIX))
+
+
+def excluded_seqs(entries: Iterable[Entry]) -> list[tuple[int, int]]:
+    """``(first, last)`` seq ranges of turns that ended without an answer (not to be sent again)."""
+    ranges = []
+    for entry in entries:
+        if entry.type is EntryType.ERROR:
+            first = entry.data.get("turn_from_seq")
+            if type(first) is int and 0 < first < entry.seq:
+                ranges.append((first, entry.seq - 1))
+    return ranges
+
+
+EntryCount = Callable[[Entry], int]
+
+
+def split_turns(
+    entries: Sequence[Entry],
+    count: Callable[[Mapping[str, Any]], int] | None = None,
+    count_entry: EntryCount | None = None,
+) -> list[Turn]:
+    """The chat entries of ``entries`` grouped into turns, each repaired into valid chat messages
+    (see :func:`aixgo.session.to_chat_messages`), with failed turns left out. ``count`` sizes each
+    turn in tokens (``count_entry``, when given, sizes a stored entry, e.g. from a cache)."""
+    skipped = excluded_seqs(entries)
+    groups: list[list[Entry]] = []
+    for entry in entries:
+        if entry.type not in CHAT_ENTRY_TYPES or any(a <= entry.seq <= b for a, b in skipped):
+            continue
+        if not groups or starts_turn(entry.data):
+            groups.append([])
+        groups[-1].append(entry)
+    turns = []
+    for group in groups:
+        messages = to_chat_messages(group)
+        if not messages:
+            continue
+        if count_entry is not None and len(messages) == len(group):  # nothing repaired: entry by entry
+            tokens = sum(count_entry(entry) for entry in group)
+        else:
+            tokens = sum(count(m) for m in messages) if count is not None else 0
+        turns.append(Turn(messages, group[0].seq, group[-1].seq, tokens))
+    return turns
+
+
+def recorded_counts(entries: Sequence[Entry], most: int = 8) -> list[tuple[int, int]]:
+    """``(estimated, reported)`` prompt tokens recorded by the latest usage entries (oldest first), for
+    a fresh process to calibrate its token counts as the process that wrote them had."""
+    found: list[tuple[int, int]] = []
+    for entry in reversed(entries):
+        if entry.type is EntryType.USAGE:
+            estimated, reported = entry.data.get("estimated_prompt_tokens"), entry.data.get("prompt_tokens")
+            if type(estimated) is int and type(reported) is int and estimated > 0 and reported > 0:
+                found.append((estimated, reported))
+                if len(found) >= most:
+                    break
+    found.reverse()
+    return found
+
+
+def learned_window(entries: Iterable[Entry]) -> int | None:
+    """The latest context window recorded in ``entries`` (a summary's ``window`` or a metadata
+    entry's ``context_window``)."""
+    found = None
+    for entry in entries:
+        if entry.type in (EntryType.SUMMARY, EntryType.METADATA):
+            value = entry.data.get("window" if entry.type is EntryType.SUMMARY else "context_window")
+            if type(value) is int and value > 0:
+                found = value
+    return found
+
+
+def read_conversation(
+    session: Session,
+    count: Callable[[Mapping[str, Any]], int],
+    budget: int | None = None,
+    *,
+    max_messages: int | None = None,
+    count_entry: EntryCount | None = None,
+) -> Conversation:
+    """Read what the next request needs of ``session`` (blocking; see the module docstring).
+
+    ``budget``: stop reading older turns once those read take this many tokens (None: read back to
+    the summary or the start). ``max_messages``: stop once that many messages (and some slack) are read."""
+    entries: list[Entry] = []
+    page = FIRST_PAGE
+    cursor: int | None = None
+    summary: Entry | None = None
+    while True:
+        chunk = session.get_entries(limit=page, before=cursor)
+        entries[:0] = chunk
+        at_start = len(chunk) < page or chunk[0].seq == 1
+        if summary is None:
+            summary = next((e for e in reversed(chunk) if e.type is EntryType.SUMMARY), None)
+        if summary is not None:
+            covered = int(summary.data["to_seq"])
+            if at_start or entries[0].seq <= covered + 1:
+                break
+        elif at_start or _enough(entries, count_entry or (lambda e: count(e.data)), budget, max_messages):
+            break
+        if not chunk:
+            break
+        cursor = chunk[0].seq
+        page *= 4
+    return build_conversation(entries, count, summary=summary, complete=at_start, count_entry=count_entry)
+
+
+def build_conversation(
+    entries: Sequence[Entry],
+    count: Callable[[Mapping[str, Any]], int],
+    *,
+    summary: Entry | None = None,
+    complete: bool = True,
+    count_entry: EntryCount | None = None,
+) -> Conversation:
+    """The conversation that ``entries`` (the newest part of a history, in ``seq`` order) show.
+
+    ``summary`` is the latest summary among them (found if None); ``complete``: whether ``entries``
+    reach back to the start of the history."""
+    if summary is None:
+        summary = next((e for e in reversed(entries) if e.type is EntryType.SUMMARY), None)
+    covered = int(summary.data["to_seq"]) if summary is not None else 0
+    kept = [e for e in entries if e.seq > covered]
+    turns = split_turns(kept, count, count_entry)
+    first_read = entries[0].seq if entries else covered + 1
+    unread_from = None
+    if summary is None and not complete and first_read > 1:
+        unread_from = 1
+    elif summary is not None and first_read > covered + 1:
+        unread_from = covered + 1
+    if unread_from is not None and turns and not starts_turn(turns[0].messages[0]):
+        turns.pop(0)  # the tail of a turn that began before the entries read: it goes with the unread part
+    return Conversation(summary, turns, unread_from, learned_window(entries), recorded_counts(entries))
+
+
+def _enough(entries: Sequence[Entry], count: EntryCount, budget: int | None, max_messages: int | None) -> bool:
+    """Whether the entries read already hold more than a request could send."""
+    if budget is not None and _tokens_after(entries, count) >= budget:
+        return True
+    return max_messages is not None and _chat_count(entries) >= max_messages * 2 + 16
+
+
+def _tokens_after(entries: Sequence[Entry], count: EntryCount) -> int:
+    return sum(count(entry) for entry in entries if entry.type in CHAT_ENTRY_TYPES)
+
+
+def _chat_count(entries: Sequence[Entry]) -> int:
+    return sum(1 for entry in entries if entry.type in CHAT_ENTRY_TYPES)
+
+
+def limit_turns(turns: Sequence[Turn], max_messages: int, count: Callable[[Mapping[str, Any]], int]) -> list[Turn]:
+    """The newest turns holding at most ``max_messages`` messages; the oldest kept turn may be cut
+    (never between a tool call and its result)."""
+    kept: list[Turn] = []
+    room = max_messages
+    for turn in reversed(turns):
+        if room <= 0:
+            break
+        if len(turn.messages) <= room:
+            kept.append(turn)
+            room -= len(turn.messages)
+            continue
+        messages = trim_messages(turn.messages, room)
+        if messages:
+            kept.append(Turn(messages, turn.first_seq, turn.last_seq, sum(count(m) for m in messages)))
+        break
+    kept.reverse()
+    return kept
