@@ -29,19 +29,22 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Coroutine
+from collections.abc import AsyncGenerator, Coroutine, Generator
+from contextlib import suppress
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
 
 from aixgo.agents import ReActAgent, TurnResult, agent_from_config
+from aixgo.agents.events import EventSink, TextDeltaEvent, TurnEndEvent, TurnEvent
 from aixgo.config import Config, build_session_manager, load_config
 from aixgo.errors import AgentNotFoundError, AixgoError, SessionBusyError, StoreClosedError
 from aixgo.logs import get_logger
 from aixgo.session import Manager, Session, use_session
 from aixgo.session.core.codec import utcnow
 from aixgo.session.manager import HeldLease
+from aixgo.session.memory import MemoryBackend
 
 log = get_logger("aixgo.runtime")
 
@@ -52,6 +55,10 @@ Result = TurnResult
 
 DEFAULT_LEASE_TTL = 300.0
 """Seconds a turn may hold its session's lease before another node may take it over (Redis)."""
+
+SESSION_MODES: tuple[str, ...] = ("enabled", "lightweight", "disabled")
+"""How an agent remembers: ``enabled`` (the runtime's session store), ``lightweight`` (an in-memory
+session that lasts as long as the runtime) or ``disabled`` (stateless: each turn sees only itself)."""
 
 
 class Agent(Protocol):
@@ -125,6 +132,8 @@ class Runtime:
     ) -> None:
         self._manager = manager
         self._agents: dict[str, Agent] = {}
+        self._modes: dict[str, str] = {}
+        self._in_memory: Manager | None = None
         self._lock = threading.Lock()
         self.auto_checkpoint = auto_checkpoint
         self.checkpoint_interval = checkpoint_interval
@@ -148,8 +157,11 @@ class Runtime:
             config=config,
         )
         for agent_config in config.agents:
-            runtime.register_agent(agent_from_config(agent_config))
-        if config.session.enabled:
+            mode = agent_config.session_mode
+            if mode == "enabled" and not config.session.enabled:
+                mode = "disabled"  # session.enabled: false: agents run without memory
+            runtime.register_agent(agent_from_config(agent_config), session_mode=mode)
+        if config.session.enabled and any(m == "enabled" for m in runtime._modes.values()):
             runtime.set_session_manager(build_session_manager(config))
         return runtime
 
@@ -161,13 +173,37 @@ class Runtime:
     def session_manager(self) -> Manager:
         """The session manager; raises if none was set (``session.enabled: false``)."""
         if self._manager is None:
+            if self.config is not None and not self.config.session.enabled:
+                raise StoreClosedError(
+                    f"sessions are disabled in {self.config.path} (session.enabled: false): agents run without "
+                    "memory and nothing is stored"
+                )
             raise StoreClosedError("this runtime has no session manager: call set_session_manager() first")
         return self._manager
 
-    def register_agent(self, agent: Agent, name: str | None = None) -> None:
-        """Make ``agent`` callable by ``name`` (default: its own name)."""
+    def register_agent(self, agent: Agent, name: str | None = None, *, session_mode: str = "enabled") -> None:
+        """Make ``agent`` callable by ``name`` (default: its own name); ``session_mode`` is one of
+        :data:`SESSION_MODES`."""
+        if session_mode not in SESSION_MODES:
+            raise AixgoError(f"session_mode must be one of {', '.join(SESSION_MODES)}, got {session_mode!r}")
         with self._lock:
             self._agents[name or agent.name] = agent
+            self._modes[name or agent.name] = session_mode
+
+    def session_mode(self, agent_name: str) -> str:
+        """How ``agent_name`` remembers (see :data:`SESSION_MODES`)."""
+        self.agent(agent_name)
+        return self._modes.get(agent_name, "enabled")
+
+    def manager_for(self, agent_name: str) -> Manager:
+        """The session manager turns of ``agent_name`` use: the store, or this runtime's in-memory one
+        (``lightweight`` and ``disabled`` agents)."""
+        if self.session_mode(agent_name) == "enabled":
+            return self.session_manager
+        with self._lock:
+            if self._in_memory is None:
+                self._in_memory = Manager(MemoryBackend())
+            return self._in_memory
 
     def agent(self, name: str) -> Agent:
         """The registered agent ``name``; raises :class:`~aixgo.errors.AgentNotFoundError`."""
@@ -188,9 +224,8 @@ class Runtime:
         self, agent_name: str, session_id: str | None = None, *, user_id: str | None = None
     ) -> Session:
         """The session a turn of ``agent_name`` would use: ``session_id`` resumed or created, or a new one."""
-        self.agent(agent_name)
-        manager = self.session_manager
-        if session_id is None:
+        manager = self.manager_for(agent_name)
+        if session_id is None or self.session_mode(agent_name) == "disabled":
             return manager.create(agent_name, user_id=user_id)
         return manager.get_or_create(agent_name, session_id, user_id=user_id)
 
@@ -198,9 +233,8 @@ class Runtime:
         self, agent_name: str, session_id: str | None = None, *, user_id: str | None = None
     ) -> Session:
         """Awaitable :meth:`session_for`."""
-        self.agent(agent_name)
-        manager = self.session_manager
-        if session_id is None:
+        manager = self.manager_for(agent_name)
+        if session_id is None or self.session_mode(agent_name) == "disabled":
             return await manager.acreate(agent_name, user_id=user_id)
         return await manager.aget_or_create(agent_name, session_id, user_id=user_id)
 
@@ -211,10 +245,71 @@ class Runtime:
         a fresh session if None). Returns the answer, steps, token usage and session id.
 
         Waiting for the session's lease happens on the event loop: any number of turns may queue on
-        one session without holding a thread, so the other sessions keep running."""
+        one session without holding a thread, so the other sessions keep running.
+
+        An agent registered with ``session_mode="disabled"`` sees only this turn: it runs in a fresh
+        in-memory session (its id is the result's ``session_id``) that is gone afterwards."""
+        return await self._turn(agent_name, message, session_id, user_id, None)
+
+    async def astream_with_session(
+        self, agent_name: str, message: str, session_id: str | None = None, *, user_id: str | None = None
+    ) -> AsyncGenerator[TurnEvent, None]:
+        """:meth:`acall_with_session`, yielding the turn's events as they happen: ``step``,
+        ``text_delta`` (the answer as the model streams it), ``tool_call``, ``tool_result``, and last
+        ``turn_end`` with the :class:`TurnResult` (see :mod:`aixgo.agents.events`).
+
+        The same engine: what is stored is the same whole messages. A failed turn raises its error
+        from the iteration. Leaving the iteration early (``break``, a cancelled task, a client that
+        went away) cancels the turn: its partial answer is not stored, and the turn is recorded as
+        cancelled and not sent again (see docs/agents.md)."""
+        queue: asyncio.Queue[TurnEvent | None] = asyncio.Queue()
+
+        async def emit(event: TurnEvent) -> None:
+            queue.put_nowait(event)
+
+        task = asyncio.ensure_future(self._turn(agent_name, message, session_id, user_id, emit))
+        task.add_done_callback(lambda _: queue.put_nowait(None))
+        try:
+            while (event := await queue.get()) is not None:
+                yield event
+            yield TurnEndEvent(await task)
+        finally:
+            if not task.done():
+                task.cancel()
+                with suppress(BaseException):
+                    await task
+
+    def stream_with_session(
+        self, agent_name: str, message: str, session_id: str | None = None, *, user_id: str | None = None
+    ) -> Generator[TurnEvent, None, None]:
+        """:meth:`astream_with_session` for synchronous code (events from the runtime's own loop)."""
+        loop_thread = self._sync_loop("stream_with_session", "astream_with_session")
+        events = self.astream_with_session(agent_name, message, session_id, user_id=user_id)
+
+        async def next_event() -> TurnEvent:
+            return await anext(events)
+
+        try:
+            while True:
+                try:
+                    yield loop_thread.run(next_event())
+                except StopAsyncIteration:
+                    return
+        finally:
+            loop_thread.run(events.aclose())
+
+    async def _turn(
+        self,
+        agent_name: str,
+        message: str,
+        session_id: str | None,
+        user_id: str | None,
+        on_event: EventSink | None,
+    ) -> Result:
         agent = self.agent(agent_name)
+        manager = self.manager_for(agent_name)
         begin = asyncio.ensure_future(
-            self.session_manager.run_blocking(self._begin, agent, session_id, user_id, message, write=True)
+            manager.run_blocking(self._begin, agent, session_id, user_id, message, write=True)
         )
         try:
             session, lease, begun = await asyncio.shield(begin)
@@ -229,10 +324,12 @@ class Runtime:
         completed = False
         try:
             with use_session(session):
+                extra: dict[str, Any] = {}
                 if begun is not None:
-                    result = await agent.run_turn(session, message, begun=begun)  # type: ignore[call-arg]
-                else:
-                    result = await agent.run_turn(session, message)
+                    extra["begun"] = begun
+                if on_event is not None and isinstance(agent, ReActAgent):
+                    extra["on_event"] = on_event
+                result = await agent.run_turn(session, message, **extra)
             completed = True
         except asyncio.CancelledError:
             bound.info("runtime.turn.cancelled")
@@ -240,6 +337,10 @@ class Runtime:
         finally:
             keeper.cancel()
             await asyncio.shield(self._aend(session, lease, completed))
+            if self._modes.get(agent_name) == "disabled":
+                await manager.adelete(session.id)
+        if on_event is not None and not isinstance(agent, ReActAgent):
+            await on_event(TextDeltaEvent(result.answer))
         bound.info("runtime.turn", steps=result.steps, tokens=result.usage.total_tokens)
         return result
 
@@ -271,19 +372,21 @@ class Runtime:
 
         Safe to call from many threads at once; not from inside a running event loop (await
         :meth:`acall_with_session` there)."""
+        loop_thread = self._sync_loop("call_with_session", "acall_with_session")
+        return loop_thread.run(self.acall_with_session(agent_name, message, session_id, user_id=user_id))
+
+    def _sync_loop(self, name: str, twin: str) -> _LoopThread:
+        """The runtime's own event loop (started on first use), for a synchronous call ``name``."""
         try:
             asyncio.get_running_loop()
         except RuntimeError:
             pass
         else:
-            raise AixgoError(
-                "call_with_session() was called inside a running event loop: await acall_with_session()"
-            )
+            raise AixgoError(f"{name}() was called inside a running event loop: use {twin}()")
         with self._lock:
             if self._loop_thread is None:
                 self._loop_thread = _LoopThread()
-            loop_thread = self._loop_thread
-        return loop_thread.run(self.acall_with_session(agent_name, message, session_id, user_id=user_id))
+            return self._loop_thread
 
     async def _keep_lease(self, lease: HeldLease, bound: Any) -> None:
         """Extend the lease every third of its ttl while a turn runs, so a long turn (a slow model,
@@ -323,6 +426,8 @@ class Runtime:
             loop_thread.close()
         if self._manager is not None:
             self._manager.close()
+        if self._in_memory is not None:
+            self._in_memory.close()
 
     async def _close_models(self) -> None:
         for agent in self._agents.values():
@@ -345,7 +450,7 @@ class Runtime:
 SimpleRuntime = Runtime
 """The seed's name: ``SimpleRuntime()`` then ``set_session_manager(mgr)`` and ``register_agent(agent)``."""
 
-__all__ = ["Agent", "ReActAgent", "Result", "Runtime", "SimpleRuntime"]
+__all__ = ["SESSION_MODES", "Agent", "ReActAgent", "Result", "Runtime", "SimpleRuntime"]
 
 
 def _release_begun(begin: asyncio.Future[tuple[Session, HeldLease | None, Any]]) -> None:

@@ -1,4 +1,4 @@
-"""Run every benchmark: ``python -m benchmarks [name ...]`` (names: file, cold, redis, runtime, llm)."""
+"""Run every benchmark: ``python -m benchmarks [name ...]`` (names: file, cold, redis, runtime, llm, context, serve, cluster)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,9 @@ SUITES = {
     "redis": "benchmarks.bench_redis",
     "runtime": "benchmarks.bench_runtime",
     "llm": "benchmarks.bench_llm",
+    "context": "benchmarks.bench_context",
+    "serve": "benchmarks.bench_serve",
+    "cluster": "benchmarks.bench_cluster",
 }
 
 

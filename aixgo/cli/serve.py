@@ -1,0 +1,72 @@
+"""``aixgo serve CONFIG``: the agents of CONFIG behind an OpenAI-compatible HTTP API (uvicorn).
+
+Bearer keys come from ``AIXGO_API_KEY`` (comma-separated) and ``server.api_keys``; listening on an
+address other than loopback without any is refused. SIGTERM / Ctrl-C stops accepting requests and
+lets running turns finish (releasing their leases) before the process exits.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+
+import click
+
+from aixgo.cli.app import CliState
+from aixgo.errors import MissingDependencyError
+
+API_KEY_ENV = "AIXGO_API_KEY"
+GRACEFUL_SECONDS = 30
+
+
+def _loopback(host: str) -> bool:
+    """Whether ``host`` is this machine only (``localhost``, 127.0.0.0/8, ``::1``)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@click.command("serve")
+@click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
+@click.pass_context
+def serve(ctx: click.Context, config: Path, host: str, port: int) -> None:
+    """Serve the agents of CONFIG over HTTP: an OpenAI-compatible API and a sessions API."""
+    try:
+        import uvicorn  # noqa: PLC0415 - the server extra, only for this command
+
+        from aixgo.server import create_app  # noqa: PLC0415
+    except ImportError:
+        raise MissingDependencyError("aixgo serve", "server") from None
+    from aixgo.logs import configure_logging  # noqa: PLC0415
+    from aixgo.runtime import Runtime  # noqa: PLC0415
+
+    state = ctx.obj if isinstance(ctx.obj, CliState) else CliState()
+    if state.log_level == "critical":  # the default: a server shows its access log
+        configure_logging("info", json=state.log_json)
+    runtime = Runtime.from_config(config)
+    assert runtime.config is not None
+    keys = [key.strip() for key in os.environ.get(API_KEY_ENV, "").split(",") if key.strip()]
+    keys += list(runtime.config.server.api_keys)
+    if not keys and not _loopback(host):
+        runtime.close()
+        raise click.UsageError(
+            f"refusing to listen on {host} without API keys: set {API_KEY_ENV} (comma-separated) or "
+            "server.api_keys in the config, or listen on 127.0.0.1 behind a proxy that authenticates"
+        )
+    app = create_app(runtime, api_keys=keys, max_request_bytes=runtime.config.server.max_request_kb * 1024)
+    click.echo(
+        f"aixgo serve: agents {', '.join(runtime.agent_names)} on http://{host}:{port}/v1 "
+        f"({'API keys required' if keys else 'no API key: loopback only'})",
+        err=True,
+    )
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,
+                    timeout_graceful_shutdown=GRACEFUL_SECONDS, lifespan="off")
+    finally:
+        runtime.close()

@@ -1,0 +1,339 @@
+"""``create_app(runtime)``: an ASGI app (Starlette) serving a runtime's agents over HTTP.
+
+* ``POST /v1/chat/completions``: OpenAI-compatible. ``model`` names the agent; the session is the
+  ``X-Session-Id`` request header (a new session when absent; its id is in the response's
+  ``X-Session-Id``). With a session, only the request's last user message is taken: the stored
+  history is the truth. ``stream: true`` answers with server-sent events in the OpenAI chunk format,
+  passed on as the model sends them.
+* ``GET /v1/models``: the agents.
+* ``/v1/sessions…``: list, get (transcript), checkpoints (list / create), restore, export, delete.
+* ``GET /healthz`` (the process is up) and ``GET /readyz`` (the session store answers).
+
+Errors are JSON in OpenAI's shape with the CLI's meaning: 404 unknown session / checkpoint / agent,
+409 busy, 422 a malformed id, 503 the store is down; never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from aixgo.agents.events import TurnEndEvent, TurnEvent
+from aixgo.errors import AixgoError
+from aixgo.logs import get_logger
+from aixgo.runtime import Runtime
+from aixgo.server.errors import error_response, from_exception
+from aixgo.session.history import message_text
+from aixgo.session.ids import new_session_id, validate_id
+from aixgo.session.transfer import aexport_lines
+from aixgo.session.views import checkpoint_json, entry_json, info_json
+
+log = get_logger("aixgo.server")
+
+SESSION_HEADER = "X-Session-Id"
+DEFAULT_MAX_REQUEST = 1 << 20
+OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+class _BadRequest(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+def create_app(
+    runtime: Runtime, *, api_keys: Iterable[str] = (), max_request_bytes: int = DEFAULT_MAX_REQUEST
+) -> ASGIApp:
+    """The HTTP API of ``runtime`` (mount it in your own app, or run it with ``aixgo serve``).
+
+    ``api_keys``: when any is given, every request but ``/healthz`` and ``/readyz`` needs
+    ``Authorization: Bearer <one of them>``. ``max_request_bytes``: larger bodies get 413."""
+    api = _Api(runtime, max_request_bytes)
+    routes = [
+        Route("/v1/chat/completions", api.chat_completions, methods=["POST"]),
+        Route("/v1/models", api.models, methods=["GET"]),
+        Route("/v1/sessions", api.list_sessions, methods=["GET"]),
+        Route("/v1/sessions/{session_id}", api.get_session, methods=["GET"]),
+        Route("/v1/sessions/{session_id}", api.delete_session, methods=["DELETE"]),
+        Route("/v1/sessions/{session_id}/checkpoints", api.checkpoints, methods=["GET"]),
+        Route("/v1/sessions/{session_id}/checkpoints", api.create_checkpoint, methods=["POST"]),
+        Route("/v1/sessions/{session_id}/restore", api.restore, methods=["POST"]),
+        Route("/v1/sessions/{session_id}/export", api.export, methods=["GET"]),
+        Route("/healthz", api.healthz, methods=["GET"]),
+        Route("/readyz", api.readyz, methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, exception_handlers={AixgoError: _aixgo_error, Exception: _unexpected})
+    app.state.runtime = runtime
+    keys = tuple(key for key in api_keys if key)
+    return _Guard(app, keys, max_request_bytes)
+
+
+async def _aixgo_error(request: Request, exc: Exception) -> Response:
+    return from_exception(exc) if isinstance(exc, AixgoError) else await _unexpected(request, exc)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, _BadRequest):
+        return error_response(exc.status, str(exc))
+    log.error("http.unexpected_error", path=request.url.path, error_type=type(exc).__name__)
+    return error_response(500, f"internal error ({type(exc).__name__}); see the server's log", "server_error")
+
+
+class _Guard:
+    """Bearer keys, the request size limit, and one access-log line per request (pure ASGI, so
+    streamed answers pass through untouched)."""
+
+    def __init__(self, app: ASGIApp, keys: tuple[str, ...], max_request_bytes: int) -> None:
+        self.app = app
+        self.keys = keys
+        self.max_request_bytes = max_request_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        path = scope.get("path", "")
+        status = {"code": 0, "session": None}
+        fields: dict[str, Any] = {}
+        scope.setdefault("state", {})["access"] = fields
+
+        async def tracked_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                for key, value in message.get("headers", []):
+                    if key.decode("latin-1").lower() == SESSION_HEADER.lower():
+                        status["session"] = value.decode("latin-1")
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                log.info("http.request", method=scope.get("method"), path=path, status=status["code"],
+                         session_id=status["session"], latency_ms=round((time.perf_counter() - started) * 1000, 1),
+                         **fields)
+
+        if self.keys and path not in OPEN_PATHS and not self._authorized(headers.get("authorization", "")):
+            await error_response(401, "missing or invalid API key: send Authorization: Bearer <key>",
+                                 "invalid_request_error", "invalid_api_key")(scope, receive, tracked_send)
+            return
+        length = headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_request_bytes:
+            await error_response(413, f"the request body is larger than {self.max_request_bytes} bytes",
+                                 "invalid_request_error", "request_too_large")(scope, receive, tracked_send)
+            return
+        await self.app(scope, receive, tracked_send)
+
+    def _authorized(self, header: str) -> bool:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return False
+        given = token.strip().encode()
+        return any(hmac.compare_digest(given, key.encode()) for key in self.keys)
+
+
+class _Api:
+    def __init__(self, runtime: Runtime, max_request_bytes: int) -> None:
+        self.runtime = runtime
+        self.max_request_bytes = max_request_bytes
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    async def _json(self, request: Request) -> dict[str, Any]:
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > self.max_request_bytes:
+                raise _BadRequest(413, f"the request body is larger than {self.max_request_bytes} bytes")
+        if not body:
+            return {}
+        try:
+            data = json.loads(body)
+        except ValueError as exc:
+            raise _BadRequest(400, f"the request body is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise _BadRequest(400, "the request body must be a JSON object")
+        return data
+
+    @staticmethod
+    def _id(value: str, what: str = "session id") -> str:
+        validate_id(value, what)
+        return value
+
+    # -- OpenAI-compatible -------------------------------------------------------------------
+
+    async def models(self, request: Request) -> Response:
+        data = [{"id": name, "object": "model", "created": 0, "owned_by": "aixgo"} for name in self.runtime.agent_names]
+        return JSONResponse({"object": "list", "data": data})
+
+    async def chat_completions(self, request: Request) -> Response:
+        body = await self._json(request)
+        agent = body.get("model")
+        if not isinstance(agent, str) or not agent:
+            raise _BadRequest(400, "'model' must name one of the agents (GET /v1/models lists them)")
+        self.runtime.agent(agent)  # 404 for an unknown agent
+        message = _last_user_message(body.get("messages"))
+        given = request.headers.get(SESSION_HEADER)
+        session_id = self._id(given) if given else new_session_id()
+        user = body.get("user") if isinstance(body.get("user"), str) else None
+        fields = request.scope["state"].get("access", {})
+        fields["agent"] = agent
+        headers = {SESSION_HEADER: session_id}
+        if not body.get("stream"):
+            result = await self.runtime.acall_with_session(agent, message, session_id, user_id=user)
+            fields["tokens"] = result.usage.total_tokens
+            return JSONResponse(_completion(result, agent), headers=headers)
+        events = self.runtime.astream_with_session(agent, message, session_id, user_id=user)
+        try:
+            first = await anext(events)  # the turn began: session found, lease held, message stored
+        except BaseException:
+            await events.aclose()
+            raise
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        return StreamingResponse(
+            _sse(first, events, agent, include_usage, fields),
+            media_type="text/event-stream",
+            headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    # -- sessions ----------------------------------------------------------------------------
+
+    async def list_sessions(self, request: Request) -> Response:
+        query = request.query_params
+        agent = query.get("agent") or None
+        if agent is not None:
+            self._id(agent, "agent name")
+        limit, offset = _int(query.get("limit"), "limit"), _int(query.get("offset"), "offset") or 0
+        infos = await self.runtime.session_manager.alist(agent=agent, user_id=query.get("user") or None,
+                                                        limit=limit, offset=offset)
+        return JSONResponse({"object": "list", "data": [info_json(info) for info in infos]})
+
+    async def get_session(self, request: Request) -> Response:
+        session = await self.runtime.session_manager.aget(self._id(request.path_params["session_id"]))
+        entries = await session.aget_entries()
+        checkpoints = await session.acheckpoints()
+        return JSONResponse({"session": info_json(session.info), "entries": [entry_json(e) for e in entries],
+                             "checkpoints": [checkpoint_json(cp) for cp in checkpoints]})
+
+    async def delete_session(self, request: Request) -> Response:
+        session_id = self._id(request.path_params["session_id"])
+        if not await self.runtime.session_manager.adelete(session_id):
+            return error_response(404, f"session {session_id!r} not found", "not_found_error", "SessionNotFoundError")
+        return JSONResponse({"id": session_id, "deleted": True})
+
+    async def checkpoints(self, request: Request) -> Response:
+        session = await self.runtime.session_manager.aget(self._id(request.path_params["session_id"]))
+        return JSONResponse({"object": "list", "data": [checkpoint_json(cp) for cp in await session.acheckpoints()]})
+
+    async def create_checkpoint(self, request: Request) -> Response:
+        session = await self.runtime.session_manager.aget(self._id(request.path_params["session_id"]))
+        metadata = (await self._json(request)).get("metadata")
+        if metadata is not None and not isinstance(metadata, dict):
+            raise _BadRequest(400, "'metadata' must be a JSON object")
+        checkpoint = await session.acheckpoint(metadata=metadata)
+        return JSONResponse(checkpoint_json(checkpoint), status_code=201)
+
+    async def restore(self, request: Request) -> Response:
+        session = await self.runtime.session_manager.aget(self._id(request.path_params["session_id"]))
+        checkpoint_id = (await self._json(request)).get("checkpoint_id")
+        if not isinstance(checkpoint_id, str) or not checkpoint_id:
+            raise _BadRequest(400, "'checkpoint_id' is required")
+        return JSONResponse(checkpoint_json(await session.arestore(self._id(checkpoint_id, "checkpoint id"))))
+
+    async def export(self, request: Request) -> Response:
+        session = await self.runtime.session_manager.aget(self._id(request.path_params["session_id"]))
+        lines = await aexport_lines(session)
+        return Response("".join(line + "\n" for line in lines), media_type="application/x-ndjson",
+                        headers={"Content-Disposition": f'attachment; filename="{session.id}.jsonl"'})
+
+    # -- health ------------------------------------------------------------------------------
+
+    async def healthz(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(self, request: Request) -> Response:
+        if not any(self.runtime.session_mode(name) == "enabled" for name in self.runtime.agent_names):
+            return JSONResponse({"status": "ready", "store": "none (no agent stores sessions)"})
+        try:
+            await asyncio.wait_for(self.runtime.session_manager.alist(limit=1), timeout=5)
+        except (AixgoError, TimeoutError) as exc:
+            return error_response(503, f"the session store is not reachable: {exc}", "store_unavailable")
+        return JSONResponse({"status": "ready"})
+
+
+def _int(value: str | None, name: str) -> int | None:
+    if value is None or value == "":
+        return None
+    if not value.isdigit():
+        raise _BadRequest(400, f"'{name}' must be a whole number >= 0")
+    return int(value)
+
+
+def _last_user_message(messages: Any) -> str:
+    """The text of the request's last user message (the history itself lives in the session)."""
+    if not isinstance(messages, list) or not messages:
+        raise _BadRequest(400, "'messages' must be a non-empty list")
+    for message in reversed(messages):
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message_text(message.get("content"))
+            if content.strip():
+                return content
+            raise _BadRequest(400, "the last user message has no text")
+    raise _BadRequest(400, "'messages' holds no user message")
+
+
+def _completion(result: Any, agent: str) -> dict[str, Any]:
+    return {
+        "id": f"chatcmpl-{secrets.token_hex(12)}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": agent,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": result.answer},
+                     "finish_reason": result.finish_reason or "stop", "logprobs": None}],
+        "usage": result.usage.to_dict(),
+    }
+
+
+async def _sse(
+    first: TurnEvent, events: Any, agent: str, include_usage: bool, fields: dict[str, Any]
+) -> AsyncIterator[bytes]:
+    """The turn's events as OpenAI ``chat.completion.chunk`` server-sent events."""
+    base = {"id": f"chatcmpl-{secrets.token_hex(12)}", "object": "chat.completion.chunk",
+            "created": int(time.time()), "model": agent}
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        payload = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n".encode()
+
+    yield chunk({"role": "assistant", "content": ""})
+    try:
+        event: TurnEvent | None = first
+        while event is not None:
+            if event.type == "text_delta":
+                yield chunk({"content": event.text})
+            elif isinstance(event, TurnEndEvent):
+                result = event.result
+                fields["tokens"] = result.usage.total_tokens
+                yield chunk({}, result.finish_reason or "stop")
+                if include_usage:
+                    usage = {**base, "choices": [], "usage": result.usage.to_dict()}
+                    yield f"data: {json.dumps(usage)}\n\n".encode()
+            event = await anext(events, None)
+    except AixgoError as exc:
+        body = {"error": {"message": str(exc), "type": "server_error", "code": type(exc).__name__}}
+        yield f"data: {json.dumps(body, ensure_ascii=False)}\n\n".encode()
+    finally:
+        await events.aclose()
+    yield b"data: [DONE]\n\n"
+
+
+__all__ = ["SESSION_HEADER", "create_app"]

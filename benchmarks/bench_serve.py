@@ -1,0 +1,126 @@
+"""``aixgo serve`` under load: a turn through the server against a 100 ms upstream, beside the
+upstream's own floor, at 1, 32 and 256 concurrent sessions; and time to first token when streaming.
+
+The upstream is a fake OpenAI-compatible server (asyncio, its own process) answering after 100 ms; the floor is the
+same request sent to it directly by the same client, at the same concurrency. Each turn through the
+server starts a new session, so the upstream receives the same one-message request as the floor. The server runs as a
+real process (file store, fsync never, logs at warning)."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from benchmarks.harness import header, note, percentile
+from tests.server.serving import Served
+from tests.session.redis_server import free_port
+
+UPSTREAM_DELAY = 0.1
+LEVELS = ((1, 40), (32, 320), (256, 768))
+
+
+class _Upstream:
+    """benchmarks/upstream.py in its own process: an asyncio fake that is not the bottleneck."""
+
+    def __init__(self) -> None:
+        port = free_port()
+        self.base_url = f"http://127.0.0.1:{port}/v1"
+        self.process = subprocess.Popen([sys.executable, "-m", "benchmarks.upstream", str(port), str(UPSTREAM_DELAY)])
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                httpx.post(f"{self.base_url}/chat/completions", json={"model": "m"}, timeout=1)
+                return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError("the benchmark upstream did not start")
+
+    def __enter__(self) -> _Upstream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+async def _load(url: str, concurrency: int, total: int, headers_for: object, body: dict[str, object]) -> list[float]:
+    limits = httpx.Limits(max_connections=concurrency + 8, max_keepalive_connections=concurrency + 8)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for number in range(total):
+            queue.put_nowait(number)
+        times: list[float] = []
+
+        async def worker(slot: int) -> None:
+            while not queue.empty():
+                number = queue.get_nowait()
+                started = time.perf_counter()
+                answer = await client.post(url, json=body, headers=headers_for(slot, number))  # type: ignore[operator]
+                answer.raise_for_status()
+                times.append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(slot) for slot in range(concurrency)))
+        times.append(-(time.perf_counter() - started))  # the wall time, marked negative
+        return times
+
+
+async def _first_token(url: str, body: dict[str, object], headers: dict[str, str]) -> float:
+    async with httpx.AsyncClient(timeout=60) as client:
+        started = time.perf_counter()
+        async with client.stream("POST", url, json={**body, "stream": True}, headers=headers) as answer:
+            async for line in answer.aiter_lines():
+                if '"content": "' in line and '"content": ""' not in line:
+                    return time.perf_counter() - started
+    raise RuntimeError("no token came")
+
+
+def _row(name: str, samples: list[float], wall: float) -> tuple[float, float]:
+    p50, p99 = statistics.median(samples) * 1000, percentile(samples, 99) * 1000
+    print(f"  {name:<58} {len(samples):>6} {p50:>9.1f} {p99:>9.1f}   {len(samples) / wall:>7.0f} req/s")
+    return p50, p99
+
+
+def run() -> None:
+    header("aixgo serve: a turn through the server vs the upstream's floor (100 ms upstream)")
+    print(f"  {'':<58} {'':>6} {'p50 ms':>9} {'p99 ms':>9}   throughput")
+    with _Upstream() as upstream, tempfile.TemporaryDirectory(prefix="aixgo-bench-serve-") as tmp:
+        config = Path(tmp) / "serve.yaml"
+        config.write_text(f"session: {{base_dir: {tmp}/store, fsync: never}}\n"
+                          f"llm: {{base_url: '{upstream.base_url}', api_key: sk-bench, max_retries: 0}}\n"
+                          "agents:\n  - {name: bot, model: test-model}\n")
+        body = {"model": "bot", "messages": [{"role": "user", "content": "hello"}]}
+        direct = {"model": "test-model", "messages": [{"role": "user", "content": "hello"}]}
+        with Served(config, options=("--log-level", "warning")) as served:
+            for concurrency, total in LEVELS:
+                floor = asyncio.run(_load(f"{upstream.base_url}/chat/completions", concurrency, total,
+                                          lambda slot, number: {}, direct))
+                # a new session per request, so the upstream gets the floor's request (the openai
+                # client's request conversion grows with a session's history, on any client alike)
+                prefix = f"c{concurrency}"
+                through = asyncio.run(_load(f"{served.url}/v1/chat/completions", concurrency, total,
+                                            lambda slot, number, prefix=prefix: {"X-Session-Id": f"{prefix}-{number}"},
+                                            body))
+                floor_p50, floor_p99 = _row(f"floor: upstream directly, {concurrency} concurrent", floor[:-1], -floor[-1])
+                p50, p99 = _row(f"aixgo serve, {concurrency} concurrent sessions", through[:-1], -through[-1])
+                note(f"server overhead per turn at {concurrency}: {p50 - floor_p50:.1f} ms at p50 "
+                     f"(target <= 2 ms at 1), {p99 - floor_p99:.1f} ms at p99")
+            ttft_floor = [asyncio.run(_first_token(f"{upstream.base_url}/chat/completions", direct, {}))
+                          for _ in range(20)]
+            ttft = [asyncio.run(_first_token(f"{served.url}/v1/chat/completions", body, {"X-Session-Id": f"t{n}"}))
+                    for n in range(20)]
+            _row("floor: upstream's time to first token", ttft_floor, sum(ttft_floor))
+            _row("time to first token through aixgo serve", ttft, sum(ttft))
+            note(f"first-token overhead: {(statistics.median(ttft) - statistics.median(ttft_floor)) * 1000:.1f} ms "
+                 "at p50 (target <= 5 ms)")
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,57 @@
+"""``aixgo run`` prints the answer as it arrives, to a pipe too (``aixgo run … | tee log``), with
+tool calls as compact lines on stderr; ``--no-stream`` prints it whole. A real subprocess against the
+local OpenAI-compatible server streaming with delays."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.support.openai_server import OpenAIServer, call, text, tool_calls
+
+
+def config(tmp_path: Path, server: OpenAIServer) -> Path:
+    path = tmp_path / "app.yaml"
+    path.write_text(f"session: {{base_dir: {tmp_path / 'store'}}}\nllm: {{base_url: '{server.base_url}', "
+                    "api_key: sk-test, max_retries: 0}\nagents:\n  - {name: bot, model: test-model, tools: [calculator]}\n")
+    return path
+
+
+def test_a_pipe_gets_the_answer_live_and_plain(tmp_path: Path) -> None:
+    with OpenAIServer() as server:
+        server.enqueue(tool_calls(call("calculator", {"expression": "17*23"})),
+                       text("seventeen times twenty three is 391", chunk_delay=0.25))
+        process = subprocess.Popen([sys.executable, "-m", "aixgo", "run", str(config(tmp_path, server)), "-m", "17*23?"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert process.stdout is not None
+        started = time.perf_counter()
+        first = process.stdout.read(10)  # returns as soon as the first words are printed
+        first_at = time.perf_counter() - started
+        rest, err = process.communicate(timeout=60)
+        ended_at = time.perf_counter() - started
+    assert process.returncode == 0, err
+    assert (first + rest).decode() == "seventeen times twenty three is 391\n"
+    assert ended_at - first_at > 0.8  # the first words came before the model had finished
+    assert b"\x1b" not in first + rest + err  # a pipe gets no spinner, colours or cursor moves
+    assert "· calculator → 391" in err.decode()
+
+
+def test_no_stream_prints_the_answer_whole(tmp_path: Path) -> None:
+    with OpenAIServer() as server:
+        server.enqueue(text("all at once"))
+        done = subprocess.run([sys.executable, "-m", "aixgo", "run", str(config(tmp_path, server)), "-m", "hi",
+                               "--no-stream"], capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == "all at once\n"
+        assert "stream" not in server.chat_requests[-1]
+
+
+def test_a_piped_chat_streams_each_answer(tmp_path: Path) -> None:
+    with OpenAIServer() as server:
+        server.enqueue(text("hello Ada"), text("bye"))
+        done = subprocess.run([sys.executable, "-m", "aixgo", "run", str(config(tmp_path, server))],
+                              input="hi\nbye\n", capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "bot> hello Ada\nbot> bye\n"
