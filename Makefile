@@ -13,7 +13,7 @@ help: ## Show the targets
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	PYTHONWARNINGS=ignore $(BIN)/python -m pip install -q -e '.[dev]'  # no setuptools "editable install" banner
 	@touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install aixgo with its dev extras

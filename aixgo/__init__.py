@@ -12,16 +12,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aixgo import errors, session
+from aixgo import errors
 from aixgo.errors import AixgoError
 
 if TYPE_CHECKING:
+    from aixgo import session
     from aixgo.config import load_config
     from aixgo.runtime import Result, Runtime, SimpleRuntime
 
 __version__ = "0.1.0"
 
 _LAZY = {
+    "session": "aixgo",  # a subpackage: imported on first use (the CLI's start-up does not need it)
     "Result": "aixgo.runtime",
     "Runtime": "aixgo.runtime",
     "SimpleRuntime": "aixgo.runtime",
@@ -36,6 +38,8 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'aixgo' has no attribute {name!r}")
     import importlib  # noqa: PLC0415
 
+    if name == "session":
+        return importlib.import_module("aixgo.session")
     return getattr(importlib.import_module(module), name)
 
 

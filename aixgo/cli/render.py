@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ import click
 
 from aixgo.session.core.codec import format_ts, utcnow
 from aixgo.session.types import Checkpoint, Entry, EntryType, SessionInfo
+from aixgo.session.views import checkpoint_json, entry_json, info_json
 
 INDENT = "    "
 METADATA_WIDTH = 60
@@ -77,20 +79,23 @@ def render_table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, color
     return "\n".join(lines)
 
 
-def render_sessions(infos: Sequence[SessionInfo], now: datetime | None = None, *, color: bool = False) -> str:
-    """The ``aixgo sessions list`` table: id, agent, user, messages, last update (relative and ISO)."""
+def render_sessions(
+    infos: Sequence[SessionInfo],
+    now: datetime | None = None,
+    *,
+    color: bool = False,
+    tokens: Mapping[str, int] | None = None,
+) -> str:
+    """The ``aixgo sessions list`` table: id, agent, user, messages, (tokens,) last update."""
     now = now or utcnow()
-    rows = [
-        [
-            info.id,
-            info.agent,
-            info.user_id or "-",
-            str(info.message_count) if info.damage is None else "DAMAGED",
-            when(info.updated_at, now),
-        ]
-        for info in infos
-    ]
-    return render_table(["ID", "AGENT", "USER", "MESSAGES", "UPDATED"], rows, color=color)
+    rows = []
+    for info in infos:
+        row = [info.id, info.agent, info.user_id or "-", str(info.message_count) if info.damage is None else "DAMAGED"]
+        if tokens is not None:
+            row.append(f"{tokens[info.id]:,}" if info.id in tokens else "-")
+        rows.append([*row, when(info.updated_at, now)])
+    headers = ["ID", "AGENT", "USER", "MESSAGES", *(["TOKENS"] if tokens is not None else []), "UPDATED"]
+    return render_table(headers, rows, color=color)
 
 
 def format_metadata(metadata: Mapping[str, Any], width: int | None = METADATA_WIDTH) -> str:
@@ -153,8 +158,10 @@ def render_transcript(
     *,
     color: bool = False,
     timestamps: bool = True,
+    abandoned: frozenset[str] | set[str] = frozenset(),
 ) -> str:
-    """A readable transcript of ``entries`` (a session's history, oldest first).
+    """A readable transcript of ``entries`` (a session's history, oldest first; entries whose id is in
+    ``abandoned`` are marked so, for a transcript of every branch).
 
     Each entry shows its ``seq``, who speaks (``user``, ``assistant``, ``tool <name>`` …) and its
     content indented below; assistant tool calls show the function and its arguments, tool results
@@ -179,12 +186,17 @@ def render_transcript(
         for call in _tool_calls(entry.data):
             if call["id"]:
                 tool_names[call["id"]] = call["name"]
-        blocks.append(_render_entry(entry, tool_names, color=color, timestamps=timestamps))
+        block = _render_entry(entry, tool_names, color=color, timestamps=timestamps)
+        if entry.id in abandoned:
+            first, _, rest = block.partition("\n")
+            mark = click.style("(abandoned branch)", dim=True) if color else "(abandoned branch)"
+            block = f"{first}  {mark}" + (f"\n{rest}" if rest else "")
+        blocks.append(block)
         blocks.extend(_checkpoint_line(cp, color) for cp in by_entry.get(entry.id, []))
     return "\n".join(blocks)
 
 
-_ROLE_COLORS = {"user": "green", "assistant": "cyan", "system": "magenta", "tool": "yellow", "error": "red"}
+_ROLE_COLORS = {"user": "green", "assistant": "cyan", "system": "magenta", "tool": "yellow", "error": "red", "summary": "blue"}
 
 
 def _render_entry(entry: Entry, tool_names: Mapping[str, str], *, color: bool, timestamps: bool) -> str:
@@ -227,7 +239,42 @@ def _speaker_and_body(entry: Entry, tool_names: Mapping[str, str]) -> tuple[str,
         if rest:
             body.append(_compact(rest))
         return "error", body
+    if kind is EntryType.SUMMARY:
+        covered = f"summary of [{data.get('from_seq')}..{data.get('to_seq')}]"
+        rest = {k: v for k, v in data.items() if k not in ("content", "from_seq", "to_seq")}
+        body = _content_lines(data.get("content"))
+        if rest:
+            body.append(_compact(rest))
+        return covered, body
     return kind.value, [_compact(data)] if data else []
+
+
+@dataclass(frozen=True, slots=True)
+class UsageTotals:
+    """The token counts of a session's turns, summed from its ``usage`` entries."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    turns: int = 0
+    last_turn: int | None = None
+
+    def describe(self) -> str:
+        """``1,234 (1,000 prompt, 234 completion, 3 turns)``."""
+        turns = f"{self.turns} turn{'s' * (self.turns != 1)}"
+        return (f"{self.total_tokens:,} ({self.prompt_tokens:,} prompt, {self.completion_tokens:,} completion, "
+                f"{turns})")
+
+
+def usage_totals(entries: Iterable[Entry]) -> UsageTotals:
+    """The sums of the ``usage`` entries among ``entries`` (a session's history)."""
+    usage = [entry.data for entry in entries if entry.type is EntryType.USAGE]
+
+    def total(key: str) -> int:
+        return sum(int(u.get(key) or 0) for u in usage)
+
+    last = int(usage[-1].get("total_tokens") or 0) if usage else None
+    return UsageTotals(total("prompt_tokens"), total("completion_tokens"), total("total_tokens"), len(usage), last)
 
 
 def _content_lines(content: Any) -> list[str]:
@@ -292,47 +339,6 @@ def _compact(value: Any) -> str:
 
 
 # -- JSON forms --------------------------------------------------------------------------------
-
-
-def info_json(info: SessionInfo) -> dict[str, Any]:
-    """A session summary as a JSON-ready dict (timestamps ISO-8601 UTC with microseconds)."""
-    return {
-        "id": info.id,
-        "agent": info.agent,
-        "user_id": info.user_id,
-        "created_at": format_ts(info.created_at),
-        "updated_at": format_ts(info.updated_at),
-        "message_count": info.message_count,
-        "metadata": info.metadata,
-    } | ({"damage": info.damage} if info.damage is not None else {})
-
-
-def entry_json(entry: Entry) -> dict[str, Any]:
-    """An entry as a JSON-ready dict."""
-    return {
-        "id": entry.id,
-        "parent_id": entry.parent_id,
-        "seq": entry.seq,
-        "timestamp": format_ts(entry.timestamp),
-        "type": entry.type.value,
-        "data": entry.data,
-    }
-
-
-def checkpoint_json(cp: Checkpoint, branch: str | None = None) -> dict[str, Any]:
-    """A checkpoint as a JSON-ready dict; ``branch`` (see :func:`checkpoint_branch`) is added if given."""
-    result: dict[str, Any] = {
-        "id": cp.id,
-        "session_id": cp.session_id,
-        "entry_id": cp.entry_id,
-        "seq": cp.seq,
-        "timestamp": format_ts(cp.timestamp),
-        "checksum": cp.checksum,
-        "metadata": cp.metadata,
-    }
-    if branch is not None:
-        result["branch"] = branch
-    return result
 
 
 def to_json(value: Any) -> str:

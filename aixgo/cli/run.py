@@ -7,11 +7,14 @@ session, ``-c/--continue`` resumes the agent's most recent one.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
+import shutil
 import sys
 import traceback
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +22,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from aixgo.cli.app import CliState
-from aixgo.cli.render import render_checkpoints, render_transcript
+from aixgo.cli.ids import find_session, resolve_checkpoint, valid_id
+from aixgo.cli.render import checkpoint_json, entry_json, render_checkpoints, render_transcript, usage_totals
+from aixgo.cli.status import Status
 from aixgo.errors import AixgoError, SessionNotFoundError
 from aixgo.session import Session
 from aixgo.session.ids import new_session_id
@@ -33,8 +38,10 @@ HELP = """commands:
   /checkpoint [note]  save a checkpoint of the conversation
   /checkpoints        list checkpoints
   /restore ID         go back to a checkpoint (later messages leave the history)
+  /usage              tokens used by this session
   /new                start a new session
-  /exit               quit (or Ctrl-D); Ctrl-C cancels a running turn"""
+  /exit               quit (or Ctrl-D); Ctrl-C cancels a running turn
+  \"\"\"                 on a line of its own: start (and end) a message of several lines"""
 
 
 def _pick_agent(runtime: Runtime, wanted: str | None) -> str:
@@ -63,8 +70,18 @@ def _result_json(result: Result) -> str:
     )
 
 
+MULTILINE = '"""'
+"""A line of only this starts a message of several lines; the next such line ends it."""
+
+EXIT_TURN_FAILED = 1
+EXIT_UNKNOWN_COMMAND = 2
+
+
 @dataclass
 class _Chat:
+    """The interactive (or piped) chat. With ``--json``, every line on stdout is one JSON object:
+    answers, and the output of /commands alike; notes and errors go to stderr."""
+
     runtime: Runtime
     agent: str
     session: Session
@@ -73,24 +90,64 @@ class _Chat:
     as_json: bool
     debug: bool
     color: bool = False
+    stream: bool = True
+    failed_turns: int = 0
+    failed_commands: int = 0
+    unknown_commands: int = 0
 
-    def banner(self) -> None:
-        click.echo(f"aixgo · agent {self.agent} · session {self.session.id}", err=True)
-        click.echo(f"resume with: aixgo run {self.config} --session {self.session.id}", err=True)
-        click.echo("type /help for commands, Ctrl-D to quit", err=True)
+    def say(self, payload: dict[str, Any], text: str) -> None:
+        """``text`` for people, or ``payload`` as one JSON line with ``--json``."""
+        click.echo(json.dumps(payload, ensure_ascii=False, default=str) if self.as_json else text)
+
+    def banner(self, *, resumed: bool = False) -> None:
+        mode = self.runtime.session_mode(self.agent)
+        if mode == "enabled":
+            click.echo(f"aixgo · agent {self.agent} · session {self.session.id}", err=True)
+            if resumed:
+                self._resumed()
+            click.echo(f"resume with: {_resume_command(Path(self.config), self.session.id)}", err=True)
+        elif mode == "lightweight":
+            click.echo(f"aixgo · agent {self.agent} · in-memory session (session_mode: lightweight): "
+                       "it ends when you quit", err=True)
+        else:
+            click.echo(f"aixgo · agent {self.agent} · no memory (sessions disabled): each message "
+                       "is answered on its own", err=True)
+        click.echo(f"type /help for commands, {MULTILINE} for several lines, Ctrl-D to quit", err=True)
+
+    def _resumed(self) -> None:
+        """Say that this is an earlier conversation, and how it ended."""
+        messages = self.session.get_messages(limit=64)
+        count = self.session.info.message_count
+        click.echo(f"resumed session {self.session.id}, {count} message{'s' * (count != 1)}", err=True)
+        said = [m for m in messages if m.get("role") in ("user", "assistant") and isinstance(m.get("content"), str)
+                and m.get("content")]
+        last_user = next((i for i in range(len(said) - 1, -1, -1) if said[i]["role"] == "user"), None)
+        if last_user is not None:
+            for message in said[last_user : last_user + 2]:
+                who = "you" if message["role"] == "user" else self.agent
+                text = " ".join(str(message["content"]).split())
+                click.echo(f"  {who}> {text[:200]}{'…' if len(text) > 200 else ''}", err=True)
 
     def turn(self, text: str) -> None:
         try:
-            result = self.runtime.call_with_session(self.agent, text, self.session.id, user_id=self.user_id)
+            if self.stream and not self.as_json:
+                result = stream_turn(self.runtime, self.agent, text, self.session.id, self.user_id,
+                                     prefix=f"{self.agent}> ")
+            else:
+                result = self.runtime.call_with_session(self.agent, text, self.session.id, user_id=self.user_id)
         except KeyboardInterrupt:
             click.echo("(turn cancelled — the session is intact)", err=True)
             return
         except AixgoError as exc:
+            self.failed_turns += 1
             if self.debug:
                 traceback.print_exc()
             click.echo(f"error: {exc}", err=True)
             return
-        click.echo(_result_json(result) if self.as_json else f"{self.agent}> {result.answer}")
+        if self.as_json:
+            click.echo(_result_json(result))
+        elif not self.stream:
+            click.echo(f"{self.agent}> {result.answer}")
         _note_if_cut_off(result, self.config)
 
     def command(self, line: str) -> bool:
@@ -98,36 +155,45 @@ class _Chat:
         name, _, arg = line.partition(" ")
         arg = arg.strip()
         actions: dict[str, Callable[[str], bool | None]] = {
-            "/help": lambda _: click.echo(HELP),
+            "/help": lambda _: self.say({"help": HELP}, HELP),
             "/history": self._history,
             "/checkpoint": self._checkpoint,
             "/checkpoints": self._checkpoints,
             "/restore": self._restore,
+            "/usage": self._usage,
             "/new": self._new,
             "/exit": lambda _: False,
             "/quit": lambda _: False,
         }
         action = actions.get(name)
         if action is None:
+            self.unknown_commands += 1
             click.echo(f"unknown command {name} (try /help)", err=True)
             return True
         try:
             return action(arg) is not False
         except AixgoError as exc:
+            self.failed_commands += 1
             click.echo(f"error: {exc}", err=True)
             return True
 
     def _checkpoint(self, note: str) -> None:
         cp = self.session.checkpoint(metadata={"note": note} if note else None)
-        click.echo(f"checkpoint {cp.id} at entry {cp.seq}")
+        self.say({"checkpoint": checkpoint_json(cp)}, f"checkpoint {cp.id} at entry {cp.seq}")
 
     def _history(self, _: str) -> None:
         entries = self.session.get_entries()
+        if self.as_json:
+            self.say({"history": [entry_json(e) for e in entries]}, "")
+            return
         text = render_transcript(entries, self.session.checkpoints(), color=self.color, timestamps=False)
         click.echo(text or "(no messages yet)")
 
     def _checkpoints(self, _: str) -> None:
         checkpoints = self.session.checkpoints()
+        if self.as_json:
+            self.say({"checkpoints": [checkpoint_json(cp) for cp in checkpoints]}, "")
+            return
         if not checkpoints:
             click.echo("no checkpoints yet (/checkpoint [note] makes one)")
             return
@@ -137,36 +203,67 @@ class _Chat:
         if not checkpoint_id:
             click.echo("usage: /restore CHECKPOINT_ID (see /checkpoints)", err=True)
             return
-        cp = self.session.restore(checkpoint_id)
-        click.echo(f"restored {cp.id}: the history now ends at entry {cp.seq}")
+        cp = self.session.restore(resolve_checkpoint(self.session, checkpoint_id).id)
+        self.say({"restored": checkpoint_json(cp)}, f"restored {cp.id}: the history now ends at entry {cp.seq}")
+
+    def _usage(self, _: str) -> None:
+        used = usage_totals(self.session.get_entries())
+        text = f"this session: {used.describe()} tokens"
+        if used.last_turn is not None:
+            text += f"; last turn: {used.last_turn:,}"
+        self.say({"usage": dataclasses.asdict(used)}, text)
 
     def _new(self, _: str) -> None:
         self.session = self.runtime.session_for(self.agent, None, user_id=self.user_id)
+        if self.as_json:
+            self.say({"session_id": self.session.id}, "")
         self.banner()
 
-    def loop(self) -> None:
+    def loop(self, *, resumed: bool = False) -> int:
+        """Chat until end of input or /exit. Returns the exit code: 0, or, when standard input is not
+        a terminal (a script, a pipe), 2 if a command was unknown, else 1 if a turn or a command failed."""
         interactive = sys.stdin.isatty()
         if interactive:
             _enable_line_editing()
-        self.banner()
+        self.banner(resumed=resumed)
         while True:
             try:
                 line = input("you> " if interactive else "")
+                if line.strip() == MULTILINE:
+                    line = self._read_block(interactive)
             except EOFError:
                 if interactive:
                     click.echo(err=True)
-                return
+                break
             except KeyboardInterrupt:
                 click.echo("\n(Ctrl-D or /exit to quit)", err=True)
                 continue
-            line = line.strip()
-            if not line:
+            if not line.strip():
                 continue
-            if line.startswith("/"):
-                if not self.command(line):
-                    return
+            if line.lstrip().startswith("/") and "\n" not in line:
+                if not self.command(line.strip()):
+                    break
             else:
-                self.turn(line)
+                self.turn(line.strip())
+        if interactive:
+            return 0
+        if self.unknown_commands:
+            return EXIT_UNKNOWN_COMMAND
+        return EXIT_TURN_FAILED if self.failed_turns or self.failed_commands else 0
+
+    @staticmethod
+    def _read_block(interactive: bool) -> str:
+        """The lines up to the closing ``\"\"\"`` as one message (end of input also closes it)."""
+        lines: list[str] = []
+        while True:
+            try:
+                line = input("... " if interactive else "")
+            except EOFError:
+                break
+            if line.strip() == MULTILINE:
+                break
+            lines.append(line)
+        return "\n".join(lines)
 
 
 def _enable_line_editing() -> None:
@@ -195,9 +292,63 @@ def _save_history(readline: Any, history: Path) -> None:
         pass
 
 
+def stream_turn(
+    runtime: Runtime, agent: str, message: str, session_id: str, user_id: str | None, *, prefix: str = ""
+) -> Result:
+    """Run a turn, printing the answer on stdout as it arrives (flushed, to a terminal or a pipe alike)
+    and, on a terminal, a spinner while waiting for the model or a tool; tool calls and their results
+    go to stderr as one compact line each. Returns the turn's result."""
+    started = False
+    events = runtime.stream_with_session(agent, message, session_id, user_id=user_id)
+    with Status() as status, closing(events):
+        status.show("thinking")
+        for event in events:
+            if event.type == "text_delta":
+                status.clear()
+                if not started:
+                    click.echo(prefix, nl=False)
+                    started = True
+                click.echo(event.text, nl=False)
+                sys.stdout.flush()
+            elif event.type == "tool_call":
+                status.clear()
+                if started:
+                    click.echo()
+                    started = False
+                status.show(f"{event.name}({_short(event.arguments)}) …")
+            elif event.type == "tool_result":
+                status.clear()
+                line = f"  · {event.name} → {_short(event.content)}"
+                click.echo(click.style(line, dim=True) if sys.stderr.isatty() else line, err=True)
+                status.show("thinking")
+            elif event.type == "turn_end":
+                status.clear()
+                if started:
+                    click.echo()
+                return event.result
+    raise AixgoError("the turn ended without a result")  # pragma: no cover - turn_end always comes last
+
+
+def _short(text: str, limit: int = 80) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _aixgo_command() -> str:
+    """How the user's shell runs this aixgo: ``aixgo`` when it is on PATH, else its full path (a
+    virtualenv that is not activated), else ``python -m aixgo``."""
+    script = Path(sys.executable).parent / "aixgo"
+    found = shutil.which("aixgo")
+    if found is not None and (not script.exists() or Path(found).resolve() == script.resolve()):
+        return "aixgo"
+    if script.exists():
+        return shlex.quote(str(script))
+    return f"{shlex.quote(sys.executable)} -m aixgo"
+
+
 def _resume_command(config: Path, session_id: str) -> str:
-    """The command that continues ``session_id`` (``aixgo`` as the user's shell finds it)."""
-    return f"aixgo run {shlex.quote(str(config))} --session {shlex.quote(session_id)}"
+    """The command that continues ``session_id``, as the user's shell can run it."""
+    return f"{_aixgo_command()} run {shlex.quote(str(config))} --session {shlex.quote(session_id)}"
 
 
 def _note_if_cut_off(result: Any, config: str) -> None:
@@ -212,12 +363,14 @@ def _note_if_cut_off(result: Any, config: str) -> None:
 
 @click.command("run")
 @click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--session", "session_id", metavar="ID", help="Resume (or create) the session with this id.")
+@click.option("--session", "session_id", metavar="ID", callback=valid_id("session id"),
+              help="Resume (or create) the session with this id.")
 @click.option("-c", "--continue", "continue_", is_flag=True, help="Resume the agent's most recent session.")
 @click.option("--agent", metavar="NAME", help="Which agent to talk to, when the config has several.")
 @click.option("--user", "user_id", metavar="ID", help="The user the session belongs to.")
 @click.option("-m", "--message", metavar="TEXT", help="Send one message, print the answer and exit.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (one JSON object per answer).")
+@click.option("--no-stream", is_flag=True, help="Print each answer whole when it is done, not as it arrives.")
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -228,6 +381,7 @@ def run(
     user_id: str | None,
     message: str | None,
     as_json: bool,
+    no_stream: bool,
 ) -> None:
     """Chat with an agent of CONFIG; the conversation is stored and can be resumed."""
     if continue_ and session_id:
@@ -239,28 +393,61 @@ def run(
 
     with Runtime.from_config(config) as runtime:
         agent_name = _pick_agent(runtime, agent)
+        stored = runtime.session_mode(agent_name) == "enabled"
+        if not stored and (continue_ or session_id):
+            raise click.UsageError(
+                f"agent {agent_name!r} stores no sessions (session_mode: {runtime.session_mode(agent_name)}): "
+                "--session and --continue need one"
+            )
+        resumed = False
         if continue_:
             recent = runtime.session_manager.most_recent(agent=agent_name, user_id=user_id)
             if recent is None:
-                raise SessionNotFoundError(f"no earlier session of agent {agent_name!r} to continue")
-            session_id = recent.id
+                of_user = f" of user {user_id!r}" if user_id is not None else ""
+                raise SessionNotFoundError(f"no earlier session of agent {agent_name!r}{of_user} to continue")
+            session_id, resumed = recent.id, True
+        elif session_id is not None:  # an existing session may be named by a unique prefix of its id
+            found = find_session(runtime.session_manager, session_id, agent=agent_name)
+            if found is not None:
+                _check_user(found, user_id)
+            session_id, resumed = (found.id, True) if found is not None else (session_id, False)
         if message is not None:
             session_id = session_id or new_session_id()  # known up front, so a failure can name it
             try:
-                result = runtime.call_with_session(agent_name, message, session_id, user_id=user_id)
+                if as_json or no_stream:
+                    result = runtime.call_with_session(agent_name, message, session_id, user_id=user_id)
+                else:
+                    result = stream_turn(runtime, agent_name, message, session_id, user_id)
             except AixgoError:
+                if not stored:
+                    raise
                 click.echo(
                     f"note: session {session_id} keeps what the turn stored; continue it with: "
                     f"{_resume_command(config, session_id)}",
                     err=True,
                 )
                 raise
-            click.echo(_result_json(result) if as_json else result.answer)
+            if as_json or no_stream:
+                click.echo(_result_json(result) if as_json else result.answer)
             _note_if_cut_off(result, str(config))
             return
         session = runtime.session_for(agent_name, session_id, user_id=user_id)
         color = sys.stdout.isatty() and not as_json
-        _Chat(runtime, agent_name, session, str(config), user_id, as_json, state.debug, color).loop()
+        chat = _Chat(runtime, agent_name, session, str(config), user_id, as_json, state.debug, color,
+                     stream=not no_stream)
+        code = chat.loop(resumed=resumed)
+    if code:
+        ctx.exit(code)
+
+
+def _check_user(session: Session, user_id: str | None) -> None:
+    """``--user`` given: the session must be that user's (another user's conversation is not resumed)."""
+    if user_id is not None and session.info.user_id != user_id:
+        raise SessionNotFoundError(
+            f"session {session.id!r} does not belong to user {user_id!r}; leave out --user, or start a new "
+            "session for that user (without --session)",
+            session_id=session.id,
+        )
 
 
 COMMANDS = [run]

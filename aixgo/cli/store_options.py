@@ -27,13 +27,14 @@ import click
 from click.core import ParameterSource
 
 from aixgo.config import build_session_manager, load_config
+from aixgo.config.problems import mask_secrets
 from aixgo.session import stores
 from aixgo.session.manager import Manager
 from aixgo.session.stores import DEFAULT_BASE_DIR, DEFAULT_REDIS, StoreOptions
 
 CONFIG_ENV = "AIXGO_CONFIG"
 _META_KEY = "aixgo.cli.store_options"
-_NAMES = ("config", "store", "base_dir", "redis_url")
+_NAMES = ("config", "store", "base_dir", "redis_url", "redis_cluster")
 
 F = TypeVar("F", bound=Callable[..., Any])
 StoreKind = Literal["file", "redis"]
@@ -47,6 +48,7 @@ class StoreChoice:
     store: StoreKind = "file"
     base_dir: Path | None = None
     redis_url: str | None = None
+    redis_cluster: bool = False
 
     @property
     def file_dir(self) -> Path:
@@ -58,7 +60,7 @@ class StoreChoice:
         if self.config is not None:
             return f"the store configured in {self.config}"
         if self.store == "redis":
-            return f"Redis store at {self.redis_url or DEFAULT_REDIS}"
+            return f"Redis store at {mask_secrets(self.redis_url or DEFAULT_REDIS)}"
         return f"file store at {self.file_dir}"
 
     def missing(self) -> bool:
@@ -122,10 +124,38 @@ def store_options(func: F) -> F:
             help=f"Redis address: host:port, redis://[:password@]host:port/db, rediss://… or "
             f"unix:///path.  [default: {DEFAULT_REDIS}]",
         ),
+        click.option(
+            "--redis-cluster",
+            is_flag=True,
+            default=None,
+            expose_value=False,
+            callback=_remember,
+            help="The --redis-url is a node of a Redis Cluster.",
+        ),
+        click.option(
+            "--debug",
+            is_flag=True,
+            expose_value=False,
+            callback=_debug,
+            help="Show tracebacks for errors (as `aixgo --debug`).",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
     return func
+
+
+def _debug(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    """``--debug`` given after a subcommand: the same as before it (tracebacks, debug logs)."""
+    if value:
+        from aixgo.cli.app import CliState  # noqa: PLC0415 - app imports the commands that use this module
+        from aixgo.logs import configure_logging  # noqa: PLC0415
+
+        state = ctx.find_object(CliState)
+        if state is not None and not state.debug:
+            state.debug, state.log_level = True, "debug"
+            configure_logging("debug", json=state.log_json)
+    return value
 
 
 def store_choice(ctx: click.Context) -> StoreChoice:
@@ -140,12 +170,15 @@ def store_choice(ctx: click.Context) -> StoreChoice:
             raise click.UsageError(f"--config cannot be combined with {flags}", ctx)
         if not explicit:  # AIXGO_CONFIG is only a default: explicit store flags override it
             return StoreChoice(config=config_value[0])
-    store: StoreKind = explicit.get("store") or ("redis" if "redis_url" in explicit else "file")
-    if store == "file" and "redis_url" in explicit:
-        raise click.UsageError("--redis-url needs --store redis", ctx)
+    redis_flags = "redis_url" in explicit or bool(explicit.get("redis_cluster"))
+    store: StoreKind = explicit.get("store") or ("redis" if redis_flags else "file")
+    if store == "file" and redis_flags:
+        flag = "--redis-url" if "redis_url" in explicit else "--redis-cluster"
+        raise click.UsageError(f"{flag} needs --store redis", ctx)
     if store == "redis" and "base_dir" in explicit:
         raise click.UsageError("--base-dir applies to the file store only, not --store redis", ctx)
-    return StoreChoice(store=store, base_dir=explicit.get("base_dir"), redis_url=explicit.get("redis_url"))
+    return StoreChoice(store=store, base_dir=explicit.get("base_dir"), redis_url=explicit.get("redis_url"),
+                       redis_cluster=bool(explicit.get("redis_cluster")))
 
 
 def build_manager(choice: StoreChoice) -> Manager:
@@ -159,7 +192,10 @@ def build_manager(choice: StoreChoice) -> Manager:
     if choice.store == "file":
         return stores.open_manager(StoreOptions(kind="file", base_dir=choice.file_dir))
     try:
-        return stores.open_manager(StoreOptions(kind="redis", redis_target=choice.redis_url or DEFAULT_REDIS))
+        redis = {"cluster": True} if choice.redis_cluster else {}
+        return stores.open_manager(
+            StoreOptions(kind="redis", redis_target=choice.redis_url or DEFAULT_REDIS, redis=redis)
+        )
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="'--redis-url'") from None
 

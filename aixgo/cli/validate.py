@@ -48,14 +48,38 @@ def summary(config: Config) -> str:
     return f"{agents}, {store}"
 
 
+def _unresolvable_tools(config: Config) -> list[str]:
+    """``agents[i].tools[j]: …`` for each ``module:function`` tool that cannot be imported, as ``run``
+    would find it (this imports the modules, as building the agent does)."""
+    references = [
+        (index, number, name)
+        for index, agent in enumerate(config.agents)
+        for number, name in enumerate(agent.tools)
+        if ":" in name
+    ]
+    if not references:
+        return []
+    from aixgo.agents.tools import resolve_tools  # noqa: PLC0415 - only for configs with such tools
+    from aixgo.errors import ToolError  # noqa: PLC0415
+
+    problems = []
+    for index, number, name in references:
+        try:
+            resolve_tools([name])
+        except ToolError as exc:
+            problems.append(f"agents[{index}].tools[{number}]: {exc}")
+    return problems
+
+
 @click.command()
 @click.argument("configs", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing for valid files, only problems.")
 def validate(configs: tuple[Path, ...], quiet: bool) -> None:
     """Check config files: every problem is reported with file:line:column.
 
-    Exits 0 when all files are valid (one summary line each), 2 otherwise. Loading touches no
-    session store and no network.
+    Exits 0 when all files are valid (one summary line each), 2 otherwise; settings that load but
+    do nothing, or may not mean what they say (YAML's 010 is 8), are printed as warnings. Checking
+    touches no session store and no network; `module:function` tools are imported, as `run` does.
     """
     failed = 0
     for path in configs:
@@ -64,6 +88,14 @@ def validate(configs: tuple[Path, ...], quiet: bool) -> None:
         except ConfigError as exc:
             failed += 1
             click.echo(str(exc), err=True)
+            continue
+        for warning in config.warnings:
+            click.echo(f"warning: {warning}", err=True)
+        unresolved = _unresolvable_tools(config)
+        if unresolved:
+            failed += 1
+            for problem in unresolved:
+                click.echo(f"{path}: {problem}", err=True)
             continue
         if not quiet:
             click.echo(f"{path}: ok: {summary(config)}")

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from aixgo.session.core.transfer import export_records, parse_export
+from aixgo.session.core.transfer import ImportPlan, export_records, parse_export, renamed
+from aixgo.session.ids import validate_id
 from aixgo.session.manager import Manager, Session
 
 
@@ -29,14 +30,27 @@ async def aexport_lines(session: Session) -> list[str]:
     return list(export_records(snapshot))
 
 
-def import_lines(manager: Manager, lines: Iterable[str | bytes], source: str = "<input>") -> Session:
-    """Create the exported session in ``manager``'s store. Errors name ``source`` and the line."""
-    return manager.import_plan(parse_export(lines, source))
+def import_lines(
+    manager: Manager, lines: Iterable[str | bytes], source: str = "<input>", *, session_id: str | None = None
+) -> Session:
+    """Create the exported session in ``manager``'s store (under ``session_id`` when given, else its
+    own id). Errors name ``source`` and the line."""
+    return manager.import_plan(_plan(lines, source, session_id))
 
 
-async def aimport_lines(manager: Manager, lines: Iterable[str | bytes], source: str = "<input>") -> Session:
+async def aimport_lines(
+    manager: Manager, lines: Iterable[str | bytes], source: str = "<input>", *, session_id: str | None = None
+) -> Session:
     """Awaitable :func:`import_lines`."""
-    return await manager.aimport_plan(parse_export(lines, source))
+    return await manager.aimport_plan(_plan(lines, source, session_id))
+
+
+def _plan(lines: Iterable[str | bytes], source: str, session_id: str | None) -> ImportPlan:
+    plan = parse_export(lines, source)
+    if session_id is not None:
+        validate_id(session_id)
+        plan = renamed(plan, session_id)
+    return plan
 
 
 __all__ = ["aexport_lines", "aimport_lines", "export_lines", "import_lines"]

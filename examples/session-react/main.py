@@ -94,10 +94,16 @@ def print_history(base_dir: Path, session_id: str) -> None:
             print(f"  #{entry.seq:<3} {entry.type.value:<11} {data.get('role', ''):<9} {detail}")
 
 
-def demo() -> int:
+DEMO_DIR = Path("~/.aixgo/demo-sessions")
+"""Where the demo keeps its session: one folder, reused by every run (each run starts the session anew)."""
+
+
+def demo(base_dir: Path | None = None) -> int:
     """Run the conversation in two separate processes: the second answers from what the first stored."""
-    base_dir = Path(tempfile.mkdtemp(prefix="aixgo-demo-"))
+    base_dir = (base_dir or DEMO_DIR).expanduser()
     session_id = "demo-session"
+    with Manager(FileBackend(base_dir)) as manager:
+        manager.delete(session_id)  # the previous run's conversation
     model = (
         "a real model"
         if os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL")
@@ -130,11 +136,11 @@ def main() -> int:
     )
     parser.add_argument("--demo", action="store_true", help="run the two-process memory demo")
     parser.add_argument("--step", choices=["first", "second"], help=argparse.SUPPRESS)
-    parser.add_argument("--base-dir", type=Path, help="session store folder (default: a new temp folder)")
+    parser.add_argument("--base-dir", type=Path, help="session store folder (default: a new temp folder; ~/.aixgo/demo-sessions with --demo)")
     parser.add_argument("--session", default="example-session", help="session id")
     args = parser.parse_args()
     if args.demo:
-        return demo()
+        return demo(args.base_dir)
     base_dir = args.base_dir or Path(tempfile.mkdtemp(prefix="aixgo-example-"))
     if args.step:
         print(f"  (pid {os.getpid()})")

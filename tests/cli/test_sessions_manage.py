@@ -6,6 +6,7 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -97,7 +98,8 @@ def test_delete_asks_on_a_terminal(
     if deleted:
         assert result.exit_code == 0 and result.stdout == "deleted session chat-1\n"
     else:
-        assert result.exit_code == 1 and result.stderr.endswith("error: nothing deleted\n")
+        assert result.exit_code == 1 and result.stderr.endswith("\nnothing deleted\n")  # a choice, not an error
+        assert "error" not in result.stderr
     several = invoke(sessions_runner, seeded_store.args("delete", "chat-2", "code-1"), input="n\n")
     assert "Delete 2 sessions (chat-2, code-1)?" in several.stderr
 
@@ -124,11 +126,11 @@ def test_prune(sessions_runner: CliRunner, seeded_store: SeededStore) -> None:
     assert _ids(sessions_runner, seeded_store) == {"chat-1", "chat-2", "code-1"}
 
     only_coder = invoke(
-        sessions_runner, seeded_store.args("prune", "--older-than", "30d", "--agent", "coder")
+        sessions_runner, seeded_store.args("prune", "--older-than", "30d", "--agent", "coder", "--yes")
     )
     assert only_coder.stdout == "deleted session code-1\n"
     assert only_coder.stderr == "pruned 1 session of agent 'coder' not updated for 30d\n"
-    result = invoke(sessions_runner, seeded_store.args("prune", "--older-than", "720h"))
+    result = invoke(sessions_runner, seeded_store.args("prune", "-y", "--older-than", "720h"))
     assert result.exit_code == 0 and result.stdout == "deleted session chat-1\n"
     assert result.stderr == "pruned 1 session not updated for 30d\n"
     assert _ids(sessions_runner, seeded_store) == {"chat-2"}
@@ -157,3 +159,54 @@ def test_prune_errors(sessions_runner: CliRunner, seeded_store: SeededStore, tmp
     )
     assert empty.exit_code == 0 and "nothing to prune in file store at" in empty.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_prune_asks_first_like_delete(
+    sessions_runner: CliRunner, seeded_store: SeededStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _age(seeded_store, "assistant", "chat-1", 40)
+    refused = invoke(sessions_runner, seeded_store.args("prune", "--older-than", "30d"), input="y\n")
+    assert refused.exit_code == 2
+    assert refused.stderr == "error: refusing to prune without confirmation: standard input is not a terminal; pass --yes\n"
+    assert "chat-1" in _ids(sessions_runner, seeded_store)
+    monkeypatch.setattr(sessions_module, "_stdin_is_interactive", lambda: True)
+    declined = invoke(sessions_runner, seeded_store.args("prune", "--older-than", "30d"), input="n\n")
+    assert "Delete 1 session not updated for 30d? This cannot be undone [y/N]:" in declined.stderr
+    assert declined.exit_code == 1 and declined.stderr.endswith("nothing pruned\n") and "error" not in declined.stderr
+    assert "chat-1" in _ids(sessions_runner, seeded_store)
+    nothing = invoke(sessions_runner, seeded_store.args("prune", "--older-than", "90d"))
+    assert nothing.exit_code == 0 and nothing.stderr == "no sessions older than 90d: nothing deleted\n"
+    accepted = invoke(sessions_runner, seeded_store.args("prune", "--older-than", "30d"), input="y\n")
+    assert accepted.exit_code == 0 and accepted.stdout == "deleted session chat-1\n"
+
+
+def test_ctrl_c_at_a_prompt_is_an_interruption(
+    sessions_runner: CliRunner, seeded_store: SeededStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sessions_module, "_stdin_is_interactive", lambda: True)
+
+    def interrupted(*args: object, **kwargs: object) -> bool:
+        raise click.Abort  # what click.confirm raises on Ctrl-C or end of input
+
+    monkeypatch.setattr(sessions_module.click, "confirm", interrupted)
+    result = invoke(sessions_runner, seeded_store.args("delete", "chat-1"))
+    assert result.exit_code == 130 and result.stderr.endswith("interrupted\n") and "Aborted" not in result.stderr
+    assert "chat-1" in _ids(sessions_runner, seeded_store)
+
+
+def test_exit_codes_agree_across_commands(
+    sessions_runner: CliRunner, seeded_store: SeededStore, tmp_path: Path
+) -> None:
+    config = tmp_path / "app.yaml"
+    config.write_text(f"session:\n  base_dir: {seeded_store.base_dir}\nllm:\n  provider: scripted\n"
+                      "agents:\n  - name: assistant\n    model: demo\n")
+    bad_run = invoke(sessions_runner, ["run", str(config), "--session", "../x", "-m", "hi"])
+    bad_show = invoke(sessions_runner, seeded_store.args("show", "../x"))
+    assert bad_run.exit_code == bad_show.exit_code == 2  # a malformed id is a usage error everywhere
+    assert "session id" in bad_run.stderr
+    from aixgo.errors import SessionNotFoundError
+
+    with pytest.raises(SessionNotFoundError):  # --debug after the subcommand lets the traceback through
+        invoke(sessions_runner, [*seeded_store.args("show", "nope"), "--debug"])
+    quiet = invoke(sessions_runner, seeded_store.args("show", "nope"))
+    assert quiet.exit_code == 1 and quiet.stderr.startswith("error: ")

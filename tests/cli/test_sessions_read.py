@@ -90,7 +90,7 @@ def test_show_transcript(sessions_runner: CliRunner, seeded_store: SeededStore) 
     assert f"--- checkpoint {seeded_store.cp_question} (seq 2): reason=before tools ---" in out
     assert "[3] assistant" in out and "Let me ask differently." in out
     assert "get_weather" not in out  # the tool call is on the abandoned branch
-    assert "(1 checkpoint is on abandoned branches: aixgo sessions checkpoints chat-1)" in out
+    assert "(1 checkpoint is on abandoned branches: aixgo sessions show --all chat-1)" in out
     assert out.index("[2] user") < out.index("--- checkpoint") < out.index("[3] assistant")
 
 
@@ -102,6 +102,7 @@ def test_show_tool_calls_and_results(sessions_runner: CliRunner, seeded_store: S
     assert "[4] tool get_weather [call_1]" in out and '    {"temp_c": 21}' in out
     assert "[5] assistant" in out and "It is 21 °C in Zürich." in out
     assert "[6] usage" in out and "prompt_tokens=12 completion_tokens=7 total_tokens=19" in out
+    assert "tokens       19 (12 prompt, 7 completion, 1 turn)" in out
     assert f"--- checkpoint {seeded_store.cp_answer} (seq 6): reason=answered ---" in out
     assert "abandoned" not in out
 
@@ -238,3 +239,14 @@ def test_list_names_a_damaged_session_and_lists_the_others(tmp_path: Path) -> No
     assert as_json.returncode == 0
     damaged = [item for item in json.loads(as_json.stdout) if "damage" in item]
     assert [item["id"] for item in damaged] == ["broken"]
+
+
+def test_list_with_tokens(sessions_runner: CliRunner, seeded_store: SeededStore) -> None:
+    out = invoke(sessions_runner, seeded_store.args("list", "--tokens")).stdout
+    header, *rows = out.splitlines()
+    assert header.split() == ["ID", "AGENT", "USER", "MESSAGES", "TOKENS", "UPDATED"]
+    chat = next(row for row in rows if row.startswith("chat-1"))
+    assert chat.split()[4] == "0"  # its usage entry is on the abandoned branch
+    data = json.loads(invoke(sessions_runner, seeded_store.args("list", "--tokens", "--json")).stdout)
+    assert all("tokens" in item for item in data)
+    assert "TOKENS" not in invoke(sessions_runner, seeded_store.args("list")).stdout

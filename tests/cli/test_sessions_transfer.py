@@ -96,7 +96,10 @@ def test_import_existing_session_fails(
     dump.write_bytes(_expected(seeded_store, "chat-1"))
     result = invoke(sessions_runner, seeded_store.args("import", str(dump)))
     assert result.exit_code == 1
-    assert result.stderr == "error: session 'chat-1' already exists\n"
+    assert result.stderr == (
+        "error: session 'chat-1' already exists; import it as a copy with --new-id, or replace the stored one "
+        "with --replace\n"
+    )
     assert result.stdout == ""
 
 

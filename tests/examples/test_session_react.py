@@ -38,6 +38,17 @@ def test_demo_second_process_answers_from_first_processes_history() -> None:
     assert "tool_result tool      391" in out  # the stored history shows the tool step
 
 
+def test_the_demo_reuses_one_folder_and_starts_afresh() -> None:
+    """Each run used to leave a new /tmp/aixgo-demo-* folder; now one folder, and a fresh conversation."""
+    first, second = run("--demo"), run("--demo")
+    assert first.returncode == second.returncode == 0, second.stderr
+    folder = Path(os.environ["HOME"]) / ".aixgo" / "demo-sessions"
+    assert str(folder) in second.stdout and "aixgo-demo-" not in second.stdout
+    assert list(folder.glob("*/*.jsonl")) == [folder / "assistant" / "demo-session.jsonl"]
+    history = [line for line in second.stdout.splitlines() if line.startswith("  #")]
+    assert history == [line for line in first.stdout.splitlines() if line.startswith("  #")]  # not grown
+
+
 def test_single_run_into_a_given_folder(tmp_path: Path) -> None:
     done = run("--base-dir", str(tmp_path), "--session", "mine")
     assert done.returncode == 0, done.stderr
@@ -73,3 +84,16 @@ def test_talks_to_a_real_endpoint_when_configured(tmp_path: Path) -> None:
         "Hi! My name is Ada.",
         "Remember that our launch is on Friday.",
     ]
+
+
+def test_the_readme_example_commands_run_as_written() -> None:
+    """README's example lines name the venv's python (a bare `python` lacks aixgo: ModuleNotFoundError)."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    commands = [line for line in readme.splitlines() if line.startswith("- `") and "examples/" in line]
+    assert len(commands) >= 2
+    for line in commands:
+        command = line.split("`")[1].replace(" [--demo]", "").split()
+        assert command[0] == ".venv/bin/python", line
+        done = subprocess.run([sys.executable, *command[1:]], capture_output=True, text=True, timeout=120,
+                              check=False, cwd=REPO)
+        assert done.returncode == 0, f"{line}\n{done.stderr[-1500:]}"

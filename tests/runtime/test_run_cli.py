@@ -91,13 +91,13 @@ def test_interactive_commands(runner: CliRunner, offline: Path) -> None:
         ]
     )
     result = runner.invoke(cli, ["run", str(offline), "--session", "chat"], input=script + "\n")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 2, result.output  # piped, and /bogus was not a command
     out = result.stdout
     assert "helper> Nice to meet you, Ada!" in out
     assert "helper> 2+3 = 5" in out
     assert "checkpoint cp_" in out and "named" in out
     assert "-> calculator" in out and "tool calculator" in out
-    assert "resume with: aixgo run" in result.stderr and "--session chat" in result.stderr
+    assert "resume with: " in result.stderr and f"run {offline} --session chat" in result.stderr
     assert "has no checkpoint 'nope'" in result.stderr
     assert "unknown command /bogus" in result.stderr
 
@@ -224,3 +224,57 @@ agents:
         result = runner.invoke(cli, ["run", str(config), "--session", "one-shot-1", "-m", "hi"])
     assert result.exit_code == 1
     assert "one-shot-1" in result.stderr and "bad request" in result.stderr
+
+
+def test_a_piped_chat_exits_non_zero_when_a_turn_failed(runner: CliRunner, tmp_path: Path) -> None:
+    config = tmp_path / "one.yaml"
+    config.write_text(f"session: {{base_dir: {tmp_path / 'store'}}}\nllm: {{provider: scripted, script: [only one]}}\n"
+                      "agents:\n  - {name: a, model: m}\n")
+    result = runner.invoke(cli, ["run", str(config)], input="first\nsecond\n")
+    assert result.exit_code == 1
+    assert "a> only one" in result.stdout and "error:" in result.stderr
+    fine = runner.invoke(cli, ["run", str(config)], input="/help\n")
+    assert fine.exit_code == 0
+    failed_command = runner.invoke(cli, ["run", str(config)], input="/restore nope\n")
+    assert failed_command.exit_code == 1 and "has no checkpoint" in failed_command.stderr
+
+
+def test_json_chat_prints_only_json_lines(runner: CliRunner, offline: Path) -> None:
+    script = "My name is Ada.\n/checkpoint x\n/checkpoints\n/history\n/usage\n/help\n/new\n"
+    result = runner.invoke(cli, ["run", str(offline), "--session", "j", "--json"], input=script)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    parsed = [json.loads(line) for line in lines]  # every line
+    assert [next(iter(p)) for p in parsed] == ["answer", "checkpoint", "checkpoints", "history", "usage", "help",
+                                             "session_id"]
+    assert parsed[4]["usage"]["turns"] == 1 and parsed[4]["usage"]["total_tokens"] > 0
+
+
+def test_a_block_between_triple_quotes_is_one_message(runner: CliRunner, offline: Path) -> None:
+    script = '"""\nMy name is Ada.\n\nAnd this is one message.\n"""\n'
+    result = runner.invoke(cli, ["run", str(offline), "--session", "block"], input=script)
+    assert result.exit_code == 0, result.output
+    from aixgo.config import build_session_manager, load_config
+
+    with build_session_manager(load_config(offline)) as mgr:
+        users = [m["content"] for m in mgr.get("block").get_messages() if m["role"] == "user"]
+    assert users == ["My name is Ada.\n\nAnd this is one message."]
+
+
+def test_a_resumed_chat_says_so_with_the_last_exchange(runner: CliRunner, offline: Path) -> None:
+    runner.invoke(cli, ["run", str(offline), "--session", "again", "-m", "My name is Bo."])
+    result = runner.invoke(cli, ["run", str(offline), "--session", "again"], input="/exit\n")
+    assert "resumed session again, 2 messages" in result.stderr
+    assert "you> My name is Bo." in result.stderr and "helper> " in result.stderr
+    new = runner.invoke(cli, ["run", str(offline), "--session", "fresh"], input="/exit\n")
+    assert "resumed session" not in new.stderr
+
+
+def test_user_is_enforced_when_resuming(runner: CliRunner, offline: Path) -> None:
+    runner.invoke(cli, ["run", str(offline), "--session", "alice-1", "--user", "alice", "-m", "hi"])
+    other = runner.invoke(cli, ["run", str(offline), "--session", "alice-1", "--user", "bob", "-m", "hi"])
+    assert other.exit_code == 1 and "does not belong to user 'bob'" in other.stderr
+    same = runner.invoke(cli, ["run", str(offline), "--session", "alice-1", "--user", "alice", "-m", "hi"])
+    assert same.exit_code == 0
+    nobody = runner.invoke(cli, ["run", str(offline), "-c", "--user", "carol", "-m", "hi"])
+    assert nobody.exit_code == 1 and "of user 'carol'" in nobody.stderr

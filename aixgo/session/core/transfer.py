@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -155,6 +155,17 @@ def add_in_write_order(state: SessionState, entry: Entry) -> None:
             )
         state.move_head(entry.parent_id)
     state.add_entry(entry, encode_entry(entry))
+
+
+def renamed(plan: ImportPlan, session_id: str) -> ImportPlan:
+    """``plan`` for a session of id ``session_id`` (``import --new-id``): the header and the
+    checkpoints take the new id; entries, checkpoints and their checksums are unchanged (the checksum
+    chain covers entry content, not the session id)."""
+    header = replace(plan.header, id=session_id)
+    state = plan.state
+    state.header = header
+    state.checkpoints = {cp_id: replace(cp, session_id=session_id) for cp_id, cp in state.checkpoints.items()}
+    return ImportPlan(header, state)
 
 
 def parse_export(lines: Iterable[str | bytes], source: str = "<input>") -> ImportPlan:
