@@ -13,22 +13,26 @@ import asyncio
 import tempfile
 from pathlib import Path
 
+import httpx
 import openai
 
 from aixgo.agents import ReActAgent
-from aixgo.llm import OpenAIChatModel
+from aixgo.llm import ModelSettings, OpenAIChatModel
 from aixgo.runtime import Runtime
 from aixgo.session import FileBackend, Manager
 from benchmarks.harness import header, measure, note, report
 from tests.support.openai_server import OpenAIServer
 
 TURNS = 400
+HISTORY = [{"role": "system", "content": "You are a test."}] + [
+    {"role": "user" if number % 2 == 0 else "assistant", "content": f"message {number} " * 20} for number in range(40)
+]
 
 
 def run() -> None:
     header("A turn over real HTTP: the runtime beside the bare openai client")
     with OpenAIServer() as server, tempfile.TemporaryDirectory(prefix="aixgo-bench-llm-") as tmp:
-        server.enqueue(*(["ok"] * (2 * TURNS + 100)))
+        server.enqueue(*(["ok"] * (5 * TURNS + 200)))
         loop = asyncio.new_event_loop()
         client = openai.AsyncOpenAI(base_url=server.base_url, api_key="sk-bench", max_retries=0)
         messages = [{"role": "system", "content": "You are a test."}, {"role": "user", "content": "hello"}]
@@ -57,7 +61,36 @@ def run() -> None:
             f"runtime overhead per turn: {(turns.median - floor.median) * 1000:.2f} ms at the median "
             f"(target <= 2 ms), {(turns.p99 - floor.p99) * 1000:.2f} ms at p99"
         )
+        _long_history(loop, server.base_url, client, model)
         loop.run_until_complete(model.aclose())
         loop.run_until_complete(client.close())
         runtime.close()
         loop.close()
+
+
+def _long_history(
+    loop: asyncio.AbstractEventLoop, base_url: str, client: openai.AsyncOpenAI, model: OpenAIChatModel
+) -> None:
+    """One request carrying a 40-message history: the openai client's typed ``create`` walks every
+    message of every request; aixgo posts the JSON as is. The floor is a raw httpx POST of the same body."""
+    raw = httpx.AsyncClient(headers={"Authorization": "Bearer sk-bench"})
+    body = {"model": "test-model", "messages": HISTORY}
+
+    async def raw_post() -> None:
+        (await raw.post(f"{base_url}/chat/completions", json=body)).raise_for_status()
+
+    async def typed() -> None:
+        await client.chat.completions.create(model="test-model", messages=HISTORY)  # type: ignore[arg-type]
+
+    async def ours() -> None:
+        await model.complete(HISTORY, [], ModelSettings())
+
+    floor = report("floor: raw httpx POST of a 40-message request", measure(lambda: loop.run_until_complete(raw_post()),
+                                                                        TURNS, warmup=20))
+    report("bare openai client (typed create), the same request", measure(lambda: loop.run_until_complete(typed()),
+                                                                          TURNS, warmup=20))
+    step = report("OpenAIChatModel.complete, the same request", measure(lambda: loop.run_until_complete(ours()),
+                                                                        TURNS, warmup=20))
+    note(f"aixgo's request with a 40-message history: {(step.median - floor.median) * 1000:.2f} ms over the raw "
+         f"floor at the median, {(step.p99 - floor.p99) * 1000:.2f} ms at p99")
+    loop.run_until_complete(raw.aclose())

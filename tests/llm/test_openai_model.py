@@ -64,6 +64,41 @@ def test_settings_model_overrides_default_and_stop_is_sent(
     assert body["stop"] == ["\nObservation:"]
 
 
+def test_every_setting_and_extra_body_reach_the_server(
+    openai_server: OpenAIServer, server_model: OpenAIChatModel
+) -> None:
+    # the body is posted as plain JSON (not through the SDK's typed create()): nothing may be lost
+    openai_server.enqueue("ok")
+    complete(server_model, temperature=0.0, top_p=0.5, seed=7, max_tokens=9,
+             extra_body={"repetition_penalty": 1.1, "chat_template_kwargs": {"enable_thinking": False}})
+    body = openai_server.chat_requests[0]
+    assert (body["temperature"], body["top_p"], body["seed"], body["max_tokens"]) == (0.0, 0.5, 7, 9)
+    assert body["repetition_penalty"] == 1.1 and body["chat_template_kwargs"] == {"enable_thinking": False}
+    assert "extra_body" not in body and "timeout" not in body
+
+
+@pytest.mark.parametrize(
+    ("choices", "usage", "expected"),
+    [
+        ({"0": {"message": {"content": "x"}}}, None, "no choices"),  # an object, not a list
+        ([{"message": {"content": [{"type": "text", "text": "parts"}]}}], {"prompt_tokens": "many"}, None),
+        (["not a choice"], None, "without a message"),
+    ],
+)
+def test_odd_completion_shapes_are_errors_or_tolerated_never_a_crash(
+    openai_server: OpenAIServer, server_model: OpenAIChatModel, choices: Any, usage: Any, expected: str | None
+) -> None:
+    openai_server.enqueue(Reply(body={"id": "x", "object": "chat.completion", "model": "m", "choices": choices,
+                                      "usage": usage}))
+    if expected is not None:
+        with pytest.raises(LLMResponseError, match=expected):
+            complete(server_model)
+        return
+    response = complete(server_model)
+    assert response.content == '[{"type": "text", "text": "parts"}]'
+    assert response.usage == Usage(0, 0, 0)
+
+
 def test_tool_calls_with_null_content(openai_server: OpenAIServer, server_model: OpenAIChatModel) -> None:
     openai_server.enqueue(
         tool_calls(
