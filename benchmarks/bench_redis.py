@@ -13,7 +13,7 @@ import json
 import shutil
 
 from aixgo.session import EntryType, Manager
-from aixgo.session.core.codec import encode_entry, utcnow
+from aixgo.session.core.codec import ROOT_HEX, chain_hash, encode_entry, utcnow
 from aixgo.session.types import Entry
 from benchmarks.harness import header, measure, note, report
 
@@ -138,17 +138,34 @@ def _large_session(mgr: Manager, address: str, floors: dict[str, float]) -> None
         " them); a new instance, e.g. another node, re-hashes the whole chain:"
     )
 
-    def cold_restore() -> None:
-        backend = RedisBackend(address, RedisOptions())
-        try:
-            backend.restore(sess.id, cp.id, utcnow())
-        finally:
-            backend.close()
+    # Another node: a connected instance (scripts loaded, server checked) that never hashed these
+    # entries. Only the restore is timed; each sample gets a fresh instance.
+    others: list[RedisBackend] = []
 
-    report(
-        "restore, 10,000-entry session, new backend instance (full chain re-hash)",
-        measure(cold_restore, 20, 2),
+    def other_node() -> None:
+        backend = RedisBackend(address, RedisOptions())
+        backend.snapshot(sess.id)
+        others.append(backend)
+
+    cold = report(
+        "restore, 10,000-entry session, another node's instance (full chain re-hash)",
+        measure(lambda: others[-1].restore(sess.id, cp.id, utcnow()), 20, 2, setup=other_node),
     )
+    for backend in others:
+        backend.close()
+
+    def verify_floor() -> None:
+        digest = bytes.fromhex(ROOT_HEX)
+        for item in raw_client.lrange(hist_key, 0, cp.seq - 1):
+            digest = chain_hash(digest, item)
+
+    floor = report(
+        "floor: LRANGE of the checkpoint's entries (raw bytes) + their SHA-256 chain",
+        measure(verify_floor, 20, 2),
+    )
+    note(f"a restore on another node verifies every entry up to the checkpoint, as the tamper contract "
+         f"asks: {cold.median / floor.median:.2f}x this floor; the issue's 5 ms target is "
+         f"{'below' if floor.median > 5e-3 else 'above'} the floor itself on this machine")
 
 
 def _leases(mgr: Manager) -> None:
