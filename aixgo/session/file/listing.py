@@ -89,7 +89,9 @@ class Summaries:
             first = os.pread(fd, min(st.st_size, OPEN_READ), 0)
             if b"\t" in first.split(b"\n", 1)[0]:  # read from the header and the end
                 session_log = SessionLog(Path(path), session_id, fd)
-                info = session_log.info() if session_log.open(first) else None
+                # the size stat'ed above, unless the read came up short (the file was replaced since)
+                size = st.st_size if len(first) == min(st.st_size, OPEN_READ) else None
+                info = session_log.info() if session_log.open(first, size) else None
             else:  # a file of the first version
                 info = self._legacy(os.pread(fd, os.fstat(fd).st_size, 0), Path(path), session_id)
         finally:

@@ -79,15 +79,23 @@ HEADER_READ = 4096
 """Bytes read first from each end of a larger file (its header; its last newline)."""
 
 
-@contextlib.contextmanager
-def os_errors(path: Path) -> Iterator[None]:
+class os_errors:  # lower case: used as a function, ``with os_errors(path): ...``
     """Turn an operating-system failure (permissions, full disk, a file where a folder should be) into
-    a :class:`StoreError` naming the path."""
-    try:
-        yield
-    except OSError as exc:
-        where = exc.filename if exc.filename is not None else path
-        raise StoreError(f"file store: {exc.strerror or exc} ({where})") from exc
+    a :class:`StoreError` naming the path. A class, not ``@contextmanager``: it wraps every store
+    operation, and a generator per use costs more than the warm read it wraps."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, OSError):
+            where = exc.filename if exc.filename is not None else self.path
+            raise StoreError(f"file store: {exc.strerror or exc} ({where})") from exc
 
 
 class SessionLog:
@@ -143,12 +151,13 @@ class SessionLog:
 
     # -- opening -------------------------------------------------------------------------------
 
-    def open(self, prefix: bytes | None = None) -> bool:
+    def open(self, prefix: bytes | None = None, size: int | None = None) -> bool:
         """Read the header and the session's end; False if the file holds no complete header line.
 
-        ``prefix``: the file's first bytes, if the caller read them already. A file of up to
-        :data:`OPEN_READ` bytes is read in one call."""
-        size = os.fstat(self.fd).st_size
+        ``prefix``: the file's first bytes, and ``size`` its size, if the caller read them already.
+        A file of up to :data:`OPEN_READ` bytes is read in one call."""
+        if size is None:
+            size = os.fstat(self.fd).st_size
         if prefix is None:  # a small file at once; of a large one, what its header needs
             prefix = os.pread(self.fd, size if size <= OPEN_READ else HEADER_READ, 0)
         first = prefix
@@ -258,12 +267,14 @@ class SessionLog:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def catch_up(self, *, exclusive: bool, sync: Callable[[int], None]) -> None:
+    def catch_up(self, *, exclusive: bool, sync: Callable[[int], None], size: int | None = None) -> None:
         """Apply the records appended since the last read; the caller holds :attr:`lock`.
 
-        With ``exclusive`` the caller holds ``flock(LOCK_EX)`` and a torn tail is truncated (then
+        ``size``: the file's size when the caller has just read it (else it is read here). With
+        ``exclusive`` the caller holds ``flock(LOCK_EX)`` and a torn tail is truncated (then
         ``sync``-ed); otherwise a torn tail (maybe a record being written) is left alone."""
-        size = os.fstat(self.fd).st_size
+        if size is None:
+            size = os.fstat(self.fd).st_size
         if size == self.offset:
             return
         if size < self.offset:

@@ -278,21 +278,21 @@ class FileBackend:
                 if session_log.closed:
                     continue
                 if not write:
-                    if _replaced(session_log):  # deleted (maybe re-created) by someone else
+                    size = _size_if_current(session_log)
+                    if size is None:  # deleted (maybe re-created) by someone else
                         with self._lock:
                             self._forget_locked(session_log)
                         continue
-                    session_log.catch_up(exclusive=False, sync=self._sync)
+                    session_log.catch_up(exclusive=False, sync=self._sync, size=size)
                     return op(session_log)
                 lock_exclusive(session_log.fd, self.lock_timeout, session_log.path, session_id)
                 try:
-                    if _replaced(
-                        session_log
-                    ):  # deleted (maybe re-created), maybe while we waited for the lock
+                    size = _size_if_current(session_log)
+                    if size is None:  # deleted (maybe re-created), maybe while we waited for the lock
                         with self._lock:  # closing the file releases its lock
                             self._forget_locked(session_log)
                         continue
-                    session_log.catch_up(exclusive=True, sync=self._sync)
+                    session_log.catch_up(exclusive=True, sync=self._sync, size=size)
                     return op(session_log)
                 finally:
                     if not session_log.closed:  # a delete closes the log it ran on
@@ -527,11 +527,12 @@ class FileBackend:
                 self._forget_locked(session_log)
 
 
-def _replaced(session_log: SessionLog) -> bool:
-    """Whether the session's path no longer names the file this log has open (deleted, maybe re-created;
-    a hard link elsewhere keeps the old file alive, so the link count alone cannot tell)."""
+def _size_if_current(session_log: SessionLog) -> int | None:
+    """The size of the file this log has open, if the session's path still names it; None once it
+    was deleted, maybe re-created (a hard link elsewhere keeps the old file alive, so the link count
+    alone cannot tell). One ``lstat`` answers both: the path's inode is the open file's."""
     try:
         st = os.lstat(session_log.path)
     except FileNotFoundError:
-        return True
-    return (st.st_dev, st.st_ino) != session_log.identity
+        return None
+    return st.st_size if (st.st_dev, st.st_ino) == session_log.identity else None
