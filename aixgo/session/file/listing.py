@@ -88,7 +88,7 @@ class Summaries:
         try:
             first = os.pread(fd, min(st.st_size, OPEN_READ), 0)
             if b"\t" in first.split(b"\n", 1)[0]:  # read from the header and the end
-                session_log = SessionLog(Path(path), session_id, fd)
+                session_log = SessionLog(path, session_id, fd)
                 # the size stat'ed above, unless the read came up short (the file was replaced since)
                 size = st.st_size if len(first) == min(st.st_size, OPEN_READ) else None
                 info = session_log.info() if session_log.open(first, size) else None

@@ -101,8 +101,8 @@ class os_errors:  # lower case: used as a function, ``with os_errors(path): ...`
 class SessionLog:
     """This process's view of one session file (see the module docstring)."""
 
-    def __init__(self, path: Path, session_id: str, fd: int) -> None:
-        self.path = path
+    def __init__(self, path: Path | str, session_id: str, fd: int) -> None:
+        self._path = path  # a Path is built on first use: listing opens thousands of logs and needs none
         self.session_id = session_id
         self.fd = fd
         self.lock = threading.RLock()
@@ -113,6 +113,15 @@ class SessionLog:
         self.recent: list[Entry] | None = None  # the last entries of the history, when known
         self.window_ids: dict[str, int] | None = None  # recent entry ids -> line offset (find_entry)
         self.last_write_offset = 0
+
+    @property
+    def path(self) -> Path:
+        """The session file's path."""
+        path = self._path
+        if isinstance(path, Path):
+            return path
+        self._path = path = Path(path)
+        return path
 
     @functools.cached_property
     def identity(self) -> tuple[int, int]:
