@@ -18,7 +18,7 @@ from aixgo.errors import (
     SessionNotFoundError,
     StoreClosedError,
 )
-from aixgo.session.core.records import Header, head_move_from_record
+from aixgo.session.core.records import Header, restore_move
 from aixgo.session.core.slicing import HistoryRange, apply_range
 from aixgo.session.core.state import SessionState, Snapshot, checkpoint_at
 from aixgo.session.core.transfer import ImportPlan
@@ -159,8 +159,8 @@ class MemoryBackend:
         """Move the head back to a checkpoint."""
         with self._lock:
             state = self._state(session_id)
-            cp, record = state.restore(checkpoint_id, timestamp)
-            state.apply_head_move(head_move_from_record(record))
+            cp, _ = state.restore(checkpoint_id, timestamp)
+            state.apply_head_move(restore_move(cp, timestamp))
             return cp
 
     def import_session(self, plan: ImportPlan) -> SessionInfo:

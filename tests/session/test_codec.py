@@ -1,4 +1,4 @@
-"""The core codec's timestamps: the text every store writes, and reading it back."""
+"""The core codec: the timestamps every store writes, and records applied as written vs read back."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aixgo.session.core.codec import format_ts, parse_ts
+from aixgo.session.core.codec import format_ts, parse_ts, restore_record
+from aixgo.session.core.records import head_move_from_record, restore_move
+from aixgo.session.types import Checkpoint
 
 ZONES = st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))])
 
@@ -21,3 +23,11 @@ def test_timestamps_are_utc_iso_with_microseconds_and_read_back_exactly(ts: date
 
 def test_a_known_timestamp() -> None:
     assert format_ts(datetime(2026, 11, 25, 4, 51, 11, 123, tzinfo=UTC)) == "2026-11-25T04:51:11.000123Z"
+
+
+@given(st.datetimes(min_value=datetime(1000, 1, 2), max_value=datetime(9999, 12, 30), timezones=ZONES),
+       st.sampled_from([None, "e_1"]), st.integers(min_value=0, max_value=10**6))
+def test_a_restore_applied_as_written_is_the_restore_read_back(ts: datetime, entry_id: str | None, seq: int) -> None:
+    cp = Checkpoint(id="cp_1", session_id="s1", entry_id=entry_id, seq=seq if entry_id else 0, timestamp=ts,
+                    checksum="0" * 64)
+    assert restore_move(cp, ts) == head_move_from_record(restore_record(cp, ts))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from aixgo.errors import InvalidSessionIdError
@@ -261,6 +261,12 @@ class HeadMove:
     seq: int
     timestamp: datetime | None
     checkpoint_id: str | None = None
+
+
+def restore_move(cp: Checkpoint, ts: datetime) -> HeadMove:
+    """The head move of a restore to ``cp`` at ``ts``: what :func:`head_move_from_record` reads back
+    from its record (:func:`~aixgo.session.core.codec.restore_record`), without writing and parsing it."""
+    return HeadMove(entry_id=cp.entry_id, seq=cp.seq, timestamp=ts.astimezone(UTC), checkpoint_id=cp.id)
 
 
 def head_move_from_record(rec: object) -> HeadMove:
