@@ -233,6 +233,10 @@ class OpenAIChatModel:
             raise LLMResponseError(
                 f"{self.where} sent a response that is not a chat completion: {exc}"
             ) from exc
+        except ValueError as exc:  # a body labelled JSON that is not (the client parses it as it arrives)
+            raise LLMResponseError(
+                f"{self.where} sent a response that is not a chat completion: its JSON is broken ({exc})"
+            ) from exc
         except openai.OpenAIError as exc:
             raise LLMError(f"the openai client failed talking to {self.where}: {exc}") from exc
 
@@ -276,6 +280,8 @@ class OpenAIChatModel:
                     yield TextDelta(text)
         except openai.OpenAIError as exc:
             raise LLMUnavailableError(f"the stream from {self.where} broke off: {exc}") from exc
+        except ValueError as exc:
+            raise LLMResponseError(f"{self.where} sent a stream chunk whose JSON is broken ({exc})") from exc
         finally:
             close = getattr(chunks, "close", None)
             if close is not None:

@@ -288,6 +288,27 @@ def test_non_json_success_body_is_a_response_error(
         complete(server_model)
 
 
+@pytest.mark.parametrize("body", ['{"choices": [', "", "null"])
+def test_broken_json_success_body_is_a_response_error(
+    openai_server: OpenAIServer, server_model: OpenAIChatModel, body: str
+) -> None:
+    openai_server.enqueue(Reply(body=body, headers={"Content-Type": "application/json"}))
+    with pytest.raises(LLMResponseError, match=r"not a chat completion|did not answer"):
+        complete(server_model)
+
+
+def test_broken_json_in_a_stream_is_a_response_error(
+    openai_server: OpenAIServer, server_model: OpenAIChatModel
+) -> None:
+    openai_server.enqueue(Reply(body='data: {"choices": [\n\n', headers={"Content-Type": "text/event-stream"}))
+
+    async def read() -> list[object]:
+        return [item async for item in server_model.stream(USER, [], ModelSettings())]
+
+    with pytest.raises(LLMResponseError, match="JSON is broken"):
+        asyncio.run(read())
+
+
 def test_no_choices_is_a_response_error(openai_server: OpenAIServer, server_model: OpenAIChatModel) -> None:
     openai_server.enqueue(
         Reply(body={"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": []})

@@ -329,9 +329,10 @@ def _handler_for(server: OpenAIServer) -> type[BaseHTTPRequestHandler]:
             is_json = not isinstance(payload, bytes)
             try:
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json" if is_json else "text/plain")
+                given = {key.lower(): value for key, value in (headers or {}).items()}
+                self.send_header("Content-Type", given.pop("content-type", "application/json" if is_json else "text/plain"))
                 self.send_header("Content-Length", str(len(data)))
-                for key, value in (headers or {}).items():
+                for key, value in given.items():
                     self.send_header(key, value)
                 self.end_headers()
                 self.wfile.write(data)
