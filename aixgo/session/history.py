@@ -27,13 +27,7 @@ def to_chat_messages(entries: Iterable[Entry]) -> list[dict[str, Any]]:
     """Chat-shaped dicts (``role``, ``content``, ``tool_calls``, ``tool_call_id``) for the message-like
     entries, repaired so the list is always valid for the OpenAI chat API."""
     out: list[dict[str, Any]] = []
-    pending: list[str] = []
-
-    def close_pending() -> None:
-        for call_id in pending:
-            out.append({"role": "tool", "tool_call_id": call_id, "content": INTERRUPTED_RESULT})
-        pending.clear()
-
+    pending: list[str] = []  # ids of the tool calls still waiting for their results
     for entry in entries:
         if entry.type not in CHAT_ENTRY_TYPES:
             continue
@@ -44,11 +38,21 @@ def to_chat_messages(entries: Iterable[Entry]) -> list[dict[str, Any]]:
                 pending.remove(call_id)
                 out.append(message)
             continue  # an orphan or duplicate result: the API would reject it
-        close_pending()
+        if pending:
+            _close(out, pending)
         out.append(message)
-        pending.extend(_tool_call_ids(message))
-    close_pending()
+        if message.get("tool_calls"):
+            pending.extend(_tool_call_ids(message))
+    if pending:
+        _close(out, pending)
     return out
+
+
+def _close(out: list[dict[str, Any]], pending: list[str]) -> None:
+    """Answer the calls still pending as interrupted (their results were never stored)."""
+    for call_id in pending:
+        out.append({"role": "tool", "tool_call_id": call_id, "content": INTERRUPTED_RESULT})
+    pending.clear()
 
 
 def message_text(content: Any) -> str:

@@ -9,10 +9,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from aixgo.agents import ContextSettings, ReActAgent
 from aixgo.agents.context.budget import ContextBudget
-from aixgo.agents.context.conversation import Conversation, Turn, build_conversation, limit_turns, split_turns
+from aixgo.agents.context.conversation import (
+    Conversation,
+    Turn,
+    TurnCache,
+    build_conversation,
+    limit_turns,
+    split_turns,
+)
 from aixgo.agents.context.tokens import MARGIN, Calibration, TokenCounter, estimate_text, load_counter
 from aixgo.errors import AgentError, ContextWindowExceededError
 from aixgo.llm import ModelSettings
@@ -173,3 +183,40 @@ def test_an_offline_conversation_outgrows_a_scripted_models_window() -> None:
         kinds = [e.type for e in session.get_entries()]
         assert EntryType.SUMMARY in kinds and EntryType.ERROR not in kinds
         assert sum(1 for e in session.get_entries() if e.data.get("role") == "user") == 60
+
+
+OPS = st.lists(st.sampled_from(["user", "observation", "assistant", "call", "result", "orphan", "metadata",
+                                "error", "checkpoint", "restore"]), min_size=1, max_size=60)
+
+
+@hypothesis_settings(max_examples=150, deadline=None)
+@given(ops=OPS, covered=st.integers(min_value=0, max_value=6))
+def test_the_turn_cache_splits_as_splitting_the_whole_history_does(ops: list[str], covered: int) -> None:
+    with Manager(MemoryBackend()) as manager:
+        session = manager.create("a", "s1")
+        cache = TurnCache()
+        checkpoints: list[str] = []
+        calls = 0
+        for op in ops:
+            seq = len(session.get_entries())
+            if op in ("user", "assistant"):
+                session.append_message(op, f"{op} {seq}")
+            elif op == "observation":
+                session.append_message("user", "Observation: 4")
+            elif op == "call":
+                calls += 1
+                session.append_message("assistant", None, tool_calls=[
+                    {"id": f"c{calls}", "type": "function", "function": {"name": "f", "arguments": "{}"}}])
+            elif op in ("result", "orphan"):
+                session.append_message("tool", "4", tool_call_id=f"c{calls if op == 'result' else 999}")
+            elif op == "metadata":
+                session.append_entry(EntryType.METADATA, {"context_window": 1000})
+            elif op == "error":
+                session.append_entry(EntryType.ERROR, {"error": "x", "turn_from_seq": max(1, seq - 2)})
+            elif op == "checkpoint":
+                checkpoints.append(session.checkpoint().id)
+            elif checkpoints:
+                session.restore(checkpoints[len(checkpoints) // 2])
+            entries = session.get_entries()[covered:]  # as after a summary covering the first entries
+            expected = split_turns(entries, len)
+            assert cache.split(session.id, entries, len) == expected

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from aixgo.agents.context.compaction import batches, summary_request, summary_system_text
-from aixgo.agents.context.conversation import Conversation, Turn, read_conversation, split_turns
+from aixgo.agents.context.conversation import Conversation, Turn, TurnCache, read_conversation, split_turns
 from aixgo.agents.context.tokens import REQUEST_OVERHEAD, Calibration, TokenCounter, load_counter
 from aixgo.errors import AgentError, ContextWindowExceededError
 from aixgo.llm.protocol import ChatModel, ModelSettings, Usage
@@ -85,6 +85,7 @@ class ContextBudget:
         self._windows: OrderedDict[str, int] = OrderedDict()
         self._entry_tokens: OrderedDict[str, int] = OrderedDict()
         self._head_cache: dict[str, int] = {}
+        self._turns = TurnCache()
         self._lock = threading.Lock()
 
     # -- counting --------------------------------------------------------------------------------
@@ -98,8 +99,7 @@ class ContextBudget:
 
     def count_entry(self, entry: Entry) -> int:
         """Tokens of a stored chat entry, remembered by entry id (entries never change)."""
-        with self._lock:
-            known = self._entry_tokens.get(entry.id)
+        known = self._entry_tokens.get(entry.id)  # one C call, atomic: only insertion needs the lock
         if known is not None:
             return known
         tokens = self.counter.message(entry.data)
@@ -203,7 +203,7 @@ class ContextBudget:
         budget = None if window is None else int(self.prompt_budget(window) / self._factor(session.id))
         count = self.counter.message
         conversation = read_conversation(
-            session, count, budget, max_messages=max_messages, count_entry=self.count_entry
+            session, count, budget, max_messages=max_messages, count_entry=self.count_entry, cache=self._turns
         )
         self.window(session.id, conversation)
         if not self.calibration.knows(session.id):

@@ -17,6 +17,8 @@ when a token budget is given, once the turns read fill it (older turns could not
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +30,8 @@ from aixgo.session.types import CHAT_ENTRY_TYPES
 
 FIRST_PAGE = 128
 """Entries read by the first backwards page (then 4x per page)."""
+CACHED_MESSAGES = 100_000
+"""Messages a :class:`TurnCache` keeps, over all its sessions (least recently used go first)."""
 
 
 @dataclass(slots=True)
@@ -100,26 +104,111 @@ def split_turns(
 ) -> list[Turn]:
     """The chat entries of ``entries`` grouped into turns, each repaired into valid chat messages
     (see :func:`aixgo.session.to_chat_messages`), with failed turns left out. ``count`` sizes each
-    turn in tokens (``count_entry``, when given, sizes a stored entry, e.g. from a cache)."""
+    turn in tokens (``count_entry``, when given, sizes a stored entry, e.g. from a cache).
+
+    Runs on every turn over the whole history read, so the loop is kept lean."""
     skipped = excluded_seqs(entries)
     groups: list[list[Entry]] = []
+    group: list[Entry] = []
     for entry in entries:
-        if entry.type not in CHAT_ENTRY_TYPES or any(a <= entry.seq <= b for a, b in skipped):
+        if entry.type not in CHAT_ENTRY_TYPES:
             continue
-        if not groups or starts_turn(entry.data):
-            groups.append([])
-        groups[-1].append(entry)
+        if skipped and any(a <= entry.seq <= b for a, b in skipped):
+            continue
+        data = entry.data
+        if not group or (data.get("role") == "user" and starts_turn(data)):
+            group = [entry]
+            groups.append(group)
+        else:
+            group.append(entry)
     turns = []
     for group in groups:
         messages = to_chat_messages(group)
         if not messages:
             continue
         if count_entry is not None and len(messages) == len(group):  # nothing repaired: entry by entry
-            tokens = sum(count_entry(entry) for entry in group)
+            tokens = sum(map(count_entry, group))
         else:
-            tokens = sum(count(m) for m in messages) if count is not None else 0
+            tokens = sum(map(count, messages)) if count is not None else 0
         turns.append(Turn(messages, group[0].seq, group[-1].seq, tokens))
     return turns
+
+
+@dataclass(frozen=True, slots=True)
+class _Split:
+    """The turns split from the entries ``first_seq..last_seq`` (the last being ``last_id``)."""
+
+    first_seq: int
+    last_seq: int
+    last_id: str
+    turns: tuple[Turn, ...]
+    messages: int
+
+
+class TurnCache:
+    """The turns last split for each session, so that a turn splits only what was appended since
+    the one before (:func:`split_turns` over the whole history on every turn grew with it).
+
+    The cached turns are reused only while the history read still holds the entries they were split
+    from (same first ``seq``, same entry at their last ``seq``: a restore or a new summary changes
+    that) and no entry appended since excludes a turn before the last one (an ``error`` naming an
+    earlier ``turn_from_seq``); the last turn is always split again, as it may have grown. Bounded
+    by :data:`CACHED_MESSAGES`; safe to share between threads."""
+
+    def __init__(self, max_messages: int = CACHED_MESSAGES) -> None:
+        self.max_messages = max_messages
+        self._splits: OrderedDict[str, _Split] = OrderedDict()
+        self._held = 0
+        self._lock = threading.Lock()
+
+    def split(
+        self,
+        session_id: str,
+        entries: Sequence[Entry],
+        count: Callable[[Mapping[str, Any]], int] | None = None,
+        count_entry: EntryCount | None = None,
+    ) -> list[Turn]:
+        """:func:`split_turns` of ``entries`` (a contiguous run of a session's history, oldest first)."""
+        with self._lock:
+            cached = self._splits.get(session_id)
+        turns = _extend(cached, entries, count, count_entry) if cached is not None and entries else None
+        if turns is None:
+            turns = split_turns(entries, count, count_entry)
+        if entries:
+            self._remember(session_id, _Split(entries[0].seq, entries[-1].seq, entries[-1].id, tuple(turns),
+                                              sum(len(turn.messages) for turn in turns)))
+        return turns
+
+    def _remember(self, session_id: str, split: _Split) -> None:
+        with self._lock:
+            old = self._splits.pop(session_id, None)
+            self._held -= old.messages if old is not None else 0
+            if split.messages > self.max_messages:
+                return
+            self._splits[session_id] = split
+            self._held += split.messages
+            while self._held > self.max_messages:
+                _, evicted = self._splits.popitem(last=False)
+                self._held -= evicted.messages
+
+
+def _extend(
+    cached: _Split,
+    entries: Sequence[Entry],
+    count: Callable[[Mapping[str, Any]], int] | None,
+    count_entry: EntryCount | None,
+) -> list[Turn] | None:
+    """The cached turns brought up to ``entries``, or None if they no longer apply."""
+    at = cached.last_seq - cached.first_seq
+    if not cached.turns or entries[0].seq != cached.first_seq or at >= len(entries) or entries[at].id != cached.last_id:
+        return None
+    tail_from = cached.turns[-1].first_seq
+    for entry in entries[at + 1 :]:
+        if entry.type is EntryType.ERROR:
+            first = entry.data.get("turn_from_seq")
+            if type(first) is int and first < tail_from:
+                return None
+    return [*cached.turns[:-1], *split_turns(entries[tail_from - cached.first_seq :], count, count_entry)]
 
 
 def recorded_counts(entries: Sequence[Entry], most: int = 8) -> list[tuple[int, int]]:
@@ -156,6 +245,7 @@ def read_conversation(
     *,
     max_messages: int | None = None,
     count_entry: EntryCount | None = None,
+    cache: TurnCache | None = None,
 ) -> Conversation:
     """Read what the next request needs of ``session`` (blocking; see the module docstring).
 
@@ -181,7 +271,10 @@ def read_conversation(
             break
         cursor = chunk[0].seq
         page *= 4
-    return build_conversation(entries, count, summary=summary, complete=at_start, count_entry=count_entry)
+    return build_conversation(
+        entries, count, summary=summary, complete=at_start, count_entry=count_entry,
+        split=None if cache is None else lambda kept: cache.split(session.id, kept, count, count_entry),
+    )
 
 
 def build_conversation(
@@ -191,16 +284,18 @@ def build_conversation(
     summary: Entry | None = None,
     complete: bool = True,
     count_entry: EntryCount | None = None,
+    split: Callable[[Sequence[Entry]], list[Turn]] | None = None,
 ) -> Conversation:
     """The conversation that ``entries`` (the newest part of a history, in ``seq`` order) show.
 
     ``summary`` is the latest summary among them (found if None); ``complete``: whether ``entries``
-    reach back to the start of the history."""
+    reach back to the start of the history; ``split`` groups the entries after the summary into
+    turns (:func:`split_turns` unless given, e.g. a :class:`TurnCache`'s)."""
     if summary is None:
         summary = next((e for e in reversed(entries) if e.type is EntryType.SUMMARY), None)
     covered = int(summary.data["to_seq"]) if summary is not None else 0
     kept = [e for e in entries if e.seq > covered]
-    turns = split_turns(kept, count, count_entry)
+    turns = split(kept) if split is not None else split_turns(kept, count, count_entry)
     first_read = entries[0].seq if entries else covered + 1
     unread_from = None
     if summary is None and not complete and first_read > 1:
