@@ -63,6 +63,8 @@ log = get_logger("aixgo.session.file")
 
 RECENT_LIMIT = 512
 """Recent entries of the history a log keeps in memory (warm reads of the last N are a slice)."""
+MAX_RECENT = 4 * RECENT_LIMIT
+"""The most entries kept in the recent window (older pages read back widen it up to this)."""
 IDEMPOTENCY_WINDOW = 1024 * 1024
 """Bytes from the end of a file searched for an entry id given again (a retried append), when the
 process has not replayed the whole session."""
@@ -111,6 +113,7 @@ class SessionLog:
         self.tracker: HeadTracker | None = None
         self.full: Replay | None = None
         self.recent: list[Entry] | None = None  # the last entries of the history, when known
+        self.recent_keep = RECENT_LIMIT  # how many of them to keep (more once older pages were read)
         self.window_ids: dict[str, int] | None = None  # recent entry ids -> line offset (find_entry)
         self.last_write_offset = 0
 
@@ -335,8 +338,8 @@ class SessionLog:
     def _remember(self, entry: Entry) -> None:
         if self.recent is not None:
             self.recent.append(entry)
-            if len(self.recent) > 2 * RECENT_LIMIT:
-                del self.recent[:-RECENT_LIMIT]
+            if len(self.recent) > 2 * self.recent_keep:
+                del self.recent[: -self.recent_keep]
 
     def history(self, rng: HistoryRange) -> list[Entry]:
         """The entries of the current history that ``rng`` selects: from the replay when this process
@@ -354,6 +357,13 @@ class SessionLog:
         if recent is not None and start >= length - len(recent):
             first = length - len(recent)
             return recent[start - first : stop - first]
+        if stop < length and length - start <= MAX_RECENT:
+            # an older page: reading back passes every entry after it anyway, so keep them all; the
+            # next pages of a reader paging back to the start (every turn of an agent) cost nothing
+            entries = self._read_back(start, length)
+            self.recent = entries
+            self.recent_keep = max(self.recent_keep, len(entries))
+            return entries[: stop - start]
         entries = self._read_back(start, stop)
         if stop == length:
             self.recent = entries[-RECENT_LIMIT:]
