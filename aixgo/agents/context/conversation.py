@@ -212,30 +212,31 @@ def _extend(
 
 
 def recorded_counts(entries: Sequence[Entry], most: int = 8) -> list[tuple[int, int]]:
-    """``(estimated, reported)`` prompt tokens recorded by the latest usage entries (oldest first), for
-    a fresh process to calibrate its token counts as the process that wrote them had."""
+    """``(estimated, reported)`` prompt tokens recorded by the latest ``most`` usage entries (oldest
+    first), for a fresh process to calibrate its token counts as the process that wrote them had."""
     found: list[tuple[int, int]] = []
+    seen = 0
     for entry in reversed(entries):
         if entry.type is EntryType.USAGE:
             estimated, reported = entry.data.get("estimated_prompt_tokens"), entry.data.get("prompt_tokens")
             if type(estimated) is int and type(reported) is int and estimated > 0 and reported > 0:
                 found.append((estimated, reported))
-                if len(found) >= most:
-                    break
+            seen += 1
+            if seen >= most:
+                break
     found.reverse()
     return found
 
 
-def learned_window(entries: Iterable[Entry]) -> int | None:
+def learned_window(entries: Sequence[Entry]) -> int | None:
     """The latest context window recorded in ``entries`` (a summary's ``window`` or a metadata
     entry's ``context_window``)."""
-    found = None
-    for entry in entries:
-        if entry.type in (EntryType.SUMMARY, EntryType.METADATA):
+    for entry in reversed(entries):
+        if entry.type is EntryType.SUMMARY or entry.type is EntryType.METADATA:
             value = entry.data.get("window" if entry.type is EntryType.SUMMARY else "context_window")
             if type(value) is int and value > 0:
-                found = value
-    return found
+                return value
+    return None
 
 
 def read_conversation(
