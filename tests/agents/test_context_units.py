@@ -25,7 +25,7 @@ from aixgo.agents.context.conversation import (
 )
 from aixgo.agents.context.tokens import MARGIN, Calibration, TokenCounter, estimate_text, load_counter
 from aixgo.errors import AgentError, ContextWindowExceededError
-from aixgo.llm import ModelSettings
+from aixgo.llm import ModelResponse, ModelSettings
 from aixgo.session import Entry, EntryType, Manager, MemoryBackend
 from aixgo.testing import FunctionModel
 
@@ -220,3 +220,24 @@ def test_the_turn_cache_splits_as_splitting_the_whole_history_does(ops: list[str
             entries = session.get_entries()[covered:]  # as after a summary covering the first entries
             expected = split_turns(entries, len)
             assert cache.split(session.id, entries, len) == expected
+
+
+def test_a_model_that_changes_the_messages_it_is_sent_changes_nothing_stored_or_sent_later() -> None:
+    """A ChatModel of the user's gets the request's message dicts: changing them in place must not
+    reach the turns the agent keeps between turns, nor what is stored."""
+    seen: list[list[str]] = []
+
+    class Vandal:
+        async def complete(self, messages: list[dict[str, Any]], tools: Any, settings: Any) -> ModelResponse:
+            seen.append([str(m.get("content")) for m in messages if m["role"] != "system"])
+            for message in messages:
+                message["content"] = "MUTATED"
+            return ModelResponse(content="ok", finish_reason="stop")
+
+    agent = ReActAgent("a", Vandal(), "You are a test.", model_name="m")
+    with Manager(MemoryBackend()) as manager:
+        session = manager.create("a", "s1")
+        for text in ("one", "two", "three", "four"):
+            asyncio.run(agent.run_turn(session, text))
+        assert "MUTATED" not in str(session.get_messages())
+    assert seen[-1] == ["one", "ok", "two", "ok", "three", "ok", "four"]

@@ -248,7 +248,7 @@ class ContextBudget:
             room -= candidate.tokens
         kept.reverse()
         dropped = conversation.turns[: len(conversation.turns) - len(kept)]
-        history = [message for t in kept for message in t.messages]
+        history = [dict(message) for t in kept for message in t.messages]  # copies: see Conversation.messages
         return [*head, *history, *turn], fixed + sum(t.tokens for t in kept), dropped
 
     def too_large(self, agent: str, counted: int, window: int) -> ContextWindowExceededError:

@@ -71,8 +71,9 @@ class Conversation:
         return int(self.summary.data["to_seq"]) if self.summary is not None else 0
 
     def messages(self) -> list[dict[str, Any]]:
-        """The turns' messages, oldest first."""
-        return [message for turn in self.turns for message in turn.messages]
+        """The turns' messages, oldest first: copies, as the turns may be shared with a
+        :class:`TurnCache` and a request's messages are the model's to change."""
+        return [dict(message) for turn in self.turns for message in turn.messages]
 
 
 def starts_turn(message: Mapping[str, Any]) -> bool:
