@@ -18,7 +18,7 @@ from aixgo.errors import (
     SessionNotFoundError,
     StoreClosedError,
 )
-from aixgo.session.core.records import Header, restore_move
+from aixgo.session.core.records import Header
 from aixgo.session.core.slicing import HistoryRange, apply_range
 from aixgo.session.core.state import SessionState, Snapshot, checkpoint_at
 from aixgo.session.core.transfer import ImportPlan
@@ -159,8 +159,8 @@ class MemoryBackend:
         """Move the head back to a checkpoint."""
         with self._lock:
             state = self._state(session_id)
-            cp, _ = state.restore(checkpoint_id, timestamp)
-            state.apply_head_move(restore_move(cp, timestamp))
+            cp, _, move = state.restore(checkpoint_id, timestamp)
+            state.apply_head_move(move)
             return cp
 
     def import_session(self, plan: ImportPlan) -> SessionInfo:

@@ -28,6 +28,7 @@ from aixgo.session.core.records import (
     entry_from_record,
     head_move_from_record,
     header_from_record,
+    restore_move,
 )
 from aixgo.session.types import CHAT_ENTRY_TYPES, Checkpoint, Entry, EntryType, SessionInfo
 
@@ -355,14 +356,15 @@ class SessionState:
 
     def restore(
         self, checkpoint_id: str, timestamp: datetime, *, where: str | None = None
-    ) -> tuple[Checkpoint, dict[str, Any]]:
-        """Check a restore (see :func:`check_restore`) and return the checkpoint and the restore record to
-        store; apply the record with :meth:`apply_head_move` once it is stored."""
+    ) -> tuple[Checkpoint, dict[str, Any], HeadMove]:
+        """Check a restore (see :func:`check_restore`) and return the checkpoint, the restore record to
+        store, and the head move that record stands for: apply it with :meth:`apply_head_move` once
+        the record is stored."""
         header = self._header()
         cp = self.checkpoints.get(checkpoint_id)
         head = self.heads.get(cp.entry_id) if cp is not None else None
         cp = check_restore(header.id, checkpoint_id, cp, None if head is None else head.hash, where=where)
-        return cp, restore_record(cp, timestamp)
+        return cp, restore_record(cp, timestamp), restore_move(cp, timestamp)
 
     def restore_problem(self, cp: Checkpoint) -> str | None:
         """Why a restore to ``cp`` must be refused (see :func:`checksum_problem`), or None."""

@@ -52,7 +52,7 @@ from aixgo.errors import (
 )
 from aixgo.logs import get_logger
 from aixgo.session.core.codec import checkpoint_record, dumps, header_record
-from aixgo.session.core.records import Header, restore_move
+from aixgo.session.core.records import Header
 from aixgo.session.core.slicing import HistoryRange
 from aixgo.session.core.state import Snapshot, checkpoint_at, next_entry
 from aixgo.session.core.transfer import ImportPlan
@@ -456,10 +456,10 @@ class FileBackend:
 
         def restore(session_log: SessionLog) -> Checkpoint:
             state = session_log.load_full()
-            cp, record = state.restore(checkpoint_id, timestamp, where=str(session_log.path))
+            cp, record, move = state.restore(checkpoint_id, timestamp, where=str(session_log.path))
             head = state.heads[cp.entry_id]
             session_log.write_record(dumps(record), head, self._sync)
-            session_log.note_head_move(restore_move(cp, timestamp), head)
+            session_log.note_head_move(move, head)
             return cp
 
         return self._run(session_id, restore, write=True)
