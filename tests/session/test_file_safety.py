@@ -301,9 +301,12 @@ def test_paging_back_to_the_start_reads_the_file_once_not_every_time(
             before = chunk[0].seq
         return [e.seq for e in session.get_entries(limit=before - 1, before=before)] + seqs
 
-    with Manager(FileBackend(tmp_path)) as mgr:
+    backend = FileBackend(tmp_path)
+    with Manager(backend) as mgr:
         s = mgr.get("paged")
         assert page_back(s) == list(range(1, 1101))
+        kept = backend._logs["paged"]
+        assert kept.full is None and kept.weight >= 0.9 * kept.offset  # what is kept counts in cache_bytes
         first_turn = len(walks)
         for turn in range(3):
             s.append_message("user", f"turn {turn}")

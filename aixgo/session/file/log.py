@@ -145,8 +145,13 @@ class SessionLog:
 
     @property
     def weight(self) -> int:
-        """Roughly the bytes of session data this log keeps in memory."""
-        return self.offset if self.full is not None else 0
+        """Roughly the bytes of session data this log keeps in memory: the whole file once replayed,
+        else the recent window's share of it (older pages read back widen that window)."""
+        if self.full is not None:
+            return self.offset
+        if self.recent is None or self.tracker is None:
+            return 0
+        return self.offset * len(self.recent) // max(1, self.tracker.head.seq)
 
     def _tracker(self) -> HeadTracker:
         if self.tracker is None:
