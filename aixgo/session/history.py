@@ -41,8 +41,7 @@ def to_chat_messages(entries: Iterable[Entry]) -> list[dict[str, Any]]:
         if pending:
             _close(out, pending)
         out.append(message)
-        if message.get("tool_calls"):
-            pending.extend(_tool_call_ids(message))
+        pending.extend(_tool_call_ids(message))
     if pending:
         _close(out, pending)
     return out

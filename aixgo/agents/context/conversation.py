@@ -116,8 +116,7 @@ def split_turns(
             continue
         if skipped and any(a <= entry.seq <= b for a, b in skipped):
             continue
-        data = entry.data
-        if not group or (data.get("role") == "user" and starts_turn(data)):
+        if not group or starts_turn(entry.data):
             group = [entry]
             groups.append(group)
         else:
