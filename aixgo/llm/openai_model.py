@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import re
 import secrets
@@ -427,8 +428,10 @@ def _with_unique_ids(found: Sequence[tuple[Any, Any, str]]) -> list[ToolCall]:
 
 
 def _count(value: object) -> int:
-    """A token count as sent (servers send ints, some floats); 0 for anything else."""
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
+    """A token count as sent (servers send ints, some floats); 0 for anything else (NaN, Infinity)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0
+    return int(value) if math.isfinite(value) else 0
 
 
 def _usage(raw: Any) -> Usage | None:
@@ -460,8 +463,8 @@ class StreamAssembler:
         usage = _field(chunk, "usage")
         if usage is not None:
             self.usage = _usage(usage)
-        choices = _field(chunk, "choices") or []
-        if not choices:
+        choices = _field(chunk, "choices")
+        if not isinstance(choices, list) or not choices:
             return ""
         choice = choices[0]
         self.finish_reason = _field(choice, "finish_reason") or self.finish_reason

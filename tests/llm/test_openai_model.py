@@ -82,6 +82,7 @@ def test_every_setting_and_extra_body_reach_the_server(
     [
         ({"0": {"message": {"content": "x"}}}, None, "no choices"),  # an object, not a list
         ([{"message": {"content": [{"type": "text", "text": "parts"}]}}], {"prompt_tokens": "many"}, None),
+        ([{"message": {"content": [{"type": "text", "text": "parts"}]}}], {"prompt_tokens": float("inf")}, None),
         (["not a choice"], None, "without a message"),
     ],
 )
