@@ -21,6 +21,7 @@ from aixgo.agents.context.conversation import (
     TurnCache,
     build_conversation,
     limit_turns,
+    read_conversation,
     split_turns,
 )
 from aixgo.agents.context.tokens import MARGIN, Calibration, TokenCounter, estimate_text, load_counter
@@ -220,6 +221,103 @@ def test_the_turn_cache_splits_as_splitting_the_whole_history_does(ops: list[str
             entries = session.get_entries()[covered:]  # as after a summary covering the first entries
             expected = split_turns(entries, len)
             assert cache.split(session.id, entries, len) == expected
+
+
+class _CountingReads:
+    """A session whose reads count the entries they return."""
+
+    def __init__(self, session: Any) -> None:
+        self.session, self.id, self.read = session, session.id, 0
+
+    def get_entries(self, **kwargs: Any) -> list[Entry]:
+        entries: list[Entry] = self.session.get_entries(**kwargs)
+        self.read += len(entries)
+        return entries
+
+
+def _same(a: Conversation, b: Conversation) -> None:
+    assert (a.summary, a.turns, a.unread_from, a.window, a.counts, a.turn_tokens) == (
+        b.summary, b.turns, b.unread_from, b.window, b.counts, b.turn_tokens)
+    assert a.messages() == b.messages()
+
+
+def test_a_turn_on_a_long_session_reads_only_what_was_appended_since_the_last() -> None:
+    """With no window known, every request sends the whole conversation: reading it all back from
+    the store on each turn made a turn's cost grow with the session (issue: session core v2)."""
+    with Manager(MemoryBackend()) as manager:
+        session = manager.create("a", "s1")
+        reads = _CountingReads(session)
+        cache = TurnCache()
+        for number in range(400):
+            session.append_message("user", f"question {number}")
+            session.append_message("assistant", f"answer {number}")
+            session.append_entry(EntryType.USAGE, {"prompt_tokens": 9 + number, "estimated_prompt_tokens": 8})
+            reads.read = 0
+            followed = read_conversation(reads, len, cache=cache)  # type: ignore[arg-type]
+            if number:
+                assert reads.read <= 6, f"turn {number} read {reads.read} entries"
+            _same(followed, read_conversation(session, len))
+
+
+def test_a_restore_then_as_many_new_entries_is_not_taken_for_the_conversation_cached() -> None:
+    with Manager(MemoryBackend()) as manager:
+        session = manager.create("a", "s1")
+        cache = TurnCache()
+        session.append_message("user", "one")
+        session.append_message("assistant", "1")
+        checkpoint = session.checkpoint().id
+        for text in ("two", "three"):
+            session.append_message("user", text)
+            session.append_message("assistant", text)
+        read_conversation(session, len, cache=cache)
+        session.restore(checkpoint)
+        for text in ("deux", "trois"):
+            session.append_message("user", text)
+            session.append_message("assistant", text)
+        followed = read_conversation(session, len, cache=cache)
+        assert [m["content"] for m in followed.messages()] == ["one", "1", "deux", "deux", "trois", "trois"]
+        _same(followed, read_conversation(session, len))
+
+
+FOLLOW_OPS = st.lists(st.sampled_from(["user", "assistant", "call", "result", "usage", "bad usage", "metadata",
+                                       "error", "summary", "checkpoint", "restore", "read"]), min_size=1, max_size=80)
+
+
+@hypothesis_settings(max_examples=150, deadline=None)
+@given(ops=FOLLOW_OPS)
+def test_a_followed_conversation_is_the_one_a_fresh_read_gives(ops: list[str]) -> None:
+    with Manager(MemoryBackend()) as manager:
+        session = manager.create("a", "s1")
+        cache = TurnCache()
+        checkpoints: list[str] = []
+        calls = 0
+        for op in ops:
+            seq = len(session.get_entries())
+            if op in ("user", "assistant"):
+                session.append_message(op, f"{op} {seq}")
+            elif op == "call":
+                calls += 1
+                session.append_message("assistant", None, tool_calls=[
+                    {"id": f"c{calls}", "type": "function", "function": {"name": "f", "arguments": "{}"}}])
+            elif op == "result":
+                session.append_message("tool", "4", tool_call_id=f"c{calls}")
+            elif op in ("usage", "bad usage"):
+                session.append_entry(EntryType.USAGE, {"prompt_tokens": seq + 1,
+                                                       "estimated_prompt_tokens": seq if op == "usage" else 0})
+            elif op == "metadata":
+                session.append_entry(EntryType.METADATA, {"context_window": 1000 + seq})
+            elif op == "error":
+                session.append_entry(EntryType.ERROR, {"error": "x", "turn_from_seq": max(1, seq - 2)})
+            elif op == "summary" and seq > 1:
+                session.append_entry(EntryType.SUMMARY, {"content": f"up to {seq // 2}", "from_seq": 1,
+                                                         "to_seq": seq // 2, "window": 2000 + seq})
+            elif op == "checkpoint":
+                checkpoints.append(session.checkpoint().id)
+            elif op == "restore" and checkpoints:
+                session.restore(checkpoints[len(checkpoints) // 2])
+            elif op == "read":  # reads between some ops only, so a restore can be followed by appends
+                _same(read_conversation(session, len, cache=cache), read_conversation(session, len))
+        _same(read_conversation(session, len, cache=cache), read_conversation(session, len))
 
 
 def test_a_model_that_changes_the_messages_it_is_sent_changes_nothing_stored_or_sent_later() -> None:

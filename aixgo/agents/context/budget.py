@@ -18,7 +18,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from aixgo.agents.context.compaction import batches, summary_request, summary_system_text
-from aixgo.agents.context.conversation import Conversation, Turn, TurnCache, read_conversation, split_turns
+from aixgo.agents.context.conversation import (
+    Conversation,
+    Turn,
+    TurnCache,
+    copy_messages,
+    read_conversation,
+    split_turns,
+)
 from aixgo.agents.context.tokens import REQUEST_OVERHEAD, Calibration, TokenCounter, load_counter
 from aixgo.errors import AgentError, ContextWindowExceededError
 from aixgo.llm.protocol import ChatModel, ModelSettings, Usage
@@ -234,8 +241,7 @@ class ContextBudget:
         fixed = self._head_tokens(head) + counter.messages(turn) + counter.tools(tools) + REQUEST_OVERHEAD
         window = self.window(session_id, conversation)
         if window is None:
-            history = conversation.messages()
-            return [*head, *history, *turn], fixed + sum(t.tokens for t in conversation.turns), []
+            return [*head, *conversation.messages(), *turn], fixed + conversation.turn_tokens, []
         budget = self.prompt_budget(window)
         if fixed * factor > budget:
             raise self.too_large(agent, int(fixed * factor), window)
@@ -248,8 +254,7 @@ class ContextBudget:
             room -= candidate.tokens
         kept.reverse()
         dropped = conversation.turns[: len(conversation.turns) - len(kept)]
-        history = [dict(message) for t in kept for message in t.messages]  # copies: see Conversation.messages
-        return [*head, *history, *turn], fixed + sum(t.tokens for t in kept), dropped
+        return [*head, *copy_messages(kept), *turn], fixed + sum(t.tokens for t in kept), dropped
 
     def too_large(self, agent: str, counted: int, window: int) -> ContextWindowExceededError:
         """The error for a turn that cannot fit ``window`` even with no earlier history."""

@@ -21,6 +21,8 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
+from operator import attrgetter
 from typing import Any
 
 from aixgo.agents.text_format import OBSERVATION_PREFIX
@@ -32,6 +34,8 @@ FIRST_PAGE = 128
 """Entries read by the first backwards page (then 4x per page)."""
 CACHED_MESSAGES = 100_000
 """Messages a :class:`TurnCache` keeps, over all its sessions (least recently used go first)."""
+RECORDED_COUNTS = 8
+"""Usage entries, newest first, whose token counts a fresh process calibrates from."""
 
 
 @dataclass(slots=True)
@@ -59,6 +63,8 @@ class Conversation:
     window: int | None = None
     counts: list[tuple[int, int]] = field(default_factory=list)
     """``(estimated, reported)`` prompt tokens of the latest turns, from their usage entries."""
+    tokens: int | None = None
+    """Tokens of all ``turns`` (None: add them up)."""
 
     @property
     def summary_text(self) -> str | None:
@@ -70,10 +76,23 @@ class Conversation:
         """The last ``seq`` the summary covers (0 without one)."""
         return int(self.summary.data["to_seq"]) if self.summary is not None else 0
 
+    @property
+    def turn_tokens(self) -> int:
+        """Tokens of all the turns."""
+        return sum(turn.tokens for turn in self.turns) if self.tokens is None else self.tokens
+
     def messages(self) -> list[dict[str, Any]]:
-        """The turns' messages, oldest first: copies, as the turns may be shared with a
-        :class:`TurnCache` and a request's messages are the model's to change."""
-        return [dict(message) for turn in self.turns for message in turn.messages]
+        """The turns' messages, oldest first: copies (see :func:`copy_messages`)."""
+        return copy_messages(self.turns)
+
+
+_MESSAGES = attrgetter("messages")
+
+
+def copy_messages(turns: Iterable[Turn]) -> list[dict[str, Any]]:
+    """The messages of ``turns``, oldest first, as copies: turns may be shared with a
+    :class:`TurnCache`, and a request's messages are the model's to change."""
+    return list(map(dict, chain.from_iterable(map(_MESSAGES, turns))))
 
 
 def starts_turn(message: Mapping[str, Any]) -> bool:
@@ -135,6 +154,17 @@ def split_turns(
 
 
 @dataclass(frozen=True, slots=True)
+class _Reading:
+    """What a read of a whole conversation (back to its summary or its start) found besides the
+    turns, so the next read can follow it with only the entries appended since."""
+
+    summary: Entry | None
+    window: int | None
+    usage: tuple[tuple[int, int] | None, ...]
+    """The counts of the latest :data:`RECORDED_COUNTS` usage entries, oldest first (None: unusable)."""
+
+
+@dataclass(frozen=True, slots=True)
 class _Split:
     """The turns split from the entries ``first_seq..last_seq`` (the last being ``last_id``)."""
 
@@ -143,6 +173,9 @@ class _Split:
     last_id: str
     turns: tuple[Turn, ...]
     messages: int
+    tokens: int
+    reading: _Reading | None = None
+    """Set when the entries were the whole conversation."""
 
 
 class TurnCache:
@@ -152,8 +185,9 @@ class TurnCache:
     The cached turns are reused only while the history read still holds the entries they were split
     from (same first ``seq``, same entry at their last ``seq``: a restore or a new summary changes
     that) and no entry appended since excludes a turn before the last one (an ``error`` naming an
-    earlier ``turn_from_seq``); the last turn is always split again, as it may have grown. Bounded
-    by :data:`CACHED_MESSAGES`; safe to share between threads."""
+    earlier ``turn_from_seq``); the last turn is always split again, as it may have grown. When the
+    last read was of the whole conversation, the next one reads only from the last turn on
+    (:meth:`follow`). Bounded by :data:`CACHED_MESSAGES`; safe to share between threads."""
 
     def __init__(self, max_messages: int = CACHED_MESSAGES) -> None:
         self.max_messages = max_messages
@@ -167,17 +201,62 @@ class TurnCache:
         entries: Sequence[Entry],
         count: Callable[[Mapping[str, Any]], int] | None = None,
         count_entry: EntryCount | None = None,
+        reading: _Reading | None = None,
     ) -> list[Turn]:
-        """:func:`split_turns` of ``entries`` (a contiguous run of a session's history, oldest first)."""
+        """:func:`split_turns` of ``entries`` (a contiguous run of a session's history, oldest first);
+        ``reading``: what else a read of the whole conversation found (they were all of it)."""
         with self._lock:
             cached = self._splits.get(session_id)
         turns = _extend(cached, entries, count, count_entry) if cached is not None and entries else None
         if turns is None:
             turns = split_turns(entries, count, count_entry)
         if entries:
-            self._remember(session_id, _Split(entries[0].seq, entries[-1].seq, entries[-1].id, tuple(turns),
-                                              sum(len(turn.messages) for turn in turns)))
+            self._remember(session_id, _Split(
+                entries[0].seq, entries[-1].seq, entries[-1].id, tuple(turns),
+                sum(len(turn.messages) for turn in turns), sum(turn.tokens for turn in turns), reading))
         return turns
+
+    def follow(
+        self,
+        session: Session,
+        count: Callable[[Mapping[str, Any]], int] | None = None,
+        count_entry: EntryCount | None = None,
+    ) -> Conversation | None:
+        """The whole conversation of ``session`` read from its last cached turn on (blocking), or
+        None when the cache cannot give it: none cached, the last read not whole, or what was
+        appended since changes more than the last turn (a restore, a summary, an earlier turn
+        failed)."""
+        with self._lock:
+            cached = self._splits.get(session.id)
+        if cached is None or cached.reading is None or not cached.turns:
+            return None
+        last = cached.turns[-1]
+        entries = session.get_entries(after=last.first_seq - 1)
+        at = cached.last_seq - last.first_seq
+        if at >= len(entries) or entries[0].seq != last.first_seq or entries[at].id != cached.last_id:
+            return None
+        reading = cached.reading
+        window, usage = reading.window, reading.usage
+        for entry in entries[at + 1 :]:
+            kind = entry.type
+            if kind is EntryType.SUMMARY:
+                return None
+            if kind is EntryType.ERROR:
+                first = entry.data.get("turn_from_seq")
+                if type(first) is int and first < last.first_seq:
+                    return None
+            elif kind is EntryType.METADATA:
+                window = _window_of(entry) or window
+            elif kind is EntryType.USAGE:
+                usage = (*usage, _usage_count(entry))[-RECORDED_COUNTS:]
+        tail = split_turns(entries, count, count_entry)
+        turns = (*cached.turns[:-1], *tail)
+        messages = cached.messages - len(last.messages) + sum(len(turn.messages) for turn in tail)
+        tokens = cached.tokens - last.tokens + sum(turn.tokens for turn in tail)
+        reading = _Reading(reading.summary, window, usage)
+        self._remember(session.id, _Split(cached.first_seq, entries[-1].seq, entries[-1].id, turns, messages,
+                                          tokens, reading))
+        return Conversation(reading.summary, list(turns), None, window, _known(usage), tokens)
 
     def _remember(self, session_id: str, split: _Split) -> None:
         with self._lock:
@@ -211,21 +290,32 @@ def _extend(
     return [*cached.turns[:-1], *split_turns(entries[tail_from - cached.first_seq :], count, count_entry)]
 
 
-def recorded_counts(entries: Sequence[Entry], most: int = 8) -> list[tuple[int, int]]:
-    """``(estimated, reported)`` prompt tokens recorded by the latest ``most`` usage entries (oldest
-    first), for a fresh process to calibrate its token counts as the process that wrote them had."""
-    found: list[tuple[int, int]] = []
-    seen = 0
+def _usage_count(entry: Entry) -> tuple[int, int] | None:
+    estimated, reported = entry.data.get("estimated_prompt_tokens"), entry.data.get("prompt_tokens")
+    if type(estimated) is int and type(reported) is int and estimated > 0 and reported > 0:
+        return estimated, reported
+    return None
+
+
+def _usage_counts(entries: Sequence[Entry]) -> tuple[tuple[int, int] | None, ...]:
+    """The counts of the latest :data:`RECORDED_COUNTS` usage entries, oldest first."""
+    found: list[tuple[int, int] | None] = []
     for entry in reversed(entries):
         if entry.type is EntryType.USAGE:
-            estimated, reported = entry.data.get("estimated_prompt_tokens"), entry.data.get("prompt_tokens")
-            if type(estimated) is int and type(reported) is int and estimated > 0 and reported > 0:
-                found.append((estimated, reported))
-            seen += 1
-            if seen >= most:
+            found.append(_usage_count(entry))
+            if len(found) >= RECORDED_COUNTS:
                 break
     found.reverse()
-    return found
+    return tuple(found)
+
+
+def _known(usage: Iterable[tuple[int, int] | None]) -> list[tuple[int, int]]:
+    return [counts for counts in usage if counts is not None]
+
+
+def _window_of(entry: Entry) -> int | None:
+    value = entry.data.get("window" if entry.type is EntryType.SUMMARY else "context_window")
+    return value if type(value) is int and value > 0 else None
 
 
 def learned_window(entries: Sequence[Entry]) -> int | None:
@@ -233,9 +323,9 @@ def learned_window(entries: Sequence[Entry]) -> int | None:
     entry's ``context_window``)."""
     for entry in reversed(entries):
         if entry.type is EntryType.SUMMARY or entry.type is EntryType.METADATA:
-            value = entry.data.get("window" if entry.type is EntryType.SUMMARY else "context_window")
-            if type(value) is int and value > 0:
-                return value
+            window = _window_of(entry)
+            if window is not None:
+                return window
     return None
 
 
@@ -251,7 +341,13 @@ def read_conversation(
     """Read what the next request needs of ``session`` (blocking; see the module docstring).
 
     ``budget``: stop reading older turns once those read take this many tokens (None: read back to
-    the summary or the start). ``max_messages``: stop once that many messages (and some slack) are read."""
+    the summary or the start). ``max_messages``: stop once that many messages (and some slack) are
+    read. With neither, a ``cache`` that holds the conversation read last time is followed instead
+    (only what was appended since is read)."""
+    if cache is not None and budget is None and max_messages is None:
+        followed = cache.follow(session, count, count_entry)
+        if followed is not None:
+            return followed
     entries: list[Entry] = []
     page = FIRST_PAGE
     cursor: int | None = None
@@ -272,9 +368,12 @@ def read_conversation(
             break
         cursor = chunk[0].seq
         page *= 4
+    split = None
+    if cache is not None:
+        def split(kept: Sequence[Entry], reading: _Reading | None) -> list[Turn]:
+            return cache.split(session.id, kept, count, count_entry, reading)
     return build_conversation(
-        entries, count, summary=summary, complete=at_start, count_entry=count_entry,
-        split=None if cache is None else lambda kept: cache.split(session.id, kept, count, count_entry),
+        entries, count, summary=summary, complete=at_start, count_entry=count_entry, split=split
     )
 
 
@@ -285,27 +384,33 @@ def build_conversation(
     summary: Entry | None = None,
     complete: bool = True,
     count_entry: EntryCount | None = None,
-    split: Callable[[Sequence[Entry]], list[Turn]] | None = None,
+    split: Callable[[Sequence[Entry], _Reading | None], list[Turn]] | None = None,
 ) -> Conversation:
     """The conversation that ``entries`` (the newest part of a history, in ``seq`` order) show.
 
     ``summary`` is the latest summary among them (found if None); ``complete``: whether ``entries``
     reach back to the start of the history; ``split`` groups the entries after the summary into
-    turns (:func:`split_turns` unless given, e.g. a :class:`TurnCache`'s)."""
+    turns (:func:`split_turns` unless given, e.g. a :class:`TurnCache`'s, which is also told what
+    else was found when the entries are the whole conversation). The window and the recorded
+    counts are read from the entries after the summary (the summary included)."""
     if summary is None:
         summary = next((e for e in reversed(entries) if e.type is EntryType.SUMMARY), None)
     covered = int(summary.data["to_seq"]) if summary is not None else 0
-    kept = [e for e in entries if e.seq > covered]
-    turns = split(kept) if split is not None else split_turns(kept, count, count_entry)
+    kept = [e for e in entries if e.seq > covered] if covered else entries
     first_read = entries[0].seq if entries else covered + 1
     unread_from = None
     if summary is None and not complete and first_read > 1:
         unread_from = 1
     elif summary is not None and first_read > covered + 1:
         unread_from = covered + 1
+    window, usage = learned_window(kept), _usage_counts(kept)
+    if split is None:
+        turns = split_turns(kept, count, count_entry)
+    else:
+        turns = split(kept, _Reading(summary, window, usage) if unread_from is None else None)
     if unread_from is not None and turns and not starts_turn(turns[0].messages[0]):
         turns.pop(0)  # the tail of a turn that began before the entries read: it goes with the unread part
-    return Conversation(summary, turns, unread_from, learned_window(entries), recorded_counts(entries))
+    return Conversation(summary, turns, unread_from, window, _known(usage))
 
 
 def _enough(entries: Sequence[Entry], count: EntryCount, budget: int | None, max_messages: int | None) -> bool:
