@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from aixgo.agents.context.budget import ContextBudget, ContextSettings, summary_entry_data, window_metadata
-from aixgo.agents.context.conversation import Conversation, Turn, limit_turns
+from aixgo.agents.context.turns import Conversation, Turn, limit_turns
 from aixgo.agents.events import EventSink, StepEvent, TextDeltaEvent, ToolCallEvent, ToolResultEvent
 from aixgo.agents.text_format import (
     OBSERVATION_PREFIX,

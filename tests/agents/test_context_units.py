@@ -15,16 +15,10 @@ from hypothesis import strategies as st
 
 from aixgo.agents import ContextSettings, ReActAgent
 from aixgo.agents.context.budget import ContextBudget
-from aixgo.agents.context.conversation import (
-    Conversation,
-    Turn,
-    TurnCache,
-    build_conversation,
-    limit_turns,
-    read_conversation,
-    split_turns,
-)
+from aixgo.agents.context.conversation import build_conversation, read_conversation
 from aixgo.agents.context.tokens import MARGIN, Calibration, TokenCounter, estimate_text, load_counter
+from aixgo.agents.context.turn_cache import TurnCache
+from aixgo.agents.context.turns import Conversation, Turn, limit_turns, split_turns
 from aixgo.errors import AgentError, ContextWindowExceededError
 from aixgo.llm import ModelResponse, ModelSettings
 from aixgo.session import Entry, EntryType, Manager, MemoryBackend

@@ -18,15 +18,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from aixgo.agents.context.compaction import batches, summary_request, summary_system_text
-from aixgo.agents.context.conversation import (
-    Conversation,
-    Turn,
-    TurnCache,
-    copy_messages,
-    read_conversation,
-    split_turns,
-)
+from aixgo.agents.context.conversation import read_conversation
 from aixgo.agents.context.tokens import REQUEST_OVERHEAD, Calibration, TokenCounter, load_counter
+from aixgo.agents.context.turn_cache import TurnCache
+from aixgo.agents.context.turns import Conversation, Turn, copy_messages, split_turns
 from aixgo.errors import AgentError, ContextWindowExceededError
 from aixgo.llm.protocol import ChatModel, ModelSettings, Usage
 from aixgo.session import Entry, EntryType, Session

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aixgo.agents.context.conversation import Turn
+from aixgo.agents.context.turns import Turn
 from aixgo.session.history import message_text
 
 SUMMARIZER_PROMPT = (
