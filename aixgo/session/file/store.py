@@ -41,6 +41,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from itertools import islice
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -243,16 +244,20 @@ class FileBackend:
         """Close least recently used logs while more than :data:`MAX_OPEN_SESSIONS` are open or they hold
         more than ``cache_bytes`` (``keep``, the one in use, stays); the caller holds ``self._lock``."""
         self._opened += 1
-        if len(self._logs) <= MAX_OPEN_SESSIONS and self._opened % 16:
-            return  # the byte budget is summed every 16th open: it costs a pass over the open logs
-        held = sum(found.weight for found in self._logs.values())
-        for old in list(self._logs.values()):
+        over = len(self._logs) - MAX_OPEN_SESSIONS
+        weigh = self._opened % 16 == 0  # the byte budget is summed every 16th open: a pass over the open logs
+        if over <= 0 and not weigh:
+            return
+        held = sum(found.weight for found in self._logs.values()) if weigh else 0
+        # over the count alone, only the least recently used few are looked at (some may be in use)
+        candidates = list(self._logs.values()) if weigh else list(islice(self._logs.values(), over + 16))
+        for old in candidates:
             if len(self._logs) <= MAX_OPEN_SESSIONS and held <= self.cache_bytes:
                 return
             if old is keep or not old.lock.acquire(blocking=False):
                 continue
             try:
-                held -= old.weight
+                held -= old.weight if weigh else 0
                 self._forget_locked(old)
             finally:
                 old.lock.release()
