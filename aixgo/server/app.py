@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -73,7 +73,10 @@ def create_app(
         Route("/healthz", api.healthz, methods=["GET"]),
         Route("/readyz", api.readyz, methods=["GET"]),
     ]
-    app = Starlette(routes=routes, exception_handlers={AixgoError: _aixgo_error, Exception: _unexpected})
+    # handlers for Exception itself run in Starlette's outermost middleware, which re-raises to the
+    # server (a traceback in its log): expected errors get their own handlers
+    handlers = {AixgoError: _aixgo_error, _BadRequest: _unexpected, Exception: _unexpected}
+    app = Starlette(routes=routes, exception_handlers=handlers)
     app.state.runtime = runtime
     keys = tuple(key for key in api_keys if key)
     return _Guard(app, keys, max_request_bytes)
@@ -150,10 +153,13 @@ class _Api:
 
     async def _json(self, request: Request) -> dict[str, Any]:
         body = b""
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > self.max_request_bytes:
-                raise _BadRequest(413, f"the request body is larger than {self.max_request_bytes} bytes")
+        try:
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > self.max_request_bytes:
+                    raise _BadRequest(413, f"the request body is larger than {self.max_request_bytes} bytes")
+        except ClientDisconnect:  # nobody to answer; an error like any bad request, not a traceback in the log
+            raise _BadRequest(400, "the client closed the connection before sending the whole body") from None
         if not body:
             return {}
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -122,6 +123,18 @@ def test_errors_are_openai_shaped_without_tracebacks(
     error = answer.json()["error"]
     assert error["message"] and error["type"]
     assert no_traceback(answer.text)
+    assert no_traceback(served._output())  # nor in the server's log
+
+
+def test_a_client_that_leaves_mid_body_leaves_no_traceback_in_the_log(served: Served) -> None:
+    host, port = served.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as conn:
+        conn.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 1000\r\n\r\n{\"model\": ")
+        time.sleep(0.2)
+    time.sleep(0.3)
+    assert httpx.get(f"{served.url}/healthz").status_code == 200
+    assert no_traceback(served._output()), served._output()[-3000:]
 
 
 def test_bad_session_header_and_large_bodies(served: Served) -> None:
@@ -131,6 +144,7 @@ def test_bad_session_header_and_large_bodies(served: Served) -> None:
     huge = httpx.post(f"{served.url}/v1/chat/completions",
                       json={"model": "bot", "messages": [{"role": "user", "content": "x" * (2 << 20)}]})
     assert huge.status_code == 413
+    assert no_traceback(served._output())
 
 
 def test_sixteen_concurrent_requests_on_one_session_leave_sixteen_whole_pairs(
