@@ -46,4 +46,4 @@ def app(delay: float) -> Starlette:
 
 if __name__ == "__main__":
     uvicorn.run(app(float(sys.argv[2])), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning",
-                access_log=False, backlog=4096)
+                access_log=False, backlog=4096, timeout_keep_alive=75)

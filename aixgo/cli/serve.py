@@ -18,6 +18,10 @@ from aixgo.errors import MissingDependencyError
 
 API_KEY_ENV = "AIXGO_API_KEY"
 GRACEFUL_SECONDS = 30
+KEEP_ALIVE_SECONDS = 75
+"""Idle seconds a client connection stays open: above the idle timeouts of common proxies and load
+balancers (nginx and AWS ALB: 60 s), so they never reuse a connection the server has just closed
+(uvicorn's own default, 5 s, gives them resets and 502s under load)."""
 
 
 def _loopback(host: str) -> bool:
@@ -34,8 +38,10 @@ def _loopback(host: str) -> bool:
 @click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
+@click.option("--keep-alive", default=KEEP_ALIVE_SECONDS, show_default=True, type=click.IntRange(1, 3600),
+              help="Seconds an idle client connection stays open; keep it above your proxy's idle timeout.")
 @click.pass_context
-def serve(ctx: click.Context, config: Path, host: str, port: int) -> None:
+def serve(ctx: click.Context, config: Path, host: str, port: int, keep_alive: int) -> None:
     """Serve the agents of CONFIG over HTTP: an OpenAI-compatible API and a sessions API."""
     try:
         import uvicorn  # noqa: PLC0415 - the server extra, only for this command
@@ -67,6 +73,6 @@ def serve(ctx: click.Context, config: Path, host: str, port: int) -> None:
     )
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,
-                    timeout_graceful_shutdown=GRACEFUL_SECONDS, lifespan="off")
+                    timeout_graceful_shutdown=GRACEFUL_SECONDS, timeout_keep_alive=keep_alive, lifespan="off")
     finally:
         runtime.close()

@@ -137,6 +137,28 @@ def test_a_client_that_leaves_mid_body_leaves_no_traceback_in_the_log(served: Se
     assert no_traceback(served._output()), served._output()[-3000:]
 
 
+def _get_healthz(conn: socket.socket) -> bytes:
+    """One request on ``conn`` and its whole answer (b"" when the server had closed the connection)."""
+    try:
+        conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = b""
+        while b'"ok"}' not in answer and (chunk := conn.recv(4096)):
+            answer += chunk
+        return answer
+    except ConnectionError:
+        return b""
+
+
+def test_an_idle_connection_outlives_a_proxys_idle_timeout_not_uvicorns_5_seconds(served: Served) -> None:
+    """A proxy or a pooled client that reuses a connection the server closed at uvicorn's default 5
+    idle seconds gets a reset instead of an answer (502s and ReadErrors under load)."""
+    host, port = served.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as conn:
+        assert _get_healthz(conn).startswith(b"HTTP/1.1 200")
+        time.sleep(6.5)
+        assert _get_healthz(conn).startswith(b"HTTP/1.1 200")
+
+
 def test_bad_session_header_and_large_bodies(served: Served) -> None:
     bad = httpx.post(f"{served.url}/v1/chat/completions", headers={"X-Session-Id": "../etc"},
                      json={"model": "bot", "messages": [{"role": "user", "content": "hi"}]})
