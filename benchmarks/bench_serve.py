@@ -2,7 +2,9 @@
 upstream's own floor, at 1, 32 and 256 concurrent sessions; and time to first token when streaming.
 
 The upstream is a fake OpenAI-compatible server (asyncio, its own process) answering after 100 ms; the floor is the
-same request sent to it directly by the same client, at the same concurrency. Each turn through the
+same request sent to it directly by the same client, at the same concurrency. A second floor is the same request
+through a bare Python proxy (benchmarks/proxy.py: Starlette + httpx, no sessions): what any Python server in front of
+the upstream costs on this machine. Each turn through the
 server starts a new session, so the upstream receives the same one-message request as the floor. The server runs as a
 real process (file store, fsync never, logs at warning)."""
 
@@ -26,13 +28,13 @@ UPSTREAM_DELAY = 0.1
 LEVELS = ((1, 40), (32, 320), (256, 768))
 
 
-class _Upstream:
-    """benchmarks/upstream.py in its own process: an asyncio fake that is not the bottleneck."""
+class _Process:
+    """A benchmark server (``python -m MODULE PORT ARGS…``) in its own process, so it is not the bottleneck."""
 
-    def __init__(self) -> None:
+    def __init__(self, module: str, *args: str) -> None:
         port = free_port()
         self.base_url = f"http://127.0.0.1:{port}/v1"
-        self.process = subprocess.Popen([sys.executable, "-m", "benchmarks.upstream", str(port), str(UPSTREAM_DELAY)])
+        self.process = subprocess.Popen([sys.executable, "-m", module, str(port), *args])
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
@@ -40,14 +42,20 @@ class _Upstream:
                 return
             except httpx.HTTPError:
                 time.sleep(0.1)
-        raise RuntimeError("the benchmark upstream did not start")
+        self.process.terminate()
+        raise RuntimeError(f"the benchmark's {module} did not start")
 
-    def __enter__(self) -> _Upstream:
+    def __enter__(self) -> _Process:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.process.terminate()
         self.process.wait(timeout=10)
+
+
+def _upstream() -> _Process:
+    """benchmarks/upstream.py: an asyncio fake OpenAI-compatible server answering after 100 ms."""
+    return _Process("benchmarks.upstream", str(UPSTREAM_DELAY))
 
 
 async def _load(url: str, concurrency: int, total: int, headers_for: object, body: dict[str, object]) -> list[float]:
@@ -99,17 +107,20 @@ def _row(name: str, samples: list[float], wall: float) -> tuple[float, float]:
 def run() -> None:
     header("aixgo serve: a turn through the server vs the upstream's floor (100 ms upstream)")
     print(f"  {'':<58} {'':>6} {'p50 ms':>9} {'p99 ms':>9}   throughput")
-    with _Upstream() as upstream, tempfile.TemporaryDirectory(prefix="aixgo-bench-serve-") as tmp:
+    with _upstream() as upstream, _Process("benchmarks.proxy", upstream.base_url) as proxy, \
+            tempfile.TemporaryDirectory(prefix="aixgo-bench-serve-") as tmp:
         config = Path(tmp) / "serve.yaml"
         config.write_text(f"session: {{base_dir: {tmp}/store, fsync: never}}\n"
                           f"llm: {{base_url: '{upstream.base_url}', api_key: sk-bench, max_retries: 0}}\n"
                           "agents:\n  - {name: bot, model: test-model}\n")
-        body = {"model": "bot", "messages": [{"role": "user", "content": "hello"}]}
-        direct = {"model": "test-model", "messages": [{"role": "user", "content": "hello"}]}
+        body: dict[str, object] = {"model": "bot", "messages": [{"role": "user", "content": "hello"}]}
+        direct: dict[str, object] = {"model": "test-model", "messages": [{"role": "user", "content": "hello"}]}
         with Served(config, options=("--log-level", "warning")) as served:
             for concurrency, total in LEVELS:
                 floor = asyncio.run(_load(f"{upstream.base_url}/chat/completions", concurrency, total,
                                           lambda slot, number: {}, direct))
+                proxied = asyncio.run(_load(f"{proxy.base_url}/chat/completions", concurrency, total,
+                                            lambda slot, number: {}, direct))
                 # a new session per request, so the upstream gets the floor's request (the openai
                 # client's request conversion grows with a session's history, on any client alike)
                 prefix = f"c{concurrency}"
@@ -117,17 +128,24 @@ def run() -> None:
                                             lambda slot, number, prefix=prefix: {"X-Session-Id": f"{prefix}-{number}"},
                                             body))
                 floor_p50, floor_p99 = _row(f"floor: upstream directly, {concurrency} concurrent", floor[:-1], -floor[-1])
+                proxy_p50, _ = _row(f"floor: a bare Python proxy (Starlette + httpx), {concurrency} concurrent",
+                                    proxied[:-1], -proxied[-1])
                 p50, p99 = _row(f"aixgo serve, {concurrency} concurrent sessions", through[:-1], -through[-1])
                 note(f"server overhead per turn at {concurrency}: {p50 - floor_p50:.1f} ms at p50 "
-                     f"(target <= 2 ms at 1), {p99 - floor_p99:.1f} ms at p99")
+                     f"(target <= 2 ms at 1), {p99 - floor_p99:.1f} ms at p99; a bare proxy's own: "
+                     f"{proxy_p50 - floor_p50:.1f} ms at p50")
             ttft_floor = [t for _ in range(20)
                           if (t := asyncio.run(_first_token(f"{upstream.base_url}/chat/completions", direct, {})))]
+            ttft_proxy = [t for _ in range(20)
+                          if (t := asyncio.run(_first_token(f"{proxy.base_url}/chat/completions", direct, {})))]
             ttft = [t for n in range(20) if (t := asyncio.run(
                 _first_token(f"{served.url}/v1/chat/completions", body, {"X-Session-Id": f"t{n}"})))]
             _row("floor: upstream's time to first token", ttft_floor, sum(ttft_floor))
+            _row("floor: time to first token through a bare Python proxy", ttft_proxy, sum(ttft_proxy))
             _row("time to first token through aixgo serve", ttft, sum(ttft))
             note(f"first-token overhead: {(statistics.median(ttft) - statistics.median(ttft_floor)) * 1000:.1f} ms "
-                 "at p50 (target <= 5 ms)")
+                 f"at p50 (target <= 5 ms); a bare proxy's own: "
+                 f"{(statistics.median(ttft_proxy) - statistics.median(ttft_floor)) * 1000:.1f} ms")
 
 
 if __name__ == "__main__":
