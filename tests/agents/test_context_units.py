@@ -184,34 +184,49 @@ OPS = st.lists(st.sampled_from(["user", "observation", "assistant", "call", "res
                                 "error", "checkpoint", "restore"]), min_size=1, max_size=60)
 
 
+class _Writer:
+    """Applies one named operation to a session, as the hypothesis tests below draw them."""
+
+    def __init__(self, session: Any) -> None:
+        self.session, self.checkpoints, self.calls = session, [], 0
+
+    def apply(self, op: str) -> None:
+        session, seq = self.session, len(self.session.get_entries())
+        if op in ("user", "assistant"):
+            session.append_message(op, f"{op} {seq}")
+        elif op == "observation":
+            session.append_message("user", "Observation: 4")
+        elif op == "call":
+            self.calls += 1
+            session.append_message("assistant", None, tool_calls=[
+                {"id": f"c{self.calls}", "type": "function", "function": {"name": "f", "arguments": "{}"}}])
+        elif op in ("result", "orphan"):
+            session.append_message("tool", "4", tool_call_id=f"c{self.calls if op == 'result' else 999}")
+        elif op in ("usage", "bad usage"):
+            session.append_entry(EntryType.USAGE, {"prompt_tokens": seq + 1,
+                                                   "estimated_prompt_tokens": seq if op == "usage" else 0})
+        elif op == "metadata":
+            session.append_entry(EntryType.METADATA, {"context_window": 1000 + seq})
+        elif op == "error":
+            session.append_entry(EntryType.ERROR, {"error": "x", "turn_from_seq": max(1, seq - 2)})
+        elif op == "summary" and seq > 1:
+            session.append_entry(EntryType.SUMMARY, {"content": f"up to {seq // 2}", "from_seq": 1,
+                                                     "to_seq": seq // 2, "window": 2000 + seq})
+        elif op == "checkpoint":
+            self.checkpoints.append(session.checkpoint().id)
+        elif op == "restore" and self.checkpoints:
+            session.restore(self.checkpoints[len(self.checkpoints) // 2])
+
+
 @hypothesis_settings(max_examples=150, deadline=None)
 @given(ops=OPS, covered=st.integers(min_value=0, max_value=6))
 def test_the_turn_cache_splits_as_splitting_the_whole_history_does(ops: list[str], covered: int) -> None:
     with Manager(MemoryBackend()) as manager:
         session = manager.create("a", "s1")
         cache = TurnCache()
-        checkpoints: list[str] = []
-        calls = 0
+        writer = _Writer(session)
         for op in ops:
-            seq = len(session.get_entries())
-            if op in ("user", "assistant"):
-                session.append_message(op, f"{op} {seq}")
-            elif op == "observation":
-                session.append_message("user", "Observation: 4")
-            elif op == "call":
-                calls += 1
-                session.append_message("assistant", None, tool_calls=[
-                    {"id": f"c{calls}", "type": "function", "function": {"name": "f", "arguments": "{}"}}])
-            elif op in ("result", "orphan"):
-                session.append_message("tool", "4", tool_call_id=f"c{calls if op == 'result' else 999}")
-            elif op == "metadata":
-                session.append_entry(EntryType.METADATA, {"context_window": 1000})
-            elif op == "error":
-                session.append_entry(EntryType.ERROR, {"error": "x", "turn_from_seq": max(1, seq - 2)})
-            elif op == "checkpoint":
-                checkpoints.append(session.checkpoint().id)
-            elif checkpoints:
-                session.restore(checkpoints[len(checkpoints) // 2])
+            writer.apply(op)
             entries = session.get_entries()[covered:]  # as after a summary covering the first entries
             expected = split_turns(entries, len)
             assert cache.split(session.id, entries, len) == expected
@@ -283,34 +298,12 @@ def test_a_followed_conversation_is_the_one_a_fresh_read_gives(ops: list[str]) -
     with Manager(MemoryBackend()) as manager:
         session = manager.create("a", "s1")
         cache = TurnCache()
-        checkpoints: list[str] = []
-        calls = 0
+        writer = _Writer(session)
         for op in ops:
-            seq = len(session.get_entries())
-            if op in ("user", "assistant"):
-                session.append_message(op, f"{op} {seq}")
-            elif op == "call":
-                calls += 1
-                session.append_message("assistant", None, tool_calls=[
-                    {"id": f"c{calls}", "type": "function", "function": {"name": "f", "arguments": "{}"}}])
-            elif op == "result":
-                session.append_message("tool", "4", tool_call_id=f"c{calls}")
-            elif op in ("usage", "bad usage"):
-                session.append_entry(EntryType.USAGE, {"prompt_tokens": seq + 1,
-                                                       "estimated_prompt_tokens": seq if op == "usage" else 0})
-            elif op == "metadata":
-                session.append_entry(EntryType.METADATA, {"context_window": 1000 + seq})
-            elif op == "error":
-                session.append_entry(EntryType.ERROR, {"error": "x", "turn_from_seq": max(1, seq - 2)})
-            elif op == "summary" and seq > 1:
-                session.append_entry(EntryType.SUMMARY, {"content": f"up to {seq // 2}", "from_seq": 1,
-                                                         "to_seq": seq // 2, "window": 2000 + seq})
-            elif op == "checkpoint":
-                checkpoints.append(session.checkpoint().id)
-            elif op == "restore" and checkpoints:
-                session.restore(checkpoints[len(checkpoints) // 2])
-            elif op == "read":  # reads between some ops only, so a restore can be followed by appends
+            if op == "read":  # reads between some ops only, so a restore can be followed by appends
                 _same(read_conversation(session, len, cache=cache), read_conversation(session, len))
+            else:
+                writer.apply(op)
         _same(read_conversation(session, len, cache=cache), read_conversation(session, len))
 
 
