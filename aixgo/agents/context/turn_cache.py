@@ -39,7 +39,6 @@ class _Split:
     last_id: str
     turns: tuple[Turn, ...]
     messages: int
-    tokens: int
     reading: Reading | None = None
     """Set when the entries were the whole conversation."""
 
@@ -79,7 +78,7 @@ class TurnCache:
         if entries:
             self._remember(session_id, _Split(
                 entries[0].seq, entries[-1].seq, entries[-1].id, tuple(turns),
-                sum(len(turn.messages) for turn in turns), sum(turn.tokens for turn in turns), reading))
+                sum(len(turn.messages) for turn in turns), reading))
         return turns
 
     def follow(
@@ -118,11 +117,10 @@ class TurnCache:
         tail = split_turns(entries, count, count_entry)
         turns = (*cached.turns[:-1], *tail)
         messages = cached.messages - len(last.messages) + sum(len(turn.messages) for turn in tail)
-        tokens = cached.tokens - last.tokens + sum(turn.tokens for turn in tail)
         reading = Reading(reading.summary, window, usage)
         self._remember(session.id, _Split(cached.first_seq, entries[-1].seq, entries[-1].id, turns, messages,
-                                          tokens, reading))
-        return Conversation(reading.summary, list(turns), None, window, known_counts(usage), tokens)
+                                          reading))
+        return Conversation(reading.summary, list(turns), None, window, known_counts(usage))
 
     def _remember(self, session_id: str, split: _Split) -> None:
         with self._lock:

@@ -45,8 +45,6 @@ class Conversation:
     window: int | None = None
     counts: list[tuple[int, int]] = field(default_factory=list)
     """``(estimated, reported)`` prompt tokens of the latest turns, from their usage entries."""
-    tokens: int | None = None
-    """Tokens of all ``turns`` (None: add them up)."""
 
     @property
     def summary_text(self) -> str | None:
@@ -61,7 +59,7 @@ class Conversation:
     @property
     def turn_tokens(self) -> int:
         """Tokens of all the turns."""
-        return sum(turn.tokens for turn in self.turns) if self.tokens is None else self.tokens
+        return sum(map(_TOKENS, self.turns))
 
     def messages(self) -> list[dict[str, Any]]:
         """The turns' messages, oldest first: copies (see :func:`copy_messages`)."""
@@ -69,6 +67,7 @@ class Conversation:
 
 
 _MESSAGES = attrgetter("messages")
+_TOKENS = attrgetter("tokens")
 
 
 def copy_messages(turns: Iterable[Turn]) -> list[dict[str, Any]]:
