@@ -9,21 +9,13 @@ from __future__ import annotations
 
 import click
 
+from aixgo.cli.common import SESSION_ID
 from aixgo.cli.store_options import open_manager, store_options
-from aixgo.errors import InvalidSessionIdError
 from aixgo.session.file import FileBackend
-from aixgo.session.ids import validate_id
-
-
-def _session_id(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    try:
-        return validate_id(value)
-    except InvalidSessionIdError as exc:
-        raise click.BadParameter(str(exc), ctx, param) from None
 
 
 @click.command(short_help="Move a damaged session's damage aside (dry run unless --apply).")
-@click.argument("session_id", metavar="ID", callback=_session_id)
+@SESSION_ID
 @click.option("--apply", is_flag=True, help="Do it (the default only reports what would be done).")
 @store_options
 @click.pass_context

@@ -4,21 +4,29 @@ Every subcommand works on the store chosen by ``--config`` (or ``AIXGO_CONFIG``)
 ``--store/--base-dir/--redis-url`` (see :mod:`aixgo.cli.store_options`), given before or after the
 subcommand. ``aixgo sessions`` alone lists the sessions. Exit codes: 0 ok, 1 error (unknown
 session or checkpoint, unreadable data, store unreachable), 2 usage or config error.
+
+Export and import live in :mod:`aixgo.cli.transfer`, delete and prune in :mod:`aixgo.cli.cleanup`,
+repair in :mod:`aixgo.cli.repair`; what they share in :mod:`aixgo.cli.common`.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import tempfile
-from collections.abc import Iterable, Iterator
-from datetime import timedelta
-from pathlib import Path
-from typing import IO, Any
+from collections.abc import Iterable
+from typing import Any
 
 import click
 
-from aixgo.cli.ids import resolve_checkpoint, resolve_session, valid_id
+from aixgo.cli.cleanup import delete, prune
+from aixgo.cli.common import (
+    SESSION_ID,
+    CliUsageError,
+    echo_json,
+    get_session,
+    store_where,
+)
+from aixgo.cli.ids import resolve_checkpoint, valid_id
 from aixgo.cli.render import (
     checkpoint_branch,
     checkpoint_json,
@@ -28,100 +36,20 @@ from aixgo.cli.render import (
     render_checkpoints,
     render_sessions,
     render_transcript,
-    to_json,
     usage_totals,
     when,
 )
 from aixgo.cli.repair import repair
-from aixgo.cli.store_options import StoreChoice, open_manager, store_choice, store_options
-from aixgo.config import format_duration, parse_duration
-from aixgo.errors import (
-    SessionCorruptedError,
-    SessionExistsError,
-    SessionNotFoundError,
-)
+from aixgo.cli.store_options import open_manager, store_choice, store_options
+from aixgo.cli.transfer import export, import_session
 from aixgo.session.core.codec import utcnow
 from aixgo.session.history import message_text
 from aixgo.session.ids import new_session_id
-from aixgo.session.manager import Manager, Session
+from aixgo.session.manager import Manager
 from aixgo.session.transfer import export_lines, import_lines
 from aixgo.session.types import SessionInfo
 
-EXIT_USAGE = 2
 EXIT_BROKEN_PIPE = 141
-
-
-class CliError(click.ClickException):
-    """A problem reported as one ``error: …`` line on stderr, exit 1."""
-
-    exit_code = 1
-
-    def show(self, file: IO[Any] | None = None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True, file=file)
-
-
-class CliUsageError(CliError):
-    """Like :class:`CliError`, for a command that cannot run as given (exit 2)."""
-
-    exit_code = EXIT_USAGE
-
-
-class Declined(click.ClickException):
-    """The user answered no: not an error, but nothing was done (exit 1, so ``&&`` chains stop)."""
-
-    exit_code = 1
-
-    def show(self, file: IO[Any] | None = None) -> None:
-        click.echo(self.format_message(), err=True, file=file)
-
-
-def confirm(question: str, action: str) -> None:
-    """Ask ``question`` on the terminal; raise :class:`Declined` on no. Without a terminal, refuse
-    (the caller must pass ``--yes``); Ctrl-C or end of input at the prompt is an interruption
-    (``interrupted``, exit 130), as everywhere else."""
-    if not _stdin_is_interactive():
-        raise CliUsageError(f"refusing to {action} without confirmation: standard input is not a terminal; pass --yes")
-    try:
-        answer = click.confirm(f"{question}? This cannot be undone", default=False, err=True)
-    except click.Abort:
-        click.echo(err=True)
-        raise KeyboardInterrupt from None
-    if not answer:
-        raise Declined(f"nothing {action}d")  # "delete" -> "nothing deleted", "prune" -> "nothing pruned"
-
-
-def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> timedelta | None:
-    """A click callback parsing ``30d``, ``12h``, ``1h30m`` … (see :func:`aixgo.config.parse_duration`);
-    a duration of zero is refused, as config files refuse it."""
-    if value is None:
-        return None
-    try:
-        duration = parse_duration(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), ctx, param) from None
-    if duration <= timedelta(0):
-        raise click.BadParameter(f"{value!r}: the duration must be longer than 0", ctx, param)
-    return duration
-
-
-SESSION_ID = click.argument("session_id", metavar="ID", callback=valid_id("session id"))
-
-
-def _get(ctx: click.Context, session_id: str) -> tuple[Manager, Session]:
-    """Open the store and the session; a file store directory that does not exist holds no sessions
-    (and is not created just to say so)."""
-    choice = store_choice(ctx)
-    if choice.missing():
-        raise SessionNotFoundError(
-            f"session {session_id!r} not found in {choice.file_dir} (the directory does not exist)",
-            session_id=session_id,
-        )
-    manager = open_manager(ctx)
-    return manager, resolve_session(manager, session_id)
-
-
-def _echo_json(value: Any) -> None:
-    click.echo(to_json(value))
 
 
 class SessionsGroup(click.Group):
@@ -204,10 +132,10 @@ def list_sessions(
     infos = [] if manager is None else manager.list(agent=agent, user_id=user_id, limit=limit, offset=offset)
     tokens = _tokens_used(manager, infos) if with_tokens and manager is not None else None
     if as_json:
-        _echo_json([{**info_json(info), **({"tokens": tokens.get(info.id)} if tokens is not None else {})}
+        echo_json([{**info_json(info), **({"tokens": tokens.get(info.id)} if tokens is not None else {})}
                     for info in infos])
     elif not infos:
-        click.echo(f"no sessions{_filters(agent, user_id)} in {_where(choice)}", err=True)
+        click.echo(f"no sessions{_filters(agent, user_id)} in {store_where(choice)}", err=True)
     else:
         click.echo(render_sessions(infos, color=True, tokens=tokens))
     for info in infos:
@@ -229,11 +157,6 @@ def _filters(agent: str | None, user_id: str | None) -> str:
     return (" of " + " and ".join(parts)) if parts else ""
 
 
-def _where(choice: StoreChoice) -> str:
-    where = choice.describe()
-    return where + " (the directory does not exist)" if choice.missing() else where
-
-
 @sessions.command()
 @SESSION_ID
 @click.option("--limit", type=click.IntRange(min=1), help="Show only the last N entries.")
@@ -249,7 +172,7 @@ def show(ctx: click.Context, session_id: str, limit: int | None, as_json: bool, 
     Roles, tool calls with their arguments and tool results are shown in order; checkpoints are
     marked where they were taken. Entries abandoned by a restore are shown only with --all, in the
     order they were written and marked "(abandoned branch)"."""
-    _, sess = _get(ctx, session_id)
+    _, sess = get_session(ctx, session_id)
     info = sess.info
     current = sess.get_entries()
     history, abandoned = current, set()
@@ -261,7 +184,7 @@ def show(ctx: click.Context, session_id: str, limit: int | None, as_json: bool, 
     history_ids: set[str | None] = {None} | {e.id for e in current}
     head = current[-1].id if current else None
     if as_json:
-        _echo_json(
+        echo_json(
             {
                 "session": info_json(info),
                 "entries": [entry_json(e) for e in entries],
@@ -303,132 +226,6 @@ def show(ctx: click.Context, session_id: str, limit: int | None, as_json: bool, 
         click.echo(f"\n({on_abandoned} {noun} on abandoned branches: aixgo sessions show --all {info.id})")
 
 
-def _write_atomically(path: Path, lines: Iterable[str]) -> int:
-    """Write ``lines`` (each plus a newline, UTF-8) to ``path`` via a temporary file and a rename, mode
-    0600 for a new file. Returns the number of lines written."""
-    path = path.expanduser()
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    count = 0
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for line in lines:
-                f.write(line.encode("utf-8") + b"\n")
-                count += 1
-            f.flush()
-            os.fsync(f.fileno())
-        if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o777)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return count
-
-
-@sessions.command(short_help="Export a session as JSONL (stdout or a file).")
-@SESSION_ID
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write to this file (atomically, mode 0600) instead of standard output (-).",
-)
-@store_options
-@click.pass_context
-def export(ctx: click.Context, session_id: str, output: Path | None) -> None:
-    """Export a session as JSONL: header, every entry (abandoned branches too), checkpoints, head.
-
-    The output imports into any store with `aixgo sessions import`, keeping ids, timestamps and
-    checkpoints; exporting the imported session gives the same bytes."""
-    _, sess = _get(ctx, session_id)
-    lines = list(export_lines(sess))
-    if output is None or str(output) == "-":
-        stream = sys.stdout.buffer
-        for line in lines:
-            stream.write(line.encode("utf-8") + b"\n")
-        stream.flush()
-        return
-    try:
-        count = _write_atomically(output, lines)
-    except OSError as exc:
-        raise CliError(f"cannot write {output}: {exc.strerror or exc}") from None
-    click.echo(f"exported session {sess.id} ({count} lines) to {output}", err=True)
-
-
-def _utf8_lines(stream: IO[bytes], source: str) -> Iterator[str]:
-    for number, raw in enumerate(stream, start=1):
-        try:
-            yield raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise SessionCorruptedError(
-                f"not a valid session export: not UTF-8 ({exc.reason})", path=source, line=number
-            ) from None
-
-
-@sessions.command("import", short_help="Import a session exported as JSONL (a file or -).")
-@click.argument(
-    "file", type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=str), metavar="FILE"
-)
-@click.option("--new-id", is_flag=True, help="Import under a new session id (a copy beside the existing one).")
-@click.option("--replace", is_flag=True, help="Replace a session with the same id (asks first unless --yes).")
-@click.option("-y", "--yes", is_flag=True, help="With --replace: do not ask for confirmation.")
-@store_options
-@click.pass_context
-def import_session(ctx: click.Context, file: str, new_id: bool, replace: bool, yes: bool) -> None:
-    """Import a session exported by `aixgo sessions export` (FILE, or - for standard input).
-
-    Prints the imported session's id on standard output. The session keeps its id; when the store
-    already has it, nothing is stored unless --new-id (import a copy under a new id) or --replace
-    (delete the existing session, after asking) is given."""
-    if new_id and replace:
-        raise CliUsageError("use either --new-id or --replace, not both")
-    manager = open_manager(ctx)
-    lines = _read_export(file)
-    plan_id = new_session_id() if new_id else None
-    try:
-        sess = import_lines(manager, lines, file if file != "-" else "<stdin>", session_id=plan_id)
-    except SessionExistsError as exc:
-        if not replace:
-            raise CliError(
-                f"{exc}; import it as a copy with --new-id, or replace the stored one with --replace"
-            ) from None
-        sess = _replace(manager, lines, file, exc.session_id or "", yes)
-    info = sess.info
-    click.echo(
-        f"imported session {info.id} (agent {info.agent}, {_plural(info.message_count, 'message')}, "
-        f"{_plural(len(sess.checkpoints()), 'checkpoint')}) into {store_choice(ctx).describe()}",
-        err=True,
-    )
-    click.echo(sess.id)
-
-
-def _read_export(file: str) -> list[str]:
-    if file == "-":
-        return list(_utf8_lines(sys.stdin.buffer, "<stdin>"))
-    try:
-        with open(file, "rb") as stream:
-            return list(_utf8_lines(stream, file))
-    except OSError as exc:
-        raise CliError(f"cannot read {file}: {exc.strerror or exc}") from None
-
-
-def _replace(manager: Manager, lines: list[str], file: str, session_id: str, yes: bool) -> Session:
-    """Delete the stored session ``session_id`` and import ``lines`` in its place; if the import then
-    fails, the stored session is put back from its own export, so nothing is lost."""
-    old = manager.get(session_id)
-    if not yes:
-        confirm(f"Replace session {old.id} (agent {old.agent_name}, "
-                f"{_plural(old.info.message_count, 'message')}) with the one in {file}", "replace")
-    kept = list(export_lines(old))
-    manager.delete(old.id)
-    try:
-        return import_lines(manager, lines, file)
-    except BaseException:
-        import_lines(manager, kept, f"the stored {old.id}")
-        raise
-
-
 SNIPPET = 100
 """Characters of a message shown around a search match."""
 
@@ -456,7 +253,7 @@ def search(
         raise CliUsageError("the search text is empty")
     choice = store_choice(ctx)
     if choice.missing():
-        click.echo(f"no sessions in {_where(choice)}", err=True)
+        click.echo(f"no sessions in {store_where(choice)}", err=True)
         return
     manager = open_manager(ctx)
     needle = text.casefold()
@@ -475,7 +272,7 @@ def search(
             if len(matches) >= limit:
                 break
     if as_json:
-        _echo_json(matches)
+        echo_json(matches)
         return
     if not matches:
         click.echo(f"no messages contain {text!r}", err=True)
@@ -497,7 +294,7 @@ def fork(ctx: click.Context, session_id: str, checkpoint_id: str | None, new_id:
 
     With --at, the copy's history ends at that checkpoint (what came after stays stored in the copy
     as an abandoned branch, as after a restore)."""
-    manager, sess = _get(ctx, session_id)
+    manager, sess = get_session(ctx, session_id)
     checkpoint = resolve_checkpoint(sess, checkpoint_id) if checkpoint_id else None
     copy = import_lines(manager, list(export_lines(sess)), f"session {sess.id}", session_id=new_id or new_session_id())
     if checkpoint is not None:
@@ -514,13 +311,13 @@ def fork(ctx: click.Context, session_id: str, checkpoint_id: str | None, new_id:
 @click.pass_context
 def checkpoints(ctx: click.Context, session_id: str, as_json: bool) -> None:
     """List a session's checkpoints, oldest first, and whether each is on the current history."""
-    _, sess = _get(ctx, session_id)
+    _, sess = get_session(ctx, session_id)
     cps = sess.checkpoints()
     history = sess.get_entries()
     ids = {None} | {e.id for e in history}
     head = history[-1].id if history else None
     if as_json:
-        _echo_json([checkpoint_json(cp, checkpoint_branch(cp, ids, head)) for cp in cps])
+        echo_json([checkpoint_json(cp, checkpoint_branch(cp, ids, head)) for cp in cps])
         return
     if not cps:
         click.echo(f"session {sess.id} has no checkpoints", err=True)
@@ -537,7 +334,7 @@ def restore(ctx: click.Context, session_id: str, checkpoint_id: str) -> None:
     """Move a session's history back to a checkpoint, durably.
 
     Entries after the checkpoint leave the history but stay stored (`export` includes them)."""
-    _, sess = _get(ctx, session_id)
+    _, sess = get_session(ctx, session_id)
     before = {e.id for e in sess.get_entries()}
     cp = sess.restore(resolve_checkpoint(sess, checkpoint_id).id)
     after = {e.id for e in sess.get_entries()}
@@ -553,87 +350,13 @@ def _entries(count: int) -> str:
     return f"{count} entr{'y' if count == 1 else 'ies'}"
 
 
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
-def _stdin_is_interactive() -> bool:
-    try:
-        return sys.stdin.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
-@sessions.command(short_help="Delete sessions (asks first unless --yes).")
-@click.argument("session_ids", nargs=-1, required=True, metavar="ID...", callback=valid_id("session id"))
-@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
-@store_options
-@click.pass_context
-def delete(ctx: click.Context, session_ids: tuple[str, ...], yes: bool) -> None:
-    """Delete sessions and everything stored for them (asks first unless --yes)."""
-    opened = [_get(ctx, session_id) for session_id in dict.fromkeys(session_ids)]
-    manager = opened[0][0]
-    found = [sess for _, sess in opened]
-    if not yes:
-        first = found[0]
-        what = (
-            f"session {first.id} (agent {first.agent_name}, {_plural(first.info.message_count, 'message')})"
-            if len(found) == 1
-            else f"{len(found)} sessions ({', '.join(s.id for s in found)})"
-        )
-        confirm(f"Delete {what}", "delete")
-    for sess in found:
-        if not manager.delete(sess.id):
-            raise SessionNotFoundError(
-                f"session {sess.id!r} was deleted by someone else meanwhile", session_id=sess.id
-            )
-        click.echo(f"deleted session {sess.id}")
-
-
-@sessions.command()
-@click.option(
-    "--older-than",
-    "older_than",
-    metavar="DURATION",
-    callback=_duration,
-    required=True,
-    help="Delete sessions not updated for this long: 30d, 12h, 1h30m … (more than 0).",
-)
-@click.option("--agent", callback=valid_id("agent name"), help="Only sessions of this agent.")
-@click.option("--dry-run", is_flag=True, help="Only list what would be deleted.")
-@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
-@store_options
-@click.pass_context
-def prune(ctx: click.Context, older_than: timedelta, agent: str | None, dry_run: bool, yes: bool) -> None:
-    """Delete sessions that were not updated for a while (asks first unless --yes)."""
-    age = format_duration(older_than)
-    choice = store_choice(ctx)
-    if choice.missing():
-        click.echo(f"nothing to prune in {_where(choice)}", err=True)
-        return
-    manager = open_manager(ctx)
-    scope = f" of agent {agent!r}" if agent else ""
-    if dry_run or not yes:
-        cutoff = utcnow() - older_than
-        stale = [info for info in manager.list(agent=agent) if info.updated_at < cutoff]
-        if not stale:
-            would = " would be" if dry_run else ""
-            click.echo(f"no sessions{scope} older than {age}: nothing{would} deleted", err=True)
-            return
-        if dry_run:
-            click.echo(f"would delete {_plural(len(stale), 'session')}{scope} not updated for {age}:")
-            click.echo(render_sessions(stale, color=True))
-            return
-        confirm(f"Delete {_plural(len(stale), 'session')}{scope} not updated for {age}", "prune")
-    deleted = manager.prune(older_than, agent=agent)
-    for session_id in deleted:
-        click.echo(f"deleted session {session_id}")
-    click.echo(f"pruned {_plural(len(deleted), 'session')}{scope} not updated for {age}", err=True)
-
-
 COMMANDS = [sessions]
 
 __all__ = ["COMMANDS", "sessions"]
 
 
+sessions.add_command(export)
+sessions.add_command(import_session)
+sessions.add_command(delete)
+sessions.add_command(prune)
 sessions.add_command(repair)

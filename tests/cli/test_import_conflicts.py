@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from aixgo.cli import sessions as sessions_module
+from aixgo.cli import common as cli_common
+from aixgo.cli import transfer as cli_transfer
 from aixgo.session import EntryType, FileBackend, Manager
 from tests.cli.conftest import invoke
 
@@ -62,7 +63,7 @@ def test_replace_asks_and_replaces(
     args = ["sessions", "import", str(dump), "--replace", "--base-dir", str(base)]
     refused = invoke(sessions_runner, args)
     assert refused.exit_code == 2 and "pass --yes" in refused.stderr
-    monkeypatch.setattr(sessions_module, "_stdin_is_interactive", lambda: True)
+    monkeypatch.setattr(cli_common, "stdin_is_interactive", lambda: True)
     declined = invoke(sessions_runner, args, input="n\n")
     assert declined.exit_code == 1 and "nothing replaced" in declined.stderr
     assert _messages(base, "s-1") == ["exported version", "stored later"]
@@ -76,7 +77,7 @@ def test_a_failed_replace_puts_the_stored_session_back(
     sessions_runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     base, dump = _setup(tmp_path)
-    real = sessions_module.import_lines
+    real = cli_transfer.import_lines
     calls = []
 
     def failing_once(*args: object, **kwargs: object) -> object:
@@ -85,7 +86,7 @@ def test_a_failed_replace_puts_the_stored_session_back(
             raise OSError(28, "No space left on device")
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(sessions_module, "import_lines", failing_once)
+    monkeypatch.setattr(cli_transfer, "import_lines", failing_once)
     with pytest.raises(OSError):
         invoke(sessions_runner, ["sessions", "import", str(dump), "--replace", "--yes", "--base-dir", str(base)])
     assert _messages(base, "s-1") == ["exported version", "stored later"]

@@ -10,7 +10,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from aixgo.cli import sessions as sessions_module
+from aixgo.cli import common as cli_common
 from tests.cli.conftest import SeededStore, invoke
 from tests.support.aging import age_session
 
@@ -89,7 +89,7 @@ def test_delete_asks_on_a_terminal(
     answer: str,
     deleted: bool,
 ) -> None:
-    monkeypatch.setattr(sessions_module, "_stdin_is_interactive", lambda: True)
+    monkeypatch.setattr(cli_common, "stdin_is_interactive", lambda: True)
     result = invoke(sessions_runner, seeded_store.args("delete", "chat-1"), input=answer)
     assert (
         "Delete session chat-1 (agent assistant, 3 messages)? This cannot be undone [y/N]:" in result.stderr
@@ -169,7 +169,7 @@ def test_prune_asks_first_like_delete(
     assert refused.exit_code == 2
     assert refused.stderr == "error: refusing to prune without confirmation: standard input is not a terminal; pass --yes\n"
     assert "chat-1" in _ids(sessions_runner, seeded_store)
-    monkeypatch.setattr(sessions_module, "_stdin_is_interactive", lambda: True)
+    monkeypatch.setattr(cli_common, "stdin_is_interactive", lambda: True)
     declined = invoke(sessions_runner, seeded_store.args("prune", "--older-than", "30d"), input="n\n")
     assert "Delete 1 session not updated for 30d? This cannot be undone [y/N]:" in declined.stderr
     assert declined.exit_code == 1 and declined.stderr.endswith("nothing pruned\n") and "error" not in declined.stderr
@@ -183,12 +183,12 @@ def test_prune_asks_first_like_delete(
 def test_ctrl_c_at_a_prompt_is_an_interruption(
     sessions_runner: CliRunner, seeded_store: SeededStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sessions_module, "_stdin_is_interactive", lambda: True)
+    monkeypatch.setattr(cli_common, "stdin_is_interactive", lambda: True)
 
     def interrupted(*args: object, **kwargs: object) -> bool:
         raise click.Abort  # what click.confirm raises on Ctrl-C or end of input
 
-    monkeypatch.setattr(sessions_module.click, "confirm", interrupted)
+    monkeypatch.setattr(cli_common.click, "confirm", interrupted)
     result = invoke(sessions_runner, seeded_store.args("delete", "chat-1"))
     assert result.exit_code == 130 and result.stderr.endswith("interrupted\n") and "Aborted" not in result.stderr
     assert "chat-1" in _ids(sessions_runner, seeded_store)
