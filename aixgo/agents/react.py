@@ -38,6 +38,7 @@ from aixgo.llm.protocol import (
     ToolCall,
     Usage,
     stream_response,
+    with_unique_ids,
 )
 from aixgo.logs import get_logger
 from aixgo.session import EntryType, Session, use_session
@@ -112,16 +113,6 @@ def _storable_arguments(raw: str) -> str:
     except ValueError:
         pass
     return json.dumps({"_invalid_arguments": raw})
-
-
-def _unique_ids(calls: list[ToolCall]) -> list[ToolCall]:
-    seen: set[str] = set()
-    out = []
-    for call in calls:
-        call_id = call.id if call.id and call.id not in seen else f"call_{secrets.token_hex(8)}"
-        seen.add(call_id)
-        out.append(ToolCall(call_id, call.name or "unnamed_tool", call.arguments))
-    return out
 
 
 class ReActAgent:
@@ -396,7 +387,7 @@ class ReActAgent:
     ) -> tuple[str | None, int]:
         if not response.tool_calls:
             return response.content or "", 0  # stored by _finish_turn
-        calls = _unique_ids(response.tool_calls)
+        calls = with_unique_ids([(c.id, c.name or "unnamed_tool", c.arguments) for c in response.tool_calls])
         stored = [ToolCall(c.id, c.name, _storable_arguments(c.arguments)).to_openai() for c in calls]
         await self._persist(
             session, turn, {"role": "assistant", "content": response.content, "tool_calls": stored}

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import json
 import math
-import secrets
-from collections.abc import Sequence
 from typing import Any
 
 from openai.types.chat import ChatCompletion
 
 from aixgo.errors import LLMResponseError
-from aixgo.llm.protocol import ModelResponse, ToolCall, Usage
+from aixgo.llm.protocol import ModelResponse, ToolCall, Usage, with_unique_ids
 
 
 def _field(value: Any, name: str) -> Any:
@@ -44,18 +42,7 @@ def _tool_calls(message: Any) -> list[ToolCall]:
         else:
             continue
         found.append((_field(raw, "id"), name, arguments))
-    return _with_unique_ids(found)
-
-
-def _with_unique_ids(found: Sequence[tuple[Any, Any, str]]) -> list[ToolCall]:
-    """``(id, name, arguments)`` as tool calls, with a fresh id where a server omitted or repeated one."""
-    calls: list[ToolCall] = []
-    seen: set[str] = set()
-    for given, name, arguments in found:
-        call_id = str(given) if given and given not in seen else f"call_{secrets.token_hex(8)}"
-        seen.add(call_id)
-        calls.append(ToolCall(id=call_id, name=str(name or ""), arguments=arguments))
-    return calls
+    return with_unique_ids(found)
 
 
 def _count(value: object) -> int:
@@ -121,7 +108,7 @@ class StreamAssembler:
         """The whole answer."""
         if not self.chunks:
             raise LLMResponseError(f"{self.where} ended the stream without sending anything")
-        calls = _with_unique_ids(
+        calls = with_unique_ids(
             [(slot["id"], slot["name"], slot["arguments"] or "{}") for _, slot in sorted(self.calls.items())]
         )
         return ModelResponse(

@@ -6,6 +6,7 @@ Messages and tool schemas are plain OpenAI chat-shaped dicts (``{"role": ..., "c
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -37,6 +38,18 @@ class ToolCall:
             "type": "function",
             "function": {"name": self.name, "arguments": self.arguments},
         }
+
+
+def with_unique_ids(found: Sequence[tuple[Any, Any, str]]) -> list[ToolCall]:
+    """``(id, name, arguments)`` as tool calls, with a fresh id where a server omitted or repeated one
+    (a tool result names its call by id, so two calls must never share one)."""
+    calls: list[ToolCall] = []
+    seen: set[str] = set()
+    for given, name, arguments in found:
+        call_id = str(given) if given and given not in seen else f"call_{secrets.token_hex(8)}"
+        seen.add(call_id)
+        calls.append(ToolCall(id=call_id, name=str(name or ""), arguments=arguments))
+    return calls
 
 
 @dataclass(frozen=True, slots=True)
