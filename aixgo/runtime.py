@@ -22,6 +22,9 @@ runtime's own event loop (one background thread, started on first use): one engi
 The loop lives as long as the runtime, so model clients keep their connection pools between sync
 calls, and many threads may call at once. Ctrl-C in a sync call cancels the turn and waits for it to
 unwind (releasing the lease) before ``KeyboardInterrupt`` propagates.
+
+(About 450 lines: one class whose public calls each come as a sync and an async twin, around the
+one turn engine; sessions, leases, agents and models live in their own packages.)
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@ Every step is appended to the session as it happens — the user message, each a
 message, each tool result, the final answer, then a ``USAGE`` entry with the turn's token counts —
 so a turn cut short by a crash leaves a history that :func:`aixgo.session.to_chat_messages` can
 still turn into a valid request (a call without its result gets a synthetic "interrupted" result).
+
+(About 600 lines: one class whose steps, native tools, the text format, streaming, fitting and
+compacting the context and recording the turn, share one turn's state; the rules they follow live
+in :mod:`aixgo.agents.context`, :mod:`aixgo.agents.text_format` and :mod:`aixgo.agents.tools`.)
 """
 
 from __future__ import annotations

@@ -3,6 +3,10 @@
 Interactive by default (line editing and input history through :mod:`readline`); ``-m TEXT`` runs one
 turn and prints only the answer on stdout, for scripts. ``--session ID`` resumes or creates that
 session, ``-c/--continue`` resumes the agent's most recent one.
+
+(About 450 lines: the one-shot turn and the chat's turns print through the same streaming,
+``--json`` and cut-off helpers, so they stay beside the command; the renderers, the status line and
+the id lookups have modules of their own.)
 """
 
 from __future__ import annotations
