@@ -8,13 +8,12 @@ from typing import IO, Any
 
 import click
 
+from aixgo.cli.app import EXIT_USAGE
 from aixgo.cli.ids import resolve_session, valid_id
 from aixgo.cli.render import to_json
 from aixgo.cli.store_options import StoreChoice, open_manager, store_choice
 from aixgo.errors import SessionNotFoundError
 from aixgo.session.manager import Manager, Session
-
-EXIT_USAGE = 2
 
 
 class CliError(click.ClickException):
