@@ -116,6 +116,12 @@ def run() -> None:
         body: dict[str, object] = {"model": "bot", "messages": [{"role": "user", "content": "hello"}]}
         direct: dict[str, object] = {"model": "test-model", "messages": [{"role": "user", "content": "hello"}]}
         with Served(config, options=("--log-level", "warning")) as served:
+            # warm-up, not timed: the first turn of a process builds its openai client and token counter
+            for url, headers, warm_body in ((f"{upstream.base_url}/chat/completions", {}, direct),
+                                            (f"{proxy.base_url}/chat/completions", {}, direct),
+                                            (f"{served.url}/v1/chat/completions", {"X-Session-Id": "warm-up"}, body)):
+                for _ in range(3):
+                    httpx.post(url, json=warm_body, headers=headers, timeout=60).raise_for_status()
             for concurrency, total in LEVELS:
                 floor = asyncio.run(_load(f"{upstream.base_url}/chat/completions", concurrency, total,
                                           lambda slot, number: {}, direct))

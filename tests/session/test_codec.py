@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from aixgo.session.core.codec import format_ts, parse_ts, restore_record
-from aixgo.session.core.records import head_move_from_record, restore_move
-from aixgo.session.types import Checkpoint
+from aixgo.session.core.records import (
+    RecordError,
+    check_entry_data,
+    entry_from_record,
+    head_move_from_record,
+    restore_move,
+)
+from aixgo.session.types import Checkpoint, EntryType
 
 ZONES = st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))])
 
@@ -31,3 +38,33 @@ def test_a_restore_applied_as_written_is_the_restore_read_back(ts: datetime, ent
     cp = Checkpoint(id="cp_1", session_id="s1", entry_id=entry_id, seq=seq if entry_id else 0, timestamp=ts,
                     checksum="0" * 64)
     assert restore_move(cp, ts) == head_move_from_record(restore_record(cp, ts))
+
+
+PAYLOADS = [
+    ("message", {"role": "user", "content": "hi"}),
+    ("message", {"role": "assistant", "content": None, "tool_calls": 5}),
+    ("message", {"role": "", "content": "hi"}),
+    ("tool_result", {"role": "tool", "content": "4"}),
+    ("tool_result", {"role": "tool", "content": "4", "tool_call_id": "c1"}),
+    ("summary", {"content": "they talked"}),
+    ("summary", {"content": "they talked", "from_seq": 1, "to_seq": 0}),
+    ("summary", {"content": "they talked", "from_seq": 1, "to_seq": 4, "turns": 2}),
+    ("usage", {"prompt_tokens": 3}),
+    ("metadata", {"context_window": 1000}),
+]
+
+
+@pytest.mark.parametrize(("kind", "data"), PAYLOADS)
+def test_an_entry_read_back_is_checked_as_it_was_when_written(kind: str, data: dict[str, object]) -> None:
+    """Reading (replay, Redis reads, import) takes a fast path for the common shapes; it must refuse
+    exactly what appending refuses (a summary without its range was read back as valid, and then
+    broke the next turn with a KeyError)."""
+    record = {"k": "e", "type": kind, "id": "e1", "parent_id": None, "seq": 1,
+              "ts": "2026-12-02T19:00:00.123456+00:00", "data": data}
+    try:
+        check_entry_data(EntryType(kind), dict(data))
+    except RecordError:
+        with pytest.raises(RecordError):
+            entry_from_record(record)
+    else:
+        assert entry_from_record(record).data == data

@@ -183,8 +183,9 @@ _FAST_ID_CHARS = MAX_RECORD_ID_BYTES // 4  # so many characters are within the b
 def entry_from_record(rec: object) -> Entry:
     """Validate an entry record (``{"k":"e",…}``) and build its :class:`Entry`.
 
-    Replaying a long session decodes every entry, so the common well-formed case is checked inline;
-    anything unusual takes the field-by-field path below, which says what is wrong."""
+    Replaying a long session decodes every entry, so the common well-formed case (a plain chat
+    message, or a payload of a kind with no required fields) is checked inline; anything else,
+    summaries included, takes the field-by-field path below, which says what is wrong."""
     try:
         kind = _ENTRY_TYPES[rec["type"]]  # type: ignore[index]
         entry_id, parent, seq, data, ts = rec["id"], rec["parent_id"], rec["seq"], rec["data"], rec["ts"]  # type: ignore[index]
@@ -198,10 +199,19 @@ def entry_from_record(rec: object) -> Entry:
         and seq >= 1
         and type(data) is dict
         and type(ts) is str
-        and (kind not in CHAT_ENTRY_TYPES or _plain_chat(data))
+        and (
+            kind in _FREE_KINDS
+            or (  # a plain chat message: a role, text content, no tool fields (see _plain_chat)
+                kind in CHAT_ENTRY_TYPES
+                and len(data) == 2
+                and type(role := data.get("role")) is str
+                and role not in _NOT_PLAIN_ROLES
+                and type(data.get("content")) is str
+            )
+        )
     ):
         try:
-            timestamp = datetime.fromisoformat(ts)
+            timestamp = _from_iso(ts)
         except ValueError:
             return _entry_from_record(rec)
         if timestamp.tzinfo is not None:
@@ -209,12 +219,16 @@ def entry_from_record(rec: object) -> Entry:
     return _entry_from_record(rec)
 
 
+_FREE_KINDS = frozenset(EntryType) - CHAT_ENTRY_TYPES - {EntryType.SUMMARY}
+"""Kinds whose payload only has to be a JSON object."""
+_NOT_PLAIN_ROLES = frozenset({"tool", ""})
+_from_iso = datetime.fromisoformat
+
+
 def _plain_chat(data: dict[str, Any]) -> bool:
     """A chat payload of the common, obviously valid shape: a role, text content, no tool fields."""
     role = data.get("role")
-    return (
-        len(data) == 2 and type(role) is str and role not in {"tool", ""} and type(data.get("content")) is str
-    )
+    return len(data) == 2 and type(role) is str and role not in _NOT_PLAIN_ROLES and type(data.get("content")) is str
 
 
 def _entry_from_record(rec: object) -> Entry:
