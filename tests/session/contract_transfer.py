@@ -10,11 +10,12 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
+import aixgo.session.manager as manager_module
 from aixgo.errors import (
     ChecksumMismatchError,
     InvalidSessionIdError,
@@ -269,33 +270,46 @@ class TransferContract:
         assert len(exports) >= 5
 
     def test_prune_never_deletes_a_session_written_after_listing(
-        self, mgr: Manager, make_backend: MakeBackend
+        self, mgr: Manager, make_backend: MakeBackend, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         ids = [f"p{i:03d}" for i in range(150)]
         for session_id in ids:
             mgr.create("assistant", session_id).append_message("user", "old")
         time.sleep(0.3)
-        written: set[str] = set()
+        written: dict[str, datetime] = {}
         ready = threading.Event()
+        pruner = self.reopen(make_backend)
+        # prune's cutoff, as it computed it: a session written before the cutoff was stale when prune
+        # looked (on a loaded machine the writer can get that far), and deleting it is right
+        seen_now: list[datetime] = []
+        real_utcnow = manager_module.utcnow
+
+        def recorded_utcnow() -> datetime:
+            seen_now.append(real_utcnow())
+            return seen_now[-1]
+
+        monkeypatch.setattr(manager_module, "utcnow", recorded_utcnow)
 
         def write() -> None:
             writer = self.reopen(make_backend)
             ready.set()
             for session_id in reversed(ids):
                 try:
-                    writer.get(session_id).append_message("user", "fresh")
+                    entry = writer.get(session_id).append_message("user", "fresh")
                 except SessionNotFoundError:
                     continue
-                written.add(session_id)
+                written[session_id] = entry.timestamp
 
         thread = threading.Thread(target=write)
         thread.start()
         ready.wait()
-        pruned = set(self.reopen(make_backend).prune(older_than=timedelta(seconds=0.2)))
+        pruned = set(pruner.prune(older_than=timedelta(seconds=0.2)))
         thread.join()
-        assert not pruned & written, f"{len(pruned & written)} sessions written during prune were deleted"
+        cutoff = seen_now[0] - timedelta(seconds=0.2)
+        fresh = {session_id for session_id, at in written.items() if at >= cutoff}
+        assert not pruned & fresh, f"{len(pruned & fresh)} sessions written during prune were deleted"
         survivors = {i.id for i in mgr.list()}
-        assert written <= survivors
+        assert fresh <= survivors
         assert pruned | survivors == set(ids)
 
     def test_prune_refuses_a_zero_age(self, mgr: Manager) -> None:
