@@ -199,16 +199,7 @@ def entry_from_record(rec: object) -> Entry:
         and seq >= 1
         and type(data) is dict
         and type(ts) is str
-        and (
-            kind in _FREE_KINDS
-            or (  # a plain chat message: a role, text content, no tool fields (see _plain_chat)
-                kind in CHAT_ENTRY_TYPES
-                and len(data) == 2
-                and type(role := data.get("role")) is str
-                and role not in _NOT_PLAIN_ROLES
-                and type(data.get("content")) is str
-            )
-        )
+        and (kind in _FREE_KINDS or (kind in CHAT_ENTRY_TYPES and _plain_chat(data)))
     ):
         try:
             timestamp = _from_iso(ts)
