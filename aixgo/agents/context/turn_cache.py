@@ -106,11 +106,9 @@ class TurnCache:
             kind = entry.type
             if kind is EntryType.SUMMARY:
                 return None
-            if kind is EntryType.ERROR:
-                first = entry.data.get("turn_from_seq")
-                if type(first) is int and first < last.first_seq:
-                    return None
-            elif kind is EntryType.METADATA:
+            if _fails_turn_before(entry, last.first_seq):
+                return None
+            if kind is EntryType.METADATA:
                 window = _window_of(entry) or window
             elif kind is EntryType.USAGE:
                 usage = (*usage, _usage_count(entry))[-RECORDED_COUNTS:]
@@ -146,12 +144,18 @@ def _extend(
     if not cached.turns or entries[0].seq != cached.first_seq or at >= len(entries) or entries[at].id != cached.last_id:
         return None
     tail_from = cached.turns[-1].first_seq
-    for entry in entries[at + 1 :]:
-        if entry.type is EntryType.ERROR:
-            first = entry.data.get("turn_from_seq")
-            if type(first) is int and first < tail_from:
-                return None
+    if any(_fails_turn_before(entry, tail_from) for entry in entries[at + 1 :]):
+        return None
     return [*cached.turns[:-1], *split_turns(entries[tail_from - cached.first_seq :], count, count_entry)]
+
+
+def _fails_turn_before(entry: Entry, seq: int) -> bool:
+    """Whether ``entry`` is an error that leaves out a turn starting before ``seq`` (cached turns
+    before the last one would then be wrong)."""
+    if entry.type is not EntryType.ERROR:
+        return False
+    first = entry.data.get("turn_from_seq")
+    return type(first) is int and first < seq
 
 
 def _usage_count(entry: Entry) -> tuple[int, int] | None:
