@@ -75,7 +75,7 @@ def create_app(
     ]
     # handlers for Exception itself run in Starlette's outermost middleware, which re-raises to the
     # server (a traceback in its log): expected errors get their own handlers
-    handlers = {AixgoError: _aixgo_error, _BadRequest: _unexpected, Exception: _unexpected}
+    handlers = {AixgoError: _aixgo_error, _BadRequest: _bad_request, Exception: _unexpected}
     app = Starlette(routes=routes, exception_handlers=handlers)
     app.state.runtime = runtime
     keys = tuple(key for key in api_keys if key)
@@ -86,9 +86,12 @@ async def _aixgo_error(request: Request, exc: Exception) -> Response:
     return from_exception(exc) if isinstance(exc, AixgoError) else await _unexpected(request, exc)
 
 
+async def _bad_request(request: Request, exc: Exception) -> Response:
+    status = exc.status if isinstance(exc, _BadRequest) else 400
+    return error_response(status, str(exc))
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    if isinstance(exc, _BadRequest):
-        return error_response(exc.status, str(exc))
     log.error("http.unexpected_error", path=request.url.path, error_type=type(exc).__name__)
     return error_response(500, f"internal error ({type(exc).__name__}); see the server's log", "server_error")
 
