@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aixgo.agents.context.turns import Conversation, EntryCount, Turn, split_turns
+from aixgo.agents.context.turns import Conversation, EntryCount, Turn, failed_turn_start, split_turns
 from aixgo.session import Entry, EntryType, Session
 
 CACHED_MESSAGES = 100_000
@@ -152,10 +152,8 @@ def _extend(
 def _fails_turn_before(entry: Entry, seq: int) -> bool:
     """Whether ``entry`` is an error that leaves out a turn starting before ``seq`` (cached turns
     before the last one would then be wrong)."""
-    if entry.type is not EntryType.ERROR:
-        return False
-    first = entry.data.get("turn_from_seq")
-    return type(first) is int and first < seq
+    first = failed_turn_start(entry)
+    return first is not None and first < seq
 
 
 def _usage_count(entry: Entry) -> tuple[int, int] | None:

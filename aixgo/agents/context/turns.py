@@ -84,15 +84,17 @@ def starts_turn(message: Mapping[str, Any]) -> bool:
     return not (isinstance(content, str) and content.startswith(OBSERVATION_PREFIX))
 
 
+def failed_turn_start(entry: Entry) -> int | None:
+    """The first ``seq`` of the turn an ``error`` entry says ended without an answer (None: not such an entry)."""
+    if entry.type is not EntryType.ERROR:
+        return None
+    first = entry.data.get("turn_from_seq")
+    return first if type(first) is int and 0 < first < entry.seq else None
+
+
 def excluded_seqs(entries: Iterable[Entry]) -> list[tuple[int, int]]:
     """``(first, last)`` seq ranges of turns that ended without an answer (not to be sent again)."""
-    ranges = []
-    for entry in entries:
-        if entry.type is EntryType.ERROR:
-            first = entry.data.get("turn_from_seq")
-            if type(first) is int and 0 < first < entry.seq:
-                ranges.append((first, entry.seq - 1))
-    return ranges
+    return [(first, entry.seq - 1) for entry in entries if (first := failed_turn_start(entry)) is not None]
 
 
 EntryCount = Callable[[Entry], int]
