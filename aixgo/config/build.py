@@ -45,6 +45,8 @@ def redis_options(session: SessionConfig) -> dict[str, Any]:
     """Keyword arguments for ``RedisOptions``: every setting the config gives (``ttl`` always)."""
     redis = session.redis
     options: dict[str, Any] = {"ttl": session.ttl}
+    if session.cache_mb is not None:
+        options["cache_bytes"] = session.cache_mb * 1024 * 1024
     if redis is None:
         return options
     settings: dict[str, Any] = {

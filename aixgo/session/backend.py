@@ -30,6 +30,10 @@ from aixgo.session.core.state import Snapshot
 from aixgo.session.core.transfer import ImportPlan
 from aixgo.session.types import Checkpoint, Entry, EntryType, SessionInfo
 
+DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
+"""Bytes of session data one store instance keeps in memory to answer reads (least recently used
+sessions go first): the file store's replayed files, the Redis store's recent entries."""
+
 
 @runtime_checkable
 class Lease(Protocol):

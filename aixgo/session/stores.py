@@ -12,10 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from aixgo.session.backend import Backend
+from aixgo.session.backend import DEFAULT_CACHE_BYTES, Backend
 from aixgo.session.file import FileBackend, FsyncPolicy
 from aixgo.session.file.locks import DEFAULT_LOCK_TIMEOUT
-from aixgo.session.file.store import DEFAULT_CACHE_BYTES
 from aixgo.session.manager import Manager
 from aixgo.session.memory import MemoryBackend
 

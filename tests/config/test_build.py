@@ -149,7 +149,7 @@ def test_redis_options_match_the_real_dataclass() -> None:
     from aixgo.session.redis import RedisOptions
 
     config = load_text(
-        "session: {store: redis, ttl: 1h, redis: {addr: 'h:1', password: p, db: 1, key_prefix: 'k:', "
+        "session: {store: redis, ttl: 1h, cache_mb: 3, redis: {addr: 'h:1', password: p, db: 1, key_prefix: 'k:', "
         "pool_size: 2, socket_timeout: 1, connect_timeout: 2, retries: 0, allow_eviction: true, cluster: false, min_replica_acks: 0, replica_ack_timeout: 1}}\n"
     )
     options = redis_options(config.session)
@@ -157,6 +157,7 @@ def test_redis_options_match_the_real_dataclass() -> None:
     built = RedisOptions(**options)
     assert built.ttl == timedelta(hours=1)
     assert built.retries == 0 and built.allow_eviction is True
+    assert built.cache_bytes == 3 * 1024 * 1024
 
 
 # -- loading has no side effects ----------------------------------------------------------------

@@ -52,6 +52,7 @@ from aixgo.errors import (
     StoreClosedError,
 )
 from aixgo.logs import get_logger
+from aixgo.session.backend import DEFAULT_CACHE_BYTES
 from aixgo.session.core.codec import checkpoint_record, dumps, header_record
 from aixgo.session.core.records import Header
 from aixgo.session.core.slicing import HistoryRange
@@ -82,9 +83,6 @@ FSYNC_POLICIES: tuple[FsyncPolicy, ...] = ("always", "batch", "never")
 LEASE_SUFFIX = ".lease"
 MAX_OPEN_SESSIONS = 256
 """Session files a process keeps open at most (file descriptors)."""
-DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
-"""Session file bytes a process keeps replayed in memory (least recently used sessions go first; checked
-as sessions are opened, so the sessions in use may add a little)."""
 MAX_KNOWN_IDS = 4096
 
 T = TypeVar("T")

@@ -86,6 +86,7 @@ from aixgo.session.core.transfer import ImportPlan
 from aixgo.session.redis.connection import RedisConnection, RedisOptions, raw, status, text
 from aixgo.session.redis.known import Known, head_from_meta
 from aixgo.session.redis.lease import RedisLease, try_acquire
+from aixgo.session.redis.recent import RecentEntries
 from aixgo.session.redis.scripts import SCRIPTS, LuaScript
 from aixgo.session.types import Checkpoint, Entry, EntryType, SessionInfo
 
@@ -127,6 +128,7 @@ class RedisBackend:
         self.address = self._conn.address
         self._lock = threading.Lock()
         self._known: OrderedDict[str, Known] = OrderedDict()
+        self._recent = RecentEntries(self.options.cache_bytes)
         self._max_version = str(FORMAT_VERSION)
         ttl = self.options.ttl
         self._ttl_ms = str(int(ttl.total_seconds() * 1000)) if ttl is not None else "0"
@@ -166,6 +168,7 @@ class RedisBackend:
     def _forget(self, session_id: str) -> None:
         with self._lock:
             self._known.pop(session_id, None)
+        self._recent.drop(session_id)
 
     def _script(self, script: LuaScript, keys: Sequence[str], args: Sequence[str | int]) -> Any:
         reply = self._conn.script(script, keys, args)
@@ -202,6 +205,11 @@ class RedisBackend:
 
     def _decode_entries(self, raws: Sequence[Any], session_id: str) -> list[Entry]:
         return self._decode_joined(b",".join(raw(r) for r in raws), len(raws), session_id)
+
+    def _decode_read(self, reply: Any, session_id: str) -> tuple[list[Entry], int]:
+        """The entries of a history reply (joined, or one per entry past 512) and their stored bytes."""
+        joined = b",".join(raw(r) for r in reply[1]) if isinstance(reply[1], list) else raw(reply[1])
+        return self._decode_joined(joined, int(reply[2]), session_id), len(joined)
 
     def _decode_joined(self, joined: Any, count: int, session_id: str) -> list[Entry]:
         """Decode ``count`` canonical entries joined by commas (one ``json.loads`` for all)."""
@@ -267,6 +275,7 @@ class RedisBackend:
         with self._lock:
             known.clear()
             known.set_head(Head(), verified=True)
+        self._recent.started(header.id, ROOT_HEX)
         return SessionInfo(
             id=header.id,
             agent=header.agent,
@@ -341,6 +350,7 @@ class RedisBackend:
             len(cps) // 2, *cps,
         )  # fmt: skip
         self._create_indexed(SCRIPTS["import"], header.agent, session_id, args)
+        self._recent.drop(session_id)
         known = self._known_for(session_id)
         with self._lock:
             known.clear()
@@ -433,6 +443,9 @@ class RedisBackend:
                 with self._lock:
                     if known.head == head:
                         known.set_head(pending.head, verified)
+                self._recent.appended(
+                    session_id, head.seq, str(args[5]), pending.entry, len(pending.encoded), str(args[6])
+                )
                 return pending.entry
             if state == "dup":
                 return self._decode_entries([reply[1]], session_id)[0]
@@ -447,15 +460,21 @@ class RedisBackend:
             time.sleep(random.uniform(0, min(0.0002 * attempt, 0.01)))
 
     def history(self, session_id: str, rng: HistoryRange) -> list[Entry]:
-        """The entries ``rng`` selects (one ``LRANGE``, applied mechanically by the script)."""
+        """The entries ``rng`` selects (one ``LRANGE``, applied mechanically by the script).
+
+        If this instance holds them (:mod:`aixgo.session.redis.recent`), the script is asked to
+        answer ``same`` instead when the stored head is still the one they were held at."""
         window = "" if rng.window is None else rng.window
+        held = self._recent.lookup(session_id, rng)
+        seen: tuple[str | int, str] = ("", "") if held is None else (held[0], held[1])
         reply = self._script(
-            SCRIPTS["history"], self.keys_of(session_id)[:2], self._args(window, rng.start, rng.stop)
+            SCRIPTS["history"], self.keys_of(session_id)[:2], self._args(window, rng.start, rng.stop, *seen)
         )
-        self._check_reply(reply, session_id)
-        if isinstance(reply[1], list):
-            return self._decode_entries(reply[1], session_id)
-        return self._decode_joined(reply[1], int(reply[2]), session_id)
+        if self._check_reply(reply, session_id) == "same" and held is not None:
+            return held[2]
+        entries, size = self._decode_read(reply, session_id)
+        self._recent.read(session_id, int(reply[3]), text(reply[4]), int(reply[5]), entries, size)
+        return entries
 
     def all_entries(self, session_id: str) -> list[Entry]:
         """Every stored entry, abandoned branches included, in the order they were written."""
@@ -507,9 +526,11 @@ class RedisBackend:
             reply = self._script(SCRIPTS["checkpoint"], keys, args)
             state = self._check_reply(reply, session_id)
             if state == "ok":
-                if verified and cp.entry_id is not None:
+                if verified:
                     with self._lock:
-                        known.remember(cp.entry_id, cp.checksum, sticky=True)
+                        if cp.entry_id is not None:
+                            known.remember(cp.entry_id, cp.checksum, sticky=True)
+                        known.made_checkpoint(cp, str(args[3]))
                 return cp
             if state == "dup":
                 return self._decode_checkpoint(reply[1], session_id)
@@ -535,26 +556,47 @@ class RedisBackend:
         return [self._decode_checkpoint(records[cp_id], session_id) for cp_id in ordered]
 
     def restore(self, session_id: str, checkpoint_id: str, timestamp: datetime) -> Checkpoint:
-        """Verify the checkpoint against the stored bytes, then durably move the head to it (one Lua script)."""
+        """Verify the checkpoint against the stored bytes, then durably move the head to it (one Lua script).
+
+        A checkpoint this instance made at a head it verified is restored in one round trip: the
+        script checks that its stored record is still the one written and that its entry's stored
+        chain hash is still the checksum. Any other is read and its chain re-hashed first."""
         keys = self.keys_of(session_id)[:5]
+        known = self._known_for(session_id)
+        with self._lock:
+            own = known.own_checkpoint(checkpoint_id)
+        if own is not None:
+            cp, record = own
+            args = self._args(checkpoint_id, cp.checksum, _us(timestamp), record)
+            reply = self._script(SCRIPTS["restore"], keys, args)
+            if self._check_reply(reply, session_id) != "changed":
+                return self._restored(session_id, cp, reply, known)
         reply = self._script(SCRIPTS["checkpoint_info"], keys, self._args(checkpoint_id))
         found = (
             None
             if self._check_reply(reply, session_id) == "nocp"
             else self._decode_checkpoint(reply[1], session_id)
         )
-        known = self._known_for(session_id)
         if found is None:
             check_restore(session_id, checkpoint_id, None, None)
         assert found is not None
         actual = self._chain_hash(session_id, found, known)
         cp = check_restore(session_id, checkpoint_id, found, actual, where=keys[1])
-        reply = self._script(SCRIPTS["restore"], keys, self._args(checkpoint_id, cp.checksum, _us(timestamp)))
-        state = self._check_reply(reply, session_id)
+        reply = self._script(
+            SCRIPTS["restore"], keys, self._args(checkpoint_id, cp.checksum, _us(timestamp), "")
+        )
+        self._check_reply(reply, session_id)
+        return self._restored(session_id, cp, reply, known)
+
+    def _restored(self, session_id: str, cp: Checkpoint, reply: Any, known: Known) -> Checkpoint:
+        """Finish a restore script's run: raise for a missing checkpoint or a mismatch, else note the new head."""
+        self._recent.drop(session_id)  # not needed for correctness (the head changed); frees the memory
+        state = status(reply)
         if state == "nocp":
-            check_restore(session_id, checkpoint_id, None, None)
+            check_restore(session_id, cp.id, None, None)
         if state == "mismatch":
-            check_restore(session_id, checkpoint_id, cp, bytes.fromhex(text(reply[1])), where=keys[1])
+            where = self.keys_of(session_id)[1]
+            check_restore(session_id, cp.id, cp, bytes.fromhex(text(reply[1])), where=where)
         with self._lock:
             if cp.entry_id is not None:
                 known.remember(cp.entry_id, cp.checksum, sticky=True)
@@ -599,6 +641,7 @@ class RedisBackend:
         ``StoreClosedError``; closing twice is harmless."""
         with self._lock:
             self._known.clear()
+        self._recent.clear()
         self._conn.close()
 
 

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from aixgo.errors import MissingDependencyError, StoreClosedError, StoreConnectionError, StoreError
 from aixgo.logs import get_logger
 from aixgo.redaction import mask_secrets
+from aixgo.session.backend import DEFAULT_CACHE_BYTES
 from aixgo.session.redis.scripts import LuaScript
 
 _redis: Any
@@ -62,6 +63,10 @@ class RedisOptions:
     ``replica_ack_timeout`` seconds; fewer is a :class:`~aixgo.errors.StoreError`). 0: as soon as the
     master has it; replication is asynchronous, so a failover may then lose the last acknowledged writes."""
     replica_ack_timeout: float = 2.0
+    cache_bytes: int = DEFAULT_CACHE_BYTES
+    """Bytes of recent entries kept in memory to answer reads of unchanged sessions without moving
+    their entries again (:mod:`aixgo.session.redis.recent`); every read still asks the server whether
+    the session changed. 0 keeps nothing."""
     cluster: bool = False
     """The target is a node of a Redis Cluster: connect with ``redis.cluster.RedisCluster`` (every
     session's keys share one hash slot; the other nodes are discovered)."""
@@ -79,6 +84,8 @@ class RedisOptions:
             raise ValueError(f"db must be >= 0, got {self.db!r}")
         if self.retries < 0:
             raise ValueError(f"retries must be >= 0, got {self.retries!r}")
+        if type(self.cache_bytes) is not int or self.cache_bytes < 0:
+            raise ValueError(f"cache_bytes must be an integer >= 0, got {self.cache_bytes!r}")
         if self.min_replica_acks < 0 or not self.replica_ack_timeout > 0:
             raise ValueError("min_replica_acks must be >= 0 and replica_ack_timeout > 0 seconds")
         if self.cluster and self.db != 0:

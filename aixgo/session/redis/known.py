@@ -10,10 +10,13 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
+from aixgo.session.core.codec import ROOT_HEX
 from aixgo.session.core.state import Head
 from aixgo.session.redis.connection import text
+from aixgo.session.types import Checkpoint
 
 _MAX_RECENT_VERIFIED = 16  # recent heads this instance hashed (per session)
+_MAX_OWN_CHECKPOINTS = 64  # checkpoints this instance made at a verified head (per session)
 _MAX_STICKY_VERIFIED = 256  # checkpoints and every _STICKY_EVERY-th entry (per session)
 _STICKY_EVERY = 256
 
@@ -26,13 +29,33 @@ class Known:
     heads and, as anchors for later verifications, for checkpoints and every 256th entry, so that a
     restore never re-hashes more than ~256 entries this instance has seen."""
 
-    __slots__ = ("head", "recent", "sticky", "verified")
+    __slots__ = ("checkpoints", "head", "recent", "sticky", "verified")
 
     def __init__(self) -> None:
         self.head: Head | None = None  # unknown: the first compare-and-set fails and tells us the head
         self.verified = False  # the head's hash is a verified hash
         self.recent: OrderedDict[str, str] = OrderedDict()
         self.sticky: OrderedDict[str, str] = OrderedDict()
+        self.checkpoints: OrderedDict[str, tuple[Checkpoint, str]] = OrderedDict()
+
+    def made_checkpoint(self, cp: Checkpoint, record: str) -> None:
+        """This instance stored ``cp`` as ``record`` at a head whose hash it verified."""
+        self.checkpoints[cp.id] = (cp, record)
+        self.checkpoints.move_to_end(cp.id)
+        while len(self.checkpoints) > _MAX_OWN_CHECKPOINTS:
+            self.checkpoints.popitem(last=False)
+
+    def own_checkpoint(self, checkpoint_id: str) -> tuple[Checkpoint, str] | None:
+        """``(checkpoint, record)`` if this instance made it and still holds its checksum as verified:
+        a restore to it need not read and re-hash anything first."""
+        made = self.checkpoints.get(checkpoint_id)
+        if made is None:
+            return None
+        cp = made[0]
+        trusted = (
+            cp.checksum == ROOT_HEX if cp.entry_id is None else self.verified_hash(cp.entry_id) == cp.checksum
+        )
+        return made if trusted else None
 
     def verified_hash(self, entry_id: str) -> str | None:
         return self.sticky.get(entry_id) or self.recent.get(entry_id)
@@ -64,6 +87,7 @@ class Known:
     def clear(self) -> None:
         self.recent.clear()
         self.sticky.clear()
+        self.checkpoints.clear()
         self.set_head(None, verified=False)
 
 

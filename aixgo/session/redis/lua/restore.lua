@@ -1,8 +1,11 @@
--- ARGV[3] checkpoint id, [4] the checksum the client verified, [5] the restore's timestamp (µs).
+-- ARGV[3] checkpoint id, [4] the checksum the client verified, [5] the restore's timestamp (µs),
+-- [6] the checkpoint record as the client wrote it ('' if it read the record first): 'changed' if
+-- the stored record is not that one (the client then reads it and verifies it the long way).
 local bad = check()
 if bad then return bad end
 local e = redis.call('HGET', KEYS[5], 'e:' .. ARGV[3])
 if not e then return {'nocp'} end
+if ARGV[6] ~= '' and redis.call('HGET', KEYS[5], 'r:' .. ARGV[3]) ~= ARGV[6] then return {'changed'} end
 local _, seq, eid = string.match(e, '^(%d+) (%d+) (.*)$')
 seq = tonumber(seq)
 local hh, msgs = ROOT, 0

@@ -1,0 +1,230 @@
+"""The Redis store's recent entries: reads of unchanged sessions move no entries, and never go stale.
+
+Every test here uses a real ``redis-server``. Several store instances on one server stand for
+several nodes; a store with ``cache_bytes=0`` keeps nothing and is the reference for what a read
+must return.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from aixgo.errors import SessionCorruptedError, SessionNotFoundError
+from aixgo.session import EntryType, Manager
+from aixgo.session.core.codec import utcnow
+from aixgo.session.core.slicing import history_range
+from aixgo.session.transfer import export_lines, import_lines
+from tests.session.contract import sid
+from tests.session.redis_server import RedisServer, backend_factory, require_redis_server
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RedisServer]:
+    require_redis_server()
+    with RedisServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+def open_backend(server: RedisServer) -> Iterator[Callable[..., Any]]:
+    with backend_factory(server.address, f"t{uuid.uuid4().hex[:10]}:") as make:
+        yield make
+
+
+def _history_replies(backend: Any) -> list[Any]:
+    """The reply of every history script the backend runs from now on."""
+    replies: list[Any] = []
+    original = backend._script
+
+    def spy(script: Any, keys: Any, args: Any) -> Any:
+        reply = original(script, keys, args)
+        if script.name == "history":
+            replies.append(reply)
+        return reply
+
+    backend._script = spy
+    return replies
+
+
+def test_reading_an_unchanged_session_again_moves_no_entries(open_backend: Callable[..., Any]) -> None:
+    writer, reader = open_backend(), open_backend()
+    s = Manager(writer).create("assistant", sid())
+    for i in range(300):
+        s.append_message("user", f"message {i}")
+    other = Manager(reader).get(s.id)
+    replies = _history_replies(reader)
+    first = other.get_entries(limit=100)
+    again = other.get_entries(limit=100)
+    assert again == first and [e.seq for e in again] == list(range(201, 301))
+    assert replies[1] == [b"same"]  # the second read: one small reply, no entry
+    # a narrower read inside what the reader holds, and one with cursors, are answered alike
+    assert other.get_entries(limit=10) == first[-10:]
+    assert other.get_entries(after=250, limit=5) == first[50:55]
+    assert other.get_entries(before=290, limit=3) == first[86:89]
+    assert replies[2:] == [[b"same"]] * 3
+    # the writer holds what it appended itself: its first read moves nothing either
+    writer_replies = _history_replies(writer)
+    assert s.get_entries(limit=100) == first
+    assert writer_replies == [[b"same"]]
+
+
+def test_a_read_never_returns_what_another_instance_has_since_changed(open_backend: Callable[..., Any]) -> None:
+    a, b = open_backend(), open_backend()
+    sa = Manager(a).create("assistant", sid())
+    for i in range(10):
+        sa.append_message("user", f"m{i}")
+    cp = sa.checkpoint()
+    sb = Manager(b).get(sa.id)
+    assert [e.data["content"] for e in sb.get_entries(limit=3)] == ["m7", "m8", "m9"]
+
+    sa.append_message("user", "m10")  # another node appends
+    assert [e.data["content"] for e in sb.get_entries(limit=3)] == ["m8", "m9", "m10"]
+    sa.restore(cp.id)  # another node restores, then appends: as many entries as before, not the same ones
+    sa.append_message("user", "other branch")
+    assert [e.data["content"] for e in sb.get_entries(limit=3)] == ["m8", "m9", "other branch"]
+    sa.restore(cp.id)
+    assert [e.data["content"] for e in sb.get_entries(limit=3)] == ["m7", "m8", "m9"]
+    sa.append_message("user", "other branch")
+
+    # deleted and created again under the same id, by another node
+    exported = list(export_lines(sa))
+    Manager(a).delete(sa.id)
+    with pytest.raises(SessionNotFoundError):
+        sb.get_entries(limit=3)
+    again = Manager(a).create("assistant", sa.id)
+    again.append_message("user", "new life")
+    assert [e.data["content"] for e in Manager(b).get(sa.id).get_entries(limit=3)] == ["new life"]
+    Manager(a).delete(sa.id)
+    import_lines(Manager(a), exported)  # and imported back
+    assert Manager(b).get(sa.id).get_entries(limit=1)[0].data["content"] == "other branch"
+
+
+def test_held_entries_never_hide_evicted_keys(open_backend: Callable[..., Any]) -> None:
+    backend = open_backend()
+    s = Manager(backend).create("assistant", sid())
+    for i in range(5):
+        s.append_message("user", f"m{i}")
+    assert len(s.get_entries(limit=3)) == 3
+    backend.client.delete(backend.keys_of(s.id)[1])  # the history list is evicted
+    with pytest.raises(SessionCorruptedError, match="evicted"):
+        s.get_entries(limit=3)
+    backend.client.delete(backend.keys_of(s.id)[0])
+    with pytest.raises(SessionNotFoundError):
+        s.get_entries(limit=3)
+
+
+def test_memory_held_stays_within_cache_bytes(open_backend: Callable[..., Any]) -> None:
+    budget = 40_000
+    backend, reference = open_backend(cache_bytes=budget), open_backend(cache_bytes=0)
+    sessions = [Manager(backend).create("assistant", sid()) for _ in range(12)]
+    for round_ in range(60):
+        for s in sessions:
+            s.append_message("user", f"round {round_} " + "x" * 100)
+    for s in sessions:
+        assert s.get_entries(limit=50) == Manager(reference).get(s.id).get_entries(limit=50)
+        assert backend._recent.held <= budget
+    assert backend._recent.held > budget // 2  # and it does hold something
+    replies = _history_replies(reference)
+    Manager(reference).get(sessions[0].id).get_entries(limit=5)
+    Manager(reference).get(sessions[0].id).get_entries(limit=5)
+    assert reference._recent.held == 0 and replies[1][0] == b"ok"  # cache_bytes=0 keeps nothing
+
+
+def test_a_long_run_of_appends_keeps_only_the_newest_entries(open_backend: Callable[..., Any]) -> None:
+    from aixgo.session.redis.recent import MAX_RECENT_ENTRIES
+
+    backend = open_backend()
+    s = Manager(backend).create("assistant", sid())
+    for i in range(MAX_RECENT_ENTRIES * 2):
+        backend.append(s.id, f"e{i}", EntryType.METADATA, {"i": i}, utcnow())
+    tail = backend._recent._tails[s.id]
+    assert MAX_RECENT_ENTRIES <= len(tail.entries) <= MAX_RECENT_ENTRIES + 64
+    assert tail.weight == sum(tail.sizes) and backend._recent.held == tail.weight
+    replies = _history_replies(backend)
+    assert [e.data["i"] for e in s.get_entries(limit=MAX_RECENT_ENTRIES)] == list(
+        range(MAX_RECENT_ENTRIES, MAX_RECENT_ENTRIES * 2)
+    )
+    assert replies == [[b"same"]]
+    assert len(s.get_entries(limit=MAX_RECENT_ENTRIES + 100)) == MAX_RECENT_ENTRIES + 100  # beyond: read
+
+
+def test_restoring_an_own_checkpoint_takes_one_round_trip_and_checks_its_record(
+    open_backend: Callable[..., Any],
+) -> None:
+    backend = open_backend()
+    s = Manager(backend).create("assistant", sid())
+    s.append_message("user", "a")
+    cp = s.checkpoint(metadata={"label": "before b"})
+    s.append_message("user", "b")
+    calls: list[str] = []
+    original = backend._script
+    backend._script = lambda script, keys, args: calls.append(script.name) or original(script, keys, args)
+    assert s.restore(cp.id) == cp
+    assert calls == ["restore"]
+    # a checkpoint record changed behind the store's back is read and verified the long way
+    cps = backend.keys_of(s.id)[4]
+    record = backend.client.hget(cps, f"r:{cp.id}")
+    backend.client.hset(cps, f"r:{cp.id}", record.replace(b"before b", b"edited"))
+    s.append_message("user", "c")
+    calls.clear()
+    restored = s.restore(cp.id)
+    assert calls == ["restore", "checkpoint_info", "restore"]
+    assert restored.metadata == {"label": "edited"}
+    assert [e.data["content"] for e in s.get_entries()] == ["a"]
+
+
+OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("append"), st.sampled_from("ab"), st.integers(1, 3)),
+        st.tuples(st.just("checkpoint"), st.sampled_from("ab"), st.just(0)),
+        st.tuples(st.just("restore"), st.sampled_from("ab"), st.integers(0, 50)),
+        st.tuples(
+            st.just("read"),
+            st.sampled_from("ab"),
+            st.tuples(
+                st.one_of(st.none(), st.integers(0, 12)),
+                st.one_of(st.none(), st.integers(0, 30)),
+                st.one_of(st.none(), st.integers(0, 30)),
+            ),
+        ),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=OPS)
+def test_two_instances_read_what_an_instance_that_keeps_nothing_reads(
+    open_backend: Callable[..., Any], ops: list[tuple[str, str, Any]]
+) -> None:
+    nodes = {"a": Manager(open_backend()), "b": Manager(open_backend())}
+    reference = Manager(open_backend(cache_bytes=0))
+    session_id = sid()
+    nodes["a"].create("assistant", session_id)
+    checkpoints: list[str] = []
+
+    def read(node: str, limit: int | None, before: int | None, after: int | None) -> None:
+        got = nodes[node].get(session_id).get_entries(limit=limit, before=before, after=after)
+        want = reference.get(session_id).get_entries(limit=limit, before=before, after=after)
+        assert got == want, (node, history_range(limit, before, after))
+
+    for op, node, arg in ops:
+        s = nodes[node].get(session_id)
+        if op == "append":
+            for i in range(arg):
+                s.append_message("user", f"{node}{i}")
+        elif op == "checkpoint":
+            checkpoints.append(s.checkpoint().id)
+        elif op == "restore" and checkpoints:
+            s.restore(checkpoints[arg % len(checkpoints)])
+        elif op == "read":
+            read(node, *arg)
+        read(node, 4, None, None)  # the end of the history, as the node that acted reads it
