@@ -74,6 +74,8 @@ def test_reading_an_unchanged_session_again_moves_no_entries(open_backend: Calla
     writer_replies = _history_replies(writer)
     assert s.get_entries(limit=100) == first
     assert writer_replies == [[b"same"]]
+    s.append_message("user", "later")  # what a read returned is the caller's: later appends leave it alone
+    assert len(first) == len(again) == 100 and first[-1].seq == 300
 
 
 def test_a_read_never_returns_what_another_instance_has_since_changed(open_backend: Callable[..., Any]) -> None:
@@ -138,22 +140,46 @@ def test_memory_held_stays_within_cache_bytes(open_backend: Callable[..., Any]) 
     assert reference._recent.held == 0 and replies[1][0] == b"ok"  # cache_bytes=0 keeps nothing
 
 
-def test_a_long_run_of_appends_keeps_only_the_newest_entries(open_backend: Callable[..., Any]) -> None:
-    from aixgo.session.redis.recent import MAX_RECENT_ENTRIES
+def test_many_new_sessions_are_kept_within_the_budget_too(open_backend: Callable[..., Any]) -> None:
+    from aixgo.session.redis.recent import TAIL_OVERHEAD
 
-    backend = open_backend()
+    budget = 50 * TAIL_OVERHEAD
+    backend = open_backend(cache_bytes=budget)
+    manager = Manager(backend)
+    for _ in range(300):  # empty sessions hold no entries, but each kept one costs memory
+        manager.create("assistant", sid())
+    assert len(backend._recent._tails) == 50 and backend._recent.held == budget
+
+
+def test_a_long_run_of_appends_keeps_only_the_newest_entries(open_backend: Callable[..., Any]) -> None:
+    from aixgo.session.redis.recent import SESSION_SHARE, TAIL_OVERHEAD
+
+    budget = 200_000
+    backend = open_backend(cache_bytes=budget)
     s = Manager(backend).create("assistant", sid())
-    for i in range(MAX_RECENT_ENTRIES * 2):
+    for i in range(3000):  # about 100 bytes each: more than one session may keep
         backend.append(s.id, f"e{i}", EntryType.METADATA, {"i": i}, utcnow())
     tail = backend._recent._tails[s.id]
-    assert MAX_RECENT_ENTRIES <= len(tail.entries) <= MAX_RECENT_ENTRIES + 64
-    assert tail.weight == sum(tail.sizes) and backend._recent.held == tail.weight
+    assert 0.85 * budget // SESSION_SHARE <= tail.weight - TAIL_OVERHEAD <= budget // SESSION_SHARE
+    assert tail.weight == TAIL_OVERHEAD + sum(tail.sizes) and backend._recent.held == tail.weight
+    held = len(tail.entries)
+    assert [e.seq for e in tail.entries] == list(range(3001 - held, 3001))
     replies = _history_replies(backend)
-    assert [e.data["i"] for e in s.get_entries(limit=MAX_RECENT_ENTRIES)] == list(
-        range(MAX_RECENT_ENTRIES, MAX_RECENT_ENTRIES * 2)
-    )
+    assert [e.data["i"] for e in s.get_entries(limit=held)] == list(range(3000 - held, 3000))
     assert replies == [[b"same"]]
-    assert len(s.get_entries(limit=MAX_RECENT_ENTRIES + 100)) == MAX_RECENT_ENTRIES + 100  # beyond: read
+    assert [e.data["i"] for e in s.get_entries(limit=held + 100)] == list(range(2900 - held, 3000))
+    assert replies[1][0] == b"ok"  # beyond what is held: read
+
+
+def test_a_whole_long_session_is_held_within_the_default_budget(open_backend: Callable[..., Any]) -> None:
+    backend = open_backend()
+    s = Manager(backend).create("assistant", sid())
+    for i in range(2000):
+        s.append_message("user", f"message {i} " + "x" * 80)
+    replies = _history_replies(backend)
+    every = s.get_entries()
+    assert len(every) == 2000 and replies == [[b"same"]]
+    assert Manager(open_backend(cache_bytes=0)).get(s.id).get_entries() == every
 
 
 def test_restoring_an_own_checkpoint_takes_one_round_trip_and_checks_its_record(

@@ -1,8 +1,8 @@
 """The multi-node session store: Redis (``pip install -e '.[redis]'``).
 
-(One class over ~600 lines: each method of the store protocol is a short compare-and-set or one
+(One class of ~650 lines: each method of the store protocol is a short compare-and-set or one
 script call, and keeping them together keeps the key layout below next to every use of it;
-connections, leases, scripts and head bookkeeping live in their own modules.)
+connections, leases, scripts, head bookkeeping and the recent entries live in their own modules.)
 
 Key layout, with ``P`` the key prefix (default ``aixgo:sessions:``) and ``{S}`` the session id in
 a hash tag (``%``, ``{`` and ``}`` in the id are written ``%25``, ``%7B``, ``%7D``, so the tag is
@@ -109,6 +109,14 @@ def _from_us(value: Any) -> datetime:
     return _EPOCH + timedelta(microseconds=int(value))
 
 
+def _joined(raws: Sequence[Any]) -> bytes:
+    """The records joined by commas (replies are bytes; anything else is converted first)."""
+    try:
+        return b",".join(raws)
+    except TypeError:
+        return b",".join(raw(r) for r in raws)
+
+
 def _escape(session_id: str) -> str:
     return session_id.replace("%", "%25").replace("{", "%7B").replace("}", "%7D")
 
@@ -204,11 +212,11 @@ class RedisBackend:
         return state
 
     def _decode_entries(self, raws: Sequence[Any], session_id: str) -> list[Entry]:
-        return self._decode_joined(b",".join(raw(r) for r in raws), len(raws), session_id)
+        return self._decode_joined(_joined(raws), len(raws), session_id)
 
     def _decode_read(self, reply: Any, session_id: str) -> tuple[list[Entry], int]:
         """The entries of a history reply (joined, or one per entry past 512) and their stored bytes."""
-        joined = b",".join(raw(r) for r in reply[1]) if isinstance(reply[1], list) else raw(reply[1])
+        joined = _joined(reply[1]) if isinstance(reply[1], list) else raw(reply[1])
         return self._decode_joined(joined, int(reply[2]), session_id), len(joined)
 
     def _decode_joined(self, joined: Any, count: int, session_id: str) -> list[Entry]:

@@ -9,8 +9,10 @@ head is still that length and hash (after the same eviction check as every read)
 returns what another node has since changed. The chain hash commits to the bytes of every entry of
 the history, so an equal hash means an equal history.
 
-Memory is bounded by a byte budget over all sessions (least recently used sessions go first) and
-by :data:`MAX_RECENT_ENTRIES` per session. A restore, an import or a delete drops the session's
+Memory is bounded by a byte budget over all sessions (least recently used sessions go first; each
+counts its entries' stored bytes and :data:`TAIL_OVERHEAD`); one session keeps at most a quarter of
+the budget, its newest entries. The default budget (64 MiB) keeps whole sessions of tens of
+thousands of entries, as the file store keeps whole sessions replayed. A restore, an import or a delete drops the session's
 entries; the next read fetches them again.
 """
 
@@ -22,9 +24,12 @@ from collections import OrderedDict
 from aixgo.session.core.slicing import HistoryRange, range_bounds
 from aixgo.session.types import Entry
 
-MAX_RECENT_ENTRIES = 512
-"""Entries kept per session (the newest)."""
-_SLACK = 64  # appends past the limit before the oldest are cut, so a long run of appends cuts rarely
+SESSION_SHARE = 4
+"""One session keeps at most ``budget // SESSION_SHARE`` bytes of entries (the newest)."""
+_CUT_TO = 0.9  # over its share, a session is cut to 90% of it, so a long run of appends cuts rarely
+TAIL_OVERHEAD = 512
+"""Bytes each kept session counts for besides its entries, so that the budget also bounds how many
+sessions are kept (an empty new session included)."""
 
 
 class _Tail:
@@ -37,13 +42,23 @@ class _Tail:
         self.head = head
         self.entries = entries
         self.sizes = sizes
-        self.weight = sum(sizes)
+        self.weight = TAIL_OVERHEAD + sum(sizes)
 
-    def cut_to(self, keep: int) -> None:
-        drop = len(self.entries) - keep
-        if drop > 0:
-            self.weight -= sum(self.sizes[:drop])
-            del self.entries[:drop], self.sizes[:drop]
+    def fit(self, share: int) -> int:
+        """Cut the oldest entries if they hold more than ``share`` bytes; the bytes freed."""
+        excess = self.weight - TAIL_OVERHEAD - share
+        if excess <= 0:
+            return 0
+        excess += int(share * (1 - _CUT_TO))
+        drop = freed = 0
+        for size in self.sizes:
+            if freed >= excess:
+                break
+            freed += size
+            drop += 1
+        del self.entries[:drop], self.sizes[:drop]
+        self.weight -= freed
+        return freed
 
 
 class RecentEntries:
@@ -53,6 +68,7 @@ class RecentEntries:
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
+        self.share = budget // SESSION_SHARE
         self._tails: OrderedDict[str, _Tail] = OrderedDict()
         self._held = 0
         self._lock = threading.Lock()
@@ -95,8 +111,9 @@ class RecentEntries:
             ):
                 return  # what is kept already holds these
             each = size // len(entries) if entries else 0
-            kept = entries[-MAX_RECENT_ENTRIES:]
-            self._put(session_id, _Tail(length, head, kept, [each] * len(kept)))
+            tail = _Tail(length, head, list(entries), [each] * len(entries))
+            tail.fit(self.share)
+            self._put(session_id, tail)
 
     def appended(
         self, session_id: str, length: int, head: str, entry: Entry, size: int, new_head: str
@@ -113,12 +130,8 @@ class RecentEntries:
             tail.entries.append(entry)
             tail.sizes.append(size)
             tail.length, tail.head = length + 1, new_head
-            self._held += size
             tail.weight += size
-            if len(tail.entries) > MAX_RECENT_ENTRIES + _SLACK:
-                before = tail.weight
-                tail.cut_to(MAX_RECENT_ENTRIES)
-                self._held -= before - tail.weight
+            self._held += size - tail.fit(self.share)
             self._tails.move_to_end(session_id)
             self._fit(keep=session_id)
 
@@ -161,4 +174,4 @@ class RecentEntries:
             self._remove(oldest)
 
 
-__all__ = ["MAX_RECENT_ENTRIES", "RecentEntries"]
+__all__ = ["SESSION_SHARE", "TAIL_OVERHEAD", "RecentEntries"]
