@@ -68,3 +68,19 @@ def test_an_entry_read_back_is_checked_as_it_was_when_written(kind: str, data: d
             entry_from_record(record)
     else:
         assert entry_from_record(record).data == data
+
+
+def test_a_decoded_entry_is_an_ordinary_frozen_entry() -> None:
+    import dataclasses
+
+    from aixgo.session.types import Entry
+
+    ts = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    data = {"role": "user", "content": "hi"}
+    record = {"k": "e", "type": "message", "id": "e1", "parent_id": None, "seq": 1, "ts": ts.isoformat(), "data": data}
+    decoded = entry_from_record(record)  # the fast path sets the slots directly
+    built = Entry("e1", None, 1, ts, EntryType.MESSAGE, data)
+    assert type(decoded) is Entry and decoded == built and repr(decoded) == repr(built)
+    assert dataclasses.replace(decoded, seq=2).seq == 2
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        decoded.seq = 5  # type: ignore[misc]

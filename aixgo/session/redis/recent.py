@@ -12,8 +12,8 @@ the history, so an equal hash means an equal history.
 Memory is bounded by a byte budget over all sessions (least recently used sessions go first; each
 counts its entries' stored bytes and :data:`TAIL_OVERHEAD`); one session keeps at most a quarter of
 the budget, its newest entries. The default budget (64 MiB) keeps whole sessions of tens of
-thousands of entries, as the file store keeps whole sessions replayed. A restore, an import or a delete drops the session's
-entries; the next read fetches them again.
+thousands of entries, as the file store keeps whole sessions replayed. A restore, an import or a
+delete drops the session's entries; the next read fetches them again.
 """
 
 from __future__ import annotations
