@@ -206,31 +206,25 @@ def entry_from_record(rec: object) -> Entry:
         except ValueError:
             return _entry_from_record(rec)
         if timestamp.tzinfo is not None:
-            return _new_entry(entry_id, parent, seq, timestamp, kind, data)
+            # Entry(entry_id, parent, seq, timestamp, kind, data), with its slots set directly: a frozen
+            # dataclass's __init__ goes through object.__setattr__ per field, about half the cost of
+            # decoding an entry when a read decodes thousands.
+            entry: Entry = _make(Entry)
+            _set_id(entry, entry_id)
+            _set_parent(entry, parent)
+            _set_seq(entry, seq)
+            _set_ts(entry, timestamp)
+            _set_type(entry, kind)
+            _set_data(entry, data)
+            return entry
     return _entry_from_record(rec)
 
 
 _ENTRY_FIELDS = ("id", "parent_id", "seq", "timestamp", "type", "data")
 if tuple(f.name for f in fields(Entry)) != _ENTRY_FIELDS:  # pragma: no cover - guards the setters below
-    raise TypeError(f"Entry's fields changed; update {__name__}._new_entry")
+    raise TypeError(f"Entry's fields changed; update the slot setters in {__name__}")
 _make = object.__new__
 _set_id, _set_parent, _set_seq, _set_ts, _set_type, _set_data = (Entry.__dict__[n].__set__ for n in _ENTRY_FIELDS)
-
-
-def _new_entry(
-    entry_id: str, parent: str | None, seq: int, timestamp: datetime, kind: EntryType, data: dict[str, Any]
-) -> Entry:
-    """``Entry(entry_id, parent, seq, timestamp, kind, data)``, built by setting its slots directly:
-    a frozen dataclass's ``__init__`` goes through ``object.__setattr__`` per field, which is about
-    half the cost of decoding an entry when a read decodes thousands."""
-    entry: Entry = _make(Entry)
-    _set_id(entry, entry_id)
-    _set_parent(entry, parent)
-    _set_seq(entry, seq)
-    _set_ts(entry, timestamp)
-    _set_type(entry, kind)
-    _set_data(entry, data)
-    return entry
 
 
 _FREE_KINDS = frozenset(EntryType) - CHAT_ENTRY_TYPES - {EntryType.SUMMARY}
