@@ -298,6 +298,30 @@ def backend_factory(address: str, prefix: str, **defaults: Any) -> Iterator[Call
             backend.close()
 
 
+class ScriptLog(list[tuple[str, Any]]):
+    """``(script name, reply)`` of every script a Redis store instance ran since :func:`record_scripts`."""
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self]
+
+    def replies(self, name: str) -> list[Any]:
+        return [reply for script, reply in self if script == name]
+
+
+def record_scripts(backend: Any) -> ScriptLog:
+    """Record every script ``backend`` (a RedisBackend) runs from now on."""
+    log = ScriptLog()
+    original = backend._script
+
+    def recording(script: Any, keys: Any, args: Any) -> Any:
+        reply = original(script, keys, args)
+        log.append((script.name, reply))
+        return reply
+
+    backend._script = recording
+    return log
+
+
 def tamper_redis_entry(backend: Any, session_id: str, entry_id: str) -> None:
     """Change a stored entry's content behind the store's back (its checksum no longer matches)."""
     raw = backend.client

@@ -43,7 +43,7 @@ from tests.session.redis_server import (
     RedisServer,
     ReplyDroppingProxy,
     append_from_threads,
-    backend_factory,
+    record_scripts,
     require_redis_py,
     require_redis_server,
     tamper_redis_entry,
@@ -61,25 +61,6 @@ def backend_module() -> Any:
     from aixgo.session import redis as redis_backend
 
     return redis_backend
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[RedisServer]:
-    require_redis_server()
-    with RedisServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-def prefix() -> str:
-    return f"t{uuid.uuid4().hex[:10]}:"
-
-
-@pytest.fixture
-def open_backend(server: RedisServer, prefix: str) -> Iterator[Callable[..., Any]]:
-    """RedisBackend(address, RedisOptions(key_prefix=<unique per test>, **overrides)); closed afterwards."""
-    with backend_factory(server.address, prefix) as make:
-        yield make
 
 
 class TestRedisContract(BackendContract):
@@ -468,38 +449,12 @@ def test_restore_on_a_cold_instance_rehashes_the_chain(open_backend: Callable[..
     cp = s.checkpoint()
     s.append_message("user", "after")
     cold = open_backend()
-    calls: list[str] = []
-    original = cold._script
-
-    def spy(script: Any, keys: Any, args: Any) -> Any:
-        calls.append(script.name)
-        return original(script, keys, args)
-
-    cold._script = spy
+    calls = record_scripts(cold)
     assert cold.restore(s.id, cp.id, utcnow()) == cp
-    assert calls == ["checkpoint_info", "chain", "restore"]
-    calls.clear()
-    writer_calls: list[str] = []
-    original_writer = writer._script
-    writer._script = lambda script, keys, args: (
-        writer_calls.append(script.name) or original_writer(script, keys, args)
-    )
+    assert calls.names() == ["checkpoint_info", "chain", "restore"]
+    writer_calls = record_scripts(writer)
     writer.restore(s.id, cp.id, utcnow())  # the writer made the checkpoint and hashed these bytes itself
-    assert writer_calls == ["restore"]  # one round trip
-
-
-def _spy(backend: Any) -> list[tuple[str, Any]]:
-    """Record (script name, reply) of every script the backend runs."""
-    calls: list[tuple[str, Any]] = []
-    original = backend._script
-
-    def spy(script: Any, keys: Any, args: Any) -> Any:
-        reply = original(script, keys, args)
-        calls.append((script.name, reply))
-        return reply
-
-    backend._script = spy
-    return calls
+    assert writer_calls.names() == ["restore"]  # one round trip
 
 
 def test_restore_rehashes_only_what_this_instance_has_not_hashed(open_backend: Callable[..., Any]) -> None:
@@ -509,16 +464,16 @@ def test_restore_rehashes_only_what_this_instance_has_not_hashed(open_backend: C
         s.append_message("user", str(i))
     cp1 = s.checkpoint()
     other = Manager(b).get(s.id)
-    calls = _spy(b)
+    calls = record_scripts(b)
     other.restore(cp1.id)  # b has hashed nothing yet: the whole chain
-    (chain,) = [reply for name, reply in calls if name == "chain"]
+    (chain,) = calls.replies("chain")
     assert (chain[1], int(chain[3]), len(chain[4])) == (b"", 0, 30)
     for i in range(20):
         s.append_message("user", f"more {i}")
     cp2 = s.checkpoint()
     calls.clear()
     other.restore(cp2.id)  # from cp1's entry, which b verified: 20 entries
-    (chain,) = [reply for name, reply in calls if name == "chain"]
+    (chain,) = calls.replies("chain")
     assert (chain[1].decode(), int(chain[3]), len(chain[4])) == (cp1.entry_id, 30, 20)
     # a branch: restore cp1 on a, write two entries, checkpoint; b re-hashes just those two
     s.restore(cp1.id)
@@ -528,13 +483,13 @@ def test_restore_rehashes_only_what_this_instance_has_not_hashed(open_backend: C
     s.restore(cp2.id)  # cp3's entries are now on an abandoned branch
     calls.clear()
     other.restore(cp3.id)
-    (chain,) = [reply for name, reply in calls if name == "chain"]
+    (chain,) = calls.replies("chain")
     assert (chain[1].decode(), len(chain[4])) == (cp1.entry_id, 2)
     assert [e.data["content"] for e in other.get_entries()][-3:] == ["29", "b1", "b2"]
     # the writer restores its own checkpoints in one round trip
-    calls = _spy(a)
+    calls = record_scripts(a)
     s.restore(cp3.id)
-    assert [name for name, _ in calls] == ["restore"]
+    assert calls.names() == ["restore"]
 
 
 def test_writer_keeps_anchors_deep_in_a_long_history(open_backend: Callable[..., Any]) -> None:
@@ -548,11 +503,11 @@ def test_writer_keeps_anchors_deep_in_a_long_history(open_backend: Callable[...,
     by_b = b.create_checkpoint(s.id, "cp-by-b", {}, utcnow())  # made by another instance, at seq 700
     for i in range(700, 1000):
         a.append(s.id, f"e{i}", EntryType.METADATA, {"i": i}, utcnow())
-    calls = _spy(a)
+    calls = record_scripts(a)
     s.restore(early.id)  # the writer's own checkpoint stays verified however long the history grew
-    assert [name for name, _ in calls] == ["restore"]
+    assert calls.names() == ["restore"]
     s.restore(by_b.id)  # not verified here: re-hashed from the writer's anchor at seq 512, not from the root
-    (chain,) = [reply for name, reply in calls if name == "chain"]
+    (chain,) = calls.replies("chain")
     assert (chain[1], int(chain[3]), len(chain[4])) == (b"e511", 512, 188)
     assert [e.seq for e in s.get_entries(limit=1)] == [700]
 

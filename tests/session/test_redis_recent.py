@@ -7,8 +7,7 @@ must return.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -21,37 +20,9 @@ from aixgo.session.core.codec import utcnow
 from aixgo.session.core.slicing import history_range
 from aixgo.session.transfer import export_lines, import_lines
 from tests.session.contract import sid
-from tests.session.redis_server import RedisServer, backend_factory, require_redis_server
+from tests.session.redis_server import record_scripts
 
 pytestmark = pytest.mark.redis
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[RedisServer]:
-    require_redis_server()
-    with RedisServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-def open_backend(server: RedisServer) -> Iterator[Callable[..., Any]]:
-    with backend_factory(server.address, f"t{uuid.uuid4().hex[:10]}:") as make:
-        yield make
-
-
-def _history_replies(backend: Any) -> list[Any]:
-    """The reply of every history script the backend runs from now on."""
-    replies: list[Any] = []
-    original = backend._script
-
-    def spy(script: Any, keys: Any, args: Any) -> Any:
-        reply = original(script, keys, args)
-        if script.name == "history":
-            replies.append(reply)
-        return reply
-
-    backend._script = spy
-    return replies
 
 
 def test_reading_an_unchanged_session_again_moves_no_entries(open_backend: Callable[..., Any]) -> None:
@@ -60,20 +31,20 @@ def test_reading_an_unchanged_session_again_moves_no_entries(open_backend: Calla
     for i in range(300):
         s.append_message("user", f"message {i}")
     other = Manager(reader).get(s.id)
-    replies = _history_replies(reader)
+    calls = record_scripts(reader)
     first = other.get_entries(limit=100)
     again = other.get_entries(limit=100)
     assert again == first and [e.seq for e in again] == list(range(201, 301))
-    assert replies[1] == [b"same"]  # the second read: one small reply, no entry
+    assert calls.replies("history")[1] == [b"same"]  # the second read: one small reply, no entry
     # a narrower read inside what the reader holds, and one with cursors, are answered alike
     assert other.get_entries(limit=10) == first[-10:]
     assert other.get_entries(after=250, limit=5) == first[50:55]
     assert other.get_entries(before=290, limit=3) == first[86:89]
-    assert replies[2:] == [[b"same"]] * 3
+    assert calls.replies("history")[2:] == [[b"same"]] * 3
     # the writer holds what it appended itself: its first read moves nothing either
-    writer_replies = _history_replies(writer)
+    writer_calls = record_scripts(writer)
     assert s.get_entries(limit=100) == first
-    assert writer_replies == [[b"same"]]
+    assert writer_calls.replies("history") == [[b"same"]]
     s.append_message("user", "later")  # what a read returned is the caller's: later appends leave it alone
     assert len(first) == len(again) == 100 and first[-1].seq == 300
 
@@ -134,10 +105,10 @@ def test_memory_held_stays_within_cache_bytes(open_backend: Callable[..., Any]) 
         assert s.get_entries(limit=50) == Manager(reference).get(s.id).get_entries(limit=50)
         assert backend._recent.held <= budget
     assert backend._recent.held > budget // 2  # and it does hold something
-    replies = _history_replies(reference)
+    calls = record_scripts(reference)
     Manager(reference).get(sessions[0].id).get_entries(limit=5)
     Manager(reference).get(sessions[0].id).get_entries(limit=5)
-    assert reference._recent.held == 0 and replies[1][0] == b"ok"  # cache_bytes=0 keeps nothing
+    assert reference._recent.held == 0 and calls.replies("history")[1][0] == b"ok"  # cache_bytes=0 keeps nothing
 
 
 def test_many_new_sessions_are_kept_within_the_budget_too(open_backend: Callable[..., Any]) -> None:
@@ -164,11 +135,11 @@ def test_a_long_run_of_appends_keeps_only_the_newest_entries(open_backend: Calla
     assert tail.weight == TAIL_OVERHEAD + sum(tail.sizes) and backend._recent.held == tail.weight
     held = len(tail.entries)
     assert [e.seq for e in tail.entries] == list(range(3001 - held, 3001))
-    replies = _history_replies(backend)
+    calls = record_scripts(backend)
     assert [e.data["i"] for e in s.get_entries(limit=held)] == list(range(3000 - held, 3000))
-    assert replies == [[b"same"]]
+    assert calls.replies("history") == [[b"same"]]
     assert [e.data["i"] for e in s.get_entries(limit=held + 100)] == list(range(2900 - held, 3000))
-    assert replies[1][0] == b"ok"  # beyond what is held: read
+    assert calls.replies("history")[1][0] == b"ok"  # beyond what is held: read
 
 
 def test_a_whole_long_session_is_held_within_the_default_budget(open_backend: Callable[..., Any]) -> None:
@@ -176,9 +147,9 @@ def test_a_whole_long_session_is_held_within_the_default_budget(open_backend: Ca
     s = Manager(backend).create("assistant", sid())
     for i in range(2000):
         s.append_message("user", f"message {i} " + "x" * 80)
-    replies = _history_replies(backend)
+    calls = record_scripts(backend)
     every = s.get_entries()
-    assert len(every) == 2000 and replies == [[b"same"]]
+    assert len(every) == 2000 and calls.replies("history") == [[b"same"]]
     assert Manager(open_backend(cache_bytes=0)).get(s.id).get_entries() == every
 
 
@@ -190,11 +161,9 @@ def test_restoring_an_own_checkpoint_takes_one_round_trip_and_checks_its_record(
     s.append_message("user", "a")
     cp = s.checkpoint(metadata={"label": "before b"})
     s.append_message("user", "b")
-    calls: list[str] = []
-    original = backend._script
-    backend._script = lambda script, keys, args: calls.append(script.name) or original(script, keys, args)
+    calls = record_scripts(backend)
     assert s.restore(cp.id) == cp
-    assert calls == ["restore"]
+    assert calls.names() == ["restore"]
     # a checkpoint record changed behind the store's back is read and verified the long way
     cps = backend.keys_of(s.id)[4]
     record = backend.client.hget(cps, f"r:{cp.id}")
@@ -202,7 +171,7 @@ def test_restoring_an_own_checkpoint_takes_one_round_trip_and_checks_its_record(
     s.append_message("user", "c")
     calls.clear()
     restored = s.restore(cp.id)
-    assert calls == ["restore", "checkpoint_info", "restore"]
+    assert calls.names() == ["restore", "checkpoint_info", "restore"]
     assert restored.metadata == {"label": "edited"}
     assert [e.data["content"] for e in s.get_entries()] == ["a"]
 
