@@ -73,6 +73,10 @@ class Agent(Protocol):
     async def run_turn(self, session: Session, user_message: str) -> TurnResult: ...
 
 
+_SIGNAL_POLL = 0.05
+"""Seconds between checks for Ctrl-C while a synchronous call waits for its turn."""
+
+
 class _LoopThread:
     """An event loop running in a daemon thread, for synchronous callers."""
 
@@ -86,23 +90,37 @@ class _LoopThread:
         self.loop.run_forever()
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run ``coro`` on the loop and wait; on Ctrl-C, cancel it and wait until it has unwound."""
-        started = threading.Event()
-        finished = threading.Event()
+        """Run ``coro`` on the loop and wait; on Ctrl-C, cancel it and wait until it has unwound.
+
+        The wait wakes every :data:`_SIGNAL_POLL` seconds: the kernel may hand a SIGINT to any
+        thread of the process, and a main thread blocked on a lock would then never see it. A
+        Ctrl-C that lands after the turn was handed to the loop but before the wait began still
+        cancels it (``abandoned``), so no turn is ever left running behind the caller's back."""
+        started, finished, abandoned = threading.Event(), threading.Event(), threading.Event()
+        tasks: list[asyncio.Future[Any]] = []
 
         async def tracked() -> T:
+            task = asyncio.current_task()
+            assert task is not None
+            tasks.append(task)
             started.set()
             try:
+                if abandoned.is_set():
+                    raise asyncio.CancelledError
                 return await coro
             finally:
+                coro.close()  # never started (abandoned, or cancelled at once): no "never awaited" warning
                 finished.set()
 
-        future = asyncio.run_coroutine_threadsafe(tracked(), self.loop)
         try:
-            return future.result()
+            future = asyncio.run_coroutine_threadsafe(tracked(), self.loop)
+            while True:
+                with suppress(TimeoutError):
+                    return future.result(timeout=_SIGNAL_POLL)
         except KeyboardInterrupt:
-            future.cancel()
+            abandoned.set()
             if started.is_set():
+                self.loop.call_soon_threadsafe(tasks[0].cancel)
                 finished.wait(timeout=30)
             else:
                 coro.close()
@@ -317,7 +335,7 @@ class Runtime:
         try:
             session, lease, begun = await asyncio.shield(begin)
         except asyncio.CancelledError:
-            begin.add_done_callback(_release_begun)  # cancelled while the store was starting the turn
+            await _undo_begun(begin)  # cancelled while the store was starting the turn
             raise
         if lease is None:
             log.info("runtime.turn.waiting_for_lease", agent=agent_name, session_id=session.id)
@@ -456,9 +474,22 @@ SimpleRuntime = Runtime
 __all__ = ["SESSION_MODES", "Agent", "ReActAgent", "Result", "Runtime", "SimpleRuntime"]
 
 
-def _release_begun(begin: asyncio.Future[tuple[Session, HeldLease | None, Any]]) -> None:
-    """Release the lease of a turn whose caller was cancelled while the store was starting it."""
-    if not begin.cancelled() and begin.exception() is None:
-        lease = begin.result()[1]
-        if lease is not None:
-            lease.release()
+async def _undo_begun(begin: asyncio.Future[tuple[Session, HeldLease | None, Any]]) -> None:
+    """Let the store finish starting a turn whose caller was cancelled, then release its lease: once
+    the cancellation has unwound, the session is free (a sync caller's Ctrl-C waits for exactly that).
+    Further cancellations while this runs are absorbed; the caller re-raises the first."""
+    await _finish(begin)
+    if begin.cancelled() or begin.exception() is not None:
+        return
+    lease = begin.result()[1]
+    if lease is not None:
+        release = asyncio.ensure_future(lease.arelease())
+        await _finish(release)
+        release.result()
+
+
+async def _finish(future: asyncio.Future[Any]) -> None:
+    """Wait until ``future`` is done, whatever cancels the waiter meanwhile."""
+    while not future.done():
+        with suppress(asyncio.CancelledError):
+            await asyncio.wait({future})

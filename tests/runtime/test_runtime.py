@@ -218,7 +218,7 @@ agents: [{{name: a, role: react, model: scripted}}]
 
 
 CTRL_C_SCRIPT = """
-import sys, time
+import signal, sys, threading, time
 from pathlib import Path
 from aixgo.agents import ReActAgent
 from aixgo.runtime import Runtime
@@ -227,7 +227,19 @@ from tests.runtime.workers import SlowEcho
 
 rt = Runtime(Manager(FileBackend(Path(sys.argv[1]))))
 rt.register_agent(ReActAgent("echo", SlowEcho(30)))
-print("ready", flush=True)
+watcher = Manager(FileBackend(Path(sys.argv[1])))
+
+def when_the_turn_runs():
+    while True:
+        if any(info.id == "ctrl-c" for info in watcher.list()) and watcher.get("ctrl-c").get_messages():
+            break
+        time.sleep(0.01)
+    if sys.argv[2] == "thread":  # the kernel may hand a process's SIGINT to any of its threads
+        signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+    else:
+        print("started", flush=True)
+
+threading.Thread(target=when_the_turn_runs, daemon=True).start()
 try:
     rt.call_with_session("echo", "long question", "ctrl-c")
 except KeyboardInterrupt:
@@ -241,21 +253,92 @@ sys.exit(3)
 """
 
 
-def test_ctrl_c_in_a_sync_call_cancels_the_turn(tmp_path: Path) -> None:
+@pytest.mark.parametrize("received_by", ["process", "thread"])
+def test_ctrl_c_in_a_sync_call_cancels_the_turn(tmp_path: Path, received_by: str) -> None:
+    """Ctrl-C during a turn cancels it and frees its lease, whichever thread the kernel hands the
+    signal to (a turn's wait in the main thread must not sleep through it)."""
     import signal
     import subprocess
     import sys
 
     root = Path(__file__).resolve().parents[2]
     proc = subprocess.Popen(
-        [sys.executable, "-c", CTRL_C_SCRIPT, str(tmp_path)], cwd=root, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", CTRL_C_SCRIPT, str(tmp_path), received_by],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert proc.stdout is not None
-    assert proc.stdout.readline() == "ready\n"
-    import time
-
-    time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=20)
+    try:
+        if received_by == "process":
+            assert proc.stdout.readline() == "started\n"
+            proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
     assert proc.returncode == 0
     assert out == "lease free; ['user']\n"
+
+
+def test_a_turn_cancelled_while_the_store_starts_it_has_freed_its_lease_when_the_cancel_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    import time
+
+    rt = Runtime(Manager(FileBackend(tmp_path)))
+    rt.register_agent(ReActAgent("echo", SlowEcho(30)))
+    in_store = threading.Event()
+    real_begin = rt._begin
+
+    def slow_begin(*args: Any) -> Any:
+        in_store.set()
+        time.sleep(0.3)  # the store is slow to start the turn (the lease is taken at its end)
+        return real_begin(*args)
+
+    monkeypatch.setattr(rt, "_begin", slow_begin)
+
+    async def main() -> None:
+        turn = asyncio.create_task(rt.acall_with_session("echo", "hello", "s1"))
+        while not in_store.is_set():
+            await asyncio.sleep(0.01)
+        turn.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await turn
+        session = await rt.session_manager.aget("s1")
+        async with await session.alease(wait=0):  # free as soon as the cancellation returned
+            assert [m["role"] for m in await session.aget_messages()] == ["user"]
+
+    with rt:
+        asyncio.run(main())
+
+
+def test_ctrl_c_just_after_a_sync_call_handed_its_turn_to_the_loop_cancels_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Ctrl-C that lands between handing the turn to the runtime's loop and waiting for it."""
+    import threading
+
+    from aixgo import runtime as runtime_module
+
+    ran = threading.Event()
+    real = asyncio.run_coroutine_threadsafe
+
+    def submit_then_interrupt(coro: Any, loop: Any) -> Any:
+        real(coro, loop)
+        raise KeyboardInterrupt
+
+    async def turn() -> None:
+        await asyncio.sleep(0.2)
+        ran.set()
+
+    loop_thread = runtime_module._LoopThread()
+    try:
+        monkeypatch.setattr(runtime_module.asyncio, "run_coroutine_threadsafe", submit_then_interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            loop_thread.run(turn())
+        monkeypatch.undo()
+        assert not ran.wait(0.5)  # cancelled, not left running
+        assert loop_thread.run(asyncio.sleep(0, result="usable")) == "usable"
+    finally:
+        loop_thread.close()
