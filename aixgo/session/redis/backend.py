@@ -620,7 +620,7 @@ class RedisBackend:
         if cp.entry_id is None:
             return bytes.fromhex(ROOT_HEX)
         with self._lock:
-            if known.verified_hash(cp.entry_id) == cp.checksum:
+            if known.trusts(cp):
                 return bytes.fromhex(cp.checksum)
             anchors = known.anchors()
         keys = self.keys_of(session_id)[:5]

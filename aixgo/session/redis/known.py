@@ -49,13 +49,14 @@ class Known:
         """``(checkpoint, record)`` if this instance made it and still holds its checksum as verified:
         a restore to it need not read and re-hash anything first."""
         made = self.checkpoints.get(checkpoint_id)
-        if made is None:
-            return None
-        cp = made[0]
-        trusted = (
-            cp.checksum == ROOT_HEX if cp.entry_id is None else self.verified_hash(cp.entry_id) == cp.checksum
-        )
-        return made if trusted else None
+        return made if made is not None and self.trusts(made[0]) else None
+
+    def trusts(self, cp: Checkpoint) -> bool:
+        """Whether this instance computed ``cp``'s checksum itself from the bytes it names (the empty
+        history's checksum is known), so a restore to it need not re-hash them."""
+        if cp.entry_id is None:
+            return cp.checksum == ROOT_HEX
+        return self.verified_hash(cp.entry_id) == cp.checksum
 
     def verified_hash(self, entry_id: str) -> str | None:
         return self.sticky.get(entry_id) or self.recent.get(entry_id)
