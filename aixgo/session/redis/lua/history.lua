@@ -3,20 +3,20 @@
 -- read's limit and cursors (aixgo.session.core.slicing), this script applies them mechanically.
 -- ARGV[6] history length, [7] head hash: the head at which the client holds the entries this read
 -- selects ('' when it does not); if the session is still there, the reply is just 'same'.
-local bad = check()
+local bad = check()  -- this also checked that LLEN equals the session's 'len'
 if bad then return bad end
-local m = redis.call('HMGET', KEYS[1], 'len', 'hh')
-if ARGV[6] ~= '' and m[1] == ARGV[6] and m[2] == ARGV[7] then return {'same'} end
 local n = redis.call('LLEN', KEYS[2])
+local hh = redis.call('HGET', KEYS[1], 'hh')
+if ARGV[6] ~= '' and tostring(n) == ARGV[6] and hh == ARGV[7] then return {'same'} end
 local size = n
 if ARGV[3] ~= '' then n = math.min(n, tonumber(ARGV[3])) end
 local s, e = tonumber(ARGV[4]), tonumber(ARGV[5])
 if s < 0 then s = math.max(0, n + s) end
 if e < 0 then e = n + e end
 e = math.min(e, n - 1)
-if e < s then return {'ok', '', 0, size, m[2], s} end
+if e < s then return {'ok', '', 0, size, hh, s} end
 local items = redis.call('LRANGE', KEYS[2], s, e)
 -- Up to a few hundred entries, one bulk reply (joined by commas) parses much faster on the client
 -- than one reply per entry; beyond that, Lua's concatenation of megabytes costs more than it saves.
-if #items > 512 then return {'ok', items, #items, size, m[2], s} end
-return {'ok', table.concat(items, ','), #items, size, m[2], s}
+if #items > 512 then return {'ok', items, #items, size, hh, s} end
+return {'ok', table.concat(items, ','), #items, size, hh, s}
