@@ -49,8 +49,8 @@ class TurnCache:
 
     The cached turns are reused only while the history read still holds the entries they were split
     from (same first ``seq``, same entry at their last ``seq``: a restore or a new summary changes
-    that) and no entry appended since excludes a turn before the last one (an ``error`` naming an
-    earlier ``turn_from_seq``); the last turn is always split again, as it may have grown. When the
+    that) and no entry appended since excludes the last turn as a whole or a turn before it (an
+    ``error`` naming its ``turn_from_seq`` or an earlier one); the last turn is always split again, as it may have grown. When the
     last read was of the whole conversation, the next one reads only from the last turn on
     (:meth:`follow`). Bounded by :data:`CACHED_MESSAGES`; safe to share between threads."""
 
@@ -106,7 +106,7 @@ class TurnCache:
             kind = entry.type
             if kind is EntryType.SUMMARY:
                 return None
-            if _fails_turn_before(entry, last.first_seq):
+            if _fails_turn_from(entry, last.first_seq):
                 return None
             if kind is EntryType.METADATA:
                 window = _window_of(entry) or window
@@ -144,16 +144,18 @@ def _extend(
     if not cached.turns or entries[0].seq != cached.first_seq or at >= len(entries) or entries[at].id != cached.last_id:
         return None
     tail_from = cached.turns[-1].first_seq
-    if any(_fails_turn_before(entry, tail_from) for entry in entries[at + 1 :]):
+    if any(_fails_turn_from(entry, tail_from) for entry in entries[at + 1 :]):
         return None
     return [*cached.turns[:-1], *split_turns(entries[tail_from - cached.first_seq :], count, count_entry)]
 
 
-def _fails_turn_before(entry: Entry, seq: int) -> bool:
-    """Whether ``entry`` is an error that leaves out a turn starting before ``seq`` (cached turns
-    before the last one would then be wrong)."""
+def _fails_turn_from(entry: Entry, seq: int) -> bool:
+    """Whether ``entry`` is an error that leaves out a turn starting at or before ``seq``, the first
+    ``seq`` of the last cached turn. Before it, the cached turns before the last one would be wrong;
+    at it, the last turn goes as a whole, and a message after it that does not open a turn (an
+    assistant message) joins the turn before, which only a split from further back sees."""
     first = failed_turn_start(entry)
-    return first is not None and first < seq
+    return first is not None and first <= seq
 
 
 def _usage_count(entry: Entry) -> tuple[int, int] | None:
