@@ -218,7 +218,8 @@ agents: [{{name: a, role: react, model: scripted}}]
 
 
 CTRL_C_SCRIPT = """
-import signal, sys, threading, time
+import faulthandler, signal, sys, threading, time
+faulthandler.dump_traceback_later(15)  # if the process is still here then, the test's failure shows where
 from pathlib import Path
 from aixgo.agents import ReActAgent
 from aixgo.runtime import Runtime
@@ -266,6 +267,7 @@ def test_ctrl_c_in_a_sync_call_cancels_the_turn(tmp_path: Path, received_by: str
         [sys.executable, "-c", CTRL_C_SCRIPT, str(tmp_path), received_by],
         cwd=root,
         stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )
     assert proc.stdout is not None
@@ -273,10 +275,11 @@ def test_ctrl_c_in_a_sync_call_cancels_the_turn(tmp_path: Path, received_by: str
         if received_by == "process":
             assert proc.stdout.readline() == "started\n"
             proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=20)
-    finally:
+        out, err = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
         proc.kill()
-    assert proc.returncode == 0
+        out, err = proc.communicate()
+    assert proc.returncode == 0, err
     assert out == "lease free; ['user']\n"
 
 
