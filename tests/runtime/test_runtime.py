@@ -220,6 +220,9 @@ agents: [{{name: a, role: react, model: scripted}}]
 CTRL_C_SCRIPT = """
 import faulthandler, signal, sys, threading, time
 faulthandler.dump_traceback_later(15)  # if the process is still here then, the test's failure shows where
+# as in a terminal: a test runner started in the background (``cmd &`` in a script) passes SIGINT
+# on ignored, and Python then installs no KeyboardInterrupt handler
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from pathlib import Path
 from aixgo.agents import ReActAgent
 from aixgo.runtime import Runtime
