@@ -34,7 +34,9 @@ from aixgo.llm.protocol import (
     StreamItem,
     TextDelta,
     ToolSchema,
+    as_stream,
 )
+from aixgo.llm.quirks import NO_STREAM_WITH_TOOLS, QUIRKS
 from aixgo.llm.refusals import request_error
 from aixgo.llm.retry import RetryPolicy, call_with_retries
 from aixgo.logs import get_logger
@@ -49,6 +51,26 @@ CHAT_PATH = "/chat/completions"
 """Requests are posted as plain JSON through the client (its auth, base URL, headers, timeouts and
 errors): its typed ``chat.completions.create`` re-walks every message of every request, which
 costs about 1 ms for one message and 12 ms for 40 on this project's benchmark machine."""
+
+
+class _NothingStreamed(LLMResponseError):
+    """The stream ended before its first chunk."""
+
+
+_NOT_ABOUT_STREAMING = (401, 403, 404)
+"""Refusals of a streamed request that a request without streaming would get too."""
+
+
+def _cannot_stream(exc: LLMError) -> bool:
+    """Whether a failed streamed request may be one the server cannot stream: it sent nothing, or it
+    refused the request for a reason that is not the key, the model or the context window."""
+    if isinstance(exc, _NothingStreamed):
+        return True
+    return (
+        isinstance(exc, LLMRequestError)
+        and not isinstance(exc, ContextWindowExceededError)
+        and exc.status_code not in _NOT_ABOUT_STREAMING
+    )
 
 
 def _redact_url(url: str) -> str:
@@ -247,7 +269,41 @@ class OpenAIChatModel:
         the whole :class:`ModelResponse`, tool-call deltas reassembled. Usage is asked for with
         ``stream_options`` and sent again without it if the server refuses that field. Starting the
         request is retried as :meth:`complete` is; a stream cut off midway is an error, not retried
-        (its text was already passed on)."""
+        (its text was already passed on).
+
+        With tools offered, a server that ends the stream before its first chunk or refuses the
+        streamed request (llama-cpp-python closes it empty) is asked again without streaming, and the
+        answer's text given as one delta; when that works, later requests with tools to the same
+        server and model are sent without streaming from the start (:mod:`aixgo.llm.quirks`)."""
+        model = settings.model or self.model or ""
+        if tools and QUIRKS.has(self.where, model, NO_STREAM_WITH_TOOLS):
+            for item in as_stream(await self.complete(messages, tools, settings)):
+                yield item
+            return
+        started = False
+        try:
+            async for item in self._stream(messages, tools, settings):
+                started = True
+                yield item
+            return
+        except LLMError as exc:
+            if started or not tools or not _cannot_stream(exc):
+                raise
+            reason = str(exc)
+        response = await self.complete(messages, tools, settings)
+        if QUIRKS.learn(self.where, model, NO_STREAM_WITH_TOOLS):
+            log.warning("llm.stream.no_tools", where=self.where, model=model, reason=reason,
+                        hint="requests with tools to this server and model are no longer streamed")
+        for item in as_stream(response):
+            yield item
+
+    async def _stream(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSchema],
+        settings: ModelSettings,
+    ) -> AsyncIterator[StreamItem]:
+        """One streamed request (see :meth:`stream`); :class:`_NothingStreamed` if it sent no chunk."""
         model, body, options = self._request(messages, tools, settings)
         client = self._client()
         usage_option: dict[str, Any] = {"stream_options": {"include_usage": True}}
@@ -283,4 +339,6 @@ class OpenAIChatModel:
             close = getattr(chunks, "close", None)
             if close is not None:
                 await close()
+        if not assembler.chunks:
+            raise _NothingStreamed(f"{self.where} ended the stream without sending anything")
         yield assembler.response()

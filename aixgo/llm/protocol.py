@@ -165,6 +165,14 @@ class StreamingChatModel(ChatModel, Protocol):
         ...
 
 
+def as_stream(response: ModelResponse) -> list[StreamItem]:
+    """A whole answer as a stream would give it: its text as one delta (an answer that calls tools
+    gives none), then the response."""
+    if response.content and not response.tool_calls:
+        return [TextDelta(response.content), response]
+    return [response]
+
+
 async def stream_response(
     model: ChatModel, messages: Sequence[Message], tools: Sequence[ToolSchema], settings: ModelSettings
 ) -> AsyncIterator[StreamItem]:
@@ -173,7 +181,5 @@ async def stream_response(
         async for item in model.stream(messages, tools, settings):
             yield item
         return
-    response = await model.complete(messages, tools, settings)
-    if response.content and not response.tool_calls:
-        yield TextDelta(response.content)
-    yield response
+    for item in as_stream(await model.complete(messages, tools, settings)):
+        yield item

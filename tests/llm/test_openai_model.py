@@ -310,6 +310,39 @@ def test_broken_json_in_a_stream_is_a_response_error(
         asyncio.run(read())
 
 
+def test_an_empty_stream_without_tools_is_an_error_and_is_not_asked_again(
+    openai_server: OpenAIServer, server_model: OpenAIChatModel
+) -> None:
+    """Only a request with tools is asked again without streaming (a server that cannot stream with
+    tools); an empty stream otherwise is the server's fault, reported as such."""
+    openai_server.enqueue(Reply(body="data: [DONE]\n\n", headers={"Content-Type": "text/event-stream"}), "unused")
+
+    async def read() -> list[object]:
+        return [item async for item in server_model.stream(USER, [], ModelSettings())]
+
+    with pytest.raises(LLMResponseError, match="without sending anything"):
+        asyncio.run(read())
+    assert len(openai_server.chat_requests) == 1
+
+
+def test_a_failed_whole_answer_after_an_empty_stream_is_not_remembered(
+    openai_server: OpenAIServer, server_model: OpenAIChatModel
+) -> None:
+    """The server is marked as one that cannot stream with tools only once the request without
+    streaming has worked."""
+    empty = Reply(body="data: [DONE]\n\n", headers={"Content-Type": "text/event-stream"})
+    openai_server.enqueue(empty, error(400, "bad tool schema"), "streamed")
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}]
+
+    async def read() -> list[object]:
+        return [item async for item in server_model.stream(USER, tools, ModelSettings())]
+
+    with pytest.raises(LLMRequestError, match="bad tool schema"):
+        asyncio.run(read())
+    assert [item for item in asyncio.run(read()) if isinstance(item, ModelResponse)][0].content == "streamed"
+    assert [bool(body.get("stream")) for body in openai_server.chat_requests] == [True, False, True]
+
+
 def test_no_choices_is_a_response_error(openai_server: OpenAIServer, server_model: OpenAIChatModel) -> None:
     openai_server.enqueue(
         Reply(body={"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": []})

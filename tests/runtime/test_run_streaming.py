@@ -55,3 +55,27 @@ def test_a_piped_chat_streams_each_answer(tmp_path: Path) -> None:
                               input="hi\nbye\n", capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "bot> hello Ada\nbot> bye\n"
+
+
+def test_a_llama_cpp_server_that_cannot_stream_with_tools_still_answers(tmp_path: Path) -> None:
+    """The issue's reproduction: llama-cpp-python closes the stream empty when tools are offered, and
+    every turn of `aixgo run` (streaming by default) failed with "ended the stream without sending
+    anything"."""
+    with OpenAIServer(personality="llama.cpp") as server:
+        server.enqueue(tool_calls(call("calculator", {"expression": "17*23"})), text("391"), text("yes"))
+        done = subprocess.run([sys.executable, "-m", "aixgo", "run", str(config(tmp_path, server))],
+                              input="17*23?\nsure?\n", capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "bot> 391\nbot> yes\n"
+    assert "without sending anything" not in done.stderr
+
+
+def test_a_server_that_refuses_to_stream_with_tools_still_answers(tmp_path: Path) -> None:
+    with OpenAIServer(refuses_streaming_tools=True) as server:
+        server.enqueue(text("hello"), text("bye"))
+        done = subprocess.run([sys.executable, "-m", "aixgo", "run", str(config(tmp_path, server))],
+                              input="hi\nbye\n", capture_output=True, text=True, timeout=60, check=False)
+        streamed = [bool(body.get("stream")) for body in server.chat_requests]
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "bot> hello\nbot> bye\n"
+    assert streamed == [True, False, False]  # refused once, then asked whole from then on

@@ -75,8 +75,10 @@ PERSONALITIES = ("openai", "llama.cpp", "ollama", "vllm", "vllm-no-auto-tools")
 
 * ``openai``: accepts every valid request.
 * ``llama.cpp``: as llama-cpp-python's server with a function-calling chat format, a request without
-  ``tool_choice`` is answered as if no tools were offered (they are left out of the prompt), and a
-  message whose ``content`` is null is refused with a 500 ("Input should be a valid string").
+  ``tool_choice`` is answered as if no tools were offered (they are left out of the prompt), a
+  message whose ``content`` is null is refused with a 500 ("Input should be a valid string"), and a
+  streamed request that offers tools with ``tool_choice: "auto"`` gets a 200 event stream that ends
+  without a single chunk (its log says "Automatic streaming tool choice is not supported").
 * ``ollama``: answers tool calls with ``finish_reason: "stop"`` (ollama/ollama#5995 before the fix;
   some OpenAI models do the same), and sends no ``usage``.
 * ``vllm``: started with ``--enable-auto-tool-choice``: behaves like ``openai``.
@@ -134,6 +136,7 @@ class OpenAIServer:
         responder: Callable[[dict[str, Any]], Reply | str] | None = None,
         token_scale: float = 1.0,
         rejects_stream_options: bool = False,
+        refuses_streaming_tools: bool = False,
     ) -> None:
         if personality not in PERSONALITIES:
             raise ValueError(f"personality must be one of {PERSONALITIES}, got {personality!r}")
@@ -145,6 +148,7 @@ class OpenAIServer:
         self.responder = responder
         self.token_scale = token_scale
         self.rejects_stream_options = rejects_stream_options
+        self.refuses_streaming_tools = refuses_streaming_tools
         self.refused_for_context = 0
         self._replies: deque[Reply] = deque()
         self._lock = threading.Lock()
@@ -281,6 +285,8 @@ class OpenAIServer:
             return None
         if self.rejects_stream_options and "stream_options" in body:
             return 400, "Unrecognized request argument supplied: stream_options"
+        if self.refuses_streaming_tools and body.get("stream") and body.get("tools"):
+            return 400, "streaming is not supported when tools are given"
         if self.personality == "vllm-no-auto-tools" and body.get("tool_choice") == "auto":
             return 400, '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set'
         if self.personality != "llama.cpp":
@@ -292,6 +298,16 @@ class OpenAIServer:
                     "Input should be a valid string [type=string_type, input_value=None, input_type=NoneType]"
                 )
         return None
+
+    def streams_nothing(self, body: Any) -> bool:
+        """Whether a server of this personality answers ``body`` with an event stream that ends empty."""
+        return (
+            self.personality == "llama.cpp"
+            and isinstance(body, dict)
+            and bool(body.get("stream"))
+            and bool(body.get("tools"))
+            and body.get("tool_choice") == "auto"
+        )
 
     def ignores_tools(self, body: Any) -> bool:
         """Whether a server of this personality answers ``body`` as if no tools were offered."""
@@ -339,8 +355,9 @@ def _handler_for(server: OpenAIServer) -> type[BaseHTTPRequestHandler]:
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up (timeout): nothing to tell it
 
-        def _stream(self, chunks: list[dict[str, Any]], delay: float) -> None:
-            """Server-sent events, one chunk each, flushed as they go; the connection closes at the end."""
+        def _stream(self, chunks: list[dict[str, Any]], delay: float, *, done: bool = True) -> None:
+            """Server-sent events, one chunk each, flushed as they go; the connection closes at the end
+            (``done``: after ``data: [DONE]``)."""
             try:
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
@@ -352,8 +369,9 @@ def _handler_for(server: OpenAIServer) -> type[BaseHTTPRequestHandler]:
                         server.stopping.wait(delay)
                     self.wfile.write(f"data: {json.dumps(item)}\n\n".encode())
                     self.wfile.flush()
-                self.wfile.write(b"data: [DONE]\n\n")
-                self.wfile.flush()
+                if done:
+                    self.wfile.write(b"data: [DONE]\n\n")
+                    self.wfile.flush()
             except (BrokenPipeError, ConnectionResetError):
                 pass
             self.close_connection = True
@@ -385,6 +403,10 @@ def _handler_for(server: OpenAIServer) -> type[BaseHTTPRequestHandler]:
             if refusal is not None:
                 server.record(self._record(body))
                 self._send(refusal[0], {"error": {"message": refusal[1], "type": "invalid_request_error"}})
+                return
+            if server.streams_nothing(body):
+                server.record(self._record(body))
+                self._stream([], 0.0, done=False)
                 return
             too_long = server.context_refusal(body) if isinstance(body, dict) else None
             if too_long is not None:

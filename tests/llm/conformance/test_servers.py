@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from aixgo.agents import ReActAgent
+from aixgo.agents.events import TextDeltaEvent, ToolResultEvent, TurnEvent
 from aixgo.errors import LLMRequestError
 from aixgo.llm import OpenAIChatModel, RetryPolicy
 from aixgo.session import Manager, Session
@@ -39,6 +40,16 @@ def session(session_manager: Manager) -> Session:
 
 def _turn(agent: ReActAgent, session: Session, text: str) -> str:
     return asyncio.run(agent.run_turn(session, text)).answer
+
+
+def _streamed_turn(agent: ReActAgent, session: Session, text: str) -> tuple[str, list[TurnEvent]]:
+    """A turn as ``aixgo run`` and ``aixgo serve`` run it: the answer streamed to an event sink."""
+    events: list[TurnEvent] = []
+
+    async def collect(event: TurnEvent) -> None:
+        events.append(event)
+
+    return asyncio.run(agent.run_turn(session, text, on_event=collect)).answer, events
 
 
 def test_plain_answer(server: OpenAIServer, fast_retries: RetryPolicy, session: Session) -> None:
@@ -84,3 +95,29 @@ def test_vllm_without_auto_tool_choice_says_how_to_start_it(
         _turn(_agent(server, fast_retries), session, "2+2?")
     text = str(caught.value)
     assert "--enable-auto-tool-choice" in text and "tool_choice: none" in text
+
+
+def test_streamed_tool_call_then_answer(server: OpenAIServer, fast_retries: RetryPolicy, session: Session) -> None:
+    server.enqueue(tool_calls(call("calculator", {"expression": "17*23"})), "It is 391")
+    answer, events = _streamed_turn(_agent(server, fast_retries), session, "What is 17*23?")
+    assert answer == "It is 391"
+    assert "".join(e.text for e in events if isinstance(e, TextDeltaEvent)) == "It is 391"
+    assert [e.content for e in events if isinstance(e, ToolResultEvent)] == ["391"]
+
+
+def test_a_server_that_streams_nothing_with_tools_is_asked_whole_once_and_from_then_on(
+    fast_retries: RetryPolicy, session: Session
+) -> None:
+    """llama-cpp-python with a function-calling chat format opens the stream (200) and closes it empty
+    when tools are offered: that step is asked again without streaming, its text given as one delta,
+    and every later step with tools skips the failed attempt."""
+    with OpenAIServer(personality="llama.cpp") as server:
+        agent = _agent(server, fast_retries)
+        server.enqueue(tool_calls(call("calculator", {"expression": "17*23"})), "It is 391", "You asked 17*23.")
+        answer, events = _streamed_turn(agent, session, "What is 17*23?")
+        assert answer == "It is 391"
+        assert [e.text for e in events if isinstance(e, TextDeltaEvent)] == ["It is 391"]
+        assert _streamed_turn(agent, session, "What did I ask?")[0] == "You asked 17*23."
+        asked = [bool(body.get("stream")) for body in server.chat_requests]
+    assert asked == [True, False, False, False]  # one failed attempt, then whole answers only
+    assert [e.type.value for e in session.get_entries()].count("error") == 0
