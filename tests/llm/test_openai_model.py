@@ -339,7 +339,7 @@ def test_a_failed_whole_answer_after_an_empty_stream_is_not_remembered(
 
     with pytest.raises(LLMRequestError, match="bad tool schema"):
         asyncio.run(read())
-    assert [item for item in asyncio.run(read()) if isinstance(item, ModelResponse)][0].content == "streamed"
+    assert next(item for item in asyncio.run(read()) if isinstance(item, ModelResponse)).content == "streamed"
     assert [bool(body.get("stream")) for body in openai_server.chat_requests] == [True, False, True]
 
 
