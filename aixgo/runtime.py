@@ -11,8 +11,10 @@ Every turn:
    turns of one session (the second waits, up to ``lease_wait`` seconds); the lease is extended
    every ``lease_ttl / 3`` while the turn runs, so ``lease_ttl`` only bounds how long a *crashed*
    holder blocks others;
-3. runs the agent with the session in context (:func:`aixgo.session.session_from_context` works in
-   tools), persisting every step as it happens;
+3. lets the agent begin the turn (:meth:`~aixgo.agents.Agent.begin_turn`: its history read and the
+   user message stored, in the same trip to the store's I/O pool that took the lease), then runs it
+   with the session in context (:func:`aixgo.session.session_from_context` works in tools),
+   persisting every step as it happens;
 4. creates a checkpoint when ``checkpoint.auto_save`` is on and ``interval`` has passed since the
    last one;
 5. releases the lease, whatever happened.
@@ -23,8 +25,8 @@ The loop lives as long as the runtime, so model clients keep their connection po
 calls, and many threads may call at once. Ctrl-C in a sync call cancels the turn and waits for it to
 unwind (releasing the lease) before ``KeyboardInterrupt`` propagates.
 
-(About 450 lines: one class whose public calls each come as a sync and an async twin, around the
-one turn engine; sessions, leases, agents and models live in their own packages.)
+(Longer than most modules: one class whose public calls each come as a sync and an async twin,
+around the one turn engine; sessions, leases, agents and models live in their own packages.)
 """
 
 from __future__ import annotations
@@ -32,15 +34,15 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import AsyncGenerator, Coroutine, Generator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Generator
 from contextlib import suppress
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
-from aixgo.agents import ReActAgent, TurnResult, agent_from_config
-from aixgo.agents.events import EventSink, TextDeltaEvent, TurnEndEvent, TurnEvent
+from aixgo.agents import Agent, AgentTurn, ReActAgent, TurnResult, agent_from_config
+from aixgo.agents.events import EventSink, TurnEndEvent, TurnEvent
 from aixgo.config import Config, build_session_manager, load_config
 from aixgo.errors import AgentNotFoundError, AixgoError, SessionBusyError, StoreClosedError
 from aixgo.logs import get_logger
@@ -62,15 +64,6 @@ DEFAULT_LEASE_TTL = 300.0
 SESSION_MODES: tuple[str, ...] = ("enabled", "lightweight", "disabled")
 """How an agent remembers: ``enabled`` (the runtime's session store), ``lightweight`` (an in-memory
 session that lasts as long as the runtime) or ``disabled`` (stateless: each turn sees only itself)."""
-
-
-class Agent(Protocol):
-    """What the runtime needs of an agent: a name and an async turn over a session."""
-
-    @property
-    def name(self) -> str: ...
-
-    async def run_turn(self, session: Session, user_message: str) -> TurnResult: ...
 
 
 _SIGNAL_POLL = 0.05
@@ -329,28 +322,13 @@ class Runtime:
     ) -> Result:
         agent = self.agent(agent_name)
         manager = self.manager_for(agent_name)
-        begin = asyncio.ensure_future(
-            manager.run_blocking(self._begin, agent, session_id, user_id, message, write=True)
-        )
-        try:
-            session, lease, begun = await asyncio.shield(begin)
-        except asyncio.CancelledError:
-            await _undo_begun(begin)  # cancelled while the store was starting the turn
-            raise
-        if lease is None:
-            log.info("runtime.turn.waiting_for_lease", agent=agent_name, session_id=session.id)
-            lease = await session.alease(self.lease_ttl, self.lease_wait)
+        session, lease, turn = await self._start(agent, manager, message, session_id, user_id)
         bound = log.bind(agent=agent_name, session_id=session.id)
         keeper = asyncio.create_task(self._keep_lease(lease, bound))
         completed = False
         try:
             with use_session(session):
-                extra: dict[str, Any] = {}
-                if begun is not None:
-                    extra["begun"] = begun
-                if on_event is not None and isinstance(agent, ReActAgent):
-                    extra["on_event"] = on_event
-                result = await agent.run_turn(session, message, **extra)
+                result = await turn.run(on_event)
             completed = True
         except asyncio.CancelledError:
             bound.info("runtime.turn.cancelled")
@@ -360,16 +338,28 @@ class Runtime:
             await asyncio.shield(self._aend(session, lease, completed))
             if self._modes.get(agent_name) == "disabled":
                 await manager.adelete(session.id)
-        if on_event is not None and not isinstance(agent, ReActAgent):
-            await on_event(TextDeltaEvent(result.answer))
         bound.info("runtime.turn", steps=result.steps, tokens=result.usage.total_tokens)
         return result
 
+    async def _start(
+        self, agent: Agent, manager: Manager, message: str, session_id: str | None, user_id: str | None
+    ) -> tuple[Session, HeldLease, AgentTurn]:
+        """The session, its lease and the agent's begun turn. When the lease is free, one trip to the
+        store's I/O pool does it all; when it is busy, the wait happens on the event loop."""
+        begin = self._begin
+        session, lease, turn = await _on_pool(manager, _release_found, begin, agent, session_id, user_id, message)
+        if lease is not None and turn is not None:
+            return session, lease, turn
+        log.info("runtime.turn.waiting_for_lease", agent=agent.name, session_id=session.id)
+        held = await session.alease(self.lease_ttl, self.lease_wait)
+        turn = await _on_pool(manager, lambda _: held.arelease(), _begin_leased, agent, session, held, message)
+        return session, held, turn
+
     def _begin(
         self, agent: Agent, session_id: str | None, user_id: str | None, message: str
-    ) -> tuple[Session, HeldLease | None, Any]:
-        """One hop to the store's pool: find the session, try its lease once (never waits) and, with the
-        lease, let an agent that can (``begin_turn``) read its history and store the user message."""
+    ) -> tuple[Session, HeldLease | None, AgentTurn | None]:
+        """On the store's pool: find the session, try its lease once (never waits) and, with the
+        lease, let the agent begin the turn (read its history, store the user message)."""
         session = self.session_for(agent.name, session_id, user_id=user_id)
         try:
             lease = session.lease(ttl=self.lease_ttl, wait=0)
@@ -377,14 +367,7 @@ class Runtime:
             if self.lease_wait == 0:
                 raise
             return session, None, None
-        begin_turn = getattr(agent, "begin_turn", None)
-        if begin_turn is None:
-            return session, lease, None
-        try:
-            return session, lease, begin_turn(session, message)
-        except BaseException:
-            lease.release()
-            raise
+        return session, lease, _begin_leased(agent, session, lease, message)
 
     def call_with_session(
         self, agent_name: str, message: str, session_id: str | None = None, *, user_id: str | None = None
@@ -443,21 +426,19 @@ class Runtime:
         with self._lock:
             loop_thread, self._loop_thread = self._loop_thread, None
         if loop_thread is not None:
-            loop_thread.run(self._close_models())  # their HTTP pools live on this loop
+            loop_thread.run(self._close_agents())  # their models' HTTP pools live on this loop
             loop_thread.close()
         if self._manager is not None:
             self._manager.close()
         if self._in_memory is not None:
             self._in_memory.close()
 
-    async def _close_models(self) -> None:
+    async def _close_agents(self) -> None:
         for agent in self._agents.values():
-            aclose = getattr(getattr(agent, "model", None), "aclose", None)
-            if aclose is not None:
-                try:
-                    await aclose()
-                except Exception as exc:  # closing must not mask the caller's own outcome
-                    log.warning("runtime.close.model_failed", agent=agent.name, error=str(exc))
+            try:
+                await agent.aclose()
+            except Exception as exc:  # closing must not mask the caller's own outcome
+                log.warning("runtime.close.agent_failed", agent=agent.name, error=str(exc))
 
     def __enter__(self) -> Runtime:
         return self
@@ -474,18 +455,38 @@ SimpleRuntime = Runtime
 __all__ = ["SESSION_MODES", "Agent", "ReActAgent", "Result", "Runtime", "SimpleRuntime"]
 
 
-async def _undo_begun(begin: asyncio.Future[tuple[Session, HeldLease | None, Any]]) -> None:
-    """Let the store finish starting a turn whose caller was cancelled, then release its lease: once
-    the cancellation has unwound, the session is free (a sync caller's Ctrl-C waits for exactly that).
-    Further cancellations while this runs are absorbed; the caller re-raises the first."""
-    await _finish(begin)
-    if begin.cancelled() or begin.exception() is not None:
-        return
-    lease = begin.result()[1]
-    if lease is not None:
-        release = asyncio.ensure_future(lease.arelease())
-        await _finish(release)
-        release.result()
+def _begin_leased(agent: Agent, session: Session, lease: HeldLease, message: str) -> AgentTurn:
+    """On the store's pool, with the lease held: let the agent begin the turn; release the lease if
+    it cannot."""
+    try:
+        return agent.begin_turn(session, message)
+    except BaseException:
+        lease.release()
+        raise
+
+
+async def _release_found(found: tuple[Session, HeldLease | None, AgentTurn | None]) -> None:
+    if found[1] is not None:
+        await found[1].arelease()
+
+
+async def _on_pool(
+    manager: Manager, undo: Callable[[T], Awaitable[None]], fn: Callable[..., T], *args: object
+) -> T:
+    """Run ``fn(*args)`` on the store's pool, shielded. If the caller is cancelled meanwhile, let it
+    finish, then ``undo`` what it did (release the lease it took): once the cancellation has unwound,
+    the session is free (a sync caller's Ctrl-C waits for exactly that). Further cancellations while
+    this runs are absorbed; the first is re-raised."""
+    future = asyncio.ensure_future(manager.run_blocking(fn, *args, write=True))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        await _finish(future)
+        if not future.cancelled() and future.exception() is None:
+            undone = asyncio.ensure_future(undo(future.result()))
+            await _finish(undone)
+            undone.result()
+        raise
 
 
 async def _finish(future: asyncio.Future[Any]) -> None:

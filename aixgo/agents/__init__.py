@@ -14,13 +14,18 @@ from __future__ import annotations
 from aixgo.agents.builtin import calculator, current_time
 from aixgo.agents.context.budget import ContextSettings
 from aixgo.agents.factory import agent_from_config
-from aixgo.agents.react import REACT_FORMATS, BegunTurn, ReActAgent, ReactFormat, TurnResult
+from aixgo.agents.protocol import Agent, AgentTurn, BaseAgent
+from aixgo.agents.react import REACT_FORMATS, BegunTurn, ReActAgent, ReactFormat
+from aixgo.agents.result import TurnResult
 from aixgo.agents.text_format import TextFormatError
 from aixgo.agents.tools import BUILTIN_TOOLS, Tool, ToolRegistry, ToolResult, resolve_tools, tool
 
 __all__ = [
     "BUILTIN_TOOLS",
     "REACT_FORMATS",
+    "Agent",
+    "AgentTurn",
+    "BaseAgent",
     "BegunTurn",
     "ContextSettings",
     "ReActAgent",

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
-if TYPE_CHECKING:
-    from aixgo.agents.react import TurnResult
+from aixgo.agents.result import TurnResult
 
 
 @dataclass(frozen=True, slots=True)

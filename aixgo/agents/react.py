@@ -23,6 +23,8 @@ from typing import Any, Literal
 from aixgo.agents.context.budget import ContextBudget, ContextSettings, summary_entry_data, window_metadata
 from aixgo.agents.context.turns import Conversation, Turn, limit_turns
 from aixgo.agents.events import EventSink, StepEvent, TextDeltaEvent, ToolCallEvent, ToolResultEvent
+from aixgo.agents.protocol import BaseAgent
+from aixgo.agents.result import TurnResult
 from aixgo.agents.text_format import (
     OBSERVATION_PREFIX,
     STOP_SEQUENCES,
@@ -60,26 +62,11 @@ _log = get_logger("aixgo.agents")
 
 
 @dataclass(frozen=True, slots=True)
-class TurnResult:
-    """The outcome of one :meth:`ReActAgent.run_turn`.
-
-    ``steps`` counts model requests; ``tool_calls`` counts tools run; ``finish_reason`` is the last
-    response's (``"length"`` means the answer was cut off by ``max_tokens``).
-    """
-
-    answer: str
-    steps: int
-    usage: Usage
-    session_id: str
-    agent: str
-    tool_calls: int = 0
-    finish_reason: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class BegunTurn:
     """A turn whose user message is stored (at ``user_seq``): the conversation before it, and the message."""
 
+    agent: ReActAgent
+    session: Session
     conversation: Conversation
     user: dict[str, Any]
     user_seq: int
@@ -88,6 +75,10 @@ class BegunTurn:
     def history(self) -> list[dict[str, Any]]:
         """The earlier messages read for this turn (before any fitting to the context window)."""
         return self.conversation.messages()
+
+    async def run(self, on_event: EventSink | None = None) -> TurnResult:
+        """Finish the turn (see :meth:`aixgo.agents.AgentTurn.run`)."""
+        return await self.agent._run(self, on_event)
 
 
 @dataclass(slots=True)
@@ -119,7 +110,7 @@ def _storable_arguments(raw: str) -> str:
     return json.dumps({"_invalid_arguments": raw})
 
 
-class ReActAgent:
+class ReActAgent(BaseAgent):
     """An agent that reasons and acts with tools over a durable :class:`~aixgo.session.Session`.
 
     Args:
@@ -184,10 +175,10 @@ class ReActAgent:
             raise AgentError("max_history_messages must be >= 0", agent=name)
         if on_max_steps not in ON_MAX_STEPS:
             raise AgentError(f"on_max_steps must be 'answer' or 'error', got {on_max_steps!r}", agent=name)
+        super().__init__(name)
         self.on_max_steps = on_max_steps
         if isinstance(tool_choice, Mapping) and "type" not in tool_choice:
             tool_choice = {"type": "function", "function": {"name": str(tool_choice["name"])}}
-        self.name = name
         self.model = model
         self.prompt = prompt
         self.tools = resolve_tools(tools)
@@ -231,24 +222,18 @@ class ReActAgent:
     def begin_turn(self, session: Session, user_message: str) -> BegunTurn:
         """The blocking start of a turn: read the history to send and store the user message.
 
-        :meth:`run_turn` calls it itself; a runtime that already is on the store's I/O pool (to take
-        the session's lease) may call it there and pass the result, saving one hop."""
+        :meth:`run_turn` calls it on the store's I/O pool; a runtime calls it there in the same trip
+        that takes the session's lease."""
         user = {"role": "user", "content": user_message}
         conversation = self._read(session)
         stored = session.append_message("user", user_message)
-        return BegunTurn(conversation, user, stored.seq)
+        return BegunTurn(self, session, conversation, user, stored.seq)
 
     async def run_turn(
-        self,
-        session: Session,
-        user_message: str,
-        *,
-        begun: BegunTurn | None = None,
-        on_event: EventSink | None = None,
+        self, session: Session, user_message: str, *, on_event: EventSink | None = None
     ) -> TurnResult:
         """Answer ``user_message`` in ``session``, persisting every step, and return the answer.
 
-        ``begun``: what :meth:`begin_turn` returned for this turn, when the caller ran it already.
         ``on_event``: receives the turn's events as they happen (:mod:`aixgo.agents.events`); the
         model's answer is then streamed (``text_delta`` events) when the model can stream. What is
         stored does not change: whole messages, as without it.
@@ -258,10 +243,18 @@ class ReActAgent:
             LLMError: the model failed (after retries); the turn so far is kept and an ``ERROR``
                 entry records the failure.
         """
+        return await super().run_turn(session, user_message, on_event=on_event)
+
+    async def aclose(self) -> None:
+        """Close the model client (its HTTP connections), when it has something to close."""
+        aclose = getattr(self.model, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+    async def _run(self, begun: BegunTurn, on_event: EventSink | None) -> TurnResult:
+        session = begun.session
         log = _log.bind(agent=self.name, session_id=session.id)
         started = time.perf_counter()
-        if begun is None:  # one trip to the store's I/O pool reads the history and stores the message
-            begun = await session.run_blocking(self.begin_turn, session, user_message, write=True)
         conversation, user = begun.conversation, begun.user
         turn: list[dict[str, Any]] = [user]
         log.info("agent.turn.start", history_turns=len(conversation.turns), tools=len(self.tools))
