@@ -2,6 +2,8 @@
 
 :func:`mask_secrets` masks URL credentials (``redis://:pw@host`` → ``redis://***@host``) and the
 values of keys that name a secret, or look like a misspelling of one (``pasword: …``).
+:func:`mask_address` masks whatever precedes the last ``@`` of an address, so a password survives
+no missing or mistyped scheme (``:pw@host``, ``redis:/:pw@host``, ``redis//:pw@host``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ import re
 
 _SECRET_VALUE = re.compile(r"(?i)\b(api_keys?|password)(\s*:\s*)(?![\"']?\$\{)(\S.*)$")
 _URL_CREDENTIALS = re.compile(r"([a-z][a-z0-9+.-]*://)[^@\s/]*@", re.IGNORECASE)
+# user:password@ without a (well-formed) scheme in front: ':pw@h', 'redis:/:pw@h', 'redis//:pw@h'
+_LOOSE_CREDENTIALS = re.compile(r"(?<![\w*])[^\s'\"@*]*:[^\s'\"@*]*@")
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 
 
 SECRET_KEYS = ("password", "api_key", "api_keys")
@@ -22,11 +27,31 @@ def mask_secrets(line: str) -> str:
     helper for anything aixgo prints or logs that may hold a secret (config lines, store addresses).
     A key that looks like a misspelled secret (``pasword:``) is masked too."""
     line = _URL_CREDENTIALS.sub(r"\1***@", line)
+    line = _LOOSE_CREDENTIALS.sub("***@", line)
     line = _SECRET_VALUE.sub(r"\1\2***", line)
     found = _KEY_VALUE.match(line)
     if found and found.group(4) != "***" and looks_secret(found.group(2)):
         line = f"{found.group(1)}{found.group(2)}{found.group(3)}***"
+    elif found and names_address(found.group(2)):
+        line = f"{found.group(1)}{found.group(2)}{found.group(3)}{mask_address(found.group(4))}"
     return line
+
+
+def mask_address(address: str) -> str:
+    """``address`` (a URL or ``host:port``) with everything before its last ``@`` replaced by ``***``
+    (a well-formed ``scheme://`` is kept): whatever the form, a credential in it is never shown."""
+    head, at, host = address.rpartition("@")
+    if not at:
+        return address
+    quote = head[:1] if head[:1] in ("'", '"') else ""
+    scheme = _SCHEME.match(head[len(quote):])
+    return f"{quote}{scheme.group(0) if scheme else ''}***@{host}"
+
+
+def names_address(key: str) -> bool:
+    """Whether a config key holds a server address that may carry credentials (``url``, ``addr``, ``base_url``)."""
+    lowered = key.lower()
+    return lowered in ("url", "addr", "address") or lowered.endswith("_url")
 
 
 def looks_secret(key: str) -> bool:
@@ -37,4 +62,4 @@ def looks_secret(key: str) -> bool:
     return bool(difflib.get_close_matches(lowered, SECRET_KEYS, n=1, cutoff=0.75))
 
 
-__all__ = ["SECRET_KEYS", "looks_secret", "mask_secrets"]
+__all__ = ["SECRET_KEYS", "looks_secret", "mask_address", "mask_secrets", "names_address"]

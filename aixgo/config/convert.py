@@ -151,6 +151,20 @@ def _session_problems(session: dict[str, Any], marks: Marks) -> Iterator[Problem
     url = redis.get("url")
     if isinstance(url, str):
         yield from _url_conflicts(url, redis, marks)
+        if url.startswith(("redis://", "rediss://", "unix://")):  # any other form is the schema's to report
+            yield from _address_problems(url, ("session", "redis", "url"), marks)
+
+
+def _address_problems(target: str, path: JsonPath, marks: Marks) -> Iterator[Problem]:
+    """What the Redis store would refuse in an address the schema let through (``/abc`` as database)."""
+    from aixgo.session.redis.connection import describe_target  # noqa: PLC0415 - loads redis-py only here
+
+    try:
+        describe_target(target)
+    except ValueError as exc:
+        yield Problem(path, f"not a Redis address: {exc}",
+                      "write redis://[:password@]host:port/db, rediss://… or unix:///path.sock",
+                      marks.value(path))
 
 
 def _url_conflicts(url: str, redis: dict[str, Any], marks: Marks) -> Iterator[Problem]:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from aixgo.config.problems import JsonPath, Problem, did_you_mean, json_path
 from aixgo.config.source import Marks
-from aixgo.redaction import looks_secret
+from aixgo.redaction import looks_secret, mask_address, names_address
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
@@ -155,6 +155,8 @@ def found(value: Any, path: JsonPath = ()) -> str:
     if isinstance(value, int | float):
         return f"the number {value!r}"
     if isinstance(value, str):
+        if path and isinstance(path[-1], str) and names_address(path[-1]):
+            value = mask_address(value)  # an address with a mistyped scheme may still carry a password
         shown = value if len(value) <= 60 else value[:57] + "..."
         return f"the string {shown!r}" if value else "an empty string"
     if isinstance(value, datetime | date):

@@ -64,3 +64,67 @@ def test_config_errors_do_not_echo_secrets(tmp_path: Path, yaml: str, said: str)
     config.write_text("session:\n  store: redis\n  redis:\n" + yaml + "agents:\n  - {name: a, model: m}\n")
     output = aixgo("validate", str(config))
     assert said in output and "987654321" not in output
+
+
+# An address whose scheme is missing or mistyped still carries the password: it must never be echoed,
+# and the command must fail as a usage error instead of trying to reach a host named after it.
+MALFORMED_ADDRESSES = [
+    f":{SECRET}@127.0.0.1:6392",
+    f"user:{SECRET}@127.0.0.1:6392",
+    f"redis:/:{SECRET}@127.0.0.1:6392",
+    f"redis//:{SECRET}@127.0.0.1:6392",
+    f"redis:///:{SECRET}@127.0.0.1:6392",
+    f"redis:{SECRET}@127.0.0.1:6392",
+    f"redsi://:{SECRET}@127.0.0.1:6392",
+    f"{SECRET}@127.0.0.1:6392",
+]
+
+
+def aixgo_run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "aixgo", *args], capture_output=True, text=True, timeout=60,
+                          check=False)
+
+
+@pytest.mark.parametrize("address", MALFORMED_ADDRESSES)
+def test_a_malformed_redis_address_is_refused_without_printing_the_password(address: str) -> None:
+    done = aixgo_run("sessions", "--redis-url", address, "list")
+    output = done.stdout + done.stderr
+    assert SECRET not in output, output
+    assert done.returncode == 2 and "not a Redis address" in output, output
+    assert "Traceback" not in output
+
+
+@pytest.mark.parametrize("address", MALFORMED_ADDRESSES)
+def test_a_malformed_redis_address_in_a_config_is_reported_without_the_password(
+    tmp_path: Path, address: str
+) -> None:
+    for key in ("url", "addr"):
+        config = tmp_path / "app.yaml"
+        config.write_text(f"session:\n  store: redis\n  redis:\n    {key}: '{address}'\n"
+                          "agents:\n  - {name: a, model: m}\n")
+        done = aixgo_run("validate", str(config))
+        output = done.stdout + done.stderr
+        assert SECRET not in output, output
+        assert done.returncode != 0 and f"session.redis.{key}" in output, output
+
+
+def test_the_python_api_refuses_a_malformed_address_without_the_password() -> None:
+    from aixgo import session
+
+    for address in MALFORMED_ADDRESSES:
+        with pytest.raises(ValueError, match="not a Redis address") as caught:
+            session.RedisBackend(address)
+        assert SECRET not in str(caught.value)
+
+
+@pytest.mark.parametrize("database", ["/abc", "/-1", "/0/1", "/1x", "/ 1"])
+def test_a_database_that_is_not_a_number_is_an_error(tmp_path: Path, database: str) -> None:
+    url = f"redis://:{SECRET}@127.0.0.1:6392{database}"
+    done = aixgo_run("sessions", "--redis-url", url, "list")
+    output = done.stdout + done.stderr
+    assert done.returncode == 2 and "database" in output and SECRET not in output, output
+    config = tmp_path / "app.yaml"
+    config.write_text(f"session:\n  store: redis\n  redis:\n    url: '{url}'\nagents:\n  - {{name: a, model: m}}\n")
+    done = aixgo_run("validate", str(config))
+    output = done.stdout + done.stderr
+    assert done.returncode != 0 and "database" in output and SECRET not in output, output

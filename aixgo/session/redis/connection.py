@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ from urllib.parse import urlsplit
 
 from aixgo.errors import MissingDependencyError, StoreClosedError, StoreConnectionError, StoreError
 from aixgo.logs import get_logger
-from aixgo.redaction import mask_secrets
+from aixgo.redaction import mask_address
 from aixgo.session.backend import DEFAULT_CACHE_BYTES
 from aixgo.session.redis.scripts import LuaScript
 
@@ -94,35 +95,68 @@ class RedisOptions:
             raise ValueError("socket_timeout and connect_timeout must be > 0 seconds")
 
 
+_HOST_NAME = re.compile(r"[A-Za-z0-9._-]+")
+_IPV6 = re.compile(r"[0-9A-Fa-f:.]+")
+
+
 def _parse_host_port(target: str) -> tuple[str, int]:
-    host, port = target, DEFAULT_PORT
+    host, port_text = target, ""
     if target.startswith("["):
         host, bracket, rest = target[1:].partition("]")
-        if not bracket:
-            raise ValueError("unclosed '['")
-        if rest.startswith(":"):
-            port = int(rest[1:])
+        if not bracket or not _IPV6.fullmatch(host) or (rest and not rest.startswith(":")):
+            raise ValueError("expected '[ipv6]:port'")
+        port_text = rest[1:]
+    elif "@" in target or "/" in target:
+        raise ValueError("a password or database needs a URL: redis://:password@host:port/db")
     elif target.count(":") == 1:
-        host, _, text = target.partition(":")
-        port = int(text)
-    if not host or not 0 < port < 65536:
-        raise ValueError("bad host:port")
+        host, _, port_text = target.partition(":")
+    elif ":" in target:
+        raise ValueError("write an IPv6 address in brackets: [::1]:6379")
+    if not _HOST_NAME.fullmatch(host) and not target.startswith("["):
+        raise ValueError("expected host:port")
+    port = _port(port_text) if port_text or target.endswith(":") else DEFAULT_PORT
     return host, port
 
 
+def _port(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 65536:
+        raise ValueError("the port must be a number from 1 to 65535")
+    return int(text)
+
+
+def _url_database(path: str) -> int | None:
+    """The database a ``redis://`` URL's path names (``/3``), ``None`` for none; anything else is an error
+    (redis-py would silently use 0)."""
+    name = path[1:] if path.startswith("/") else path
+    if name == "":
+        return None
+    if not (name.isascii() and name.isdigit()):
+        raise ValueError(f"the database in the URL path must be a number such as /0, got {path!r}")
+    return int(name)
+
+
 def describe_target(target: str) -> str:
-    """A printable address for ``target``: ``host:port`` or a URL without its password."""
+    """A printable address for ``target``: ``host:port`` or a URL without its password. Raises
+    ``ValueError`` (saying why, never showing a password) for anything that is not a Redis address."""
     if "://" not in target:
         host, port = _parse_host_port(target)
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    scheme, _, rest = target.partition("://")
+    if scheme not in ("redis", "rediss", "unix"):
+        raise ValueError("the scheme must be redis://, rediss:// or unix://")
     parts = urlsplit(target)
-    if parts.scheme == "unix":
+    if scheme == "unix":
+        if not parts.path:
+            raise ValueError("expected unix:///path/to/socket")
         return f"unix://{parts.path}"
-    host = parts.hostname or "localhost"
-    netloc = f"[{host}]" if ":" in host else host
-    port = parts.port or DEFAULT_PORT
+    netloc = rest.partition("/")[0].partition("?")[0].rpartition("@")[2]
+    if not netloc:
+        raise ValueError("the URL names no host")
+    host, port = _parse_host_port(netloc)
+    _url_database(parts.path)
+    shown = f"[{host}]" if ":" in host else host
     path = parts.path if parts.path not in ("", "/") else ""
-    return f"{parts.scheme}://{netloc}:{port}{path}"
+    return f"{scheme}://{shown}:{port}{path}"
 
 
 class RedisConnection:
@@ -141,8 +175,8 @@ class RedisConnection:
             self.owns_client = True
             try:
                 self.address = describe_target(target)
-            except ValueError:
-                raise ValueError(f"not a Redis address: {mask_secrets(target)!r}{_ADDRESS_FORMS}") from None
+            except ValueError as exc:
+                raise ValueError(f"not a Redis address: {mask_address(target)!r} ({exc}){_ADDRESS_FORMS}") from None
             self.client: Any = self._connect(target)
         else:
             if not callable(getattr(target, "evalsha", None)):
