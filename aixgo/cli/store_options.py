@@ -64,8 +64,17 @@ class StoreChoice:
         return f"file store at {self.file_dir}"
 
     def missing(self) -> bool:
-        """True for a file store whose directory does not exist (so it holds no sessions)."""
-        return self.config is None and self.store == "file" and not self.file_dir.exists()
+        """True for a file store whose directory does not exist (so it holds no sessions). A folder
+        the user may not look into is not missing: opening the store reports it."""
+        if self.config is not None or self.store != "file":
+            return False
+        try:
+            self.file_dir.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return True
+        except OSError:
+            return False
+        return False
 
 
 def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
@@ -111,7 +120,8 @@ def store_options(func: F) -> F:
         ),
         click.option(
             "--base-dir",
-            type=click.Path(file_okay=False, path_type=Path),
+            # readable=False: a folder the user may not read is the store's to report (one line, exit 1)
+            type=click.Path(file_okay=False, readable=False, path_type=Path),
             expose_value=False,
             callback=_remember,
             help=f"Directory of the file store.  [default: {DEFAULT_BASE_DIR}]",
