@@ -3,44 +3,20 @@ timestamps and checkpoints; a cut or edited export is refused, naming the line."
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
 import click
 
 from aixgo.cli.common import SESSION_ID, CliError, CliUsageError, confirm, get_session, plural
+from aixgo.cli.output import write_lines
 from aixgo.cli.store_options import open_manager, store_choice, store_options
 from aixgo.errors import SessionCorruptedError, SessionExistsError
 from aixgo.session.ids import new_session_id
 from aixgo.session.manager import Manager, Session
 from aixgo.session.transfer import export_lines, import_lines
-
-
-def _write_atomically(path: Path, lines: Iterable[str]) -> int:
-    """Write ``lines`` (each plus a newline, UTF-8) to ``path`` via a temporary file and a rename, mode
-    0600 for a new file. Returns the number of lines written."""
-    path = path.expanduser()
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    count = 0
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for line in lines:
-                f.write(line.encode("utf-8") + b"\n")
-                count += 1
-            f.flush()
-            os.fsync(f.fileno())
-        if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o777)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return count
 
 
 @click.command(short_help="Export a session as JSONL (stdout or a file).")
@@ -49,7 +25,8 @@ def _write_atomically(path: Path, lines: Iterable[str]) -> int:
     "-o",
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write to this file (atomically, mode 0600) instead of standard output (-).",
+    help="Write to this file instead of standard output (-): a regular file is replaced atomically (a new one "
+    "gets mode 0600); a FIFO or device is written into (see docs/cli.md).",
 )
 @store_options
 @click.pass_context
@@ -67,7 +44,7 @@ def export(ctx: click.Context, session_id: str, output: Path | None) -> None:
         stream.flush()
         return
     try:
-        count = _write_atomically(output, lines)
+        count = write_lines(output, lines)
     except OSError as exc:
         raise CliError(f"cannot write {output}: {exc.strerror or exc}") from None
     click.echo(f"exported session {sess.id} ({count} lines) to {output}", err=True)
