@@ -2,6 +2,10 @@
 
 Each session *is* a :class:`~aixgo.session.core.SessionState`; this module only adds a lock, so it
 is also the smallest example of a store: everything it decides comes from the core.
+
+:meth:`MemoryBackend.reopen` gives another handle on the same sessions, as a second process opens
+the same file store or a second node the same Redis: the contract suite runs on it like on any
+store. Closing a handle closes only that handle; the sessions go when the last handle is closed.
 """
 
 from __future__ import annotations
@@ -54,17 +58,34 @@ class MemoryLease:
         self.release()
 
 
-class MemoryBackend:
-    """Sessions in this process's memory; gone when it exits. Thread-safe."""
+class _Shared:
+    """The sessions and leases every handle of one in-memory store sees, behind one lock."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._sessions: dict[str, SessionState] = {}
-        self._leases: dict[str, str] = {}
+        self.lock = threading.Lock()
+        self.sessions: dict[str, SessionState] = {}
+        self.leases: dict[str, str] = {}  # session id -> the holder's token
+        self.handles = 0
+
+
+class MemoryBackend:
+    """Sessions in this process's memory; gone when it exits (or its last handle is closed). Thread-safe."""
+
+    def __init__(self, *, _shared: _Shared | None = None) -> None:
+        self._shared = _shared if _shared is not None else _Shared()
+        self._lock = self._shared.lock
+        self._sessions = self._shared.sessions
+        self._leases = self._shared.leases
+        with self._lock:
+            self._shared.handles += 1
         self._closed = False
 
     def __repr__(self) -> str:
         return "MemoryBackend()"
+
+    def reopen(self) -> MemoryBackend:
+        """Another handle on the same sessions (what a second process or node would see)."""
+        return MemoryBackend(_shared=self._shared)
 
     def _state(self, session_id: str) -> SessionState:
         if self._closed:
@@ -105,6 +126,8 @@ class MemoryBackend:
     def delete_session(self, session_id: str, *, unchanged_since: datetime | None = None) -> bool:
         """Delete the session (only if not updated after ``unchanged_since``, when given)."""
         with self._lock:
+            if self._closed:
+                raise StoreClosedError("the in-memory store is closed")
             state = self._sessions.get(session_id)
             if state is None or (unchanged_since is not None and state.info().updated_at > unchanged_since):
                 return False
@@ -189,8 +212,12 @@ class MemoryBackend:
                 del self._leases[session_id]
 
     def close(self) -> None:
-        """Forget every session."""
+        """Close this handle (twice is harmless); the last handle closed forgets every session."""
         with self._lock:
+            if self._closed:
+                return
             self._closed = True
-            self._sessions.clear()
-            self._leases.clear()
+            self._shared.handles -= 1
+            if self._shared.handles == 0:
+                self._sessions.clear()
+                self._leases.clear()
