@@ -19,6 +19,7 @@ session id, address) in attributes as well as in the message; context is always 
     │   │   ├── ChecksumMismatchError   a checkpoint's history no longer matches its checksum
     │   │   └── UnsupportedVersionError data written by a newer aixgo
     │   └── SessionBusyError            another holder has the session's turn lease
+    │       └── LeaseLostError          a write through a lease that is no longer held was refused
     ├── StoreError                      the storage backend failed
     │   ├── StoreClosedError            the backend or manager was closed
     │   └── StoreConnectionError        the store cannot be reached (carries ``address``)
@@ -141,6 +142,13 @@ class SessionBusyError(SessionError):
     """Another caller holds the session's turn lease."""
 
 
+class LeaseLostError(SessionBusyError):
+    """A write made through a turn lease (:attr:`aixgo.session.HeldLease.session`) was refused because
+    that lease is no longer held: it expired (and maybe another turn took it) or was released. The
+    store checks the lease in the same atomic step as the write, so nothing was written. A runtime
+    turn whose lease is lost (or cannot be renewed) ends with this error."""
+
+
 class StoreError(AixgoError):
     """The storage backend failed."""
 
@@ -245,6 +253,7 @@ __all__ = [
     "LLMRequestError",
     "LLMResponseError",
     "LLMUnavailableError",
+    "LeaseLostError",
     "MaxStepsExceededError",
     "MissingDependencyError",
     "SessionBusyError",

@@ -14,7 +14,9 @@ Every turn:
 3. lets the agent begin the turn (:meth:`~aixgo.agents.Agent.begin_turn`: its history read and the
    user message stored, in the same trip to the store's I/O pool that took the lease), then runs it
    with the session in context (:func:`aixgo.session.session_from_context` works in tools),
-   persisting every step as it happens;
+   persisting every step as it happens through the lease (:attr:`HeldLease.session`): if the lease is
+   lost (it expired while the process stalled, or cannot be renewed), the store refuses the turn's
+   writes and the turn ends with :class:`~aixgo.errors.LeaseLostError`;
 4. creates a checkpoint when ``checkpoint.auto_save`` is on and ``interval`` has passed since the
    last one;
 5. releases the lease, whatever happened.
@@ -34,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Generator
 from contextlib import suppress
 from datetime import timedelta
@@ -44,7 +47,7 @@ from typing import Any, TypeVar
 from aixgo.agents import Agent, AgentTurn, ReActAgent, TurnResult, agent_from_config
 from aixgo.agents.events import EventSink, TurnEndEvent, TurnEvent
 from aixgo.config import Config, build_session_manager, load_config
-from aixgo.errors import AgentNotFoundError, AixgoError, SessionBusyError, StoreClosedError
+from aixgo.errors import AgentNotFoundError, AixgoError, LeaseLostError, SessionBusyError, StoreClosedError
 from aixgo.logs import get_logger
 from aixgo.session import Manager, Session, use_session
 from aixgo.session.core.codec import utcnow
@@ -322,15 +325,21 @@ class Runtime:
     ) -> Result:
         agent = self.agent(agent_name)
         manager = self.manager_for(agent_name)
-        session, lease, turn = await self._start(agent, manager, message, session_id, user_id)
+        _, lease, turn = await self._start(agent, manager, message, session_id, user_id)
+        session = lease.session  # the turn writes through its lease: fenced once the lease is lost
         bound = log.bind(agent=agent_name, session_id=session.id)
-        keeper = asyncio.create_task(self._keep_lease(lease, bound))
+        this_turn = asyncio.current_task()
+        assert this_turn is not None
+        keeper = asyncio.create_task(self._keep_lease(lease, bound, this_turn))
         completed = False
         try:
             with use_session(session):
                 result = await turn.run(on_event)
             completed = True
         except asyncio.CancelledError:
+            lost = _stopped_by(keeper, this_turn)
+            if lost is not None:
+                raise lost from None
             bound.info("runtime.turn.cancelled")
             raise
         finally:
@@ -392,23 +401,53 @@ class Runtime:
                 self._loop_thread = _LoopThread()
             return self._loop_thread
 
-    async def _keep_lease(self, lease: HeldLease, bound: Any) -> None:
+    async def _keep_lease(self, lease: HeldLease, bound: Any, turn: asyncio.Task[Any]) -> LeaseLostError:
         """Extend the lease every third of its ttl while a turn runs, so a long turn (a slow model,
-        a slow tool) is never overlapped by another node whose wait outlived the ttl."""
+        a slow tool) is never overlapped by another node whose wait outlived the ttl.
+
+        When the lease is lost (it expired while the process stalled, and maybe was taken), or cannot be
+        renewed before it may have expired (the store unreachable: retried meanwhile), the turn is
+        cancelled and ends with the :class:`LeaseLostError` this returns. Its writes are fenced by the
+        lease anyway (the store refuses them); this stops a turn that would not write for a while."""
+        ttl = self.lease_ttl
+        held_until = time.monotonic() + ttl
+        pause = ttl / 3
         while True:
-            await asyncio.sleep(self.lease_ttl / 3)
+            await asyncio.sleep(pause)
+            asked = time.monotonic()
             try:
-                await lease.aextend(self.lease_ttl)
-            except AixgoError as exc:  # lost (expired and taken) or the store is unreachable
-                bound.warning("runtime.lease.extend_failed", error=str(exc))
+                await lease.aextend(ttl)
+            except LeaseLostError as exc:
+                lost = exc
+            except AixgoError as exc:  # the store cannot be reached: retry while the lease may still be held
+                if time.monotonic() < held_until:
+                    bound.warning("runtime.lease.extend_failed", error=str(exc))
+                    pause = min(ttl / 10, max(0.0, held_until - time.monotonic()))
+                    continue
+                lost = LeaseLostError(
+                    f"the turn lease on session {lease.session.id!r} could not be renewed before it expired "
+                    f"({exc}); the turn was stopped",
+                    session_id=lease.session.id,
+                )
+            else:
+                held_until, pause = asked + ttl, ttl / 3
+                continue
+            bound.error("runtime.lease.lost", error=str(lost))
+            turn.cancel()
+            return lost
 
     async def _aend(self, session: Session, lease: HeldLease, completed: bool) -> None:
-        """Auto-checkpoint a completed turn, then release the lease whatever happened."""
+        """Auto-checkpoint a completed turn, then release the lease whatever happened. A release that
+        fails (the store unreachable) is logged, not raised over the turn's own outcome: the lease then
+        expires after its ttl."""
         try:
             if completed:
                 await self._maybe_checkpoint(session)
         finally:
-            await lease.arelease()
+            try:
+                await lease.arelease()
+            except AixgoError as exc:
+                log.warning("runtime.lease.release_failed", session_id=session.id, error=str(exc))
 
     async def _maybe_checkpoint(self, session: Session) -> None:
         if not self.auto_checkpoint:
@@ -459,10 +498,18 @@ def _begin_leased(agent: Agent, session: Session, lease: HeldLease, message: str
     """On the store's pool, with the lease held: let the agent begin the turn; release the lease if
     it cannot."""
     try:
-        return agent.begin_turn(session, message)
+        return agent.begin_turn(lease.session, message)
     except BaseException:
         lease.release()
         raise
+
+
+def _stopped_by(keeper: asyncio.Task[LeaseLostError], turn: asyncio.Task[Any]) -> LeaseLostError | None:
+    """The error to end ``turn`` with if its only cancellation came from its lease keeper (the lease was
+    lost); None for any other cancellation, which stays one."""
+    if not keeper.done() or keeper.cancelled() or keeper.exception() is not None:
+        return None
+    return keeper.result() if turn.uncancel() == 0 else None
 
 
 async def _release_found(found: tuple[Session, HeldLease | None, AgentTurn | None]) -> None:

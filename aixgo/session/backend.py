@@ -12,6 +12,13 @@ what "updated" means all live in :mod:`aixgo.session.core`, which every store ca
 * **Reads** take a :class:`~aixgo.session.core.HistoryRange` and apply it mechanically.
 * **Leases** are taken without waiting (:meth:`Backend.try_lease`); waiting is the caller's, on its
   own thread or on the event loop (:mod:`aixgo.session.leases`), never in a store's worker thread.
+* **Fencing**: the writes of a turn (:meth:`Backend.append`, :meth:`Backend.create_checkpoint`,
+  :meth:`Backend.restore`) may carry ``fence``, the token of the lease the turn holds
+  (:attr:`Lease.token`). The store then writes only if that lease is still held — checked in the same
+  atomic step as the write (under the same lock, inside the same script or transaction) — and
+  otherwise raises :class:`~aixgo.errors.LeaseLostError` having written nothing. The fence is checked
+  before anything else the write would do, a retried ``entry_id`` included. A write with
+  ``fence=None`` is not fenced.
 
 Every method is thread-safe and may block on I/O; async callers run them on the manager's own
 bounded executor. Ids are validated by the caller. ``tests/session/contract.py`` is the executable
@@ -77,11 +84,19 @@ class Backend(Protocol):
         atomically with the delete (so prune never deletes a session written after it was listed)."""
 
     def append(
-        self, session_id: str, entry_id: str, entry_type: EntryType, data: dict[str, Any], timestamp: datetime
+        self,
+        session_id: str,
+        entry_id: str,
+        entry_type: EntryType,
+        data: dict[str, Any],
+        timestamp: datetime,
+        *,
+        fence: str | None = None,
     ) -> Entry:
         """Append one entry after the head (compare-and-set), built with ``core.next_entry``.
 
-        Idempotent on ``entry_id``: an id already stored returns the stored entry, unwritten."""
+        Idempotent on ``entry_id``: an id already stored returns the stored entry, unwritten. Fenced by
+        ``fence`` (see the module docstring)."""
 
     def history(self, session_id: str, rng: HistoryRange) -> list[Entry]:
         """The entries of the current history that ``rng`` selects, in ``seq`` order."""
@@ -93,16 +108,25 @@ class Backend(Protocol):
         """Header, every entry, checkpoints, head and "updated", read in one atomic step."""
 
     def create_checkpoint(
-        self, session_id: str, checkpoint_id: str, metadata: dict[str, Any], timestamp: datetime
+        self,
+        session_id: str,
+        checkpoint_id: str,
+        metadata: dict[str, Any],
+        timestamp: datetime,
+        *,
+        fence: str | None = None,
     ) -> Checkpoint:
-        """Record a checkpoint of the current head, built with ``core.checkpoint_at``. O(1)."""
+        """Record a checkpoint of the current head, built with ``core.checkpoint_at``. O(1). Fenced by
+        ``fence``."""
 
     def list_checkpoints(self, session_id: str) -> list[Checkpoint]:
         """The session's checkpoints, oldest first."""
 
-    def restore(self, session_id: str, checkpoint_id: str, timestamp: datetime) -> Checkpoint:
+    def restore(
+        self, session_id: str, checkpoint_id: str, timestamp: datetime, *, fence: str | None = None
+    ) -> Checkpoint:
         """Durably move the head to the checkpoint, if ``core.checksum_problem`` finds the stored bytes
-        match it. Raises ``CheckpointNotFoundError`` or ``ChecksumMismatchError``."""
+        match it. Raises ``CheckpointNotFoundError`` or ``ChecksumMismatchError``. Fenced by ``fence``."""
 
     def import_session(self, plan: ImportPlan) -> SessionInfo:
         """Store a session validated by ``core.plan_import``, keeping every id, timestamp, ``seq``,
@@ -111,7 +135,8 @@ class Backend(Protocol):
     def try_lease(self, session_id: str, ttl: float) -> Lease | None:
         """Take the session's turn lease if it is free, else None at once (never waits).
 
-        Raises ``SessionNotFoundError`` if the session does not exist."""
+        Its :attr:`Lease.token` fences the turn's writes until it is released or lost. Raises
+        ``SessionNotFoundError`` if the session does not exist."""
 
     def close(self) -> None:
         """Release resources. Later calls raise ``StoreClosedError``. Closing twice is harmless."""

@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 
-from aixgo.errors import SessionBusyError
+from aixgo.errors import LeaseLostError, SessionBusyError
 from aixgo.session.backend import Lease
 
 FIRST_DELAY = 0.002
@@ -24,6 +24,15 @@ def _busy(session_id: str, wait: float | None) -> SessionBusyError:
     waited = f" (waited {wait:g}s)" if wait else ""
     return SessionBusyError(
         f"session {session_id!r} is busy: another turn holds its lease{waited}", session_id=session_id
+    )
+
+
+def lease_lost(session_id: str) -> LeaseLostError:
+    """The error every store raises for a fenced write whose lease is no longer held."""
+    return LeaseLostError(
+        f"the turn lease on session {session_id!r} was lost (it expired or was released, and another turn "
+        "may hold it now); nothing was written",
+        session_id=session_id,
     )
 
 

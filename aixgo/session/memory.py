@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import Any
 
 from aixgo.errors import (
-    SessionBusyError,
     SessionExistsError,
     SessionNotFoundError,
     StoreClosedError,
@@ -26,6 +25,7 @@ from aixgo.session.core.records import Header
 from aixgo.session.core.slicing import HistoryRange, apply_range
 from aixgo.session.core.state import SessionState, Snapshot, checkpoint_at
 from aixgo.session.core.transfer import ImportPlan
+from aixgo.session.leases import lease_lost
 from aixgo.session.types import Checkpoint, Entry, EntryType, SessionInfo
 
 
@@ -39,11 +39,9 @@ class MemoryLease:
         self._held = True
 
     def extend(self, ttl: float | None = None) -> None:
-        """Nothing to extend; raises if the lease was released."""
+        """Nothing to extend; raises :class:`~aixgo.errors.LeaseLostError` if the lease was released."""
         if not self._held:
-            raise SessionBusyError(
-                f"the lease on session {self._session_id!r} was released", session_id=self._session_id
-            )
+            raise lease_lost(self._session_id)
 
     def release(self) -> None:
         """Give the lease up (twice is harmless)."""
@@ -87,12 +85,15 @@ class MemoryBackend:
         """Another handle on the same sessions (what a second process or node would see)."""
         return MemoryBackend(_shared=self._shared)
 
-    def _state(self, session_id: str) -> SessionState:
+    def _state(self, session_id: str, fence: str | None = None) -> SessionState:
+        """The session's state (the caller holds the lock); with ``fence``, only while that lease is held."""
         if self._closed:
             raise StoreClosedError("the in-memory store is closed")
         state = self._sessions.get(session_id)
         if state is None:
             raise SessionNotFoundError(f"session {session_id!r} not found", session_id=session_id)
+        if fence is not None and self._leases.get(session_id) != fence:
+            raise lease_lost(session_id)
         return state
 
     def create_session(self, header: Header) -> SessionInfo:
@@ -136,11 +137,18 @@ class MemoryBackend:
             return True
 
     def append(
-        self, session_id: str, entry_id: str, entry_type: EntryType, data: dict[str, Any], timestamp: datetime
+        self,
+        session_id: str,
+        entry_id: str,
+        entry_type: EntryType,
+        data: dict[str, Any],
+        timestamp: datetime,
+        *,
+        fence: str | None = None,
     ) -> Entry:
-        """Append after the head (idempotent on ``entry_id``)."""
+        """Append after the head (idempotent on ``entry_id``; fenced by ``fence``)."""
         with self._lock:
-            state = self._state(session_id)
+            state = self._state(session_id, fence)
             existing = state.entries.get(entry_id)
             if existing is not None:
                 return existing
@@ -164,11 +172,17 @@ class MemoryBackend:
             return self._state(session_id).snapshot()
 
     def create_checkpoint(
-        self, session_id: str, checkpoint_id: str, metadata: dict[str, Any], timestamp: datetime
+        self,
+        session_id: str,
+        checkpoint_id: str,
+        metadata: dict[str, Any],
+        timestamp: datetime,
+        *,
+        fence: str | None = None,
     ) -> Checkpoint:
-        """A checkpoint of the head."""
+        """A checkpoint of the head (fenced by ``fence``)."""
         with self._lock:
-            state = self._state(session_id)
+            state = self._state(session_id, fence)
             cp = checkpoint_at(state.head, session_id, checkpoint_id, metadata, timestamp)
             state.add_checkpoint(cp)
             return cp
@@ -178,10 +192,12 @@ class MemoryBackend:
         with self._lock:
             return list(self._state(session_id).checkpoints.values())
 
-    def restore(self, session_id: str, checkpoint_id: str, timestamp: datetime) -> Checkpoint:
-        """Move the head back to a checkpoint."""
+    def restore(
+        self, session_id: str, checkpoint_id: str, timestamp: datetime, *, fence: str | None = None
+    ) -> Checkpoint:
+        """Move the head back to a checkpoint (fenced by ``fence``)."""
         with self._lock:
-            state = self._state(session_id)
+            state = self._state(session_id, fence)
             cp, _, move = state.restore(checkpoint_id, timestamp)
             state.apply_head_move(move)
             return cp

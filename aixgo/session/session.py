@@ -41,12 +41,24 @@ def _entry_type(entry_type: EntryType | str) -> EntryType:
 
 class HeldLease:
     """A session's turn lease as :meth:`Session.lease` / :meth:`Session.alease` return it: the store's
-    lease, with awaitable twins (``aextend``, ``arelease``, ``async with``) run on the manager's pool."""
+    lease, with awaitable twins (``aextend``, ``arelease``, ``async with``) run on the manager's pool.
 
-    def __init__(self, lease: Lease, manager: Manager) -> None:
+    Write the turn through :attr:`session`: its writes are *fenced* by this lease, so a turn that
+    lost its lease (it expired while the process stalled, or was released) cannot write over the
+    next holder's turn::
+
+        with sess.lease(ttl=60) as lease:
+            lease.session.append_message("assistant", answer)   # LeaseLostError once the lease is gone
+    """
+
+    def __init__(self, lease: Lease, manager: Manager, session: Session) -> None:
         self._lease = lease
         self._manager = manager
         self.token = lease.token
+        self.session = session._fenced_by(lease.token)
+        """The session, seen through this lease: its appends, checkpoints and restores carry the lease's
+        token, and the store refuses each one with :class:`~aixgo.errors.LeaseLostError` (writing
+        nothing) once the lease is no longer held. Reads are unchanged."""
 
     def extend(self, ttl: float | None = None) -> None:
         """Push the expiry out (see :meth:`Lease.extend`)."""
@@ -84,9 +96,13 @@ class Session:
     nodes) for the same id always see the same history.
     """
 
-    def __init__(self, manager: Manager, info: SessionInfo) -> None:
+    def __init__(self, manager: Manager, info: SessionInfo, *, _fence: str | None = None) -> None:
         self._manager = manager
         self._info = info
+        self._fence = _fence
+
+    def _fenced_by(self, token: str) -> Session:
+        return Session(self._manager, self._info, _fence=token)
 
     @property
     def id(self) -> str:
@@ -147,7 +163,9 @@ class Session:
         a valid record raises :class:`~aixgo.errors.InvalidEntryError` and stores nothing."""
         kind = self._prepare(entry_type, data)
         try:
-            entry = self._backend.append(self.id, entry_id or new_entry_id(), kind, data, utcnow())
+            entry = self._backend.append(
+                self.id, entry_id or new_entry_id(), kind, data, utcnow(), fence=self._fence
+            )
         except RecordError as exc:
             raise InvalidEntryError(f"cannot append to session {self.id!r}: {exc}", session_id=self.id) from None
         return entry
@@ -178,7 +196,9 @@ class Session:
 
     def checkpoint(self, metadata: dict[str, Any] | None = None) -> Checkpoint:
         """Mark the current head so :meth:`restore` can return to it. O(1) in history length."""
-        cp = self._backend.create_checkpoint(self.id, new_checkpoint_id(), dict(metadata or {}), utcnow())
+        cp = self._backend.create_checkpoint(
+            self.id, new_checkpoint_id(), dict(metadata or {}), utcnow(), fence=self._fence
+        )
         log.info("session.checkpoint", session_id=self.id, agent=self.agent, checkpoint=cp.id, seq=cp.seq)
         return cp
 
@@ -190,7 +210,7 @@ class Session:
         """Durably move the history back to a checkpoint (verified against its checksum).
 
         Entries after the checkpoint leave the history but stay stored (see :meth:`all_entries`)."""
-        cp = self._backend.restore(self.id, checkpoint_id, utcnow())
+        cp = self._backend.restore(self.id, checkpoint_id, utcnow(), fence=self._fence)
         log.info("session.restore", session_id=self.id, agent=self.agent, checkpoint=cp.id, seq=cp.seq)
         return cp
 
@@ -250,10 +270,11 @@ class Session:
         ``wait`` seconds to wait for a current holder (None waits forever, 0 fails at once with
         :class:`~aixgo.errors.SessionBusyError`). ``ttl`` bounds how long a crashed holder can block
         others on stores that need it (Redis); the file store's lock dies with its process. The
-        wait happens on the calling thread."""
+        wait happens on the calling thread. Write the turn through the lease's
+        :attr:`HeldLease.session`, so no write lands once the lease is lost."""
         backend = self._backend
         lease = wait_for_lease(functools.partial(backend.try_lease, self.id, ttl), self.id, wait)
-        return HeldLease(lease, self._manager)
+        return HeldLease(lease, self._manager, self)
 
     async def alease(self, ttl: float = DEFAULT_LEASE_TTL, wait: float | None = None) -> HeldLease:
         """Awaitable :meth:`lease`: waits on the event loop, holding no thread while the lease is busy.
@@ -261,7 +282,8 @@ class Session:
         Use as ``async with await sess.alease(): ...``."""
         backend = self._backend
         lease = await await_lease(lambda: self._manager._io(backend.try_lease, self.id, ttl), self.id, wait)
-        return HeldLease(lease, self._manager)
+        return HeldLease(lease, self._manager, self)
 
     def __repr__(self) -> str:
-        return f"Session(id={self.id!r}, agent={self.agent!r})"
+        fenced = ", fenced" if self._fence is not None else ""
+        return f"Session(id={self.id!r}, agent={self.agent!r}{fenced})"

@@ -38,6 +38,7 @@ from aixgo.errors import (
     ChecksumMismatchError,
     InvalidEntryError,
     InvalidSessionIdError,
+    LeaseLostError,
     SessionBusyError,
     SessionCorruptedError,
     SessionExistsError,
@@ -511,6 +512,108 @@ class BackendContract(TransferContract):
             lease.release()  # must not free the new holder's lease
             with pytest.raises(SessionBusyError):
                 s.lease(ttl=10, wait=0)
+
+    # -- fencing: a write made through a lease is refused once the lease is no longer held --------
+
+    def test_writes_through_a_held_lease_land(self, mgr: Manager) -> None:
+        s = mgr.create("assistant", sid())
+        with s.lease(ttl=10) as lease:
+            turn = lease.session
+            assert turn.id == s.id
+            turn.append_message("user", "one")
+            cp = turn.checkpoint()
+            turn.append_message("assistant", "two")
+            turn.restore(cp.id)
+        assert [e.data["content"] for e in s.get_entries()] == ["one"]
+
+    def test_writes_through_a_lost_lease_are_refused(self, mgr: Manager, make_backend: MakeBackend) -> None:
+        s = mgr.create("assistant", sid())
+        stale = s.lease(ttl=10)
+        turn = stale.session
+        turn.append_message("user", "mine", entry_id="e-mine")
+        cp = turn.checkpoint()
+        stale.release()
+        for write in (
+            lambda: turn.append_message("user", "late"),
+            lambda: turn.append_message("user", "mine", entry_id="e-mine"),  # even a retried id
+            turn.checkpoint,
+            lambda: turn.restore(cp.id),
+        ):
+            with pytest.raises(LeaseLostError):  # no holder at all
+                write()
+        other = self.reopen(make_backend).get(s.id)
+        with other.lease(ttl=10, wait=0) as holder:
+            with pytest.raises(LeaseLostError, match=s.id):  # another holder now
+                turn.append_message("user", "late")
+            with pytest.raises(LeaseLostError):
+                turn.checkpoint()
+            holder.session.append_message("assistant", "theirs")
+        assert [e.data["content"] for e in s.get_entries()] == ["mine", "theirs"]
+        assert [c.id for c in s.checkpoints()] == [cp.id]
+        s.append_message("user", "unleased writes are not fenced")
+
+    def test_the_store_refuses_a_token_that_is_not_the_holders(self, make_backend: MakeBackend) -> None:
+        backend = make_backend()
+        s = Manager(backend).create("assistant", sid())
+        with s.lease(ttl=10):
+            with pytest.raises(LeaseLostError):
+                backend.append(s.id, "e-x", EntryType.MESSAGE, {"role": "user", "content": "x"}, utcnow(),
+                               fence="not-the-token")  # fmt: skip
+            with pytest.raises(LeaseLostError):
+                backend.create_checkpoint(s.id, "cp-x", {}, utcnow(), fence="not-the-token")
+        assert s.get_entries() == [] and s.checkpoints() == []
+
+    def test_async_writes_through_a_lease_are_fenced(self, mgr: Manager) -> None:
+        s = mgr.create("assistant", sid())
+
+        async def main() -> None:
+            async with await s.alease(ttl=10) as lease:
+                await lease.session.aappend_message("user", "inside")
+            with pytest.raises(LeaseLostError):
+                await lease.session.aappend_message("user", "after release")
+            with pytest.raises(LeaseLostError):
+                await lease.session.acheckpoint()
+
+        asyncio.run(main())
+        assert [e.data["content"] for e in s.get_entries()] == ["inside"]
+
+    def test_stale_holders_never_write_between_other_turns(self, mgr: Manager, make_backend: MakeBackend) -> None:
+        """Holders on separate store instances (processes, nodes) take turns; after each turn the old
+        holder tries one more write with its released lease. Every turn stays whole, and not one stale
+        write lands."""
+        session_id = mgr.create("assistant", sid()).id
+        holders, turns, per_turn = 4, 8, 3
+        refused: list[int] = []
+        errors: list[BaseException] = []
+
+        def work(holder: int) -> None:
+            try:
+                s = Manager(make_backend()).get(session_id)
+                for turn in range(turns):
+                    with s.lease(ttl=30, wait=60) as lease:
+                        for step in range(per_turn):
+                            lease.session.append_entry(EntryType.METADATA, {"h": holder, "t": turn, "s": step})
+                    try:
+                        lease.session.append_entry(EntryType.METADATA, {"h": holder, "t": turn, "s": "stale"})
+                    except LeaseLostError:
+                        refused.append(holder)
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(h,)) for h in range(holders)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert len(refused) == holders * turns
+        data = [e.data for e in mgr.get(session_id).get_entries()]
+        assert len(data) == holders * turns * per_turn
+        assert all(d["s"] != "stale" for d in data)
+        for start in range(0, len(data), per_turn):  # each turn's entries are contiguous and in order
+            chunk = data[start : start + per_turn]
+            assert {(d["h"], d["t"]) for d in chunk} == {(chunk[0]["h"], chunk[0]["t"])}
+            assert [d["s"] for d in chunk] == list(range(per_turn))
 
     def test_lease_released_after_close_does_not_raise(self, make_backend: MakeBackend) -> None:
         mgr = Manager(make_backend())

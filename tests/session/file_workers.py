@@ -24,3 +24,22 @@ def append_from_threads(base_dir: str, session_id: str, proc: int, threads: int,
             w.start()
         for w in workers:
             w.join()
+
+
+def turns_then_stale_writes(base_dir: str, session_id: str, holder: int, turns: int, per_turn: int) -> int:
+    """Take the session's lease ``turns`` times, append ``per_turn`` entries through it each time, and after
+    each release try one more write through the released lease. Returns how many of those were refused."""
+    from aixgo.errors import LeaseLostError
+
+    refused = 0
+    with Manager(FileBackend(Path(base_dir), fsync="never")) as mgr:
+        sess = mgr.get(session_id)
+        for turn in range(turns):
+            with sess.lease(wait=120) as lease:
+                for step in range(per_turn):
+                    lease.session.append_entry(EntryType.METADATA, {"h": holder, "t": turn, "s": step})
+            try:
+                lease.session.append_entry(EntryType.METADATA, {"h": holder, "t": turn, "s": "stale"})
+            except LeaseLostError:
+                refused += 1
+    return refused

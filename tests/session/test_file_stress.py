@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from aixgo.session import EntryType, FileBackend, Manager
-from tests.session.file_workers import append_from_threads
+from tests.session.file_workers import append_from_threads, turns_then_stale_writes
 from tests.support.records import parse_line
 
 pytestmark = pytest.mark.slow
@@ -105,3 +105,24 @@ def test_sigkill_mid_append_never_loses_acknowledged_entries(tmp_path: Path) -> 
         )
     assert total_acknowledged > rounds  # the writers did real work
     print(f"{rounds} kills, {total_acknowledged} acknowledged appends, {torn_seen} torn tails seen")
+
+
+def test_processes_taking_turns_never_write_through_a_released_lease(tmp_path: Path) -> None:
+    """Fencing across processes: each process takes the lease in turn, writes its turn through it, and
+    then tries once more with the released lease. Every stale write is refused; every turn is whole."""
+    procs, turns, per_turn = 4, 10, 3
+    with Manager(FileBackend(tmp_path)) as mgr:
+        mgr.create("assistant", "turns")
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(procs) as pool:
+        refused = pool.starmap(
+            turns_then_stale_writes, [(str(tmp_path), "turns", p, turns, per_turn) for p in range(procs)]
+        )
+    assert refused == [turns] * procs
+    with Manager(FileBackend(tmp_path)) as mgr:
+        data = [e.data for e in mgr.get("turns").get_entries()]
+    assert len(data) == procs * turns * per_turn and all(d["s"] != "stale" for d in data)
+    for start in range(0, len(data), per_turn):
+        chunk = data[start : start + per_turn]
+        assert {(d["h"], d["t"]) for d in chunk} == {(chunk[0]["h"], chunk[0]["t"])}
+        assert [d["s"] for d in chunk] == list(range(per_turn))

@@ -41,10 +41,11 @@ class TestMemoryContract(BackendContract):
         old = backend._shared.sessions[session_id]
         new = SessionState()
         new.header = old.header
-        for entry in old.entries.values():
-            if entry.id == entry_id:
-                entry = Entry(entry.id, entry.parent_id, entry.seq, entry.timestamp, entry.type,
-                              {**entry.data, "content": "tampered"})  # fmt: skip
+        for stored in old.entries.values():
+            entry = stored
+            if stored.id == entry_id:
+                entry = Entry(stored.id, stored.parent_id, stored.seq, stored.timestamp, stored.type,
+                              {**stored.data, "content": "tampered"})  # fmt: skip
             new.move_head(entry.parent_id)
             new.add_entry(entry, encode_entry(entry))
         for cp in old.checkpoints.values():

@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from aixgo.errors import (
     AixgoError,
     ChecksumMismatchError,
+    LeaseLostError,
     SessionBusyError,
     SessionExistsError,
     SessionNotFoundError,
@@ -548,6 +549,31 @@ def test_expired_holder_cannot_extend_or_release_the_new_lease(open_backend: Cal
     assert a.backend.client.pttl(lease_key) > 10_000  # type: ignore[attr-defined]
     second.release()
     s.lease(ttl=10, wait=0).release()
+
+
+def test_a_turn_whose_lease_expired_cannot_write_after_the_next_holder(open_backend: Callable[..., Any]) -> None:
+    """Fencing: the stalled holder's writes are refused inside the scripts once its lease key expired,
+    whether or not another node took the lease since."""
+    a, b = Manager(open_backend()), Manager(open_backend())
+    s = a.create("assistant", sid())
+    stalled = s.lease(ttl=30)
+    stalled.session.append_message("user", "A")
+    cp = stalled.session.checkpoint()
+    lease_key = a.backend.keys_of(s.id)[5]  # type: ignore[attr-defined]
+    a.backend.client.delete(lease_key)  # type: ignore[attr-defined]  # what its expiry does
+    with pytest.raises(LeaseLostError):
+        stalled.session.append_message("assistant", "answer A")
+    with b.get(s.id).lease(ttl=30, wait=0) as next_turn:
+        next_turn.session.append_message("user", "B")
+        for write in (
+            lambda: stalled.session.append_message("assistant", "answer A"),
+            stalled.session.checkpoint,
+            lambda: stalled.session.restore(cp.id),
+        ):
+            with pytest.raises(LeaseLostError):
+                write()
+        next_turn.session.append_message("assistant", "answer B")
+    assert [e.data["content"] for e in s.get_entries()] == ["A", "B", "answer B"]
 
 
 def test_crashed_holder_blocks_only_until_its_ttl(open_backend: Callable[..., Any]) -> None:

@@ -2,6 +2,15 @@
 
 The OS releases the lock if the process dies, so the lease needs no expiry; ``ttl`` is accepted for
 parity with the Redis store. Waiting for a busy lease is the caller's (:mod:`aixgo.session.leases`).
+
+Fencing: the holder writes its token into the lease file once it has the lock, and empties the file
+before it unlocks. A fenced write (:func:`holds`) reads the file under the session file's write lock
+and goes ahead only if it holds the writer's token. So what the file store guarantees is exactly
+this: a lease is held from the moment it is taken until it is released or its process dies (it never
+expires while the process lives, however long the process stalls); a write fenced by a lease that
+was released — a task of a finished turn still running, a token kept after ``release()`` — or by any
+token that is not the current holder's is refused, having written nothing; a process that dies
+holding a lease writes nothing more.
 """
 
 from __future__ import annotations
@@ -11,7 +20,7 @@ import os
 import secrets
 from pathlib import Path
 
-from aixgo.errors import SessionBusyError
+from aixgo.session.leases import lease_lost
 
 
 class FileLease:
@@ -35,7 +44,10 @@ class FileLease:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 if _same_file(fd, path):
-                    return cls(fd, path, session_id, ttl)
+                    lease = cls(fd, path, session_id, ttl)
+                    os.ftruncate(fd, 0)
+                    os.pwrite(fd, lease.token.encode(), 0)
+                    return lease
             except BlockingIOError:
                 os.close(fd)
                 return None
@@ -46,25 +58,39 @@ class FileLease:
         return None
 
     def extend(self, ttl: float | None = None) -> None:
-        """Nothing to extend (the lock has no expiry); raises if the lease was released."""
+        """Nothing to extend (the lock has no expiry); raises :class:`LeaseLostError` if it was released."""
         if self._fd is None:
-            raise SessionBusyError(
-                f"the lease on session {self._session_id!r} was released", session_id=self._session_id
-            )
+            raise lease_lost(self._session_id)
 
     def release(self) -> None:
-        """Unlock and close (twice is harmless). The lease file stays, for the next turn; it is removed
-        with its session."""
+        """Empty the lease file (so its token fences nothing any more), unlock and close (twice is
+        harmless). The lease file stays, for the next turn; it is removed with its session."""
         fd, self._fd = self._fd, None
         if fd is not None:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+            try:
+                os.ftruncate(fd, 0)
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
 
     def __enter__(self) -> FileLease:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def holds(path: Path, token: str) -> bool:
+    """Whether the lease whose file is ``path`` is held under ``token`` right now (see the module
+    docstring). The caller holds the session file's write lock."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return False
+    try:
+        return os.pread(fd, 256, 0) == token.encode()
+    finally:
+        os.close(fd)
 
 
 def _same_file(fd: int, path: Path) -> bool:

@@ -67,13 +67,14 @@ from aixgo.session.file.dirs import (
     write_all,
     write_exclusive,
 )
-from aixgo.session.file.lease import FileLease
+from aixgo.session.file.lease import FileLease, holds
 from aixgo.session.file.lines import frame
 from aixgo.session.file.listing import SUFFIX, Summaries
 from aixgo.session.file.locks import DEFAULT_LOCK_TIMEOUT, lock_exclusive, store_lock
 from aixgo.session.file.log import SessionLog, os_errors
 from aixgo.session.file.lru import LruDict
 from aixgo.session.file.repair import RepairReport, repair_file
+from aixgo.session.leases import lease_lost
 from aixgo.session.types import Checkpoint, Entry, EntryType, SessionInfo
 
 log = get_logger("aixgo.session.file")
@@ -408,12 +409,26 @@ class FileBackend:
         except SessionNotFoundError:
             return False
 
+    @staticmethod
+    def _check_fence(session_log: SessionLog, fence: str | None) -> None:
+        """Refuse a fenced write whose lease is not held (the caller holds the file's write lock)."""
+        if fence is not None and not holds(session_log.path.with_suffix(LEASE_SUFFIX), fence):
+            raise lease_lost(session_log.session_id)
+
     def append(
-        self, session_id: str, entry_id: str, entry_type: EntryType, data: dict[str, Any], timestamp: datetime
+        self,
+        session_id: str,
+        entry_id: str,
+        entry_type: EntryType,
+        data: dict[str, Any],
+        timestamp: datetime,
+        *,
+        fence: str | None = None,
     ) -> Entry:
-        """Append one entry after the head (idempotent on ``entry_id``)."""
+        """Append one entry after the head (idempotent on ``entry_id``; fenced by ``fence``)."""
 
         def append(session_log: SessionLog) -> Entry:
+            self._check_fence(session_log, fence)
             existing = session_log.find_entry(entry_id)
             if existing is not None:
                 return existing
@@ -438,11 +453,18 @@ class FileBackend:
         return self._run(session_id, lambda session_log: session_log.load_full().snapshot())
 
     def create_checkpoint(
-        self, session_id: str, checkpoint_id: str, metadata: dict[str, Any], timestamp: datetime
+        self,
+        session_id: str,
+        checkpoint_id: str,
+        metadata: dict[str, Any],
+        timestamp: datetime,
+        *,
+        fence: str | None = None,
     ) -> Checkpoint:
-        """Record a checkpoint at the head; its checksum is the head's chain hash."""
+        """Record a checkpoint at the head; its checksum is the head's chain hash (fenced by ``fence``)."""
 
         def create(session_log: SessionLog) -> Checkpoint:
+            self._check_fence(session_log, fence)
             cp = checkpoint_at(session_log.head, session_id, checkpoint_id, metadata, timestamp)
             session_log.write_record(dumps(checkpoint_record(cp)), None, self._sync)
             session_log.note_checkpoint(cp)
@@ -454,10 +476,13 @@ class FileBackend:
         """The session's checkpoints, oldest first."""
         return self._run(session_id, lambda session_log: list(session_log.load_full().checkpoints.values()))
 
-    def restore(self, session_id: str, checkpoint_id: str, timestamp: datetime) -> Checkpoint:
-        """Verify the checkpoint's checksum and durably move the head to it."""
+    def restore(
+        self, session_id: str, checkpoint_id: str, timestamp: datetime, *, fence: str | None = None
+    ) -> Checkpoint:
+        """Verify the checkpoint's checksum and durably move the head to it (fenced by ``fence``)."""
 
         def restore(session_log: SessionLog) -> Checkpoint:
+            self._check_fence(session_log, fence)
             state = session_log.load_full()
             cp, record, move = state.restore(checkpoint_id, timestamp, where=str(session_log.path))
             head = state.heads[cp.entry_id]

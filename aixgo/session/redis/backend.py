@@ -83,6 +83,7 @@ from aixgo.session.core.records import (
 from aixgo.session.core.slicing import HistoryRange
 from aixgo.session.core.state import Head, Snapshot, check_restore, checkpoint_at, next_entry
 from aixgo.session.core.transfer import ImportPlan
+from aixgo.session.leases import lease_lost
 from aixgo.session.redis.connection import RedisConnection, RedisOptions, raw, status, text
 from aixgo.session.redis.known import Known, head_from_meta
 from aixgo.session.redis.lease import RedisLease, try_acquire
@@ -209,6 +210,8 @@ class RedisBackend:
             )
         if state == "corrupt":
             raise self._corrupt(session_id, text(reply[1]))
+        if state == "fenced":
+            raise lease_lost(session_id)
         return state
 
     def _decode_entries(self, raws: Sequence[Any], session_id: str) -> list[Entry]:
@@ -428,10 +431,18 @@ class RedisBackend:
         return True
 
     def append(
-        self, session_id: str, entry_id: str, entry_type: EntryType, data: dict[str, Any], timestamp: datetime
+        self,
+        session_id: str,
+        entry_id: str,
+        entry_type: EntryType,
+        data: dict[str, Any],
+        timestamp: datetime,
+        *,
+        fence: str | None = None,
     ) -> Entry:
-        """Append one entry after the head (compare-and-set in one Lua script; see the module docstring)."""
-        keys = self.keys_of(session_id)[:5]
+        """Append one entry after the head (compare-and-set in one Lua script; see the module docstring),
+        fenced by ``fence`` inside that script."""
+        keys = self.keys_of(session_id)
         known = self._known_for(session_id)
         for attempt in range(_MAX_CAS_ATTEMPTS):
             with self._lock:
@@ -440,10 +451,10 @@ class RedisBackend:
                 pending = next_entry(head, entry_id, entry_type, data, timestamp)
                 args = self._args(
                     entry_id, pending.encoded, head.seq, head.hash.hex(), pending.head.hash.hex(),
-                    pending.head.message_count, _us(timestamp),
+                    pending.head.message_count, _us(timestamp), fence or "",
                 )  # fmt: skip
             else:
-                args = self._args(entry_id, "", -1, "", "", 0, 0)
+                args = self._args(entry_id, "", -1, "", "", 0, 0, fence or "")
             reply = self._script(SCRIPTS["append"], keys, args)
             state = self._check_reply(reply, session_id)
             if state == "ok":
@@ -518,10 +529,16 @@ class RedisBackend:
         return Snapshot(header, entries, checkpoints, head, info.updated_at)
 
     def create_checkpoint(
-        self, session_id: str, checkpoint_id: str, metadata: dict[str, Any], timestamp: datetime
+        self,
+        session_id: str,
+        checkpoint_id: str,
+        metadata: dict[str, Any],
+        timestamp: datetime,
+        *,
+        fence: str | None = None,
     ) -> Checkpoint:
-        """Record a checkpoint at the head with the head's chain hash as checksum. O(1)."""
-        keys = self.keys_of(session_id)[:5]
+        """Record a checkpoint at the head with the head's chain hash as checksum. O(1). Fenced by ``fence``."""
+        keys = self.keys_of(session_id)
         known = self._known_for(session_id)
         for attempt in range(_MAX_CAS_ATTEMPTS):
             with self._lock:
@@ -529,7 +546,7 @@ class RedisBackend:
             cp = checkpoint_at(head or Head(), session_id, checkpoint_id, metadata, timestamp)
             length = -1 if head is None else head.seq
             args = self._args(
-                checkpoint_id, dumps(checkpoint_record(cp)), length, cp.checksum, _us(timestamp)
+                checkpoint_id, dumps(checkpoint_record(cp)), length, cp.checksum, _us(timestamp), fence or ""
             )
             reply = self._script(SCRIPTS["checkpoint"], keys, args)
             state = self._check_reply(reply, session_id)
@@ -563,19 +580,22 @@ class RedisBackend:
         ordered = sorted(records, key=lambda cp_id: order.get(cp_id, 0))
         return [self._decode_checkpoint(records[cp_id], session_id) for cp_id in ordered]
 
-    def restore(self, session_id: str, checkpoint_id: str, timestamp: datetime) -> Checkpoint:
-        """Verify the checkpoint against the stored bytes, then durably move the head to it (one Lua script).
+    def restore(
+        self, session_id: str, checkpoint_id: str, timestamp: datetime, *, fence: str | None = None
+    ) -> Checkpoint:
+        """Verify the checkpoint against the stored bytes, then durably move the head to it (one Lua script,
+        fenced by ``fence``).
 
         A checkpoint this instance made at a head it verified is restored in one round trip: the
         script checks that its stored record is still the one written and that its entry's stored
         chain hash is still the checksum. Any other is read and its chain re-hashed first."""
-        keys = self.keys_of(session_id)[:5]
+        keys = self.keys_of(session_id)
         known = self._known_for(session_id)
         with self._lock:
             own = known.own_checkpoint(checkpoint_id)
         if own is not None:
             cp, record = own
-            args = self._args(checkpoint_id, cp.checksum, _us(timestamp), record)
+            args = self._args(checkpoint_id, cp.checksum, _us(timestamp), record, fence or "")
             reply = self._script(SCRIPTS["restore"], keys, args)
             if self._check_reply(reply, session_id) != "changed":
                 return self._restored(session_id, cp, reply, known)
@@ -591,7 +611,7 @@ class RedisBackend:
         actual = self._chain_hash(session_id, found, known)
         cp = check_restore(session_id, checkpoint_id, found, actual, where=keys[1])
         reply = self._script(
-            SCRIPTS["restore"], keys, self._args(checkpoint_id, cp.checksum, _us(timestamp), "")
+            SCRIPTS["restore"], keys, self._args(checkpoint_id, cp.checksum, _us(timestamp), "", fence or "")
         )
         self._check_reply(reply, session_id)
         return self._restored(session_id, cp, reply, known)

@@ -4,6 +4,10 @@ A lease is the key ``<prefix>{<session>}:lease`` holding a random token, set wit
 <ttl>``. Only the holder of the token may extend it (compare-and-extend) or release it
 (compare-and-delete), both in Lua, so a holder whose lease expired and was taken over can never
 extend or free the new holder's lease. A crashed holder blocks others for at most ``ttl``.
+
+Fencing: a write carrying the token (``fence``) is done by its script only if the lease key holds
+that token at that moment, so a turn whose lease expired while its process stalled cannot write
+after the next holder's turn, however late it wakes up.
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ import secrets
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from aixgo.errors import SessionBusyError, SessionNotFoundError, StoreClosedError
+from aixgo.errors import SessionNotFoundError, StoreClosedError
 from aixgo.logs import get_logger
+from aixgo.session.leases import lease_lost
 from aixgo.session.redis.scripts import SCRIPTS, LuaScript
 
 RunScript = Callable[[LuaScript, Sequence[str], Sequence[str | int]], Any]
@@ -51,14 +56,11 @@ class RedisLease:
     def extend(self, ttl: float | None = None) -> None:
         """Push the expiry out to ``ttl`` seconds from now (default: the ttl it was taken with).
 
-        Raises :class:`~aixgo.errors.SessionBusyError` if the lease expired (and maybe was taken by
+        Raises :class:`~aixgo.errors.LeaseLostError` if the lease expired (and maybe was taken by
         another holder) or was released."""
         ms = _ttl_ms(self.ttl if ttl is None else ttl)
         if not int(self._run(SCRIPTS["lease_extend"], [self._key], [self.token, ms])):
-            raise SessionBusyError(
-                f"the turn lease on session {self.session_id!r} was lost (expired or released)",
-                session_id=self.session_id,
-            )
+            raise lease_lost(self.session_id)
         if ttl is not None:
             self.ttl = ttl
 

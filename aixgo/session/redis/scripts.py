@@ -18,6 +18,7 @@ Cluster. Replies are arrays whose first element is a status string:
 ``mismatch``  the checkpoint's checksum is not the stored chain hash of its entry
 ``corrupt``   stored data is inconsistent; a description follows
 ``kept``      a conditional delete found the session updated since
+``fenced``    a write fenced by a turn lease's token found that lease no longer held (nothing written)
 
 The scripts store and move records atomically; what the records are (``seq``, chain hashes,
 message counts, checkpoints, which entries a read returns) is computed by the client with

@@ -1,6 +1,7 @@
 -- ARGV[3] entry id, [4] canonical entry JSON, [5] expected history length, [6] expected head hash,
--- [7] the entry's chain hash, [8] chat messages in the history with it, [9] its timestamp (µs).
-local bad = check()
+-- [7] the entry's chain hash, [8] chat messages in the history with it, [9] its timestamp (µs),
+-- [10] the turn lease's token that fences the write ('' if not fenced).
+local bad = check() or fenced(10)
 if bad then return bad end
 local info = redis.call('HGET', KEYS[3], ARGV[3])
 if info then

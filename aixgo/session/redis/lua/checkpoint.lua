@@ -1,6 +1,6 @@
 -- ARGV[3] checkpoint id, [4] canonical checkpoint record, [5] expected history length, [6] expected head hash,
--- [7] its timestamp (µs).
-local bad = check()
+-- [7] its timestamp (µs), [8] the turn lease's token that fences the write ('' if not fenced).
+local bad = check() or fenced(8)
 if bad then return bad end
 local old = redis.call('HGET', KEYS[5], 'r:' .. ARGV[3])
 if old then return {'dup', old} end

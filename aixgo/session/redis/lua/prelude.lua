@@ -32,6 +32,15 @@ local function check()
   return nil
 end
 
+-- nil if a write may go ahead, else the reply to return: ARGV[at] is '' (the write is not fenced) or the
+-- token of the turn lease held right now (KEYS[6]), checked in the same script as the write.
+local function fenced(at)
+  local token = ARGV[at]
+  if token == nil or token == '' then return nil end
+  if redis.call('GET', KEYS[6]) == token then return nil end
+  return {'fenced'}
+end
+
 -- w, seq, msgs, hash, parent of an entry record in ``ent``.
 local function parse_info(info)
   local w, seq, msgs, hash, parent = string.match(info, '^(%d+) (%d+) (%d+) (%x+) (.*)$')

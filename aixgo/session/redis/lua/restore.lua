@@ -1,7 +1,8 @@
 -- ARGV[3] checkpoint id, [4] the checksum the client verified, [5] the restore's timestamp (µs),
 -- [6] the checkpoint record as the client wrote it ('' if it read the record first): 'changed' if
--- the stored record is not that one (the client then reads it and verifies it the long way).
-local bad = check()
+-- the stored record is not that one (the client then reads it and verifies it the long way),
+-- [7] the turn lease's token that fences the write ('' if not fenced).
+local bad = check() or fenced(7)
 if bad then return bad end
 local e = redis.call('HGET', KEYS[5], 'e:' .. ARGV[3])
 if not e then return {'nocp'} end
