@@ -14,11 +14,14 @@ from __future__ import annotations
 from aixgo.agents.builtin import calculator, current_time
 from aixgo.agents.context.budget import ContextSettings
 from aixgo.agents.factory import agent_from_config
+from aixgo.agents.observe import TurnObserver, TurnStep
 from aixgo.agents.protocol import Agent, AgentTurn, BaseAgent
-from aixgo.agents.react import REACT_FORMATS, BegunTurn, ReActAgent, ReactFormat
+from aixgo.agents.react import ReActAgent
 from aixgo.agents.result import TurnResult
+from aixgo.agents.spec import REACT_FORMATS, ReactFormat
 from aixgo.agents.text_format import TextFormatError
 from aixgo.agents.tools import BUILTIN_TOOLS, Tool, ToolRegistry, ToolResult, resolve_tools, tool
+from aixgo.agents.turn import ReActTurn
 
 __all__ = [
     "BUILTIN_TOOLS",
@@ -26,15 +29,17 @@ __all__ = [
     "Agent",
     "AgentTurn",
     "BaseAgent",
-    "BegunTurn",
     "ContextSettings",
     "ReActAgent",
+    "ReActTurn",
     "ReactFormat",
     "TextFormatError",
     "Tool",
     "ToolRegistry",
     "ToolResult",
+    "TurnObserver",
     "TurnResult",
+    "TurnStep",
     "agent_from_config",
     "calculator",
     "current_time",

@@ -10,8 +10,7 @@ from unittest.mock import ANY
 
 import pytest
 
-from aixgo.agents import ReActAgent, agent_from_config, tool
-from aixgo.agents.react import TurnResult
+from aixgo.agents import ReActAgent, TurnResult, agent_from_config, tool
 from aixgo.errors import AgentError, LLMUnavailableError, MaxStepsExceededError, ToolError
 from aixgo.llm import ModelResponse, ModelSettings, ToolCall, Usage
 from aixgo.session import EntryType, Manager, Session, session_from_context

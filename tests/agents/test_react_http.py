@@ -12,8 +12,7 @@ from unittest.mock import ANY
 
 import pytest
 
-from aixgo.agents import ReActAgent
-from aixgo.agents.react import TurnResult
+from aixgo.agents import ReActAgent, TurnResult
 from aixgo.errors import LLMRequestError, LLMUnavailableError
 from aixgo.llm import OpenAIChatModel, RetryPolicy, Usage
 from aixgo.session import Manager, Session

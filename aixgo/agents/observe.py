@@ -1,0 +1,66 @@
+"""Hooks around a turn and each of its steps: :class:`TurnObserver` and the :class:`TurnStep` it sees.
+
+A :class:`~aixgo.agents.ReActAgent` given ``observers=[...]`` wraps the whole turn and each step of
+it in every observer's :meth:`TurnObserver.observe`, a context manager: code before its ``yield``
+runs when the step starts, code after it when the step ends, and an exception raised by the step
+(a failed model request, a cancellation) is raised at the ``yield``. The step's ``details`` are
+filled in while it runs (tokens, finish reason, the turn's outcome), so an observer reads them
+when the step ends: a tracer opens a span at the start and sets its attributes at the end.
+
+>>> class Timer(TurnObserver):
+...     @contextmanager
+...     def observe(self, step: TurnStep) -> Iterator[None]:
+...         started = time.perf_counter()
+...         yield
+...         print(step.kind, step.name, round(time.perf_counter() - started, 3), step.details)
+
+Observers run on the event loop, inside the turn: keep them quick, and let exceptions through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Literal
+
+StepKind = Literal["turn", "model", "tool", "compact"]
+"""``turn``: the whole turn; ``model``: one model request; ``tool``: one tool call; ``compact``:
+folding older turns into a summary."""
+
+TurnOutcome = Literal["answered", "failed", "cancelled"]
+"""How a turn ended (``details["outcome"]`` of its ``turn`` step)."""
+
+
+@dataclass(slots=True)
+class TurnStep:
+    """One step of a turn, as observers see it.
+
+    ``name``: the agent (``turn``), the requested model (``model``, empty when the client's default
+    is used), the tool (``tool``) or ``"summary"`` (``compact``). ``number``: the turn's model
+    request the step belongs to (0 before the first). ``details``: what the step came to, filled in
+    while it runs — ``turn``: ``outcome``, ``steps``, ``tool_calls``, ``total_tokens``; ``model``:
+    ``finish_reason``, ``tool_calls``, ``input_tokens``, ``output_tokens`` (when the server reports
+    usage); ``tool``: ``call_id``, ``is_error``; ``compact``: ``folded_turns``, ``requests``.
+    ``error``: what the step raised, if it did.
+    """
+
+    kind: StepKind
+    name: str
+    agent: str
+    session_id: str
+    number: int
+    details: dict[str, object] = field(default_factory=dict)
+    error: BaseException | None = None
+
+
+class TurnObserver:
+    """Hooks around a turn and its steps; override :meth:`observe`. The default observes nothing."""
+
+    @contextmanager
+    def observe(self, step: TurnStep) -> Iterator[None]:
+        """Wrap ``step``: before the ``yield`` it starts, after it ends (``step.details`` filled in)."""
+        yield
+
+
+__all__ = ["StepKind", "TurnObserver", "TurnOutcome", "TurnStep"]
