@@ -11,7 +11,8 @@ session id, address) in attributes as well as in the message; context is always 
     │   └── (aixgo.config.InterpolationError: a ${VAR} reference cannot be resolved)
     ├── SessionError                    anything about one session (carries ``session_id``)
     │   ├── InvalidSessionIdError       an id that could escape the store or is too long
-    │   ├── InvalidEntryError           entry data that is not a valid record (not JSON, NaN, bad message shape)
+    │   ├── InvalidEntryError           entry data or metadata that cannot be stored (not JSON, NaN, bad
+    │   │                               message shape, nested too deeply, too large)
     │   ├── SessionNotFoundError
     │   ├── SessionExistsError
     │   ├── CheckpointNotFoundError
@@ -85,8 +86,9 @@ class InvalidSessionIdError(SessionError, ValueError):
 
 
 class InvalidEntryError(SessionError, ValueError):
-    """Entry data that cannot be stored: not a JSON object, NaN or Infinity, or a chat message of the
-    wrong shape (``tool_calls`` not a list, a tool result without ``tool_call_id``, …)."""
+    """Entry data (or session or checkpoint metadata) that cannot be stored: not a JSON object, NaN or
+    Infinity, a chat message of the wrong shape (``tool_calls`` not a list, a tool result without
+    ``tool_call_id``, …), nested deeper than ``MAX_JSON_DEPTH`` levels or larger than ``MAX_JSON_BYTES``."""
 
 
 class SessionNotFoundError(SessionError, KeyError):

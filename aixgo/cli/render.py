@@ -8,6 +8,7 @@ returns a string and prints nothing. With ``color=True`` the text carries ANSI s
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from typing import Any
 
 import click
 
-from aixgo.session.core.codec import format_ts, utcnow
+from aixgo.session.core.codec import format_ts, on_fresh_stack, utcnow
 from aixgo.session.types import Checkpoint, Entry, EntryType, SessionInfo
 from aixgo.session.views import checkpoint_json, entry_json, info_json
 
@@ -334,16 +335,26 @@ def _checkpoint_line(cp: Checkpoint, color: bool) -> str:
     return click.style(text, fg="blue") if color else text
 
 
+_compact_json = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
 def _compact(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    try:
+        return _compact_json(value)
+    except RecursionError:  # a value nested deeper than MAX_JSON_DEPTH, stored before that bound
+        return on_fresh_stack(_compact_json, value)
 
 
 # -- JSON forms --------------------------------------------------------------------------------
 
 
 def to_json(value: Any) -> str:
-    """Pretty JSON for machine-readable output (UTF-8, not ASCII-escaped)."""
-    return json.dumps(value, ensure_ascii=False, indent=2, default=str)
+    """Pretty JSON for machine-readable output (UTF-8, not ASCII-escaped); compact when a value in it
+    is nested too deeply to indent (stored before :data:`~aixgo.session.core.records.MAX_JSON_DEPTH`)."""
+    try:
+        return json.dumps(value, ensure_ascii=False, indent=2, default=str)
+    except RecursionError:
+        return _compact(value)
 
 
 __all__ = [

@@ -25,7 +25,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -33,7 +33,9 @@ from aixgo.agents.events import TurnEndEvent, TurnEvent
 from aixgo.errors import AixgoError
 from aixgo.logs import get_logger
 from aixgo.runtime import Runtime
-from aixgo.server.errors import error_response, from_exception
+from aixgo.server.errors import JSONResponse, error_response, from_exception
+from aixgo.session.core.codec import loads
+from aixgo.session.core.records import MAX_JSON_DEPTH, RecordError, check_depth
 from aixgo.session.history import message_text
 from aixgo.session.ids import new_session_id, validate_id
 from aixgo.session.transfer import aexport_lines
@@ -166,11 +168,15 @@ class _Api:
         if not body:
             return {}
         try:
-            data = json.loads(body)
-        except ValueError as exc:
+            data = loads(body)
+        except ValueError as exc:  # not JSON, NaN, or nested beyond what Python can read
             raise _BadRequest(400, f"the request body is not valid JSON: {exc}") from None
         if not isinstance(data, dict):
             raise _BadRequest(400, "the request body must be a JSON object")
+        try:  # the body's own object wraps the values it carries: one level more than a stored value
+            check_depth(data, "the request body", MAX_JSON_DEPTH + 1)
+        except RecordError as exc:
+            raise _BadRequest(400, f"{exc} (a value in it may be at most {MAX_JSON_DEPTH} levels deep)") from None
         return data
 
     @staticmethod

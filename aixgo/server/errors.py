@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse as _StarletteJSONResponse
 
 from aixgo.errors import (
     AgentNotFoundError,
@@ -20,6 +20,16 @@ from aixgo.errors import (
     StoreClosedError,
     StoreConnectionError,
 )
+from aixgo.session.core.codec import dumps
+
+
+class JSONResponse(_StarletteJSONResponse):
+    """Starlette's JSON answer, encoded by the session core's codec: the same compact JSON, and a value
+    stored before :data:`~aixgo.session.core.records.MAX_JSON_DEPTH` bounded nesting is still served."""
+
+    def render(self, content: Any) -> bytes:
+        return dumps(content).encode("utf-8")
+
 
 STATUS: tuple[tuple[type[AixgoError], int, str], ...] = (
     (InvalidSessionIdError, 422, "invalid_request_error"),

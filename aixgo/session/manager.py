@@ -20,11 +20,11 @@ from datetime import timedelta
 from types import TracebackType
 from typing import Any, TypeVar
 
-from aixgo.errors import SessionExistsError, SessionNotFoundError, StoreClosedError
+from aixgo.errors import InvalidEntryError, SessionExistsError, SessionNotFoundError, StoreClosedError
 from aixgo.logs import get_logger
 from aixgo.session.backend import Backend
 from aixgo.session.core.codec import utcnow
-from aixgo.session.core.records import Header
+from aixgo.session.core.records import Header, RecordError, check_json
 from aixgo.session.core.transfer import ImportPlan, plan_import
 from aixgo.session.ids import new_session_id, validate_id
 from aixgo.session.session import DEFAULT_LEASE_TTL, HeldLease, Session
@@ -127,6 +127,10 @@ class Manager:
             validate_id(user_id, "user id")
         if metadata is not None and not isinstance(metadata, dict):
             raise TypeError(f"metadata must be a dict, got {type(metadata).__name__}")
+        try:
+            check_json(metadata or {}, "session metadata")
+        except RecordError as exc:
+            raise InvalidEntryError(f"cannot create session {sid!r}: {exc}", session_id=sid) from None
         return Header(
             id=sid, agent=agent, user_id=user_id, created_at=utcnow(), metadata=dict(metadata or {})
         )

@@ -195,10 +195,17 @@ class Session:
         return await self.aappend_entry(*self._message(role, content, extra))
 
     def checkpoint(self, metadata: dict[str, Any] | None = None) -> Checkpoint:
-        """Mark the current head so :meth:`restore` can return to it. O(1) in history length."""
-        cp = self._backend.create_checkpoint(
-            self.id, new_checkpoint_id(), dict(metadata or {}), utcnow(), fence=self._fence
-        )
+        """Mark the current head so :meth:`restore` can return to it. O(1) in history length.
+
+        ``metadata`` that may not be stored (not JSON, NaN, nested deeper than
+        :data:`~aixgo.session.core.records.MAX_JSON_DEPTH` levels, larger than 16 MiB) raises
+        :class:`~aixgo.errors.InvalidEntryError` and stores nothing."""
+        try:
+            cp = self._backend.create_checkpoint(
+                self.id, new_checkpoint_id(), dict(metadata or {}), utcnow(), fence=self._fence
+            )
+        except RecordError as exc:
+            raise InvalidEntryError(f"cannot checkpoint session {self.id!r}: {exc}", session_id=self.id) from None
         log.info("session.checkpoint", session_id=self.id, agent=self.agent, checkpoint=cp.id, seq=cp.seq)
         return cp
 

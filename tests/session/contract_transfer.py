@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +34,9 @@ def _kind(line: str) -> Any:
         return json.loads(line).get("k")
     except ValueError:
         return None
+    except RecursionError:  # a record nested too deeply for json: its kind is its first key
+        found = re.match(r'\{"k":"(\w+)"', line)
+        return found.group(1) if found else None
 
 
 def reseal(lines: list[str]) -> list[str]:
@@ -43,6 +47,27 @@ def reseal(lines: list[str]) -> list[str]:
     digest = hashlib.sha256("".join(line + "\n" for line in body).encode()).hexdigest()
     end = {"k": "end", "entries": kinds.count("e"), "checkpoints": kinds.count("c"), "sha256": digest}
     return [*body, json.dumps(end, separators=(",", ":"))]
+
+
+def deep(depth: int) -> dict[str, Any]:
+    """A JSON object nested ``depth`` levels deep (``deep(1) == {}``), built without recursion."""
+    value: dict[str, Any] = {}
+    for _ in range(depth - 1):
+        value = {"x": value}
+    return value
+
+
+def depth_of(value: Any) -> int:
+    """How deep ``deep()``'s chain of ``"x"`` keys goes (-1 if ``value`` is not such a chain), without recursion."""
+    depth = 0
+    while isinstance(value, dict):
+        depth += 1
+        if not value:
+            return depth
+        if list(value) != ["x"]:
+            return -1
+        value = value["x"]
+    return -1
 
 
 def _edit(kind: str, change: Callable[[dict[str, Any]], None], nth: int = 0) -> Callable[[list[str]], list[str]]:
@@ -163,6 +188,23 @@ MALFORMED_IMPORTS: dict[str, Callable[[list[str]], list[str]]] = {
     "a record after the end": lambda lines: [*lines, lines[1]],
     "newer format version": _edit("s", _set("v", 99)),
     "empty file": lambda lines: [],
+    # bounded values: every JSON value at most MAX_JSON_DEPTH levels deep and MAX_JSON_BYTES large
+    "entry data nested 101 deep": _edit("e", _set_data("extra", deep(100))),
+    "entry data nested 5000 deep": _raw_replace('"content":"one"', '"content":"one","x":' + "[" * 4999 + "]" * 4999),
+    "a line nested 30000 deep": _insert_after("e", "[" * 30000 + "]" * 30000),
+    "header metadata nested 101 deep": _edit("s", _set("metadata", deep(101))),
+    "checkpoint metadata nested 101 deep": _edit("c", _set("metadata", deep(101))),
+    "entry data larger than 16 MiB": _raw_replace('"content":"one"', '"content":"' + "x" * (16 << 20) + '"'),
+    "checkpoint metadata larger than 16 MiB": _edit("c", _set("metadata", {"blob": "x" * (16 << 20)})),
+}
+SAID = {  # what the error says, where another rule (the checksum) could otherwise refuse the file first
+    "entry data nested 101 deep": "nested deeper than 100 levels",
+    "entry data nested 5000 deep": "nested deeper than",
+    "a line nested 30000 deep": "nested deeper than",
+    "header metadata nested 101 deep": "nested deeper than 100 levels",
+    "checkpoint metadata nested 101 deep": "nested deeper than 100 levels",
+    "entry data larger than 16 MiB": "larger than 16 MiB",
+    "checkpoint metadata larger than 16 MiB": "larger than 16 MiB",
 }
 
 
@@ -194,6 +236,7 @@ class TransferContract:
         with pytest.raises(expected) as caught:
             import_lines(mgr, broken, source="dump.jsonl")
         assert "dump.jsonl" in str(caught.value)
+        assert SAID.get(case, "") in str(caught.value)
         if case not in ("empty file",):
             assert ":" in str(caught.value).split("dump.jsonl", 1)[1][:12] or "end record" in str(caught.value)
         assert [i.id for i in mgr.list()] == before
@@ -334,6 +377,72 @@ class TransferContract:
         with pytest.raises(InvalidEntryError, match="unknown entry type"):
             s.append_entry("telepathy", {})
         assert s.get_entries() == []
+
+    def test_values_nested_too_deep_or_too_large_are_refused_alike(self, mgr: Manager) -> None:
+        from aixgo.errors import InvalidEntryError
+
+        s = mgr.create("assistant", "s-bounds")
+        s.append_entry(EntryType.METADATA, deep(100))  # at the bound: stored
+        s.checkpoint(metadata=deep(100))
+        too_deep = "nested deeper than 100 levels"
+        for data in (deep(101), deep(5000), {"list": [[deep(98)]]}):
+            with pytest.raises(InvalidEntryError, match=too_deep):
+                s.append_entry(EntryType.METADATA, data)
+        with pytest.raises(InvalidEntryError, match="larger than 16 MiB"):
+            s.append_message("user", "x" * (16 << 20))
+        with pytest.raises(InvalidEntryError, match="larger than 16 MiB"):
+            s.append_entry(EntryType.METADATA, {"blob": "€" * (6 << 20)})  # 18 MiB as UTF-8, 6 Mi characters
+        for metadata, said in [(deep(101), too_deep), (deep(5000), too_deep), ({"x": float("nan")}, "cannot be stored as JSON"),
+                               ({"x": object()}, "cannot be stored as JSON"), ({"blob": "x" * (16 << 20)}, "larger than 16 MiB")]:
+            with pytest.raises(InvalidEntryError, match=said):
+                s.checkpoint(metadata=metadata)
+        for metadata in (deep(101), {"x": float("inf")}):
+            with pytest.raises(InvalidEntryError):
+                mgr.create("assistant", "s-bad-metadata", metadata=metadata)
+        assert [depth_of(e.data) for e in s.get_entries()] == [100]
+        assert [depth_of(cp.metadata) for cp in s.checkpoints()] == [100]
+        with pytest.raises(SessionNotFoundError):
+            mgr.get("s-bad-metadata")
+
+    def test_values_stored_deeper_than_the_bound_still_read_back(
+        self, mgr: Manager, make_backend: MakeBackend, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """An older aixgo stored values up to ~990 levels deep (as deep as Python's JSON could write):
+        they read back, export, and an import of them is refused with the line, never a RecursionError."""
+        from aixgo.session.core import records
+
+        monkeypatch.setattr(records, "MAX_JSON_DEPTH", 10_000, raising=False)  # the older aixgo had no bound
+
+        failed: list[BaseException] = []
+
+        def write() -> None:  # on a fresh thread: as shallow a stack as a writer could have had
+            try:
+                s = mgr.create("assistant", "s-deep", metadata=deep(980))
+                s.append_message("user", "hi")
+                s.append_entry(EntryType.METADATA, deep(980))
+                s.checkpoint(metadata=deep(980))
+            except BaseException as exc:
+                failed.append(exc)
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        writer.join()
+        assert failed == []
+        monkeypatch.undo()
+        with self.reopen(make_backend) as fresh:
+            s = fresh.get("s-deep")
+            assert [depth_of(e.data) for e in s.get_entries()] == [-1, 980]
+            assert [depth_of(e.data) for e in s.all_entries()] == [-1, 980]
+            assert [depth_of(cp.metadata) for cp in s.checkpoints()] == [980]
+            assert [info.id for info in fresh.list()] == ["s-deep"]
+            lines = list(export_lines(s))
+            assert [_kind(line) for line in lines] == ["s", "e", "e", "c", "h", "end"]
+            s.restore(s.checkpoints()[0].id)  # the checksum still verifies
+            fresh.delete("s-deep")
+            with pytest.raises(SessionCorruptedError, match=r"dump\.jsonl:1: .*nested deeper than 100 levels"):
+                import_lines(fresh, lines, source="dump.jsonl")
+            with pytest.raises(SessionNotFoundError):
+                fresh.get("s-deep")
 
     def test_ids_are_limited_in_bytes_on_every_store(self, mgr: Manager, make_backend: MakeBackend) -> None:
         with pytest.raises(InvalidSessionIdError, match="bytes"):

@@ -12,16 +12,28 @@ A record is one compact JSON object whose first key ``"k"`` names its kind::
 Every store keeps the exact bytes of :func:`encode_entry`, so a checkpoint's checksum (a SHA-256
 chain over them, see :func:`chain_hash`) survives an export from one store and an import into
 another. Decoding is strict: ``NaN``/``Infinity`` are not JSON and are refused both ways.
+
+Python's JSON codec recurses once per nesting level and fails at its recursion limit, which depends on how
+deep the caller's stack already is. New values are bounded far below it
+(:data:`~aixgo.session.core.records.MAX_JSON_DEPTH`), but a value stored before that bound may be nested
+up to ~990 levels: :func:`loads` and :func:`dumps` then retry on a fresh thread, whose stack is empty, so
+whatever Python could ever write, it reads back wherever it is called from.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import sys
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from aixgo.session.types import Checkpoint, Entry
+
+A = TypeVar("A")
+R = TypeVar("R")
 
 FORMAT_VERSION = 1
 """Version of the stored record format. Readers refuse data with a higher version."""
@@ -43,14 +55,44 @@ _decode = json.JSONDecoder(parse_constant=_refuse_constant).decode
 
 
 def dumps(obj: Any) -> str:
-    """Compact, deterministic JSON (key order preserved). Raises ``ValueError`` for NaN/Infinity and
-    ``TypeError`` for values JSON cannot hold."""
-    return _dumps(obj)
+    """Compact, deterministic JSON (key order preserved). Raises ``ValueError`` for NaN/Infinity or a
+    value nested too deeply for Python, and ``TypeError`` for values JSON cannot hold."""
+    try:
+        return _dumps(obj)
+    except RecursionError:
+        return on_fresh_stack(_dumps, obj)
 
 
 def loads(raw: str | bytes) -> Any:
-    """Strict JSON decoding: ``ValueError`` for invalid JSON, ``NaN``, ``Infinity`` or bad UTF-8."""
-    return _decode(raw.decode() if isinstance(raw, bytes) else raw)
+    """Strict JSON decoding: ``ValueError`` for invalid JSON, ``NaN``, ``Infinity``, bad UTF-8, or
+    nesting too deep for Python to read at all."""
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    try:
+        return _decode(text)
+    except RecursionError:
+        return on_fresh_stack(_decode, text)
+
+
+def on_fresh_stack(fn: Callable[[A], R], arg: A) -> R:
+    """``fn(arg)`` on a new thread, whose stack is empty: the way to encode or decode a deeply nested value
+    (a recursive codec) wherever the caller is. Still too deep there: ``ValueError``."""
+    outcome: list[tuple[bool, Any]] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, fn(arg)))
+        except BaseException as exc:
+            outcome.append((False, exc))
+
+    thread = threading.Thread(target=run, name="aixgo-deep-json", daemon=True)
+    thread.start()
+    thread.join()
+    done, value = outcome[0]
+    if done:
+        return cast("R", value)
+    if isinstance(value, RecursionError):
+        raise ValueError(f"JSON nested deeper than Python can handle ({sys.getrecursionlimit()} levels)") from None
+    raise value
 
 
 def format_ts(ts: datetime) -> str:

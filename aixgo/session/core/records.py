@@ -21,6 +21,14 @@ _ENTRY_TYPES = {t.value: t for t in EntryType}  # a dict lookup is several times
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 MAX_RECORD_ID_BYTES = 256
 """Entry and checkpoint ids are opaque strings of at most this many UTF-8 bytes."""
+MAX_JSON_DEPTH = 100
+"""The deepest a stored JSON value (entry data, session or checkpoint metadata) may be nested: ``{}`` is one
+level, ``{"a": [1]}`` two (the default of Ruby's JSON ``max_nesting``). Far below what Python's recursive
+JSON codec survives; checked where values enter (append, checkpoint, create, import, HTTP), never on read,
+so a value stored before the bound still reads back."""
+MAX_JSON_BYTES = 16 << 20
+"""The largest a stored JSON value may be, as UTF-8 JSON text (16 MiB)."""
+_CONTAINERS = (dict, list, tuple)
 
 
 class RecordError(ValueError):
@@ -85,11 +93,43 @@ def _object(value: object, what: str) -> dict[str, Any]:
     return value
 
 
-def _json_value(value: dict[str, Any], what: str) -> None:
+def check_json(value: object, what: str) -> str:
+    """``value``'s canonical JSON, if it may be stored: JSON (no NaN, no other types), at most
+    :data:`MAX_JSON_DEPTH` levels deep and :data:`MAX_JSON_BYTES` large. Raises :class:`RecordError`."""
+    check_depth(value, what)
     try:
-        dumps(value)
+        text = dumps(value)
     except (ValueError, TypeError) as exc:
         raise RecordError(f"{what} cannot be stored as JSON ({exc})") from None
+    check_size(text, what)
+    return text
+
+
+def check_depth(value: object, what: str, limit: int | None = None) -> None:
+    """Raise :class:`RecordError` if ``value`` is nested deeper than ``limit`` (:data:`MAX_JSON_DEPTH`) levels.
+    Level by level, without recursion, so no depth can crash it."""
+    if type(value) is dict and not any(isinstance(item, _CONTAINERS) for item in value.values()):
+        return  # a flat object (most entries): one level
+    limit = MAX_JSON_DEPTH if limit is None else limit
+    level = [value] if isinstance(value, _CONTAINERS) else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
+            raise RecordError(f"{what} is nested deeper than {limit} levels")
+        below: list[Any] = []
+        append = below.append
+        for node in level:
+            for item in node.values() if isinstance(node, dict) else node:
+                if isinstance(item, _CONTAINERS):
+                    append(item)
+        level = below
+
+
+def check_size(text: str, what: str) -> None:
+    """Raise :class:`RecordError` if the JSON ``text`` of a value is larger than :data:`MAX_JSON_BYTES` as UTF-8."""
+    if len(text) * 4 > MAX_JSON_BYTES and len(text.encode("utf-8", "surrogatepass")) > MAX_JSON_BYTES:
+        raise RecordError(f"{what} is larger than {MAX_JSON_BYTES >> 20} MiB as JSON")
 
 
 def check_version(value: object) -> int:
@@ -263,7 +303,10 @@ def checkpoint_from_record(rec: object, session_id: str) -> Checkpoint:
         raise RecordError(f"checkpoint 'checksum' must be 64 lowercase hex digits, got {checksum!r}")
     metadata = rec.get("metadata")
     metadata = {} if metadata is None else _object(metadata, "checkpoint 'metadata'")
-    _json_value(metadata, "checkpoint 'metadata'")
+    try:
+        dumps(metadata)
+    except (ValueError, TypeError) as exc:  # read back: the bounds apply where values enter, not here
+        raise RecordError(f"checkpoint 'metadata' cannot be stored as JSON ({exc})") from None
     return Checkpoint(
         id=_record_id(_field(rec, "id", "checkpoint"), "checkpoint 'id'"),
         session_id=session_id,

@@ -24,6 +24,9 @@ from aixgo.session.core.records import (
     Header,
     HeadMove,
     RecordError,
+    check_depth,
+    check_json,
+    check_size,
     checkpoint_from_record,
     entry_from_record,
     head_move_from_record,
@@ -67,10 +70,13 @@ def next_entry(
         type=entry_type,
         data=data,
     )
+    what = f"{entry_type.value} entry data"
+    check_depth(data, what)
     try:
         encoded = encode_entry(entry)
     except (ValueError, TypeError) as exc:  # NaN, Infinity, or a value JSON cannot hold
-        raise RecordError(f"{entry_type.value} entry data cannot be stored as JSON ({exc})") from None
+        raise RecordError(f"{what} cannot be stored as JSON ({exc})") from None
+    check_size(encoded, what)
     return PendingEntry(entry, encoded, _after(head, entry, encoded))
 
 
@@ -92,7 +98,9 @@ def _after(head: Head, entry: Entry, encoded: str | bytes) -> Head:
 def checkpoint_at(
     head: Head, session_id: str, checkpoint_id: str, metadata: dict[str, Any], timestamp: datetime
 ) -> Checkpoint:
-    """The checkpoint of ``head``: its checksum is the head's chain hash, so creating one is O(1)."""
+    """The checkpoint of ``head``: its checksum is the head's chain hash, so creating one is O(1).
+    Raises :class:`RecordError` for metadata that may not be stored (:func:`check_json`)."""
+    check_json(metadata, "checkpoint metadata")
     return Checkpoint(
         id=checkpoint_id,
         session_id=session_id,

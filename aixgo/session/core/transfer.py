@@ -37,6 +37,7 @@ from aixgo.session.core.records import (
     Header,
     NewerVersionError,
     RecordError,
+    check_json,
     entry_from_record,
     head_move_from_record,
 )
@@ -168,6 +169,10 @@ def renamed(plan: ImportPlan, session_id: str) -> ImportPlan:
     return ImportPlan(header, state)
 
 
+_BOUNDED = {"s": ("metadata", "session metadata"), "e": ("data", "entry data"), "c": ("metadata", "checkpoint metadata")}
+"""The field of each record kind holding a value of the user's, bounded on import as on any write (check_json)."""
+
+
 def parse_export(lines: Iterable[str | bytes], source: str = "<input>") -> ImportPlan:
     """Read an export (see the module docstring) and validate it; errors name ``source`` and the line."""
     reader = _ExportReader(source)
@@ -206,6 +211,9 @@ class _ExportReader:
             if kind == END_KIND:
                 self.end = rec
                 return
+            bounded = _BOUNDED.get(kind)  # type: ignore[arg-type]
+            if bounded is not None and isinstance(rec.get(bounded[0]), dict):
+                check_json(rec[bounded[0]], bounded[1])
             self.digest.update(text.encode() + b"\n")
             if self.head_seen:
                 raise RecordError("a record after the head record")

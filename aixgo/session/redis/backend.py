@@ -46,7 +46,6 @@ earlier (the trust model of the file store), starting from the nearest such anch
 
 from __future__ import annotations
 
-import json
 import random
 import secrets
 import threading
@@ -72,6 +71,7 @@ from aixgo.session.core.codec import (
     checkpoint_record,
     dumps,
     encode_entry,
+    loads,
 )
 from aixgo.session.core.records import (
     Header,
@@ -227,7 +227,7 @@ class RedisBackend:
         if not count:
             return []
         try:
-            records = json.loads(b"[" + raw(joined) + b"]")
+            records = loads(b"[" + raw(joined) + b"]")
             if len(records) != count:
                 raise ValueError(f"{count} records expected, {len(records)} found")
             return [entry_from_record(rec) for rec in records]
@@ -236,7 +236,7 @@ class RedisBackend:
 
     def _decode_checkpoint(self, value: Any, session_id: str) -> Checkpoint:
         try:
-            return checkpoint_from_record(json.loads(value), session_id)
+            return checkpoint_from_record(loads(value), session_id)
         except ValueError as exc:
             raise self._corrupt(session_id, f"damaged checkpoint record ({exc})", 4) from None
 
@@ -251,9 +251,9 @@ class RedisBackend:
                     "v": int(text(values[0])) if text(values[0]).isdigit() else text(values[0]),
                     "id": session_id,
                     "agent": text(values[2]),
-                    "user_id": json.loads(values[3]) if values[3] is not None else None,
+                    "user_id": loads(values[3]) if values[3] is not None else None,
                     "created_at": _from_us(values[5]).isoformat(),
-                    "metadata": json.loads(values[4]) if values[4] is not None else {},
+                    "metadata": loads(values[4]) if values[4] is not None else {},
                 }
             )
             return SessionInfo(
