@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import stat
@@ -12,6 +13,58 @@ from aixgo.errors import StoreError
 from aixgo.logs import get_logger
 
 log = get_logger("aixgo.session.file")
+
+
+_KINDS = (
+    (stat.S_ISLNK, "a symbolic link"),
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def kind_of(mode: int) -> str:
+    """What a file of this mode is, in words ("a FIFO", "a folder", …)."""
+    for test, name in _KINDS:
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def not_regular(path: str | os.PathLike[str], mode: int) -> StoreError:
+    """The error for an entry of the store that is not a regular file: the store never opens one."""
+    return StoreError(f"file store: {os.fspath(path)} is not a regular file ({kind_of(mode)}); the store never opens it")
+
+
+def check_regular(path: str | os.PathLike[str]) -> bool:
+    """True if ``path`` is a regular file, False if nothing is there; raises :func:`not_regular`'s error for
+    anything else (a link, a folder, a FIFO, a socket, a device), without opening it."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return False
+    if not stat.S_ISREG(mode):
+        raise not_regular(path, mode)
+    return True
+
+
+def open_regular(path: str | os.PathLike[str], flags: int) -> int:
+    """``os.open(path, flags)``, only for a regular file: a link is never followed, and a FIFO or device
+    is never waited on (opened non-blocking, then refused with :func:`not_regular`'s error)."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EISDIR, errno.ENXIO):  # a link; a folder opened to write; a socket
+            check_regular(path)
+        raise
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise not_regular(path, mode)
+    os.set_blocking(fd, True)
+    return fd
 
 
 def write_all(fd: int, payload: bytes) -> None:

@@ -6,7 +6,8 @@ without reading the rest. A file of the first version (no checksums, no head met
 restore or head-move records is summarised from its header, a byte count of its chat-message
 records and its last record; any other one is replayed in full. A file that cannot be read is listed with
 :attr:`~aixgo.session.types.SessionInfo.damage` saying why and where — never skipped, and never
-allowed to hide the other sessions.
+allowed to hide the other sessions. So is an entry named like a session file that is not a regular
+file (a symbolic link, a folder, a FIFO, a socket, a device): it is named, and never opened.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from aixgo.errors import AixgoError, SessionCorruptedError, SessionNotFoundError
 from aixgo.logs import get_logger
 from aixgo.session.core.codec import loads, parse_ts
 from aixgo.session.core.records import RecordError, header_from_record
+from aixgo.session.file.dirs import not_regular, open_regular
 from aixgo.session.file.lines import unframe
 from aixgo.session.file.log import OPEN_READ, SessionLog
 from aixgo.session.file.lru import LruDict
@@ -50,12 +52,14 @@ class Summaries:
 
     @staticmethod
     def has_header(path: Path) -> bool:
-        """Whether the file holds a complete first line (a session, not a crashed create)."""
+        """Whether the file holds a complete first line (a session, not a crashed create). Raises
+        :class:`~aixgo.errors.StoreError` for an entry that is not a regular file (never opened)."""
         try:
-            with open(path, "rb") as f:
-                return f.readline().endswith(b"\n")
+            fd = open_regular(path, os.O_RDONLY)
         except FileNotFoundError:
             return False
+        with open(fd, "rb") as f:
+            return f.readline().endswith(b"\n")
 
     def scan(self, agent: str | None) -> Iterator[SessionInfo]:
         """A summary of each session file (of ``agent``)."""
@@ -69,6 +73,8 @@ class Summaries:
                     continue
                 session_id = item.name[: -len(SUFFIX)]
                 try:
+                    if not item.is_file(follow_symlinks=False):  # from the folder listing: nothing opened
+                        raise not_regular(item.path, item.stat(follow_symlinks=False).st_mode)
                     info = self._summary(item.path, session_id)
                 except AixgoError as exc:
                     log.warning("session.list.damaged", path=item.path, error=str(exc))
@@ -82,7 +88,7 @@ class Summaries:
             cached = self._cache.get(path)
             if cached is not None and cached[:2] == (st.st_mtime_ns, st.st_size):
                 return cached[2]
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+            fd = open_regular(path, os.O_RDONLY)
         except FileNotFoundError:
             return None
         try:
@@ -145,7 +151,7 @@ def _body(line: bytes) -> bytes:
 
 def _damaged(path: Path, session_id: str, agent: str, reason: str) -> SessionInfo:
     try:
-        when = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+        when = datetime.fromtimestamp(path.lstat().st_mtime, UTC)
     except OSError:
         when = datetime.fromtimestamp(0, UTC)
     return SessionInfo(

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from aixgo.errors import SessionCorruptedError
-from aixgo.session.file.dirs import fsync_dir, write_all
+from aixgo.session.file.dirs import fsync_dir, open_regular, write_all
 from aixgo.session.file.locks import lock_exclusive
 from aixgo.session.file.replay import Replay
 
@@ -36,7 +36,7 @@ class RepairReport:
 
 def repair_file(path: Path, session_id: str, *, apply: bool, lock_timeout: float) -> RepairReport:
     """Check ``path`` and, with ``apply``, move everything from its first damaged record aside."""
-    fd = os.open(path, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+    fd = open_regular(path, os.O_RDWR)
     try:
         lock_exclusive(fd, lock_timeout, path, session_id)  # no writer appends while we look
         data = os.pread(fd, os.fstat(fd).st_size, 0)

@@ -50,6 +50,7 @@ from aixgo.errors import (
     SessionExistsError,
     SessionNotFoundError,
     StoreClosedError,
+    StoreError,
 )
 from aixgo.logs import get_logger
 from aixgo.session.backend import DEFAULT_CACHE_BYTES
@@ -61,9 +62,11 @@ from aixgo.session.core.transfer import ImportPlan
 from aixgo.session.file.dirs import (
     check_base_dir,
     check_private_dir,
+    check_regular,
     clean_leftovers,
     fsync_dir,
     make_private_dir,
+    open_regular,
     write_all,
     write_exclusive,
 )
@@ -154,8 +157,19 @@ class FileBackend:
     def _locate(self, session_id: str, *, checked: bool = True) -> Path | None:
         """The session's file: the one holding a header (a file a crashed create left empty is no session).
 
-        With ``checked=False`` the first file with that name will do (the caller reads its header)."""
-        has = self._summaries.has_header if checked else os.path.lexists
+        With ``checked=False`` the first file with that name will do (the caller reads its header). An
+        entry of that name that is not a regular file (a link, a folder, a FIFO…) is never opened; if no
+        session file is found, its :class:`StoreError` is raised."""
+        stray: StoreError | None = None
+
+        def has(path: Path) -> bool:
+            nonlocal stray
+            try:
+                return check_regular(path) and (not checked or self._summaries.has_header(path))
+            except StoreError as exc:
+                stray = stray or exc
+                return False
+
         agent = self._agents.get(session_id)
         if agent is not None:
             path = self._path(agent, session_id)
@@ -166,6 +180,8 @@ class FileBackend:
             if has(path):
                 self._agents.put(session_id, name)
                 return path
+        if stray is not None:
+            raise stray
         return None
 
     def _sync(self, fd: int) -> None:
@@ -204,7 +220,7 @@ class FileBackend:
         if path is None:
             raise self._not_found(session_id)
         try:
-            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW)
+            fd = open_regular(path, os.O_RDWR | os.O_APPEND)
         except FileNotFoundError:
             raise self._not_found(session_id) from None
         session_log = SessionLog(path, session_id, fd)
@@ -371,13 +387,12 @@ class FileBackend:
         what a create that crashed in the first version left (creates now write the header at once)."""
         for name in self._summaries.agent_dirs():
             path = self._path(name, session_id)
-            if not os.path.lexists(path):
+            if not check_regular(path):  # raises for a link, folder, FIFO… of that name: never removed
                 continue
             if self._summaries.has_header(path):
                 raise SessionExistsError(f"session {session_id!r} already exists", session_id=session_id)
-            if not os.path.islink(path):
-                log.warning("session.create.leftover_removed", path=str(path), size=os.path.getsize(path))
-                path.unlink()
+            log.warning("session.create.leftover_removed", path=str(path), size=os.path.getsize(path))
+            path.unlink()
 
     def get_info(self, session_id: str) -> SessionInfo:
         """The session's summary. Raises ``SessionNotFoundError``."""
@@ -530,11 +545,10 @@ class FileBackend:
 
     def _find_file(self, session_id: str) -> Path:
         """The session's file, even a damaged one (whose header may not parse)."""
-        for name in self._summaries.agent_dirs():
-            path = self._path(name, session_id)
-            if os.path.lexists(path) and not os.path.islink(path):
-                return path
-        raise self._not_found(session_id)
+        path = self._locate(session_id, checked=False)
+        if path is None:
+            raise self._not_found(session_id)
+        return path
 
     def try_lease(self, session_id: str, ttl: float) -> FileLease | None:
         """The session's turn lease (an flock on ``<session>.lease``) if free, else None."""
