@@ -74,7 +74,8 @@ def import_session(ctx: click.Context, file: str, new_id: bool, replace: bool, y
 
     Prints the imported session's id on standard output. The session keeps its id; when the store
     already has it, nothing is stored unless --new-id (import a copy under a new id) or --replace
-    (delete the existing session, after asking) is given."""
+    (after asking, the import takes the stored session's place in one atomic step: until it is whole
+    the old one stays, whatever happens) is given."""
     if new_id and replace:
         raise CliUsageError("use either --new-id or --replace, not both")
     manager = open_manager(ctx)
@@ -108,16 +109,15 @@ def _read_export(file: str) -> list[str]:
 
 
 def _replace(manager: Manager, lines: list[str], file: str, session_id: str, yes: bool) -> Session:
-    """Delete the stored session ``session_id`` and import ``lines`` in its place; if the import then
-    fails, the stored session is put back from its own export, so nothing is lost."""
+    """Import ``lines`` in place of the stored session ``session_id`` (after asking), in one atomic step of
+    the store: until the new session is whole the old one stays, and a failure or a kill at any moment
+    leaves one of them."""
     old = manager.get(session_id)
     if not yes:
         confirm(f"Replace session {old.id} (agent {old.agent_name}, "
                 f"{plural(old.info.message_count, 'message')}) with the one in {file}", "replace")
-    kept = list(export_lines(old))
-    manager.delete(old.id)
     try:
-        return import_lines(manager, lines, file)
-    except BaseException:
-        import_lines(manager, kept, f"the stored {old.id}")
-        raise
+        return import_lines(manager, lines, file, replace=True)
+    except SessionExistsError as exc:  # the stored one belongs to another agent
+        raise CliError(f"{exc}: only a session of the same agent is replaced; delete it first, or import "
+                       "a copy with --new-id") from None

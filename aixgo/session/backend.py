@@ -128,9 +128,16 @@ class Backend(Protocol):
         """Durably move the head to the checkpoint, if ``core.checksum_problem`` finds the stored bytes
         match it. Raises ``CheckpointNotFoundError`` or ``ChecksumMismatchError``. Fenced by ``fence``."""
 
-    def import_session(self, plan: ImportPlan) -> SessionInfo:
+    def import_session(self, plan: ImportPlan, *, replace: bool = False) -> SessionInfo:
         """Store a session validated by ``core.plan_import``, keeping every id, timestamp, ``seq``,
-        branch and checkpoint, all or nothing. Raises ``SessionExistsError``."""
+        branch and checkpoint, all or nothing. Raises ``SessionExistsError`` if the id exists.
+
+        With ``replace``, a stored session of the same id *and agent* is replaced by the import in one
+        atomic step: every reader, in any process, sees the old session or the new one, whole, never
+        neither and never a mix, and a crash at any moment leaves one of them. (Its entries, branches and
+        checkpoints go with it; a turn lease held on it stays held.) A session of that id that belongs
+        to another agent is never replaced: ``SessionExistsError`` naming that agent. Without a stored
+        session, ``replace`` simply imports."""
 
     def try_lease(self, session_id: str, ttl: float) -> Lease | None:
         """Take the session's turn lease if it is free, else None at once (never waits).

@@ -244,15 +244,22 @@ class Manager:
         """Awaitable :meth:`import_session`."""
         return await self._write(self.import_session, info, entries, checkpoints, head)
 
-    def import_plan(self, plan: ImportPlan) -> Session:
-        """Store a validated import (see :mod:`aixgo.session.transfer`)."""
-        stored = self._open_backend().import_session(plan)
-        log.info("session.import", session_id=stored.id, agent=stored.agent, entries=len(plan.state.entries))
+    def import_plan(self, plan: ImportPlan, *, replace: bool = False) -> Session:
+        """Store a validated import (see :mod:`aixgo.session.transfer`). With ``replace``, in place of the
+        same agent's stored session of that id, atomically (see :meth:`Backend.import_session`)."""
+        stored = self._open_backend().import_session(plan, replace=replace)
+        log.info(
+            "session.import",
+            session_id=stored.id,
+            agent=stored.agent,
+            entries=len(plan.state.entries),
+            replace=replace,
+        )
         return Session(self, stored)
 
-    async def aimport_plan(self, plan: ImportPlan) -> Session:
+    async def aimport_plan(self, plan: ImportPlan, *, replace: bool = False) -> Session:
         """Awaitable :meth:`import_plan`."""
-        return await self._write(self.import_plan, plan)
+        return await self._write(functools.partial(self.import_plan, replace=replace), plan)
 
     def delete(self, session_id: str) -> bool:
         """Delete a session and its stored data. Returns False if it did not exist."""

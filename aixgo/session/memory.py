@@ -202,14 +202,19 @@ class MemoryBackend:
             state.apply_head_move(move)
             return cp
 
-    def import_session(self, plan: ImportPlan) -> SessionInfo:
-        """Store a validated import."""
+    def import_session(self, plan: ImportPlan, *, replace: bool = False) -> SessionInfo:
+        """Store a validated import (with ``replace``, in place of the same agent's session of that id)."""
+        session_id = plan.header.id
         with self._lock:
             if self._closed:
                 raise StoreClosedError("the in-memory store is closed")
-            if plan.header.id in self._sessions:
-                raise SessionExistsError(f"session {plan.header.id!r} already exists", session_id=plan.header.id)
-            self._sessions[plan.header.id] = plan.state
+            stored = self._sessions.get(session_id)
+            if stored is not None:
+                owner = stored.info().agent
+                if not replace or owner != plan.header.agent:
+                    whose = f" (agent {owner!r})" if replace else ""
+                    raise SessionExistsError(f"session {session_id!r} already exists{whose}", session_id=session_id)
+            self._sessions[session_id] = plan.state
             return plan.state.info()
 
     def try_lease(self, session_id: str, ttl: float) -> MemoryLease | None:

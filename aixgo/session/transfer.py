@@ -31,18 +31,33 @@ async def aexport_lines(session: Session) -> list[str]:
 
 
 def import_lines(
-    manager: Manager, lines: Iterable[str | bytes], source: str = "<input>", *, session_id: str | None = None
+    manager: Manager,
+    lines: Iterable[str | bytes],
+    source: str = "<input>",
+    *,
+    session_id: str | None = None,
+    replace: bool = False,
 ) -> Session:
     """Create the exported session in ``manager``'s store (under ``session_id`` when given, else its
-    own id). Errors name ``source`` and the line."""
-    return manager.import_plan(_plan(lines, source, session_id))
+    own id). Errors name ``source`` and the line.
+
+    With ``replace``, the import takes the place of the same agent's stored session of that id in one
+    atomic step: readers see the old session until the new one is whole, and a crash leaves one of
+    them (never neither). A session of that id belonging to another agent raises
+    ``SessionExistsError``."""
+    return manager.import_plan(_plan(lines, source, session_id), replace=replace)
 
 
 async def aimport_lines(
-    manager: Manager, lines: Iterable[str | bytes], source: str = "<input>", *, session_id: str | None = None
+    manager: Manager,
+    lines: Iterable[str | bytes],
+    source: str = "<input>",
+    *,
+    session_id: str | None = None,
+    replace: bool = False,
 ) -> Session:
     """Awaitable :func:`import_lines`."""
-    return await manager.aimport_plan(_plan(lines, source, session_id))
+    return await manager.aimport_plan(_plan(lines, source, session_id), replace=replace)
 
 
 def _plan(lines: Iterable[str | bytes], source: str, session_id: str | None) -> ImportPlan:

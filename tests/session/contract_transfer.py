@@ -21,6 +21,7 @@ from aixgo.errors import (
     ChecksumMismatchError,
     InvalidSessionIdError,
     SessionCorruptedError,
+    SessionExistsError,
     SessionNotFoundError,
     UnsupportedVersionError,
 )
@@ -453,6 +454,81 @@ class TransferContract:
         lines = list(export_lines(s))
         mgr.delete(longest)
         assert import_lines(self.reopen(make_backend), lines).get_entries()[0].data["content"] == "hi"
+
+    # -- import with replace: atomic, old or new, never neither ------------------------------------
+
+    @staticmethod
+    def _two_versions(mgr: Manager, session_id: str) -> tuple[list[str], list[str]]:
+        """Two exports of one session id: a short one, and a longer one with a branch and checkpoints."""
+        s = mgr.create("assistant", session_id, user_id="u-1", metadata={"v": 1})
+        s.append_message("user", "old one")
+        s.append_message("assistant", "old two")
+        old = list(export_lines(s))
+        cp = s.checkpoint(metadata={"n": 1})
+        s.append_message("user", "abandoned")
+        s.restore(cp.id)
+        for i in range(30):
+            s.append_message("user", f"new {i}")
+        s.checkpoint()
+        return old, list(export_lines(s))
+
+    def test_import_with_replace_swaps_the_whole_session(self, mgr: Manager, make_backend: MakeBackend) -> None:
+        old, new = self._two_versions(mgr, "swap")
+        watcher = self.reopen(make_backend).get("swap")  # another process that had the session open
+        watcher.get_entries()
+        replaced = import_lines(mgr, old, "old.jsonl", replace=True)
+        assert list(export_lines(replaced)) == old
+        assert [e.data["content"] for e in watcher.get_entries()] == ["old one", "old two"]
+        assert watcher.checkpoints() == [] and watcher.info.message_count == 2
+        assert watcher.append_message("assistant", "after").seq == 3
+        replaced = import_lines(self.reopen(make_backend), new, "new.jsonl", replace=True)
+        assert list(export_lines(replaced)) == new
+        assert list(export_lines(watcher)) == new
+        assert [i.id for i in mgr.list()].count("swap") == 1
+
+    def test_import_with_replace_of_a_missing_session_imports_it(self, mgr: Manager) -> None:
+        old, _ = self._two_versions(mgr, "fresh")
+        assert mgr.delete("fresh")
+        assert list(export_lines(import_lines(mgr, old, replace=True))) == old
+
+    def test_import_with_replace_never_replaces_another_agents_session(self, mgr: Manager) -> None:
+        old, _ = self._two_versions(mgr, "mine")
+        mgr.delete("mine")
+        mgr.create("other-agent", "mine").append_message("user", "keep me")
+        with pytest.raises(SessionExistsError, match="other-agent"):
+            import_lines(mgr, old, replace=True)
+        assert [e.data["content"] for e in mgr.get("mine").get_entries()] == ["keep me"]
+        assert mgr.get("mine").agent == "other-agent"
+
+    def test_readers_see_the_old_or_the_new_session_never_neither(
+        self, mgr: Manager, make_backend: MakeBackend
+    ) -> None:
+        old, new = self._two_versions(mgr, "flip")
+        expected = {tuple(old), tuple(new)}
+        reader = self.reopen(make_backend)
+        stop = threading.Event()
+        seen: list[int] = []
+        errors: list[BaseException] = []
+
+        def read() -> None:
+            try:
+                while not stop.is_set():
+                    session = reader.get("flip")
+                    assert tuple(export_lines(session)) in expected
+                    seen.append(len(session.get_entries()))
+            except BaseException as exc:
+                errors.append(exc)
+
+        thread = threading.Thread(target=read)
+        thread.start()
+        writer = self.reopen(make_backend)
+        for round_no in range(20):
+            import_lines(writer, old if round_no % 2 else new, replace=True)
+        stop.set()
+        thread.join()
+        assert errors == []
+        assert seen
+
 
 
 def MemoryBackendManager() -> Manager:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import secrets
 import stat
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from aixgo.errors import StoreError
@@ -98,11 +100,12 @@ def make_private_dir(path: Path, *, durable: bool) -> None:
         fsync_dir(path.parent)
 
 
-def write_exclusive(path: Path, payload: bytes, *, durable: bool) -> None:
-    """Create ``path`` holding ``payload``, all or nothing: written to a temporary file in the same
-    folder (looping on short writes), then linked into place, which fails with ``FileExistsError``
-    (leaving nothing) if ``path`` exists."""
-    tmp = path.parent / f".import-{secrets.token_hex(8)}.tmp"
+@contextlib.contextmanager
+def written_aside(folder: Path, payload: bytes, *, durable: bool) -> Iterator[Path]:
+    """A new temporary file in ``folder`` holding all of ``payload`` (looping on short writes; flushed to
+    disk when ``durable``), for the caller to link or rename into place; removed on leaving unless it
+    was renamed. A crash leaves it behind, for :func:`clean_leftovers`."""
+    tmp = folder / f".import-{secrets.token_hex(8)}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
     try:
         try:
@@ -111,11 +114,9 @@ def write_exclusive(path: Path, payload: bytes, *, durable: bool) -> None:
                 os.fsync(fd)
         finally:
             os.close(fd)
-        os.link(tmp, path)  # never overwrites
+        yield tmp
     finally:
         tmp.unlink(missing_ok=True)
-    if durable:
-        fsync_dir(path.parent)
 
 
 def check_private_dir(path: Path) -> None:

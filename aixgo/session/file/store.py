@@ -68,7 +68,7 @@ from aixgo.session.file.dirs import (
     make_private_dir,
     open_regular,
     write_all,
-    write_exclusive,
+    written_aside,
 )
 from aixgo.session.file.lease import FileLease, holds
 from aixgo.session.file.lines import frame
@@ -381,18 +381,23 @@ class FileBackend:
         finally:
             self._create_lock.release()
 
-    def _claim(self, session_id: str) -> None:
+    def _claim(self, session_id: str, *, agent_may_have: str | None = None) -> Path | None:
         """Make sure no agent has ``session_id`` (the caller holds the store lock): raise
-        ``SessionExistsError`` if one does; remove files of that id without a complete header line,
-        what a create that crashed in the first version left (creates now write the header at once)."""
+        ``SessionExistsError`` if one does — unless it is ``agent_may_have``, whose file is then returned;
+        remove files of that id without a complete header line, what a create that crashed in the first
+        version left (creates now write the header at once)."""
         for name in self._summaries.agent_dirs():
             path = self._path(name, session_id)
             if not check_regular(path):  # raises for a link, folder, FIFO… of that name: never removed
                 continue
             if self._summaries.has_header(path):
-                raise SessionExistsError(f"session {session_id!r} already exists", session_id=session_id)
+                if name == agent_may_have:
+                    return path
+                whose = f" (agent {name!r})" if agent_may_have is not None else ""
+                raise SessionExistsError(f"session {session_id!r} already exists{whose}", session_id=session_id)
             log.warning("session.create.leftover_removed", path=str(path), size=os.path.getsize(path))
             path.unlink()
+        return None
 
     def get_info(self, session_id: str) -> SessionInfo:
         """The session's summary. Raises ``SessionNotFoundError``."""
@@ -507,26 +512,52 @@ class FileBackend:
 
         return self._run(session_id, restore, write=True)
 
-    def import_session(self, plan: ImportPlan) -> SessionInfo:
+    def import_session(self, plan: ImportPlan, *, replace: bool = False) -> SessionInfo:
         """Write a validated session (see :meth:`Backend.import_session`) all at once: to a temporary
-        file, then linked into place (which fails, leaving nothing, if the id appeared meanwhile)."""
+        file, then linked into place (which fails, leaving nothing, if the id appeared meanwhile) or,
+        with ``replace``, renamed over the session's file — one atomic step, taken while holding that
+        file's write lock, so no append is cut in two and every process sees the old file or the new."""
         header = plan.header
+        path = self._path(header.agent, header.id)
+        durable = self.fsync != "never"
         with os_errors(self.base_dir / header.agent):
             self._check_open()
             payload = b"".join(frame(record.encode(), head) for record, head in plan.records_with_heads())
             self._agent_dir(header.agent)
-            with self._creating(), store_lock(self.base_dir, self.lock_timeout):
-                self._claim(header.id)
-                try:
-                    write_exclusive(
-                        self._path(header.agent, header.id), payload, durable=self.fsync != "never"
-                    )
-                except FileExistsError:
-                    raise SessionExistsError(
-                        f"session {header.id!r} already exists", session_id=header.id
-                    ) from None
+            with (
+                written_aside(path.parent, payload, durable=durable) as new,
+                self._creating(),
+                store_lock(self.base_dir, self.lock_timeout),
+            ):
+                stored = self._claim(header.id, agent_may_have=header.agent if replace else None)
+                if stored is None:
+                    try:
+                        os.link(new, path)  # never overwrites
+                    except FileExistsError:
+                        raise SessionExistsError(
+                            f"session {header.id!r} already exists", session_id=header.id
+                        ) from None
+                else:
+                    self._swap(new, stored, header.id)
+                if durable:
+                    fsync_dir(path.parent)
             self._agents.put(header.id, header.agent)
         return self.get_info(header.id)
+
+    def _swap(self, new: Path, path: Path, session_id: str) -> None:
+        """Rename ``new`` over the session file ``path`` while holding its write lock (other processes'
+        logs notice the new file at their next operation; this process's is closed)."""
+        fd = open_regular(path, os.O_RDONLY)
+        try:
+            lock_exclusive(fd, self.lock_timeout, path, session_id)
+            os.rename(new, path)
+        finally:
+            os.close(fd)
+        with self._lock:
+            found = self._logs.get(session_id)
+        if found is not None:
+            with found.lock, self._lock:
+                self._forget_locked(found)
 
     def repair(self, session_id: str, *, apply: bool = False) -> RepairReport:
         """Find the first damaged record of a session file; with ``apply``, keep the valid prefix and move

@@ -318,8 +318,9 @@ class RedisBackend:
             )
         return reply
 
-    def import_session(self, plan: ImportPlan) -> SessionInfo:
-        """Store a session validated by the core (see :meth:`Backend.import_session`) in one Lua script."""
+    def import_session(self, plan: ImportPlan, *, replace: bool = False) -> SessionInfo:
+        """Store a session validated by the core (see :meth:`Backend.import_session`) in one Lua script,
+        which with ``replace`` also deletes the same agent's stored session of that id."""
         header, state = plan.header, plan.state
         session_id = header.id
         order = {entry_id: w for w, entry_id in enumerate(state.entries, start=1)}
@@ -354,6 +355,7 @@ class RedisBackend:
         ]  # fmt: skip
         args = self._args(
             secrets.token_hex(8),
+            header.agent if replace else "",
             len(meta) // 2, *meta,
             len(state.history), *(encode_entry(e) for e in state.history),
             len(gone) // 2, *gone,

@@ -1,12 +1,14 @@
--- ARGV[3] nonce (a retried import succeeds), then four sections, each a count followed by its items:
+-- ARGV[3] nonce (a retried import succeeds), [4] '' or the agent whose stored session of this id the
+-- import replaces (in this one script: readers see the old session or the new one, never neither),
+-- then four sections, each a count followed by its items:
 -- meta field/value pairs, hist items, gone id/json pairs, ent id/record pairs, cps field/value pairs.
 local ex = redis.call('HMGET', KEYS[1], 'agent', 'nonce')
 if ex[1] then
   if ex[2] == ARGV[3] then return {'ok'} end
-  return {'exists', ex[1]}
+  if ARGV[4] == '' or ex[1] ~= ARGV[4] then return {'exists', ex[1]} end
 end
-redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5])
-local at = 4
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+local at = 5
 local function section(key, command, width)
   local n = tonumber(ARGV[at])
   at = at + 1
