@@ -25,7 +25,8 @@ class ReActAgent(ReActSpec, BaseAgent):
         name: the agent's name (logged with every event, recorded in errors).
         model: any :class:`~aixgo.llm.protocol.ChatModel`.
         prompt: the system prompt (sent first with every request, not stored in the session).
-        tools: built-in names, ``"module:function"`` references, :class:`Tool` objects, functions,
+        tools: built-in names, ``"module:function"`` references, :class:`Tool` objects, functions, MCP
+            servers (:class:`~aixgo.agents.tools.mcp.MCPToolset`),
             or a :class:`ToolRegistry`.
         max_steps: model requests allowed per turn before :class:`MaxStepsExceededError`.
         temperature: sampling temperature (None: the server's default).

@@ -6,13 +6,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from aixgo.agents.context.budget import ContextBudget, ContextSettings
 from aixgo.agents.observe import TurnObserver
 from aixgo.agents.text_format import STOP_SEQUENCES, text_instructions
-from aixgo.agents.tools import MAX_RESULT_CHARS, Tool, ToolRegistry, resolve_tools
+from aixgo.agents.tools import MAX_RESULT_CHARS, ToolRegistry, resolve_tools
+from aixgo.agents.tools.resolve import ToolSpec
 from aixgo.errors import AgentError
 from aixgo.llm.protocol import ChatModel, ModelSettings
 
@@ -37,7 +38,7 @@ class ReActSpec:
         name: str,
         model: ChatModel,
         prompt: str = "",
-        tools: Iterable[str | Tool | Callable[..., Any]] | ToolRegistry = (),
+        tools: Iterable[ToolSpec] | ToolRegistry = (),
         max_steps: int = 10,
         temperature: float | None = None,
         max_history_messages: int | None = None,

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from aixgo.agents.tools import Tool
+from aixgo.agents.tools import BaseTool
 from aixgo.errors import LLMResponseError
 
 OBSERVATION_PREFIX = "Observation: "
@@ -109,7 +109,7 @@ def parse_react_text(text: str) -> TextAction | TextFinalAnswer:
     )
 
 
-def action_arguments(tool_input: str, tool: Tool | None) -> str | dict[str, Any]:
+def action_arguments(tool_input: str, tool: BaseTool | None) -> str | dict[str, Any]:
     """The tool arguments for an ``Action Input``: JSON as is; plain text is given to the tool's only
     parameter when it has exactly one (models often write ``Action Input: 2 + 2``)."""
     text = tool_input.strip()
@@ -129,7 +129,7 @@ def action_arguments(tool_input: str, tool: Tool | None) -> str | dict[str, Any]
     return text or "{}"
 
 
-def text_instructions(tools: Iterable[Tool]) -> str:
+def text_instructions(tools: Iterable[BaseTool]) -> str:
     """The format instructions appended to the system prompt of a text-format agent."""
     listed = list(tools)
     lines: list[str] = []

@@ -99,7 +99,7 @@ class ReActTurn:
         self.conversation = conversation
         self.messages: list[Message] = [{"role": "user", "content": user_message}]
         self.user_seq = user_seq
-        self.schemas = spec.tools.schemas() if spec.react_format == "native" else []
+        self.schemas: list[dict[str, Any]] = []  # the tools as offered, set when the turn runs
         self.log: structlog.stdlib.BoundLogger = _log.bind(agent=spec.name, session_id=session.id)
         self.on_event: EventSink | None = None
         self.steps = 0  # model requests
@@ -130,6 +130,8 @@ class ReActTurn:
         """
         self.on_event = on_event
         started = time.perf_counter()
+        await self.spec.tools.aprepare()  # connects the MCP servers not connected yet (no I/O once they are)
+        self.schemas = self.spec.tools.schemas() if self.spec.react_format == "native" else []
         self.log.info("agent.turn.start", history_turns=len(self.conversation.turns), tools=len(self.spec.tools))
         with self._observed("turn", self.spec.name) as observed:
             try:
@@ -352,7 +354,8 @@ class ReActTurn:
         await self.persist({"role": "assistant", "content": response.content, "tool_calls": stored})
         for call in calls:
             result = await self.run_tool(call.id, call.name, call.arguments)
-            await self.persist({"role": "tool", "tool_call_id": call.id, "content": result.content})
+            await self.persist({"role": "tool", "tool_call_id": call.id, "content": result.content,
+                                **result.message_fields()})
         return None
 
     async def _text_action(self, response: ModelResponse) -> str | None:

@@ -336,3 +336,51 @@ def test_invalid_json_arguments_read_well() -> None:
         with pytest.raises(ValueError) as caught:
             parse_arguments(raw)
         assert expected in str(caught.value) and " at at " not in str(caught.value)
+
+
+def test_the_public_names_of_aixgo_agents_tools_still_import() -> None:
+    """aixgo.agents.tools became a package (tool sources behind one interface); its names stay."""
+    from aixgo.agents import tools
+
+    for name in ("BUILTIN_TOOLS", "MAX_RESULT_CHARS", "Tool", "ToolRegistry", "ToolResult", "format_result",
+                 "parse_arguments", "resolve_tools", "tool", "BaseTool", "ToolSource"):
+        assert hasattr(tools, name), name
+    assert {t.source for t in BUILTIN_TOOLS.values()} == {"built-in"}
+    assert search.source == "python" and search.origin.endswith(":search")
+
+
+class _Changing:
+    """A tool source whose tools change while the agent runs (as an MCP server's do)."""
+
+    label = "changing"
+
+    def __init__(self, *tools: Tool) -> None:
+        self.current = list(tools)
+        self.prepared = 0
+
+    def tools(self) -> Sequence[Tool]:
+        return self.current
+
+    async def aprepare(self) -> None:
+        self.prepared += 1
+
+
+def test_a_tool_source_is_offered_as_it_is_now_and_fixed_tools_win_a_name(aixgo_logs: LogCapture) -> None:
+    def greet(name: str) -> str:
+        """Say hello."""
+        return f"hello {name}"
+
+    def calculator(expression: str) -> str:
+        """Another calculator."""
+        return "shadowed"
+
+    source = _Changing(Tool(greet))
+    registry = resolve_tools(["calculator", source])
+    asyncio.run(registry.aprepare())
+    assert source.prepared == 1 and registry.names == ["calculator", "greet"]
+    assert asyncio.run(registry.execute("greet", '{"name": "Ada"}')).content == "hello Ada"
+    source.current = [Tool(calculator)]
+    assert registry.names == ["calculator"]
+    assert asyncio.run(registry.execute("calculator", '{"expression": "2+3"}')).content == "5"
+    assert [e["tool"] for e in aixgo_logs.named("tool.shadowed")] == ["calculator"]
+    assert "greet" not in registry and len(registry) == 1
