@@ -9,6 +9,9 @@ nowhere else (each adjustment has a test against the local test server's matchin
 * **``content: ""`` on assistant messages that only call tools.** OpenAI sends and accepts
   ``content: null`` there; llama-cpp-python's server refuses it (``Input should be a valid string``,
   a 500), which would break every later turn of a session that once called a tool.
+* **Tool results carry only ``role``, ``content`` and ``tool_call_id``.** A stored result may keep
+  more (an MCP server's content blocks under ``output``); OpenAI refuses a field it does not know
+  ("Additional properties are not allowed").
 """
 
 from __future__ import annotations
@@ -18,14 +21,20 @@ from typing import Any
 
 from aixgo.llm.protocol import Message, ToolSchema
 
+_TOOL_RESULT_FIELDS = ("role", "content", "tool_call_id")
+
 
 def outgoing_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
     """The messages as sent: copies, with ``content: ""`` where an assistant message calls tools and
-    has no text."""
+    has no text, and tool results reduced to their chat fields."""
     out = []
     for message in messages:
+        role = message.get("role")
+        if role == "tool":
+            out.append({key: message[key] for key in _TOOL_RESULT_FIELDS if key in message})
+            continue
         sent = dict(message)
-        if sent.get("role") == "assistant" and sent.get("tool_calls") and sent.get("content") is None:
+        if role == "assistant" and sent.get("tool_calls") and sent.get("content") is None:
             sent["content"] = ""
         out.append(sent)
     return out

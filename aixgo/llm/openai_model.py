@@ -36,9 +36,10 @@ from aixgo.llm.protocol import (
     ToolSchema,
     as_stream,
 )
-from aixgo.llm.quirks import NO_STREAM_WITH_TOOLS, QUIRKS
+from aixgo.llm.quirks import CLEAN_TOOL_SCHEMAS, NO_STREAM_WITH_TOOLS, QUIRKS
 from aixgo.llm.refusals import request_error
 from aixgo.llm.retry import RetryPolicy, call_with_retries
+from aixgo.llm.tool_schemas import clean_tool_schemas, refuses_tool_schemas
 from aixgo.logs import get_logger
 
 log = get_logger("aixgo.llm")
@@ -63,13 +64,15 @@ _NOT_ABOUT_STREAMING = (401, 403, 404)
 
 def _cannot_stream(exc: LLMError) -> bool:
     """Whether a failed streamed request may be one the server cannot stream: it sent nothing, or it
-    refused the request for a reason that is not the key, the model or the context window."""
+    refused the request for a reason that is not the key, the model, the context window or a tool
+    schema."""
     if isinstance(exc, _NothingStreamed):
         return True
     return (
         isinstance(exc, LLMRequestError)
         and not isinstance(exc, ContextWindowExceededError)
         and exc.status_code not in _NOT_ABOUT_STREAMING
+        and not refuses_tool_schemas(str(exc))
     )
 
 
@@ -188,12 +191,65 @@ class OpenAIChatModel:
     ) -> ModelResponse:
         """Send one chat-completions request (retrying as the policy allows) and return the answer.
 
+        Tool schemas go as they are; a server that refuses one of them (OpenAI: "Invalid schema for
+        function"; ollama: "cannot unmarshal") is asked again with cleaned schemas
+        (:mod:`aixgo.llm.tool_schemas`), and when that works, that server and model get cleaned
+        schemas from then on.
+
         Raises:
             LLMConfigError: no model name in ``settings`` or the constructor.
             LLMRequestError: the server refused the request (400/401/403/404 …); the message says what to fix.
             LLMUnavailableError: 429/5xx/timeouts/connection errors outlasted the retries.
             LLMResponseError: the server answered something that is not a chat completion.
         """
+        model = settings.model or self.model or ""
+        sent = self._sendable_tools(model, tools)
+        try:
+            return await self._complete(messages, sent, settings)
+        except LLMRequestError as exc:
+            cleaned = self._cleaned_after(exc, model, sent)
+            if cleaned is None:
+                raise
+            return await self._complete_cleaned(messages, cleaned, settings, model, str(exc))
+
+    async def _complete_cleaned(
+        self,
+        messages: Sequence[Message],
+        cleaned: list[dict[str, Any]],
+        settings: ModelSettings,
+        model: str,
+        refusal: str,
+    ) -> ModelResponse:
+        """The request again with cleaned tool schemas; when it works, remember to clean them."""
+        response = await self._complete(messages, cleaned, settings)
+        if QUIRKS.learn(self.where, model, CLEAN_TOOL_SCHEMAS):
+            log.warning("llm.tool_schemas.cleaned", where=self.where, model=model, reason=refusal,
+                        hint="this server and model get cleaned tool schemas from now on")
+        return response
+
+    def _sendable_tools(self, model: str, tools: Sequence[ToolSchema]) -> Sequence[ToolSchema]:
+        """``tools`` as this server and model take them: cleaned if it refused schemas before."""
+        if tools and QUIRKS.has(self.where, model, CLEAN_TOOL_SCHEMAS):
+            return clean_tool_schemas(tools)
+        return tools
+
+    def _cleaned_after(
+        self, exc: LLMError, model: str, sent: Sequence[ToolSchema]
+    ) -> list[dict[str, Any]] | None:
+        """The cleaned tools to try after ``exc``, when it refused the tool schemas as sent and
+        cleaning changes them; else None."""
+        if not sent or QUIRKS.has(self.where, model, CLEAN_TOOL_SCHEMAS) or not refuses_tool_schemas(str(exc)):
+            return None
+        cleaned = clean_tool_schemas(sent)
+        return cleaned if cleaned != [dict(tool) for tool in sent] else None
+
+    async def _complete(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSchema],
+        settings: ModelSettings,
+    ) -> ModelResponse:
+        """One request (retried as the policy allows)."""
         model, body, options = self._request(messages, tools, settings)
         client = self._client()
         started = time.perf_counter()
@@ -274,20 +330,30 @@ class OpenAIChatModel:
         With tools offered, a server that ends the stream before its first chunk or refuses the
         streamed request (llama-cpp-python closes it empty) is asked again without streaming, and the
         answer's text given as one delta; when that works, later requests with tools to the same
-        server and model are sent without streaming from the start (:mod:`aixgo.llm.quirks`)."""
+        server and model are sent without streaming from the start (:mod:`aixgo.llm.quirks`). A
+        refused tool schema is handled as :meth:`complete` handles it (that step's answer then comes
+        whole; later steps stream with cleaned schemas)."""
         model = settings.model or self.model or ""
         if tools and QUIRKS.has(self.where, model, NO_STREAM_WITH_TOOLS):
             for item in as_stream(await self.complete(messages, tools, settings)):
                 yield item
             return
+        sent = self._sendable_tools(model, tools)
         started = False
         try:
-            async for item in self._stream(messages, tools, settings):
+            async for item in self._stream(messages, sent, settings):
                 started = True
                 yield item
             return
         except LLMError as exc:
-            if started or not tools or not _cannot_stream(exc):
+            if started or not tools:
+                raise
+            cleaned = self._cleaned_after(exc, model, sent)
+            if cleaned is not None:
+                for item in as_stream(await self._complete_cleaned(messages, cleaned, settings, model, str(exc))):
+                    yield item
+                return
+            if not _cannot_stream(exc):
                 raise
             reason = str(exc)
         response = await self.complete(messages, tools, settings)

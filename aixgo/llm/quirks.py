@@ -15,6 +15,10 @@ chat format opens the event stream and closes it empty ("Automatic streaming too
 supported"); other servers refuse the request."""
 
 
+CLEAN_TOOL_SCHEMAS = "clean_tool_schemas"
+"""The server refuses some valid tool parameter schemas (see :mod:`aixgo.llm.tool_schemas`)."""
+
+
 class ServerQuirks:
     """A thread-safe set of ``(server, model, quirk)`` facts."""
 
@@ -44,4 +48,4 @@ class ServerQuirks:
 QUIRKS = ServerQuirks()
 """What this process has learned."""
 
-__all__ = ["NO_STREAM_WITH_TOOLS", "QUIRKS", "ServerQuirks"]
+__all__ = ["CLEAN_TOOL_SCHEMAS", "NO_STREAM_WITH_TOOLS", "QUIRKS", "ServerQuirks"]

@@ -73,14 +73,20 @@ class RecordedRequest:
 PERSONALITIES = ("openai", "llama.cpp", "ollama", "vllm", "vllm-no-auto-tools")
 """How the server treats what it is sent, after the documented behaviour of real servers:
 
-* ``openai``: accepts every valid request.
+* ``openai``: accepts every valid request, and refuses (400) a message with a field its role does not
+  have ("Additional properties are not allowed ('output' was unexpected)") and tool parameters it
+  finds invalid: not ``type: object`` at the root, a root without ``properties``, an array schema
+  without ``items`` ("Invalid schema for function 'f': In context=(), object schema missing
+  properties.", ``code: invalid_function_parameters``, as MCP servers' users keep meeting).
 * ``llama.cpp``: as llama-cpp-python's server with a function-calling chat format, a request without
   ``tool_choice`` is answered as if no tools were offered (they are left out of the prompt), a
   message whose ``content`` is null is refused with a 500 ("Input should be a valid string"), and a
   streamed request that offers tools with ``tool_choice: "auto"`` gets a 200 event stream that ends
   without a single chunk (its log says "Automatic streaming tool choice is not supported").
 * ``ollama``: answers tool calls with ``finish_reason: "stop"`` (ollama/ollama#5995 before the fix;
-  some OpenAI models do the same), and sends no ``usage``.
+  some OpenAI models do the same), sends no ``usage``, and refuses a tool whose parameter has a list
+  of types (``"type": ["string", "null"]``) with a 400 "json: cannot unmarshal array into Go struct
+  field .tools.function.parameters.properties.type of type string" (ollama/ollama#10328, 0.6.5).
 * ``vllm``: started with ``--enable-auto-tool-choice``: behaves like ``openai``.
 * ``vllm-no-auto-tools``: started without it: ``tool_choice: "auto"`` is refused with a 400 saying
   ``"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set``."""
@@ -99,7 +105,51 @@ CONTEXT_ERRORS = ("openai", "vllm", "llama.cpp", "llama.cpp-old")
 * ``llama.cpp-old``: 400, "request (M tokens) exceeds the available context size (N tokens), try
   increasing it"."""
 
+_MESSAGE_FIELDS = {
+    "system": {"role", "content", "name"},
+    "developer": {"role", "content", "name"},
+    "user": {"role", "content", "name"},
+    "assistant": {"role", "content", "name", "tool_calls", "refusal", "audio", "function_call"},
+    "tool": {"role", "content", "tool_call_id"},
+}
+"""The fields OpenAI accepts in a chat message, by role."""
+
 _TOKEN = re.compile(r"\w+|[^\w\s]")
+
+
+def openai_schema_problem(schema: Any, context: tuple[str, ...] = ()) -> str | None:
+    """What OpenAI says about a function's parameters it refuses (None if it accepts them)."""
+    if not isinstance(schema, dict):
+        return None
+    where = f"In context=({', '.join(repr(part) for part in context)}{',' if len(context) == 1 else ''})"
+    kind = schema.get("type")
+    if not context and kind != "object":
+        return f"schema must be a JSON Schema of 'type: \"object\"', got 'type: \"{kind}\"'."
+    if not context and "properties" not in schema:
+        return f"{where}, object schema missing properties."
+    if kind == "array" and "items" not in schema:
+        return f"{where}, array schema missing items."
+    for name, inner in (schema.get("properties") or {}).items():
+        if (found := openai_schema_problem(inner, (*context, "properties", name))) is not None:
+            return found
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict) and (found := openai_schema_problem(schema[key], (*context, key))):
+            return found
+    for key in ("anyOf", "oneOf", "allOf"):
+        for number, inner in enumerate(schema.get(key) or []):
+            if (found := openai_schema_problem(inner, (*context, key, str(number)))) is not None:
+                return found
+    return None
+
+
+def ollama_schema_problem(schema: Any) -> str | None:
+    """What an ollama 0.6 says about a function's parameters it cannot read (None if it can)."""
+    properties = schema.get("properties") if isinstance(schema, dict) else None
+    for inner in (properties or {}).values():
+        if isinstance(inner, dict) and isinstance(inner.get("type"), list):
+            return ("json: cannot unmarshal array into Go struct field .tools.function.parameters.properties.type "
+                    "of type string")
+    return None
 
 
 def count_tokens(body: dict[str, Any]) -> int:
@@ -287,6 +337,19 @@ class OpenAIServer:
             return 400, "Unrecognized request argument supplied: stream_options"
         if self.refuses_streaming_tools and body.get("stream") and body.get("tools"):
             return 400, "streaming is not supported when tools are given"
+        for offered in body.get("tools") or []:
+            function = offered.get("function") if isinstance(offered, dict) else None
+            parameters = function.get("parameters") if isinstance(function, dict) else None
+            if self.personality == "openai" and (problem := openai_schema_problem(parameters)) is not None:
+                return 400, f"Invalid schema for function '{function['name']}': {problem}"
+            if self.personality == "ollama" and (problem := ollama_schema_problem(parameters)) is not None:
+                return 400, problem
+        if self.personality == "openai":
+            for number, message in enumerate(body.get("messages") or []):
+                allowed = _MESSAGE_FIELDS.get(message.get("role")) if isinstance(message, dict) else None
+                extra = sorted(set(message) - allowed) if allowed is not None else []
+                if extra:
+                    return 400, f"Additional properties are not allowed ({extra[0]!r} was unexpected) - 'messages.{number}'"
         if self.personality == "vllm-no-auto-tools" and body.get("tool_choice") == "auto":
             return 400, '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set'
         if self.personality != "llama.cpp":

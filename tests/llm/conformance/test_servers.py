@@ -8,12 +8,14 @@ that the next request can send as it is.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import pytest
 
 from aixgo.agents import ReActAgent
 from aixgo.agents.events import TextDeltaEvent, ToolResultEvent, TurnEvent
+from aixgo.agents.tools import BaseTool, ToolResult
 from aixgo.errors import LLMRequestError
 from aixgo.llm import OpenAIChatModel, RetryPolicy
 from aixgo.session import Manager, Session
@@ -121,3 +123,78 @@ def test_a_server_that_streams_nothing_with_tools_is_asked_whole_once_and_from_t
         asked = [bool(body.get("stream")) for body in server.chat_requests]
     assert asked == [True, False, False, False]  # one failed attempt, then whole answers only
     assert [e.type.value for e in session.get_entries()].count("error") == 0
+
+
+def test_a_stored_tool_result_with_details_is_sent_without_them(
+    server: OpenAIServer, fast_retries: RetryPolicy, session: Session
+) -> None:
+    """A tool result stores more than the model reads (an MCP server's content blocks, under
+    ``output``); OpenAI refuses a message with a field it does not know, so only the chat fields go."""
+    session.append_message("user", "What time is it?")
+    call_id = "call_1"
+    session.append_message("assistant", None, tool_calls=[call("get_time", {}, id=call_id)])
+    session.append_message("tool", "12:00", tool_call_id=call_id, output={"server": "time", "content": []})
+    session.append_message("assistant", "It is noon.")
+    server.enqueue("Still noon.")
+    assert _turn(_agent(server, fast_retries), session, "And now?") == "Still noon."
+    sent = [m for m in server.chat_requests[-1]["messages"] if m["role"] == "tool"]
+    assert sent == [{"role": "tool", "tool_call_id": call_id, "content": "12:00"}]
+
+
+class _Loose(BaseTool):
+    """A tool whose parameters are as loose as some MCP servers write them."""
+
+    def __init__(self, name: str, parameters: dict[str, Any]) -> None:
+        self.name, self.description, self.parameters = name, f"The {name} tool.", parameters
+
+    async def run(self, arguments: Mapping[str, Any], *, max_chars: int = 16_000) -> ToolResult:
+        return ToolResult(f"{self.name} ran with {sorted(arguments)}")
+
+
+LOOSE_SCHEMAS = {
+    "no_properties": {"type": "object"},
+    "untyped_items": {"type": "object", "properties": {"ids": {"type": "array"}}},
+    "nullable": {"type": "object", "properties": {"when": {"type": ["string", "null"]}}},
+}
+REFUSES_LOOSE_SCHEMAS = {"openai", "ollama"}
+"""OpenAI refuses a root without properties and an array without items; ollama 0.6 a list of types."""
+
+
+def test_tool_schemas_go_as_they_are_and_are_cleaned_only_for_a_server_that_refuses_them(
+    server: OpenAIServer, fast_retries: RetryPolicy, session: Session
+) -> None:
+    tools = [_Loose(name, schema) for name, schema in LOOSE_SCHEMAS.items()]
+    model = OpenAIChatModel("test-model", base_url=server.base_url, api_key="sk-test", retry_policy=fast_retries)
+    agent = ReActAgent("assistant", model, "You are a test.", tools=tools, model_name="test-model")
+    server.enqueue(tool_calls(call("untyped_items", {"ids": [1, 2]})), "done", "again")
+    assert _turn(agent, session, "Use the tools.") == "done"
+    assert [e.data["content"] for e in session.get_entries() if e.type.value == "tool_result"] == [
+        "untyped_items ran with ['ids']"]
+    assert _streamed_turn(agent, session, "Once more.")[0] == "again"
+    bodies = server.chat_requests
+    sent = [{t["function"]["name"]: t["function"]["parameters"] for t in body["tools"]} for body in bodies]
+    if server.personality in REFUSES_LOOSE_SCHEMAS:
+        assert sent[0] == LOOSE_SCHEMAS  # refused once, then every request cleaned from the start
+        cleaned = sent[1]
+        assert cleaned["no_properties"] == {"type": "object", "properties": {}}
+        assert cleaned["untyped_items"]["properties"]["ids"] == {"type": "array", "items": {}}
+        assert cleaned["nullable"]["properties"]["when"] == {"anyOf": [{"type": "string"}, {"type": "null"}]}
+        assert all(schemas == cleaned for schemas in sent[1:]) and len(sent) == 4
+        assert bodies[3].get("stream")  # a schema refusal is not taken for a server that cannot stream
+    else:
+        assert all(schemas == LOOSE_SCHEMAS for schemas in sent)
+
+
+def test_a_refused_schema_in_a_streamed_first_turn_costs_one_refused_request(
+    fast_retries: RetryPolicy, session: Session
+) -> None:
+    with OpenAIServer(personality="openai") as server:
+        model = OpenAIChatModel("test-model", base_url=server.base_url, api_key="sk-test", retry_policy=fast_retries)
+        agent = ReActAgent("assistant", model, "You are a test.", tools=[_Loose("no_properties", {"type": "object"})],
+                           model_name="test-model")
+        server.enqueue("whole", "streamed")
+        assert _streamed_turn(agent, session, "Hi")[0] == "whole"
+        assert _streamed_turn(agent, session, "Hi again")[0] == "streamed"
+        requests = [(bool(body.get("stream")), body["tools"][0]["function"]["parameters"]) for body in server.chat_requests]
+    cleaned = {"type": "object", "properties": {}}
+    assert requests == [(True, {"type": "object"}), (False, cleaned), (True, cleaned)]
