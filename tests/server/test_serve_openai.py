@@ -8,6 +8,7 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,26 +58,26 @@ def test_chat_completions_with_memory(served: Served, upstream: OpenAIServer, tm
 
 
 def test_streamed_answers_arrive_as_the_model_sends_them(served: Served, upstream: OpenAIServer) -> None:
-    upstream.enqueue(Reply(content="one two three four five", delay=0.2, chunk_delay=0.15))
+    released = threading.Event()
+    upstream.enqueue(Reply(content="one two three four five", hold=released))
     api = client(served)
-    started = time.perf_counter()
     stream = api.chat.completions.create(model="bot", stream=True, stream_options={"include_usage": True},
                                          messages=[{"role": "user", "content": "count"}],
                                          extra_headers={"X-Session-Id": "streamed-1"})
-    arrivals, text, usage = [], "", None
+    text, usage, first_word_while_held = "", None, None
     for chunk in stream:
         if chunk.choices and chunk.choices[0].delta.content:
-            arrivals.append(time.perf_counter() - started)
+            if not text:
+                first_word_while_held = not released.is_set()
+                released.set()  # only now does the upstream send the rest
             text += chunk.choices[0].delta.content
         if chunk.usage is not None:
             usage = chunk.usage
     assert text == "one two three four five"
     assert usage is not None and usage.total_tokens == 18
-    # Passed on, not buffered: the first word reaches the client before the upstream has even sent its
-    # fourth (0.2 s + 3 x 0.15 s; a buffering server could not answer before 0.8 s), and the words
-    # arrive spread out as they were sent. The bound leaves 0.45 s of slack for a loaded 2-core CI box.
-    fourth_word_sent = 0.2 + 3 * 0.15
-    assert arrivals[0] < fourth_word_sent and arrivals[-1] - arrivals[0] > 0.45
+    # Passed on, not buffered: the first word reached the client while the upstream still held back the
+    # rest, waiting for it (a buffering server would have let the upstream's wait run out).
+    assert first_word_while_held is True and upstream.holds_timed_out == 0
 
 
 def test_sessions_api(served: Served) -> None:

@@ -37,6 +37,9 @@ class Reply:
     error_message: str = "scripted error"
     chunk_delay: float = 0.0
     """Streamed (``stream: true``): seconds between chunks (``delay`` is the time to the first)."""
+    hold: threading.Event | None = None
+    """Streamed: after the first word, wait (30 s at most) until this is set before sending the rest;
+    a wait that ran out is counted in :attr:`OpenAIServer.holds_timed_out`."""
 
 
 def text(content: str | None, **kwargs: Any) -> Reply:
@@ -200,6 +203,7 @@ class OpenAIServer:
         self.rejects_stream_options = rejects_stream_options
         self.refuses_streaming_tools = refuses_streaming_tools
         self.refused_for_context = 0
+        self.holds_timed_out = 0
         self._replies: deque[Reply] = deque()
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -418,9 +422,11 @@ def _handler_for(server: OpenAIServer) -> type[BaseHTTPRequestHandler]:
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up (timeout): nothing to tell it
 
-        def _stream(self, chunks: list[dict[str, Any]], delay: float, *, done: bool = True) -> None:
+        def _stream(
+            self, chunks: list[dict[str, Any]], delay: float, *, done: bool = True, hold: threading.Event | None = None
+        ) -> None:
             """Server-sent events, one chunk each, flushed as they go; the connection closes at the end
-            (``done``: after ``data: [DONE]``)."""
+            (``done``: after ``data: [DONE]``). ``hold``: see :attr:`Reply.hold`."""
             try:
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
@@ -432,6 +438,8 @@ def _handler_for(server: OpenAIServer) -> type[BaseHTTPRequestHandler]:
                         server.stopping.wait(delay)
                     self.wfile.write(f"data: {json.dumps(item)}\n\n".encode())
                     self.wfile.flush()
+                    if number == 1 and hold is not None and not hold.wait(30):
+                        server.holds_timed_out += 1
                 if done:
                     self.wfile.write(b"data: [DONE]\n\n")
                     self.wfile.flush()
@@ -495,7 +503,7 @@ def _handler_for(server: OpenAIServer) -> type[BaseHTTPRequestHandler]:
                 model = body.get("model", "test-model") if isinstance(body, dict) else "test-model"
                 request = body if isinstance(body, dict) else None
                 if request is not None and request.get("stream"):
-                    self._stream(server.chunks(reply, model, request), reply.chunk_delay)
+                    self._stream(server.chunks(reply, model, request), reply.chunk_delay, hold=reply.hold)
                 else:
                     self._send(reply.status, server.completion(reply, model, request), reply.headers)
 
