@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from aixgo.errors import LLMConfigError
+from aixgo.llm.demo import OfflineDemoModel
 from aixgo.llm.openai_model import DEFAULT_TIMEOUT, OpenAIChatModel
 from aixgo.llm.protocol import ChatModel
 from aixgo.llm.retry import RetryPolicy
+from aixgo.llm.scripted import ScriptedModel
 
 PROVIDERS = ("openai", "scripted")
 
@@ -34,17 +36,14 @@ def build_model(
     ``model_name`` as its model; ``timeout`` in seconds (default 60), ``max_retries`` (default 2).
 
     ``provider="scripted"``: offline, no network. With a ``script``, a
-    :class:`~aixgo.testing.ScriptedModel` that answers with those strings in order (and raises
-    :class:`~aixgo.testing.ScriptExhaustedError` after the last); without one, the rule-based
-    :class:`~aixgo.testing.OfflineDemoModel`.
+    :class:`~aixgo.llm.scripted.ScriptedModel` that answers with those strings in order (and raises
+    :class:`~aixgo.llm.scripted.ScriptExhaustedError` after the last); without one, the rule-based
+    :class:`~aixgo.llm.demo.OfflineDemoModel`.
 
     Raises:
         LLMConfigError: unknown provider, or the OpenAI client cannot be configured.
     """
     if provider == "scripted":
-        # aixgo.testing imports aixgo.llm, so it is imported here, when asked for.
-        from aixgo.testing import OfflineDemoModel, ScriptedModel  # noqa: PLC0415
-
         return ScriptedModel(list(script)) if script else OfflineDemoModel()
     if provider == "openai":
         return OpenAIChatModel(

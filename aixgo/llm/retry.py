@@ -28,9 +28,9 @@ from tenacity import (
     stop_after_attempt,
 )
 
-from aixgo.config.problems import mask_secrets
 from aixgo.errors import LLMUnavailableError
 from aixgo.logs import get_logger
+from aixgo.redaction import mask_secrets
 
 log = get_logger("aixgo.llm")
 

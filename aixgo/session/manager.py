@@ -1,11 +1,9 @@
 """``Manager`` (and, from :mod:`aixgo.session.session`, ``Session``): the public session API over any :class:`~aixgo.session.backend.Backend`.
 
 Every method has an awaitable twin whose name starts with ``a`` (``get_or_create`` /
-``aget_or_create``, ``append_message`` / ``aappend_message``, …) for code on an event loop. The
-twins run the store's I/O on the manager's own bounded thread pool (``io_threads``, never the
-loop's default executor), shield writes from cancellation (a cancelled turn never leaves a write
-half done: it completes, then the cancellation is delivered), and wait for leases on the event loop
-itself, so no thread is ever parked on a lock or a lease while other work needs one.
+``aget_or_create``, ``append_message`` / ``aappend_message``, …) for code on an event loop; they
+run as :mod:`aixgo.session.io` describes (the manager's own bounded I/O pool, shielded writes, lease
+waits on the event loop).
 """
 
 from __future__ import annotations
@@ -13,26 +11,26 @@ from __future__ import annotations
 import asyncio
 import builtins
 import functools
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, TypeVarTuple
 
-from aixgo.errors import InvalidEntryError, SessionExistsError, SessionNotFoundError, StoreClosedError
+from aixgo.errors import InvalidEntryError, SessionExistsError, SessionNotFoundError
 from aixgo.logs import get_logger
 from aixgo.session.backend import Backend
 from aixgo.session.core.codec import utcnow
 from aixgo.session.core.records import Header, RecordError, check_json
 from aixgo.session.core.transfer import ImportPlan, plan_import
 from aixgo.session.ids import new_session_id, validate_id
+from aixgo.session.io import StoreIO
 from aixgo.session.session import DEFAULT_LEASE_TTL, HeldLease, Session
 from aixgo.session.types import Checkpoint, Entry, SessionInfo
 
 log = get_logger("aixgo.session")
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 DEFAULT_IO_THREADS = 8
 
@@ -45,48 +43,17 @@ class Manager:
     """
 
     def __init__(self, backend: Backend, *, io_threads: int = DEFAULT_IO_THREADS) -> None:
-        if io_threads < 1:
-            raise ValueError(f"io_threads must be >= 1, got {io_threads!r}")
-        self._backend: Backend | None = backend
-        self._lock = threading.Lock()
-        self._io_threads = io_threads
-        self._executor: ThreadPoolExecutor | None = None
+        self._io = StoreIO(backend, io_threads)
 
     @property
     def backend(self) -> Backend:
         """The store this manager uses."""
-        return self._open_backend()
+        return self._io.backend
 
-    def _open_backend(self) -> Backend:
-        backend = self._backend
-        if backend is None:
-            raise StoreClosedError("the session manager is closed")
-        return backend
-
-    def _pool(self) -> ThreadPoolExecutor:
-        with self._lock:
-            if self._backend is None:
-                raise StoreClosedError("the session manager is closed")
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(self._io_threads, thread_name_prefix="aixgo-store")
-            return self._executor
-
-    async def run_blocking(self, fn: Callable[..., T], *args: Any, write: bool = False) -> T:
+    async def run_blocking(self, fn: Callable[[*Ts], T], *args: *Ts, write: bool = False) -> T:
         """Run ``fn(*args)`` (blocking store work, e.g. several session calls in a row) on this manager's
         own I/O pool, in one hop from the event loop; ``write=True`` shields it from cancellation."""
-        future = self._submit(fn, *args)
-        return await (asyncio.shield(future) if write else future)
-
-    def _submit(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
-        return asyncio.get_running_loop().run_in_executor(self._pool(), functools.partial(fn, *args))
-
-    async def _io(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run blocking store I/O on this manager's own pool."""
-        return await self._submit(fn, *args)
-
-    async def _write(self, fn: Callable[..., T], *args: Any) -> T:
-        """:meth:`_io` for a write: shielded, so cancelling the caller lets the write finish."""
-        return await asyncio.shield(self._submit(fn, *args))
+        return await (self._io.write(fn, *args) if write else self._io.read(fn, *args))
 
     # -- sessions ------------------------------------------------------------------------------
 
@@ -100,9 +67,9 @@ class Manager:
     ) -> Session:
         """Create a new session (a random id if none is given). Raises ``SessionExistsError``."""
         header = self._header(agent, session_id, user_id, metadata)
-        info = self._open_backend().create_session(header)
+        info = self._io.backend.create_session(header)
         log.info("session.create", session_id=header.id, agent=agent)
-        return Session(self, info)
+        return Session(self._io, info)
 
     async def acreate(
         self,
@@ -113,7 +80,7 @@ class Manager:
         metadata: dict[str, Any] | None = None,
     ) -> Session:
         """Awaitable :meth:`create`."""
-        return await self._write(
+        return await self._io.write(
             functools.partial(self.create, user_id=user_id, metadata=metadata), agent, session_id
         )
 
@@ -138,12 +105,12 @@ class Manager:
     def get(self, session_id: str) -> Session:
         """The existing session with this id. Raises ``SessionNotFoundError``."""
         validate_id(session_id)
-        return Session(self, self._open_backend().get_info(session_id))
+        return Session(self._io, self._io.backend.get_info(session_id))
 
     async def aget(self, session_id: str) -> Session:
         """Awaitable :meth:`get`."""
         validate_id(session_id)
-        return Session(self, await self._io(self._open_backend().get_info, session_id))
+        return Session(self._io, await self._io.read(self._io.backend.get_info, session_id))
 
     def get_or_create(self, agent: str, session_id: str, *, user_id: str | None = None) -> Session:
         """Resume the session with this id, or create it for ``agent``.
@@ -151,7 +118,7 @@ class Manager:
         Raises ``SessionExistsError`` if the id belongs to another agent."""
         validate_id(agent, "agent name")
         validate_id(session_id)
-        backend = self._open_backend()
+        backend = self._io.backend
         for _ in range(3):  # create can race with another creator
             try:
                 info = backend.get_info(session_id)
@@ -169,14 +136,14 @@ class Manager:
         """Awaitable :meth:`get_or_create`."""
         validate_id(agent, "agent name")
         validate_id(session_id)
-        return await self._write(functools.partial(self.get_or_create, user_id=user_id), agent, session_id)
+        return await self._io.write(functools.partial(self.get_or_create, user_id=user_id), agent, session_id)
 
     def _owned(self, info: SessionInfo, agent: str) -> Session:
         if info.agent != agent:
             raise SessionExistsError(
                 f"session {info.id!r} belongs to agent {info.agent!r}, not {agent!r}", session_id=info.id
             )
-        return Session(self, info)
+        return Session(self._io, info)
 
     def list(
         self,
@@ -192,7 +159,7 @@ class Manager:
             validate_id(agent, "agent name")
         infos = [
             info
-            for info in self._open_backend().list_sessions(agent)
+            for info in self._io.backend.list_sessions(agent)
             if user_id is None or info.user_id == user_id
         ]
         infos.sort(key=lambda i: (i.updated_at, i.id), reverse=True)
@@ -207,16 +174,16 @@ class Manager:
         offset: int = 0,
     ) -> builtins.list[SessionInfo]:
         """Awaitable :meth:`list`."""
-        return await self._io(self.list, agent, user_id, limit, offset)
+        return await self._io.read(self.list, agent, user_id, limit, offset)
 
     def most_recent(self, agent: str | None = None, user_id: str | None = None) -> Session | None:
         """The most recently updated readable session (of ``agent`` / ``user_id``), or None."""
         infos = [info for info in self.list(agent=agent, user_id=user_id) if info.damage is None]
-        return Session(self, infos[0]) if infos else None
+        return Session(self._io, infos[0]) if infos else None
 
     async def amost_recent(self, agent: str | None = None, user_id: str | None = None) -> Session | None:
         """Awaitable :meth:`most_recent`."""
-        return await self._io(self.most_recent, agent, user_id)
+        return await self._io.read(self.most_recent, agent, user_id)
 
     def import_session(
         self,
@@ -242,12 +209,12 @@ class Manager:
         head: str | None,
     ) -> Session:
         """Awaitable :meth:`import_session`."""
-        return await self._write(self.import_session, info, entries, checkpoints, head)
+        return await self._io.write(self.import_session, info, entries, checkpoints, head)
 
     def import_plan(self, plan: ImportPlan, *, replace: bool = False) -> Session:
         """Store a validated import (see :mod:`aixgo.session.transfer`). With ``replace``, in place of the
         same agent's stored session of that id, atomically (see :meth:`Backend.import_session`)."""
-        stored = self._open_backend().import_session(plan, replace=replace)
+        stored = self._io.backend.import_session(plan, replace=replace)
         log.info(
             "session.import",
             session_id=stored.id,
@@ -255,22 +222,22 @@ class Manager:
             entries=len(plan.state.entries),
             replace=replace,
         )
-        return Session(self, stored)
+        return Session(self._io, stored)
 
     async def aimport_plan(self, plan: ImportPlan, *, replace: bool = False) -> Session:
         """Awaitable :meth:`import_plan`."""
-        return await self._write(functools.partial(self.import_plan, replace=replace), plan)
+        return await self._io.write(functools.partial(self.import_plan, replace=replace), plan)
 
     def delete(self, session_id: str) -> bool:
         """Delete a session and its stored data. Returns False if it did not exist."""
         validate_id(session_id)
-        deleted = self._open_backend().delete_session(session_id)
+        deleted = self._io.backend.delete_session(session_id)
         log.info("session.delete", session_id=session_id, deleted=deleted)
         return deleted
 
     async def adelete(self, session_id: str) -> bool:
         """Awaitable :meth:`delete`."""
-        return await self._write(self.delete, session_id)
+        return await self._io.write(self.delete, session_id)
 
     def prune(self, older_than: timedelta, agent: str | None = None) -> builtins.list[str]:
         """Delete sessions not updated for ``older_than``; returns the deleted ids.
@@ -280,7 +247,7 @@ class Manager:
         if older_than <= timedelta(0):
             raise ValueError(f"older_than must be positive, got {older_than!r}")
         cutoff = utcnow() - older_than
-        backend = self._open_backend()
+        backend = self._io.backend
         deleted = [
             info.id
             for info in builtins.list(backend.list_sessions(agent))
@@ -293,19 +260,13 @@ class Manager:
 
     async def aprune(self, older_than: timedelta, agent: str | None = None) -> builtins.list[str]:
         """Awaitable :meth:`prune`."""
-        return await self._write(self.prune, older_than, agent)
+        return await self._io.write(self.prune, older_than, agent)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     def close(self) -> None:
         """Close the store and the I/O pool. Safe to call twice."""
-        with self._lock:
-            backend, self._backend = self._backend, None
-            executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=True)
-        if backend is not None:
-            backend.close()
+        self._io.close()
 
     async def aclose(self) -> None:
         """Awaitable :meth:`close` (the pool is drained off the event loop)."""

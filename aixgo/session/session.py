@@ -1,14 +1,14 @@
 """``Session``: one conversation's durable history, and ``HeldLease``, its turn lease.
 
-Every method has an awaitable twin whose name starts with ``a``; see :mod:`aixgo.session.manager`
-for how they run (the manager's own I/O pool, shielded writes, lease waits on the event loop).
+Every method has an awaitable twin whose name starts with ``a``; see :mod:`aixgo.session.io` for
+how they run (the manager's own I/O pool, shielded writes, lease waits on the event loop).
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar, TypeVarTuple
 
 from aixgo.errors import InvalidEntryError
 from aixgo.logs import get_logger
@@ -16,17 +16,17 @@ from aixgo.session.backend import Backend, Lease
 from aixgo.session.core.codec import utcnow
 from aixgo.session.core.records import RecordError, check_entry_data
 from aixgo.session.core.slicing import history_range
+from aixgo.session.core.state import Snapshot
 from aixgo.session.history import to_chat_messages
 from aixgo.session.ids import new_checkpoint_id, new_entry_id
+from aixgo.session.io import StoreIO
 from aixgo.session.leases import await_lease, wait_for_lease
 from aixgo.session.types import Checkpoint, Entry, EntryType, SessionInfo
-
-if TYPE_CHECKING:
-    from aixgo.session.manager import Manager
 
 log = get_logger("aixgo.session")
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 DEFAULT_LEASE_TTL = 60.0
 
@@ -51,9 +51,9 @@ class HeldLease:
             lease.session.append_message("assistant", answer)   # LeaseLostError once the lease is gone
     """
 
-    def __init__(self, lease: Lease, manager: Manager, session: Session) -> None:
+    def __init__(self, lease: Lease, io: StoreIO, session: Session) -> None:
         self._lease = lease
-        self._manager = manager
+        self._io = io
         self.token = lease.token
         self.session = session._fenced_by(lease.token)
         """The session, seen through this lease: its appends, checkpoints and restores carry the lease's
@@ -66,7 +66,7 @@ class HeldLease:
 
     async def aextend(self, ttl: float | None = None) -> None:
         """Awaitable :meth:`extend`."""
-        await self._manager._io(self._lease.extend, ttl)
+        await self._io.read(self._lease.extend, ttl)
 
     def release(self) -> None:
         """Give the lease up; twice is harmless."""
@@ -74,7 +74,7 @@ class HeldLease:
 
     async def arelease(self) -> None:
         """Awaitable :meth:`release` (shielded: a cancelled caller still frees the lease)."""
-        await self._manager._write(self._lease.release)
+        await self._io.write(self._lease.release)
 
     def __enter__(self) -> HeldLease:
         return self
@@ -96,13 +96,13 @@ class Session:
     nodes) for the same id always see the same history.
     """
 
-    def __init__(self, manager: Manager, info: SessionInfo, *, _fence: str | None = None) -> None:
-        self._manager = manager
+    def __init__(self, io: StoreIO, info: SessionInfo, *, _fence: str | None = None) -> None:
+        self._io = io
         self._info = info
         self._fence = _fence
 
     def _fenced_by(self, token: str) -> Session:
-        return Session(self._manager, self._info, _fence=token)
+        return Session(self._io, self._info, _fence=token)
 
     @property
     def id(self) -> str:
@@ -132,17 +132,17 @@ class Session:
 
     async def ainfo(self) -> SessionInfo:
         """Awaitable :attr:`info`."""
-        self._info = await self._manager._io(self._backend.get_info, self.id)
+        self._info = await self._io.read(self._backend.get_info, self.id)
         return self._info
 
-    async def run_blocking(self, fn: Callable[..., T], *args: Any, write: bool = False) -> T:
+    async def run_blocking(self, fn: Callable[[*Ts], T], *args: *Ts, write: bool = False) -> T:
         """Run ``fn(*args)`` (several sync calls on this session in a row) on the manager's own I/O pool,
         in one hop from the event loop; ``write=True`` shields it from cancellation."""
-        return await self._manager.run_blocking(fn, *args, write=write)
+        return await (self._io.write(fn, *args) if write else self._io.read(fn, *args))
 
     @property
     def _backend(self) -> Backend:
-        return self._manager._open_backend()
+        return self._io.backend
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -175,7 +175,7 @@ class Session:
     ) -> Entry:
         """Awaitable :meth:`append_entry` (shielded: a cancelled caller never leaves it half done)."""
         self._prepare(entry_type, data)
-        return await self._manager._write(functools.partial(self.append_entry, entry_id=entry_id), entry_type, data)
+        return await self._io.write(functools.partial(self.append_entry, entry_id=entry_id), entry_type, data)
 
     @staticmethod
     def _message(role: str, content: str | None, extra: dict[str, Any]) -> tuple[EntryType, dict[str, Any]]:
@@ -211,7 +211,7 @@ class Session:
 
     async def acheckpoint(self, metadata: dict[str, Any] | None = None) -> Checkpoint:
         """Awaitable :meth:`checkpoint`."""
-        return await self._manager._write(self.checkpoint, metadata)
+        return await self._io.write(self.checkpoint, metadata)
 
     def restore(self, checkpoint_id: str) -> Checkpoint:
         """Durably move the history back to a checkpoint (verified against its checksum).
@@ -223,7 +223,7 @@ class Session:
 
     async def arestore(self, checkpoint_id: str) -> Checkpoint:
         """Awaitable :meth:`restore`."""
-        return await self._manager._write(self.restore, checkpoint_id)
+        return await self._io.write(self.restore, checkpoint_id)
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -241,7 +241,7 @@ class Session:
         self, limit: int | None = None, before: int | None = None, after: int | None = None
     ) -> list[Entry]:
         """Awaitable :meth:`get_entries`."""
-        return await self._manager._io(self._backend.history, self.id, history_range(limit, before, after))
+        return await self._io.read(self._backend.history, self.id, history_range(limit, before, after))
 
     def get_messages(self, limit: int | None = None) -> list[dict[str, Any]]:
         """The history as OpenAI chat messages, always provider-valid (see :mod:`aixgo.session.history`).
@@ -259,7 +259,16 @@ class Session:
 
     async def aall_entries(self) -> list[Entry]:
         """Awaitable :meth:`all_entries`."""
-        return await self._manager._io(self._backend.all_entries, self.id)
+        return await self._io.read(self._backend.all_entries, self.id)
+
+    def snapshot(self) -> Snapshot:
+        """The whole session read in one atomic step: header, every entry (abandoned branches too),
+        checkpoints, head and "updated" — what an export writes."""
+        return self._backend.snapshot(self.id)
+
+    async def asnapshot(self) -> Snapshot:
+        """Awaitable :meth:`snapshot`."""
+        return await self._io.read(self._backend.snapshot, self.id)
 
     def checkpoints(self) -> list[Checkpoint]:
         """The session's checkpoints, oldest first."""
@@ -267,7 +276,7 @@ class Session:
 
     async def acheckpoints(self) -> list[Checkpoint]:
         """Awaitable :meth:`checkpoints`."""
-        return await self._manager._io(self._backend.list_checkpoints, self.id)
+        return await self._io.read(self._backend.list_checkpoints, self.id)
 
     # -- leases --------------------------------------------------------------------------------
 
@@ -281,15 +290,15 @@ class Session:
         :attr:`HeldLease.session`, so no write lands once the lease is lost."""
         backend = self._backend
         lease = wait_for_lease(functools.partial(backend.try_lease, self.id, ttl), self.id, wait)
-        return HeldLease(lease, self._manager, self)
+        return HeldLease(lease, self._io, self)
 
     async def alease(self, ttl: float = DEFAULT_LEASE_TTL, wait: float | None = None) -> HeldLease:
         """Awaitable :meth:`lease`: waits on the event loop, holding no thread while the lease is busy.
 
         Use as ``async with await sess.alease(): ...``."""
         backend = self._backend
-        lease = await await_lease(lambda: self._manager._io(backend.try_lease, self.id, ttl), self.id, wait)
-        return HeldLease(lease, self._manager, self)
+        lease = await await_lease(lambda: self._io.read(backend.try_lease, self.id, ttl), self.id, wait)
+        return HeldLease(lease, self._io, self)
 
     def __repr__(self) -> str:
         fenced = ", fenced" if self._fence is not None else ""

@@ -56,9 +56,9 @@ def open_backend(options: StoreOptions) -> Backend:
         )
     if options.kind == "memory":
         return MemoryBackend()
-    from aixgo import session  # noqa: PLC0415 - the Redis store (and `redis`) load only when used
+    from aixgo.session.redis import RedisBackend, RedisOptions  # noqa: PLC0415 - `redis` loads only when used
 
-    backend: Backend = session.RedisBackend(options.redis_target, session.RedisOptions(**options.redis))
+    backend: Backend = RedisBackend(options.redis_target, RedisOptions(**options.redis))
     return backend
 
 

@@ -20,14 +20,12 @@ from aixgo.session.manager import Manager, Session
 
 def export_lines(session: Session) -> Iterator[str]:
     """The session as export lines (without newlines), from one atomic snapshot."""
-    snapshot = session._backend.snapshot(session.id)
-    return export_records(snapshot)
+    return export_records(session.snapshot())
 
 
 async def aexport_lines(session: Session) -> list[str]:
     """Awaitable :func:`export_lines` (the snapshot is read on the manager's I/O pool)."""
-    snapshot = await session._manager._io(session._backend.snapshot, session.id)
-    return list(export_records(snapshot))
+    return list(export_records(await session.asnapshot()))
 
 
 def import_lines(

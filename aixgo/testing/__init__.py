@@ -7,13 +7,15 @@
 * :class:`FunctionModel` lets a function compute each reply from the request.
 * :class:`OfflineDemoModel` is a deterministic rule-based demo model (``llm.provider: scripted``).
 
-Each double records the requests it received in ``.requests``.
+Each double records the requests it received in ``.requests``. They live in :mod:`aixgo.llm.scripted`
+and :mod:`aixgo.llm.demo` (``llm.provider: scripted`` builds them in production too); this package
+gathers them for tests, and production code never imports it.
 """
 
 from __future__ import annotations
 
-from aixgo.testing.demo import OfflineDemoModel
-from aixgo.testing.models import (
+from aixgo.llm.demo import OfflineDemoModel
+from aixgo.llm.scripted import (
     FunctionModel,
     ModelRequest,
     Reply,

@@ -1,6 +1,8 @@
-"""Test doubles for :class:`~aixgo.llm.protocol.ChatModel`: replies you script, or a function decides.
+"""Offline models for :class:`~aixgo.llm.protocol.ChatModel`: replies you script, or a function decides.
 
 Both record every request they receive (:attr:`requests`), so a test can assert what the agent sent.
+``llm.provider: scripted`` with a ``script`` builds a :class:`ScriptedModel`; tests import them from
+:mod:`aixgo.testing`.
 """
 
 from __future__ import annotations

@@ -1,0 +1,77 @@
+"""``StoreIO``: one store and the bounded thread pool its blocking calls run on, for the event loop.
+
+A :class:`~aixgo.session.Manager` owns one; its sessions and their leases reach the store only
+through it. The awaitable twins (``aget_or_create``, ``aappend_message``, …) run the store's I/O on
+this pool (``io_threads`` threads, never the loop's default executor); writes are shielded from
+cancellation (a cancelled turn never leaves a write half done: it completes, then the cancellation
+is delivered); lease waits happen on the event loop itself (:mod:`aixgo.session.leases`), so no
+thread is ever parked on a lock or a lease while other work needs one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar, TypeVarTuple
+
+from aixgo.errors import StoreClosedError
+from aixgo.session.backend import Backend
+
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
+
+
+class StoreIO:
+    """A store, open until :meth:`close`, and the pool of ``threads`` threads its I/O runs on
+    (started on first use)."""
+
+    def __init__(self, backend: Backend, threads: int) -> None:
+        if threads < 1:
+            raise ValueError(f"io_threads must be >= 1, got {threads!r}")
+        self._backend: Backend | None = backend
+        self._threads = threads
+        self._lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None
+
+    @property
+    def backend(self) -> Backend:
+        """The store; raises :class:`~aixgo.errors.StoreClosedError` once closed."""
+        backend = self._backend
+        if backend is None:
+            raise StoreClosedError("the session manager is closed")
+        return backend
+
+    async def read(self, fn: Callable[[*Ts], T], *args: *Ts) -> T:
+        """``fn(*args)`` on the pool, in one hop from the event loop."""
+        return await self._submit(fn, *args)
+
+    async def write(self, fn: Callable[[*Ts], T], *args: *Ts) -> T:
+        """:meth:`read` for a write: shielded, so cancelling the caller lets the write finish."""
+        return await asyncio.shield(self._submit(fn, *args))
+
+    def _submit(self, fn: Callable[[*Ts], T], *args: *Ts) -> asyncio.Future[T]:
+        return asyncio.get_running_loop().run_in_executor(self._pool(), functools.partial(fn, *args))
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._backend is None:
+                raise StoreClosedError("the session manager is closed")
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(self._threads, thread_name_prefix="aixgo-store")
+            return self._executor
+
+    def close(self) -> None:
+        """Let the pool finish what it runs, then close the store. Safe to call twice."""
+        with self._lock:
+            backend, self._backend = self._backend, None
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True)
+        if backend is not None:
+            backend.close()
+
+
+__all__ = ["StoreIO"]

@@ -1,0 +1,158 @@
+"""The import graph of the ``aixgo`` package against the layers named in docs/architecture.md: every
+module belongs to a layer, no module imports from a later layer, and no import cycle exists.
+
+Every import counts, including those under ``TYPE_CHECKING`` and inside functions: a cycle hidden
+from the interpreter is still a cycle for a reader. ``from package import name`` is an import of
+``package.name`` when that is a module, else of the package."""
+
+from __future__ import annotations
+
+import ast
+import functools
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "aixgo"
+DOC = ROOT / "docs" / "architecture.md"
+ROW = re.compile(r"^\|\s*(\d+)\s*\|\s*([^|]+?)\s*\|\s*([^|]+?)\s*\|")
+
+
+def layers() -> dict[str, tuple[int, str]]:
+    """Module prefix → (layer number, layer name), from the table after the ``<!-- layers`` marker."""
+    text = DOC.read_text(encoding="utf-8")
+    table = text[text.index("<!-- layers"):].split("\n\n", 1)[0]
+    found: dict[str, tuple[int, str]] = {}
+    for line in table.splitlines():
+        row = ROW.match(line)
+        if row:
+            for prefix in re.findall(r"`([\w.]+)`", row.group(3)):
+                found[prefix] = (int(row.group(1)), row.group(2))
+    return found
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        found[".".join(parts)] = path
+    return found
+
+
+def imports(name: str, path: Path, known: dict[str, Path]) -> Iterator[str]:
+    """The package's modules that ``name`` imports, anywhere in its file."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names if alias.name in known)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*parent, base] if base else parent)
+            for alias in node.names:
+                target = f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base
+                if target in known and target != name:
+                    yield target
+
+
+@functools.cache
+def graph() -> dict[str, set[str]]:
+    known = modules()
+    return {name: set(imports(name, path, known)) for name, path in known.items()}
+
+
+def layer_of(module: str, table: dict[str, tuple[int, str]]) -> tuple[int, str] | None:
+    parts = module.split(".")
+    for end in range(len(parts), 0, -1):
+        if ".".join(parts[:end]) in table:
+            return table[".".join(parts[:end])]
+    return None
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in sorted(edges.get(node, ())):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while (top := stack.pop()) != node:
+                component.append(top)
+            if component:
+                found.append(sorted([node, *component]))
+
+    for node in sorted(edges):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_the_doc_names_the_layers() -> None:
+    table = layers()
+    assert {number for number, _ in table.values()} == set(range(1, len(set(table.values())) + 1))
+    assert layer_of("aixgo.errors", table) == (1, "foundation")
+    assert layer_of("aixgo.session.file.log", table) == (4, "stores")
+    assert layer_of("aixgo.session.io", table) == (5, "sessions")
+
+
+def test_every_module_has_a_layer() -> None:
+    table = layers()
+    missing = sorted(module for module in modules() if layer_of(module, table) is None)
+    assert not missing, f"add these modules to the layer table of {DOC.name}: {missing}"
+
+
+def test_no_module_imports_from_a_later_layer() -> None:
+    table = layers()
+    upward = []
+    for module, targets in sorted(graph().items()):
+        mine = layer_of(module, table)
+        for target in sorted(targets):
+            theirs = layer_of(target, table)
+            if mine is not None and theirs is not None and theirs[0] > mine[0]:
+                upward.append(f"{module} ({mine[1]}) imports {target} ({theirs[1]})")
+    assert not upward, "upward imports:\n" + "\n".join(upward)
+
+
+def test_no_import_cycle() -> None:
+    assert cycles(graph()) == []
+
+
+@pytest.mark.parametrize(
+    ("edges", "expected"),
+    [
+        ({"a": {"b"}, "b": {"a"}}, [["a", "b"]]),
+        ({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}, [["a", "b", "c"]]),
+        ({"a": {"b"}, "b": set()}, []),
+    ],
+)
+def test_cycles_are_found(edges: dict[str, set[str]], expected: list[list[str]]) -> None:
+    assert cycles(edges) == expected
+
+
+def test_type_checking_and_function_level_imports_count(tmp_path: Path) -> None:
+    source = tmp_path / "m.py"
+    source.write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from aixgo.agents.react import ReActAgent\n"
+        "def f():\n    from aixgo.testing import ScriptedModel\n    from . import tools\n"
+    )
+    known = modules()
+    assert set(imports("aixgo.agents.m", source, known)) == {
+        "aixgo.agents.react", "aixgo.testing", "aixgo.agents.tools",
+    }
