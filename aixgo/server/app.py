@@ -22,8 +22,10 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
+from urllib.parse import quote
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
@@ -33,10 +35,10 @@ from aixgo.agents.events import TurnEndEvent, TurnEvent
 from aixgo.errors import AixgoError
 from aixgo.logs import get_logger
 from aixgo.runtime import Runtime
-from aixgo.server.errors import JSONResponse, error_response, from_exception
+from aixgo.server.chat_request import parse_chat_request
+from aixgo.server.errors import BadRequest, JSONResponse, error_response, from_exception
 from aixgo.session.core.codec import loads
 from aixgo.session.core.records import MAX_JSON_DEPTH, RecordError, check_depth
-from aixgo.session.history import message_text
 from aixgo.session.ids import new_session_id, validate_id
 from aixgo.session.transfer import aexport_lines
 from aixgo.session.views import checkpoint_json, entry_json, info_json
@@ -46,12 +48,6 @@ log = get_logger("aixgo.server")
 SESSION_HEADER = "X-Session-Id"
 DEFAULT_MAX_REQUEST = 1 << 20
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
-
-
-class _BadRequest(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        self.status = status
-        super().__init__(message)
 
 
 def create_app(
@@ -77,7 +73,8 @@ def create_app(
     ]
     # handlers for Exception itself run in Starlette's outermost middleware, which re-raises to the
     # server (a traceback in its log): expected errors get their own handlers
-    handlers = {AixgoError: _aixgo_error, _BadRequest: _bad_request, Exception: _unexpected}
+    handlers = {AixgoError: _aixgo_error, BadRequest: _bad_request, HTTPException: _http_error,
+                Exception: _unexpected}
     app = Starlette(routes=routes, exception_handlers=handlers)
     app.state.runtime = runtime
     keys = tuple(key for key in api_keys if key)
@@ -89,8 +86,18 @@ async def _aixgo_error(request: Request, exc: Exception) -> Response:
 
 
 async def _bad_request(request: Request, exc: Exception) -> Response:
-    status = exc.status if isinstance(exc, _BadRequest) else 400
+    status = exc.status if isinstance(exc, BadRequest) else 400
     return error_response(status, str(exc))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own refusals (an unknown path, a method the path does not take) in OpenAI's shape."""
+    if not isinstance(exc, HTTPException):  # pragma: no cover - registered for HTTPException only
+        return await _unexpected(request, exc)
+    kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+    answer = error_response(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}", kind)
+    answer.headers.update(exc.headers or {})
+    return answer
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -123,7 +130,7 @@ class _Guard:
                 status["code"] = message["status"]
                 for key, value in message.get("headers", []):
                     if key.decode("latin-1").lower() == SESSION_HEADER.lower():
-                        status["session"] = value.decode("latin-1")
+                        status["session"] = value.decode("utf-8", "replace")
             await send(message)
             if message["type"] == "http.response.body" and not message.get("more_body", False):
                 log.info("http.request", method=scope.get("method"), path=path, status=status["code"],
@@ -162,21 +169,21 @@ class _Api:
             async for chunk in request.stream():
                 body += chunk
                 if len(body) > self.max_request_bytes:
-                    raise _BadRequest(413, f"the request body is larger than {self.max_request_bytes} bytes")
+                    raise BadRequest(413, f"the request body is larger than {self.max_request_bytes} bytes")
         except ClientDisconnect:  # nobody to answer; an error like any bad request, not a traceback in the log
-            raise _BadRequest(400, "the client closed the connection before sending the whole body") from None
+            raise BadRequest(400, "the client closed the connection before sending the whole body") from None
         if not body:
             return {}
         try:
             data = loads(body)
         except ValueError as exc:  # not JSON, NaN, or nested beyond what Python can read
-            raise _BadRequest(400, f"the request body is not valid JSON: {exc}") from None
+            raise BadRequest(400, f"the request body is not valid JSON: {exc}") from None
         if not isinstance(data, dict):
-            raise _BadRequest(400, "the request body must be a JSON object")
+            raise BadRequest(400, "the request body must be a JSON object")
         try:  # the body's own object wraps the values it carries: one level more than a stored value
             check_depth(data, "the request body", MAX_JSON_DEPTH + 1)
         except RecordError as exc:
-            raise _BadRequest(400, f"{exc} (a value in it may be at most {MAX_JSON_DEPTH} levels deep)") from None
+            raise BadRequest(400, f"{exc} (a value in it may be at most {MAX_JSON_DEPTH} levels deep)") from None
         return data
 
     @staticmethod
@@ -191,19 +198,16 @@ class _Api:
         return JSONResponse({"object": "list", "data": data})
 
     async def chat_completions(self, request: Request) -> Response:
-        body = await self._json(request)
-        agent = body.get("model")
-        if not isinstance(agent, str) or not agent:
-            raise _BadRequest(400, "'model' must name one of the agents (GET /v1/models lists them)")
+        # everything is checked before the turn starts: a refused request stores nothing
+        chat = parse_chat_request(await self._json(request))
+        agent, message, user = chat.agent, chat.message, chat.user
         self.runtime.agent(agent)  # 404 for an unknown agent
-        message = _last_user_message(body.get("messages"))
-        given = request.headers.get(SESSION_HEADER)
+        given = _session_header(request)
         session_id = self._id(given) if given else new_session_id()
-        user = body.get("user") if isinstance(body.get("user"), str) else None
         fields = request.scope["state"].get("access", {})
         fields["agent"] = agent
-        headers = {SESSION_HEADER: session_id}
-        if not body.get("stream"):
+        headers = {SESSION_HEADER: _header_value(session_id)}
+        if not chat.stream:
             result = await self.runtime.acall_with_session(agent, message, session_id, user_id=user)
             fields["tokens"] = result.usage.total_tokens
             return JSONResponse(_completion(result, agent), headers=headers)
@@ -213,9 +217,8 @@ class _Api:
         except BaseException:
             await events.aclose()
             raise
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         return StreamingResponse(
-            _sse(first, events, agent, include_usage, fields),
+            _sse(first, events, agent, chat.include_usage, fields),
             media_type="text/event-stream",
             headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -253,7 +256,7 @@ class _Api:
         session = await self.runtime.session_manager.aget(self._id(request.path_params["session_id"]))
         metadata = (await self._json(request)).get("metadata")
         if metadata is not None and not isinstance(metadata, dict):
-            raise _BadRequest(400, "'metadata' must be a JSON object")
+            raise BadRequest(400, "'metadata' must be a JSON object")
         checkpoint = await session.acheckpoint(metadata=metadata)
         return JSONResponse(checkpoint_json(checkpoint), status_code=201)
 
@@ -261,14 +264,15 @@ class _Api:
         session = await self.runtime.session_manager.aget(self._id(request.path_params["session_id"]))
         checkpoint_id = (await self._json(request)).get("checkpoint_id")
         if not isinstance(checkpoint_id, str) or not checkpoint_id:
-            raise _BadRequest(400, "'checkpoint_id' is required")
+            raise BadRequest(400, "'checkpoint_id' is required")
         return JSONResponse(checkpoint_json(await session.arestore(self._id(checkpoint_id, "checkpoint id"))))
 
     async def export(self, request: Request) -> Response:
         session = await self.runtime.session_manager.aget(self._id(request.path_params["session_id"]))
         lines = await aexport_lines(session)
+        name = quote(f"{session.id}.jsonl")  # RFC 6266/5987: any id, as UTF-8
         return Response("".join(line + "\n" for line in lines), media_type="application/x-ndjson",
-                        headers={"Content-Disposition": f'attachment; filename="{session.id}.jsonl"'})
+                        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{name}"})
 
     # -- health ------------------------------------------------------------------------------
 
@@ -289,21 +293,26 @@ def _int(value: str | None, name: str) -> int | None:
     if value is None or value == "":
         return None
     if not value.isdigit():
-        raise _BadRequest(400, f"'{name}' must be a whole number >= 0")
+        raise BadRequest(400, f"'{name}' must be a whole number >= 0")
     return int(value)
 
 
-def _last_user_message(messages: Any) -> str:
-    """The text of the request's last user message (the history itself lives in the session)."""
-    if not isinstance(messages, list) or not messages:
-        raise _BadRequest(400, "'messages' must be a non-empty list")
-    for message in reversed(messages):
-        if isinstance(message, dict) and message.get("role") == "user":
-            content = message_text(message.get("content"))
-            if content.strip():
-                return content
-            raise _BadRequest(400, "the last user message has no text")
-    raise _BadRequest(400, "'messages' holds no user message")
+def _session_header(request: Request) -> str | None:
+    """The ``X-Session-Id`` request header as UTF-8 text (HTTP carries bytes; Starlette reads them as Latin-1,
+    which would store ``zürich`` as ``zÃ¼rich``)."""
+    wanted = SESSION_HEADER.lower().encode()
+    for name, value in request.scope["headers"]:
+        if name.lower() == wanted:
+            try:
+                return bytes(value).decode("utf-8")
+            except UnicodeDecodeError:
+                raise BadRequest(400, f"the {SESSION_HEADER} header must be UTF-8 text") from None
+    return None
+
+
+def _header_value(text: str) -> str:
+    """``text`` for a response header, sent as its UTF-8 bytes (Starlette encodes header values as Latin-1)."""
+    return text.encode("utf-8").decode("latin-1")
 
 
 def _completion(result: Any, agent: str) -> dict[str, Any]:

@@ -23,6 +23,14 @@ from aixgo.errors import (
 from aixgo.session.core.codec import dumps
 
 
+class BadRequest(Exception):
+    """A request the API refuses before doing anything: its status (400, 413, …) and the reason."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        super().__init__(message)
+
+
 class JSONResponse(_StarletteJSONResponse):
     """Starlette's JSON answer, encoded by the session core's codec: the same compact JSON, and a value
     stored before :data:`~aixgo.session.core.records.MAX_JSON_DEPTH` bounded nesting is still served."""
