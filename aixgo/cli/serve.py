@@ -47,6 +47,7 @@ def serve(ctx: click.Context, config: Path, host: str, port: int, keep_alive: in
         import uvicorn  # noqa: PLC0415 - the server extra, only for this command
 
         from aixgo.server import create_app  # noqa: PLC0415
+        from aixgo.server.protocol import bounded_protocol  # noqa: PLC0415
     except ImportError:
         raise MissingDependencyError("aixgo serve", "server") from None
     from aixgo.logs import configure_logging  # noqa: PLC0415
@@ -71,8 +72,10 @@ def serve(ctx: click.Context, config: Path, host: str, port: int, keep_alive: in
         f"({'API keys required' if keys else 'no API key: loopback only'})",
         err=True,
     )
+    server = runtime.config.server
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,
-                    timeout_graceful_shutdown=GRACEFUL_SECONDS, timeout_keep_alive=keep_alive, lifespan="off")
+                    timeout_graceful_shutdown=GRACEFUL_SECONDS, timeout_keep_alive=keep_alive, lifespan="off",
+                    http=bounded_protocol(server.header_timeout), limit_concurrency=server.max_connections)
     finally:
         runtime.close()

@@ -121,6 +121,7 @@ def _duration_problems(data: dict[str, Any], marks: Marks) -> Iterator[Problem]:
         (("session", "checkpoint", "interval"), _mapping(session.get("checkpoint")).get("interval")),
         (("session", "redis", "socket_timeout"), redis.get("socket_timeout")),
         (("session", "redis", "connect_timeout"), redis.get("connect_timeout")),
+        (("server", "header_timeout"), _mapping(data.get("server")).get("header_timeout")),
     ]
     candidates.extend(((*path, "timeout"), block.get("timeout")) for path, block in _llm_blocks(data))
     for path, value in candidates:
@@ -240,9 +241,12 @@ def to_config(data: dict[str, Any], path: Path, base: Path) -> Config:
 
 
 def _server(raw: dict[str, Any]) -> ServerConfig:
+    defaults = ServerConfig()
     return ServerConfig(
         api_keys=tuple(key for key in raw.get("api_keys") or () if key),
-        max_request_kb=raw.get("max_request_kb", 1024),
+        max_request_kb=raw.get("max_request_kb", defaults.max_request_kb),
+        header_timeout=_seconds(raw.get("header_timeout")) or defaults.header_timeout,
+        max_connections=raw.get("max_connections", defaults.max_connections),
     )
 
 

@@ -154,9 +154,15 @@ class ServerConfig:
 
     api_keys: tuple[str, ...] = ()
     max_request_kb: int = 1024
+    header_timeout: float = 10.0
+    """Seconds a client has to send a request's headers (from connecting, or from the first byte of the
+    next request on a kept-alive connection) before it is answered 408 and closed."""
+    max_connections: int = 1000
+    """Open client connections at most; a request beyond them is answered 503."""
 
     def __repr__(self) -> str:
-        return f"ServerConfig(api_keys=<{len(self.api_keys)} keys>, max_request_kb={self.max_request_kb})"
+        return (f"ServerConfig(api_keys=<{len(self.api_keys)} keys>, max_request_kb={self.max_request_kb}, "
+                f"header_timeout={self.header_timeout}, max_connections={self.max_connections})")
 
 
 @dataclass(frozen=True, slots=True)
