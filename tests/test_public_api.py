@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 
 import pytest
 
@@ -63,3 +64,17 @@ def test_session_agent_and_info_agent_agree(tmp_path: object) -> None:
     with Manager(FileBackend(Path(str(tmp_path)))) as mgr:
         s = mgr.create("assistant", "s1")
         assert s.agent == s.agent_name == s.info.agent == "assistant"
+
+
+def test_every_public_method_of_the_session_api_is_called_by_a_test() -> None:
+    from pathlib import Path
+
+    from aixgo.session import Manager, Session, transfer
+    from aixgo.session.session import HeldLease
+
+    sources = "\n".join(path.read_text(encoding="utf-8") for path in Path(__file__).parent.rglob("*.py"))
+    public = [(cls.__name__, name) for cls in (Manager, Session, HeldLease) for name, member in vars(cls).items()
+              if inspect.isfunction(member) and not name.startswith("_")]
+    public += [("transfer", name) for name in transfer.__all__]
+    uncalled = [f"{owner}.{name}" for owner, name in public if not re.search(rf"\b{name}\(", sources)]
+    assert not uncalled, f"no test calls {uncalled}"

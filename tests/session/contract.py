@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, timedelta
 from typing import Any
 
@@ -57,8 +58,9 @@ from aixgo.session import (
 from aixgo.session.core import SessionState
 from aixgo.session.core.codec import utcnow
 from aixgo.session.core.records import Header
+from aixgo.session.core.transfer import plan_import
 from aixgo.session.history import INTERRUPTED_RESULT
-from aixgo.session.transfer import export_lines, import_lines
+from aixgo.session.transfer import aexport_lines, aimport_lines, export_lines, import_lines
 from tests.session.contract_transfer import TransferContract
 
 MakeBackend = Callable[[], Backend]
@@ -562,6 +564,41 @@ class BackendContract(TransferContract):
             with pytest.raises(LeaseLostError):
                 backend.create_checkpoint(s.id, "cp-x", {}, utcnow(), fence="not-the-token")
         assert s.get_entries() == [] and s.checkpoints() == []
+
+    def test_every_async_twin_does_what_its_sync_twin_does(self, mgr: Manager) -> None:
+        """Each public ``a``-method, called as a service on an event loop calls it, against its twin."""
+
+        async def main() -> None:
+            s = await mgr.acreate("assistant", "twins", user_id="u-1", metadata={"k": 1})
+            assert ((await mgr.aget("twins")).id, (await mgr.aget_or_create("assistant", "twins")).id) == ("twins",) * 2
+            await s.aappend_entry(EntryType.MESSAGE, {"role": "user", "content": "hi"})
+            await s.aappend_message("assistant", "hello")
+            assert (await s.aget_entries(), await s.aget_messages()) == (s.get_entries(), s.get_messages())
+            assert (await s.ainfo()).message_count == s.info.message_count == 2
+            cp = await s.acheckpoint(metadata={"why": "twins"})
+            await s.aappend_message("user", "later")
+            assert await s.acheckpoints() == s.checkpoints() == [cp]
+            assert (await s.arestore(cp.id)).id == cp.id and len(s.get_entries()) == 2
+            assert (await s.aall_entries(), await s.asnapshot()) == (s.all_entries(), s.snapshot())
+            async with await s.alease(ttl=10) as lease:
+                await lease.aextend(20)
+                assert await s.run_blocking(s.get_messages) == await mgr.run_blocking(s.get_messages, None)
+            assert [i.id for i in await mgr.alist(agent="assistant")] == ["twins"]
+            assert (await mgr.amost_recent("assistant")).id == "twins"  # type: ignore[union-attr]
+            copy = await aimport_lines(mgr, await aexport_lines(s), session_id="twins-copy")
+            assert copy.all_entries() == s.all_entries()
+            info, head = replace(s.info, id="twins-parts"), s.get_entries()[-1].id
+            parts = await mgr.aimport_session(info, s.all_entries(), s.checkpoints(), head)
+            snapshot = s.snapshot()
+            header = replace(snapshot.header, id="twins-plan")
+            planned = await mgr.aimport_plan(plan_import(header, snapshot.entries, snapshot.checkpoints, head))
+            header = replace(header, id="twins-plan-sync")
+            planned_sync = mgr.import_plan(plan_import(header, snapshot.entries, snapshot.checkpoints, head))
+            assert parts.get_entries() == planned.get_entries() == planned_sync.get_entries() == s.get_entries()
+            assert (await mgr.adelete("twins-copy"), await mgr.adelete("twins-copy")) == (True, False)
+            assert await mgr.aprune(older_than=timedelta(days=1)) == []
+
+        asyncio.run(main())
 
     def test_async_writes_through_a_lease_are_fenced(self, mgr: Manager) -> None:
         s = mgr.create("assistant", sid())
