@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -40,7 +40,7 @@ def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     return logger
 
 
-def configure_logging(level: str | int = "WARNING", json: bool = False, stream: Any = None) -> None:
+def configure_logging(level: str | int = "WARNING", json: bool = False, stream: TextIO | None = None) -> None:
     """Send aixgo's logs to ``stream`` (default stderr) at ``level``, rendered for humans or as JSON lines.
 
     Replaces any handler a previous call installed; other loggers are left alone."""

@@ -44,6 +44,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
+import structlog
+
 from aixgo.agents import Agent, AgentTurn, ReActAgent, TurnResult, agent_from_config
 from aixgo.agents.events import EventSink, TurnEndEvent, TurnEvent
 from aixgo.config import Config, build_session_manager, load_config
@@ -401,7 +403,9 @@ class Runtime:
                 self._loop_thread = _LoopThread()
             return self._loop_thread
 
-    async def _keep_lease(self, lease: HeldLease, bound: Any, turn: asyncio.Task[Any]) -> LeaseLostError:
+    async def _keep_lease(
+        self, lease: HeldLease, bound: structlog.stdlib.BoundLogger, turn: asyncio.Task[Any]
+    ) -> LeaseLostError:
         """Extend the lease every third of its ttl while a turn runs, so a long turn (a slow model,
         a slow tool) is never overlapped by another node whose wait outlived the ttl.
 

@@ -69,7 +69,7 @@ def run() -> None:
             results[window] = (session, agent, model)
         session, agent, _ = results[8192]
         conversation = agent.budget.read(session)
-        entries_read = len(session.get_entries()) - (conversation.covered_to or 0)
+        entries_read = len(session.get_entries()) - (int(conversation.summary.data["to_seq"]) if conversation.summary else 0)
         turn = [{"role": "user", "content": _text(TURNS, 60)}]
         floor = report(
             f"floor: read the same {entries_read} newest entries raw",

@@ -4,7 +4,7 @@ Interactive by default (line editing and input history through :mod:`readline`);
 turn and prints only the answer on stdout, for scripts. ``--session ID`` resumes or creates that
 session, ``-c/--continue`` resumes the agent's most recent one.
 
-(About 450 lines: the one-shot turn and the chat's turns print through the same streaming,
+(Longer than most modules: the one-shot turn and the chat's turns print through the same streaming,
 ``--json`` and cut-off helpers, so they stay beside the command; the renderers, the status line and
 the id lookups have modules of their own.)
 """
@@ -21,6 +21,7 @@ from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -288,7 +289,7 @@ def _enable_line_editing() -> None:
     atexit.register(_save_history, readline, history)
 
 
-def _save_history(readline: Any, history: Path) -> None:
+def _save_history(readline: ModuleType, history: Path) -> None:
     try:
         readline.write_history_file(history)
         history.chmod(0o600)
@@ -355,9 +356,9 @@ def _resume_command(config: Path, session_id: str) -> str:
     return f"{_aixgo_command()} run {shlex.quote(str(config))} --session {shlex.quote(session_id)}"
 
 
-def _note_if_cut_off(result: Any, config: str) -> None:
+def _note_if_cut_off(result: Result, config: str) -> None:
     """Say so (on stderr) when the model stopped at its token limit: the answer is cut off."""
-    if getattr(result, "finish_reason", None) == "length":
+    if result.finish_reason == "length":
         click.echo(
             f"note: the answer was cut off at the model's token limit (finish_reason: length); raise the agent's "
             f"max_tokens in {config}",
@@ -403,37 +404,10 @@ def run(
                 f"agent {agent_name!r} stores no sessions (session_mode: {runtime.session_mode(agent_name)}): "
                 "--session and --continue need one"
             )
-        resumed = False
-        if continue_:
-            recent = runtime.session_manager.most_recent(agent=agent_name, user_id=user_id)
-            if recent is None:
-                of_user = f" of user {user_id!r}" if user_id is not None else ""
-                raise SessionNotFoundError(f"no earlier session of agent {agent_name!r}{of_user} to continue")
-            session_id, resumed = recent.id, True
-        elif session_id is not None:  # an existing session may be named by a unique prefix of its id
-            found = find_session(runtime.session_manager, session_id, agent=agent_name)
-            if found is not None:
-                _check_user(found, user_id)
-            session_id, resumed = (found.id, True) if found is not None else (session_id, False)
+        session_id, resumed = _session_to_use(runtime, agent_name, session_id, continue_, user_id)
         if message is not None:
-            session_id = session_id or new_session_id()  # known up front, so a failure can name it
-            try:
-                if as_json or no_stream:
-                    result = runtime.call_with_session(agent_name, message, session_id, user_id=user_id)
-                else:
-                    result = stream_turn(runtime, agent_name, message, session_id, user_id)
-            except AixgoError:
-                if not stored:
-                    raise
-                click.echo(
-                    f"note: session {session_id} keeps what the turn stored; continue it with: "
-                    f"{_resume_command(config, session_id)}",
-                    err=True,
-                )
-                raise
-            if as_json or no_stream:
-                click.echo(_result_json(result) if as_json else result.answer)
-            _note_if_cut_off(result, str(config))
+            _one_turn(runtime, agent_name, message, session_id or new_session_id(), user_id, config,
+                      as_json=as_json, no_stream=no_stream, stored=stored)
             return
         session = runtime.session_for(agent_name, session_id, user_id=user_id)
         color = sys.stdout.isatty() and not as_json
@@ -442,6 +416,58 @@ def run(
         code = chat.loop(resumed=resumed)
     if code:
         ctx.exit(code)
+
+
+def _session_to_use(
+    runtime: Runtime, agent_name: str, session_id: str | None, continue_: bool, user_id: str | None
+) -> tuple[str | None, bool]:
+    """The session id to run in (None: a new one) and whether it resumes an existing session:
+    ``--continue`` takes the agent's most recent, ``--session`` may name one by a unique prefix."""
+    if continue_:
+        recent = runtime.session_manager.most_recent(agent=agent_name, user_id=user_id)
+        if recent is None:
+            of_user = f" of user {user_id!r}" if user_id is not None else ""
+            raise SessionNotFoundError(f"no earlier session of agent {agent_name!r}{of_user} to continue")
+        return recent.id, True
+    if session_id is None:
+        return None, False
+    found = find_session(runtime.session_manager, session_id, agent=agent_name)
+    if found is None:
+        return session_id, False
+    _check_user(found, user_id)
+    return found.id, True
+
+
+def _one_turn(
+    runtime: Runtime,
+    agent_name: str,
+    message: str,
+    session_id: str,
+    user_id: str | None,
+    config: Path,
+    *,
+    as_json: bool,
+    no_stream: bool,
+    stored: bool,
+) -> None:
+    """``-m TEXT``: one turn, its answer on stdout (streamed unless ``--json``/``--no-stream``); a
+    failed turn names the session that keeps what it stored."""
+    try:
+        if as_json or no_stream:
+            result = runtime.call_with_session(agent_name, message, session_id, user_id=user_id)
+        else:
+            result = stream_turn(runtime, agent_name, message, session_id, user_id)
+    except AixgoError:
+        if stored:
+            click.echo(
+                f"note: session {session_id} keeps what the turn stored; continue it with: "
+                f"{_resume_command(config, session_id)}",
+                err=True,
+            )
+        raise
+    if as_json or no_stream:
+        click.echo(_result_json(result) if as_json else result.answer)
+    _note_if_cut_off(result, str(config))
 
 
 def _check_user(session: Session, user_id: str | None) -> None:

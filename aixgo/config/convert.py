@@ -30,7 +30,7 @@ from aixgo.config.model import (
 from aixgo.config.problems import JsonPath, Problem, did_you_mean
 from aixgo.config.source import Marks
 from aixgo.errors import InvalidSessionIdError
-from aixgo.session.ids import MAX_ID_LENGTH, validate_id
+from aixgo.session.ids import MAX_ID_BYTES, validate_id
 from aixgo.session.stores import DEFAULT_BASE_DIR, DEFAULT_REDIS
 
 _SHORTEST = timedelta(milliseconds=1)
@@ -93,7 +93,7 @@ def _agent_name_problems(data: dict[str, Any], marks: Marks) -> Iterator[Problem
     first: dict[str, int] = {}
     for index, agent in enumerate(agents):
         name = _mapping(agent).get("name")
-        if not isinstance(name, str) or not 0 < len(name) <= MAX_ID_LENGTH:
+        if not isinstance(name, str) or not 0 < len(name) <= MAX_ID_BYTES:
             continue  # the schema reports it
         path: JsonPath = ("agents", index, "name")
         try:

@@ -90,13 +90,6 @@ class ModelResponse:
     usage: Usage | None = None
     model: str | None = None
 
-    def to_message(self) -> dict[str, Any]:
-        """The answer as an assistant chat message, ready to append to a history."""
-        message: dict[str, Any] = {"role": "assistant", "content": self.content}
-        if self.tool_calls:
-            message["tool_calls"] = [call.to_openai() for call in self.tool_calls]
-        return message
-
 
 @dataclass(frozen=True, slots=True)
 class ModelSettings:

@@ -20,7 +20,7 @@ import hmac
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from typing import Any
 from urllib.parse import quote
 
@@ -32,6 +32,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aixgo.agents.events import TurnEndEvent, TurnEvent
+from aixgo.agents.result import TurnResult
 from aixgo.errors import AixgoError
 from aixgo.logs import get_logger
 from aixgo.runtime import Runtime
@@ -315,7 +316,7 @@ def _header_value(text: str) -> str:
     return text.encode("utf-8").decode("latin-1")
 
 
-def _completion(result: Any, agent: str) -> dict[str, Any]:
+def _completion(result: TurnResult, agent: str) -> dict[str, Any]:
     return {
         "id": f"chatcmpl-{secrets.token_hex(12)}",
         "object": "chat.completion",
@@ -328,7 +329,8 @@ def _completion(result: Any, agent: str) -> dict[str, Any]:
 
 
 async def _sse(
-    first: TurnEvent, events: Any, agent: str, include_usage: bool, fields: dict[str, Any]
+    first: TurnEvent, events: AsyncGenerator[TurnEvent, None], agent: str, include_usage: bool,
+    fields: dict[str, Any],
 ) -> AsyncIterator[bytes]:
     """The turn's events as OpenAI ``chat.completion.chunk`` server-sent events."""
     base = {"id": f"chatcmpl-{secrets.token_hex(12)}", "object": "chat.completion.chunk",

@@ -11,7 +11,6 @@ from aixgo.errors import InvalidSessionIdError
 MAX_ID_BYTES = 128
 """The longest id, in UTF-8 bytes: a file name (id + suffix, or an import's temporary name) stays well
 under the 255-byte limit of common file systems, and a Redis key stays short."""
-MAX_ID_LENGTH = MAX_ID_BYTES  # kept for callers of the first version
 
 
 def validate_id(value: object, what: str = "session id") -> str:

@@ -11,7 +11,7 @@ def split_line(line: str | bytes) -> tuple[Any, str | None]:
     """The record of one stored line, and its head metadata (None when it has none)."""
     text = line.decode() if isinstance(line, bytes) else line
     text = text.rstrip("\n")
-    if "\t" not in text:  # a file of the first version
+    if "\t" not in text:  # a file without checksums
         return json.loads(text), None
     payload = text.rpartition("\t")[0]
     record, tab, meta = payload.partition("\t")

@@ -122,10 +122,6 @@ class ContextBudget:
             self._head_cache[key] = known
         return known
 
-    def raw_count(self, messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]]) -> int:
-        """Uncorrected tokens of a request."""
-        return self.counter.messages(messages) + self.counter.tools(tools) + REQUEST_OVERHEAD
-
     # -- the window ------------------------------------------------------------------------------
 
     def window(self, session_id: str, conversation: Conversation | None = None) -> int | None:

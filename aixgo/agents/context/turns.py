@@ -52,11 +52,6 @@ class Conversation:
         return str(self.summary.data.get("content") or "") if self.summary is not None else None
 
     @property
-    def covered_to(self) -> int:
-        """The last ``seq`` the summary covers (0 without one)."""
-        return int(self.summary.data["to_seq"]) if self.summary is not None else 0
-
-    @property
     def turn_tokens(self) -> int:
         """Tokens of all the turns."""
         return sum(map(_TOKENS, self.turns))

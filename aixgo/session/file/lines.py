@@ -9,7 +9,7 @@ and head moves) the head it leaves, then the CRC-32 of everything before it, tab
 JSON never holds a raw tab, so tabs can only be separators. The head metadata makes the file
 readable from its end: the last head-moving line says where the history ends, how many chat
 messages it holds and its chain hash, so a new process can append, summarise a session or read its
-last entries without replaying the whole file. Files of the first version have no tabs at all.
+last entries without replaying the whole file. A file without checksums has no tabs at all.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def frame(record: bytes, head: Head | None = None) -> bytes:
 def unframe(line: bytes, *, checksummed: bool) -> tuple[bytes, bytes | None]:
     """The JSON and head metadata of a stored line (without its newline), its checksum verified.
 
-    A line without any tab is accepted only from a file of the first version (``checksummed`` False)."""
+    A line without any tab is accepted only from a file without checksums (``checksummed`` False)."""
     payload, tab, crc = line.rpartition(b"\t")
     if not tab:
         if checksummed:

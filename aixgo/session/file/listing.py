@@ -2,7 +2,7 @@
 
 A session file is summarised from its header and its end (the last head-moving line carries the
 message count; the last line's timestamp is the session's "updated" time, as the core defines it),
-without reading the rest. A file of the first version (no checksums, no head metadata) with no
+without reading the rest. A file without checksums (and so without head metadata) with no
 restore or head-move records is summarised from its header, a byte count of its chat-message
 records and its last record; any other one is replayed in full. A file that cannot be read is listed with
 :attr:`~aixgo.session.types.SessionInfo.damage` saying why and where — never skipped, and never
@@ -98,7 +98,7 @@ class Summaries:
                 # the size stat'ed above, unless the read came up short (the file was replaced since)
                 size = st.st_size if len(first) == min(st.st_size, OPEN_READ) else None
                 info = session_log.info() if session_log.open(first, size) else None
-            else:  # a file of the first version
+            else:  # a file without checksums
                 info = self._legacy(os.pread(fd, os.fstat(fd).st_size, 0), Path(path), session_id)
         finally:
             os.close(fd)
@@ -145,7 +145,7 @@ class Summaries:
 
 
 def _body(line: bytes) -> bytes:
-    """A line's JSON (files of the first version have no checksums)."""
+    """A line's JSON, in a file without checksums."""
     return unframe(line, checksummed=False)[0]
 
 

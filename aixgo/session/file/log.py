@@ -1,6 +1,6 @@
 """One session's log file, open in this process, read from its end.
 
-(About 500 lines: opening, catching up, the backward reads and the writes all keep one invariant,
+(Longer than most modules: opening, catching up, the backward reads and the writes all keep one invariant,
 ``offset`` = the bytes of complete lines this process has applied, so they stay in one class.)
 
 :class:`SessionLog` holds the descriptor of ``<session-id>.jsonl`` and what the session is at its
@@ -182,8 +182,8 @@ class SessionLog:
             first = os.pread(self.fd, min(size, OPEN_READ), 0)
         newline = first.find(b"\n")
         if newline < 0 or b"\t" not in first[:newline]:
-            # no complete header in the first bytes (a huge header, or a crashed create), or a file of
-            # the first version (no head metadata to read from): replay it
+            # no complete header in the first bytes (a huge header, or a crashed create), or a file
+            # without checksums (no head metadata to read from): replay it
             self.load_full(size)
             return self.tracker is not None
         header = self._header(first[:newline])

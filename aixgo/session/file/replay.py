@@ -1,7 +1,7 @@
 """Replaying a session file from its first line through the session core (:class:`SessionState`).
 
 Used when a process needs the whole tree (all entries, checkpoints, a restore, an export), for files
-of the first version (which carry no head metadata), and by ``repair``. A complete line that fails
+without checksums (whose lines carry no head metadata either), and by ``repair``. A complete line that fails
 its checksum, does not parse or breaks a rule is damage, named by file and line.
 """
 
@@ -25,7 +25,7 @@ class Replay:
         self.session_id = session_id
         self.offset = 0
         self.lines = 0
-        self.checksummed = True  # set from the header line: files of the first version have no CRCs
+        self.checksummed = True  # set from the header line: a file whose header has no CRC has none
         self.state = SessionState()
 
     def damage(self, reason: str, line: int) -> SessionCorruptedError:

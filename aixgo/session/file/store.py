@@ -1,6 +1,6 @@
 """The embedded session store: one append-only JSONL file per session.
 
-(About 500 lines: the store protocol's methods, each a few lines over :class:`SessionLog`, plus the
+(Longer than most modules: the store protocol's methods, each a few lines over :class:`SessionLog`, plus the
 folder and id rules they share; lines, replay, listing, locks, leases and repair have modules of
 their own.)
 

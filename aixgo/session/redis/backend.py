@@ -1,6 +1,6 @@
 """The multi-node session store: Redis (``pip install -e '.[redis]'``).
 
-(One class of ~650 lines: each method of the store protocol is a short compare-and-set or one
+(One long class: each method of the store protocol is a short compare-and-set or one
 script call, and keeping them together keeps the key layout below next to every use of it;
 connections, leases, scripts, head bookkeeping and the recent entries live in their own modules.)
 
