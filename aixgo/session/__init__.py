@@ -9,7 +9,8 @@ Every method has an awaitable twin (``await mgr.aget_or_create(...)``,
 ``await sess.aappend_message(...)``, …) for code on an event loop.
 
 Stores: :class:`FileBackend` (embedded default, one machine), :class:`RedisBackend` (multi-node,
-``pip install -e '.[redis]'``) and :class:`MemoryBackend` (this process only). The rules they all
+``pip install -e '.[redis]'``), :class:`PostgresBackend` (multi-node, durable, ``pip install -e
+'.[postgres]'``) and :class:`MemoryBackend` (this process only). The rules they all
 follow live in :mod:`aixgo.session.core`.
 """
 
@@ -29,15 +30,24 @@ from aixgo.session.transfer import aexport_lines, aimport_lines, export_lines, i
 from aixgo.session.types import Checkpoint, Entry, EntryType, SessionInfo
 
 if TYPE_CHECKING:
+    from aixgo.session.postgres import PostgresBackend, PostgresOptions
     from aixgo.session.redis import RedisBackend, RedisOptions
+
+_OPTIONAL_STORES = {
+    "RedisBackend": "aixgo.session.redis",
+    "RedisOptions": "aixgo.session.redis",
+    "PostgresBackend": "aixgo.session.postgres",
+    "PostgresOptions": "aixgo.session.postgres",
+}
 
 
 def __getattr__(name: str) -> Any:
-    # The Redis store imports the optional ``redis`` package only when asked for.
-    if name in ("RedisBackend", "RedisOptions"):
+    # The Redis and PostgreSQL stores import their optional client packages only when asked for.
+    module = _OPTIONAL_STORES.get(name)
+    if module is not None:
         import importlib  # noqa: PLC0415
 
-        return getattr(importlib.import_module("aixgo.session.redis"), name)
+        return getattr(importlib.import_module(module), name)
     raise AttributeError(f"module 'aixgo.session' has no attribute {name!r}")
 
 
@@ -51,6 +61,8 @@ __all__ = [
     "Lease",
     "Manager",
     "MemoryBackend",
+    "PostgresBackend",
+    "PostgresOptions",
     "RedisBackend",
     "RedisOptions",
     "Session",

@@ -29,3 +29,29 @@ def open_backend(server: RedisServer, prefix: str) -> Iterator[Callable[..., Any
     """RedisBackend(address, RedisOptions(key_prefix=<unique per test>, **overrides)); closed afterwards."""
     with backend_factory(server.address, prefix) as make:
         yield make
+
+
+# -- PostgreSQL: one real server per test session, a schema of its own per test --------------------
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Any]:
+    """One PostgreSQL server (``initdb`` + ``pg_ctl``) for the whole test session."""
+    from tests.session.postgres_server import postgres_server
+
+    with postgres_server() as srv:
+        yield srv
+
+
+@pytest.fixture
+def pg_schema() -> str:
+    return f"t{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def open_pg(pg_server: Any, pg_schema: str) -> Iterator[Callable[..., Any]]:
+    """PostgresBackend(url, PostgresOptions(schema=<unique per test>, **overrides)); closed afterwards."""
+    from tests.session.postgres_server import pg_backend_factory
+
+    with pg_backend_factory(pg_server.socket_url(), pg_schema) as make:
+        yield make

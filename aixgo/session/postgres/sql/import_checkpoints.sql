@@ -1,0 +1,1 @@
+COPY {schema}.checkpoints (sk, n, id, entry_id, seq, checksum, record) FROM STDIN
