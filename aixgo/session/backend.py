@@ -21,7 +21,10 @@ what "updated" means all live in :mod:`aixgo.session.core`, which every store ca
   ``fence=None`` is not fenced.
 
 Every method is thread-safe and may block on I/O; async callers run them on the manager's own
-bounded executor. Ids are validated by the caller. ``tests/session/contract.py`` is the executable
+bounded executor, unless the store also implements the optional :class:`AsyncBackend` (native
+async I/O, as the PostgreSQL store does): then the manager's ``a``-methods await its ``a``-methods on
+the running event loop instead, with no thread hop. A store may also implement
+:class:`PagedListing` to answer one page of ``Manager.list`` from an index. Ids are validated by the caller. ``tests/session/contract.py`` is the executable
 form of this contract: every store's test module subclasses it.
 """
 
@@ -60,6 +63,17 @@ class Lease(Protocol):
     def __enter__(self) -> Lease: ...
 
     def __exit__(self, *exc: object) -> None: ...
+
+
+@runtime_checkable
+class AsyncLease(Lease, Protocol):
+    """A :class:`Lease` whose store also extends and releases it with native async I/O."""
+
+    async def aextend(self, ttl: float | None = None) -> None:
+        """Awaitable :meth:`Lease.extend`."""
+
+    async def arelease(self) -> None:
+        """Awaitable :meth:`Lease.release`."""
 
 
 class Backend(Protocol):
@@ -147,3 +161,94 @@ class Backend(Protocol):
 
     def close(self) -> None:
         """Release resources. Later calls raise ``StoreClosedError``. Closing twice is harmless."""
+
+
+@runtime_checkable
+class AsyncBackend(Protocol):
+    """Optional: a store whose I/O is natively async (on the running event loop, no thread).
+
+    When a :class:`~aixgo.session.Manager`'s store implements every method here, its ``a``-methods
+    (and those of its sessions and leases) await these instead of running the :class:`Backend`
+    methods on the manager's thread pool; writes are still shielded from cancellation. Each method
+    behaves exactly as the :class:`Backend` method of the same name without the ``a``. Stores without
+    it (file, Redis, memory) keep working unchanged."""
+
+    async def acreate_session(self, header: Header) -> SessionInfo: ...
+
+    async def aget_info(self, session_id: str) -> SessionInfo: ...
+
+    async def adelete_session(self, session_id: str, *, unchanged_since: datetime | None = None) -> bool: ...
+
+    async def aappend(
+        self,
+        session_id: str,
+        entry_id: str,
+        entry_type: EntryType,
+        data: dict[str, Any],
+        timestamp: datetime,
+        *,
+        fence: str | None = None,
+    ) -> Entry: ...
+
+    async def ahistory(self, session_id: str, rng: HistoryRange) -> list[Entry]: ...
+
+    async def aall_entries(self, session_id: str) -> list[Entry]: ...
+
+    async def asnapshot(self, session_id: str) -> Snapshot: ...
+
+    async def acreate_checkpoint(
+        self,
+        session_id: str,
+        checkpoint_id: str,
+        metadata: dict[str, Any],
+        timestamp: datetime,
+        *,
+        fence: str | None = None,
+    ) -> Checkpoint: ...
+
+    async def alist_checkpoints(self, session_id: str) -> list[Checkpoint]: ...
+
+    async def arestore(
+        self, session_id: str, checkpoint_id: str, timestamp: datetime, *, fence: str | None = None
+    ) -> Checkpoint: ...
+
+    async def aimport_session(self, plan: ImportPlan, *, replace: bool = False) -> SessionInfo: ...
+
+    async def atry_lease(self, session_id: str, ttl: float) -> AsyncLease | None: ...
+
+
+ListCursor = tuple[datetime, str]
+"""Where a page of ``Manager.list`` ends: the last session's ``(updated_at, id)``."""
+
+
+@runtime_checkable
+class PagedListing(Protocol):
+    """Optional: a store that answers one page of ``Manager.list`` itself (from an index), instead of
+    the manager reading every summary and sorting them."""
+
+    def list_page(
+        self,
+        agent: str | None = None,
+        user_id: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        before: ListCursor | None = None,
+    ) -> list[SessionInfo]:
+        """Summaries (damaged ones included), most recently updated first, ties by greater id first,
+        of sessions of ``agent`` and ``user_id`` (when given) that sort after ``before``; ``offset``
+        skipped, at most ``limit``."""
+        ...
+
+
+@runtime_checkable
+class AsyncPagedListing(Protocol):
+    """:class:`PagedListing` with native async I/O."""
+
+    async def alist_page(
+        self,
+        agent: str | None = None,
+        user_id: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        before: ListCursor | None = None,
+    ) -> list[SessionInfo]: ...

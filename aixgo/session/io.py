@@ -2,7 +2,9 @@
 
 A :class:`~aixgo.session.Manager` owns one; its sessions and their leases reach the store only
 through it. The awaitable twins (``aget_or_create``, ``aappend_message``, …) run the store's I/O on
-this pool (``io_threads`` threads, never the loop's default executor); writes are shielded from
+this pool (``io_threads`` threads, never the loop's default executor) — unless the store has native
+async I/O (:class:`~aixgo.session.backend.AsyncBackend`, e.g. PostgreSQL): then they await its
+``a``-methods on the event loop, with no thread hop (:attr:`StoreIO.native`); writes are shielded from
 cancellation (a cancelled turn never leaves a write half done: it completes, then the cancellation
 is delivered); lease waits happen on the event loop itself (:mod:`aixgo.session.leases`), so no
 thread is ever parked on a lock or a lease while other work needs one.
@@ -13,12 +15,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar, TypeVarTuple
 
 from aixgo.errors import StoreClosedError
-from aixgo.session.backend import Backend
+from aixgo.session.backend import AsyncBackend, Backend
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -32,6 +34,7 @@ class StoreIO:
         if threads < 1:
             raise ValueError(f"io_threads must be >= 1, got {threads!r}")
         self._backend: Backend | None = backend
+        self._native: AsyncBackend | None = backend if isinstance(backend, AsyncBackend) else None
         self._threads = threads
         self._lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
@@ -43,6 +46,20 @@ class StoreIO:
         if backend is None:
             raise StoreClosedError("the session manager is closed")
         return backend
+
+    @property
+    def native(self) -> AsyncBackend | None:
+        """The store's native async side, if it has one (else the ``a``-methods use the pool); raises
+        :class:`~aixgo.errors.StoreClosedError` once closed."""
+        native = self._native
+        if native is not None and self._backend is None:
+            raise StoreClosedError("the session manager is closed")
+        return native
+
+    @staticmethod
+    async def shielded(write: Awaitable[T]) -> T:
+        """Await a native async write, shielded: cancelling the caller lets the write finish."""
+        return await asyncio.shield(write)
 
     async def read(self, fn: Callable[[*Ts], T], *args: *Ts) -> T:
         """``fn(*args)`` on the pool, in one hop from the event loop."""

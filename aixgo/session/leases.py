@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aixgo.errors import LeaseLostError, SessionBusyError
-from aixgo.session.backend import Lease
+from aixgo.session.backend import AsyncLease, Lease
 
 FIRST_DELAY = 0.002
 MAX_DELAY = 0.05
@@ -58,10 +58,16 @@ class _Backoff:
         return pause if self.deadline is None else min(pause, self.deadline - now)
 
 
+_background: set[asyncio.Future[None]] = set()
+
+
 def _release_if_taken(attempt: asyncio.Future[Lease | None]) -> None:
     if not attempt.cancelled() and attempt.exception() is None:
         lease = attempt.result()
-        if lease is not None:
+        if isinstance(lease, AsyncLease):
+            _background.add(task := asyncio.ensure_future(lease.arelease()))  # never block the event loop
+            task.add_done_callback(_background.discard)
+        elif lease is not None:
             lease.release()
 
 

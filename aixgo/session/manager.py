@@ -18,7 +18,7 @@ from typing import Any, TypeVar, TypeVarTuple
 
 from aixgo.errors import InvalidEntryError, SessionExistsError, SessionNotFoundError
 from aixgo.logs import get_logger
-from aixgo.session.backend import Backend
+from aixgo.session.backend import AsyncPagedListing, Backend, ListCursor, PagedListing
 from aixgo.session.core.codec import utcnow
 from aixgo.session.core.records import Header, RecordError, check_json
 from aixgo.session.core.transfer import ImportPlan, plan_import
@@ -80,9 +80,15 @@ class Manager:
         metadata: dict[str, Any] | None = None,
     ) -> Session:
         """Awaitable :meth:`create`."""
-        return await self._io.write(
-            functools.partial(self.create, user_id=user_id, metadata=metadata), agent, session_id
-        )
+        native = self._io.native
+        if native is None:
+            return await self._io.write(
+                functools.partial(self.create, user_id=user_id, metadata=metadata), agent, session_id
+            )
+        header = self._header(agent, session_id, user_id, metadata)
+        info = await self._io.shielded(native.acreate_session(header))
+        log.info("session.create", session_id=header.id, agent=agent)
+        return Session(self._io, info)
 
     @staticmethod
     def _header(
@@ -110,6 +116,9 @@ class Manager:
     async def aget(self, session_id: str) -> Session:
         """Awaitable :meth:`get`."""
         validate_id(session_id)
+        native = self._io.native
+        if native is not None:
+            return Session(self._io, await native.aget_info(session_id))
         return Session(self._io, await self._io.read(self._io.backend.get_info, session_id))
 
     def get_or_create(self, agent: str, session_id: str, *, user_id: str | None = None) -> Session:
@@ -136,7 +145,21 @@ class Manager:
         """Awaitable :meth:`get_or_create`."""
         validate_id(agent, "agent name")
         validate_id(session_id)
-        return await self._io.write(functools.partial(self.get_or_create, user_id=user_id), agent, session_id)
+        native = self._io.native
+        if native is None:
+            return await self._io.write(functools.partial(self.get_or_create, user_id=user_id), agent, session_id)
+        for _ in range(3):  # create can race with another creator
+            try:
+                info = await native.aget_info(session_id)
+            except SessionNotFoundError:
+                try:
+                    return await self.acreate(agent, session_id, user_id=user_id)
+                except SessionExistsError:
+                    continue
+            return self._owned(info, agent)
+        raise SessionExistsError(
+            f"session {session_id!r} could not be created or opened", session_id=session_id
+        )
 
     def _owned(self, info: SessionInfo, agent: str) -> Session:
         if info.agent != agent:
@@ -151,16 +174,25 @@ class Manager:
         user_id: str | None = None,
         limit: int | None = None,
         offset: int = 0,
+        *,
+        before: ListCursor | None = None,
     ) -> builtins.list[SessionInfo]:
-        """Session summaries, most recently updated first, filtered by agent and user.
+        """Session summaries, most recently updated first (ties: greater id first), filtered by agent
+        and user. ``before`` (the last listed session's ``(updated_at, id)``) starts the page after it:
+        a store with :class:`~aixgo.session.backend.PagedListing` (PostgreSQL) then reads just that
+        page from an index, however many sessions there are.
 
         A session that cannot be read is listed too, with :attr:`SessionInfo.damage` set."""
         if agent is not None:
             validate_id(agent, "agent name")
+        backend = self._io.backend
+        if isinstance(backend, PagedListing):
+            return backend.list_page(agent, user_id, limit, offset, before)
         infos = [
             info
-            for info in self._io.backend.list_sessions(agent)
-            if user_id is None or info.user_id == user_id
+            for info in backend.list_sessions(agent)
+            if (user_id is None or info.user_id == user_id)
+            and (before is None or (info.updated_at, info.id) < before)
         ]
         infos.sort(key=lambda i: (i.updated_at, i.id), reverse=True)
         end = None if limit is None else offset + limit
@@ -172,14 +204,28 @@ class Manager:
         user_id: str | None = None,
         limit: int | None = None,
         offset: int = 0,
+        *,
+        before: ListCursor | None = None,
     ) -> builtins.list[SessionInfo]:
         """Awaitable :meth:`list`."""
-        return await self._io.read(self.list, agent, user_id, limit, offset)
+        native = self._io.native
+        if isinstance(native, AsyncPagedListing):
+            if agent is not None:
+                validate_id(agent, "agent name")
+            return await native.alist_page(agent, user_id, limit, offset, before)
+        return await self._io.read(functools.partial(self.list, before=before), agent, user_id, limit, offset)
 
     def most_recent(self, agent: str | None = None, user_id: str | None = None) -> Session | None:
         """The most recently updated readable session (of ``agent`` / ``user_id``), or None."""
-        infos = [info for info in self.list(agent=agent, user_id=user_id) if info.damage is None]
-        return Session(self._io, infos[0]) if infos else None
+        before: ListCursor | None = None
+        while True:  # a page at a time: a store that pages from an index reads only what it must
+            page = self.list(agent=agent, user_id=user_id, limit=20, before=before)
+            for info in page:
+                if info.damage is None:
+                    return Session(self._io, info)
+            if len(page) < 20:
+                return None
+            before = (page[-1].updated_at, page[-1].id)
 
     async def amost_recent(self, agent: str | None = None, user_id: str | None = None) -> Session | None:
         """Awaitable :meth:`most_recent`."""
@@ -226,7 +272,13 @@ class Manager:
 
     async def aimport_plan(self, plan: ImportPlan, *, replace: bool = False) -> Session:
         """Awaitable :meth:`import_plan`."""
-        return await self._io.write(functools.partial(self.import_plan, replace=replace), plan)
+        native = self._io.native
+        if native is None:
+            return await self._io.write(functools.partial(self.import_plan, replace=replace), plan)
+        stored = await self._io.shielded(native.aimport_session(plan, replace=replace))
+        log.info("session.import", session_id=stored.id, agent=stored.agent, entries=len(plan.state.entries),
+                 replaced=replace)
+        return Session(self._io, stored)
 
     def delete(self, session_id: str) -> bool:
         """Delete a session and its stored data. Returns False if it did not exist."""
@@ -237,7 +289,13 @@ class Manager:
 
     async def adelete(self, session_id: str) -> bool:
         """Awaitable :meth:`delete`."""
-        return await self._io.write(self.delete, session_id)
+        native = self._io.native
+        if native is None:
+            return await self._io.write(self.delete, session_id)
+        validate_id(session_id)
+        deleted = await self._io.shielded(native.adelete_session(session_id))
+        log.info("session.delete", session_id=session_id, deleted=deleted)
+        return deleted
 
     def prune(self, older_than: timedelta, agent: str | None = None) -> builtins.list[str]:
         """Delete sessions not updated for ``older_than``; returns the deleted ids.

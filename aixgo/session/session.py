@@ -12,7 +12,7 @@ from typing import Any, TypeVar, TypeVarTuple
 
 from aixgo.errors import InvalidEntryError
 from aixgo.logs import get_logger
-from aixgo.session.backend import Backend, Lease
+from aixgo.session.backend import AsyncLease, Backend, Lease
 from aixgo.session.core.codec import utcnow
 from aixgo.session.core.records import RecordError, check_entry_data
 from aixgo.session.core.slicing import history_range
@@ -66,6 +66,9 @@ class HeldLease:
 
     async def aextend(self, ttl: float | None = None) -> None:
         """Awaitable :meth:`extend`."""
+        if isinstance(self._lease, AsyncLease):
+            await self._lease.aextend(ttl)
+            return
         await self._io.read(self._lease.extend, ttl)
 
     def release(self) -> None:
@@ -74,6 +77,9 @@ class HeldLease:
 
     async def arelease(self) -> None:
         """Awaitable :meth:`release` (shielded: a cancelled caller still frees the lease)."""
+        if isinstance(self._lease, AsyncLease):
+            await self._io.shielded(self._lease.arelease())
+            return
         await self._io.write(self._lease.release)
 
     def __enter__(self) -> HeldLease:
@@ -132,7 +138,11 @@ class Session:
 
     async def ainfo(self) -> SessionInfo:
         """Awaitable :attr:`info`."""
-        self._info = await self._io.read(self._backend.get_info, self.id)
+        native = self._io.native
+        if native is not None:
+            self._info = await native.aget_info(self.id)
+        else:
+            self._info = await self._io.read(self._backend.get_info, self.id)
         return self._info
 
     async def run_blocking(self, fn: Callable[[*Ts], T], *args: *Ts, write: bool = False) -> T:
@@ -174,8 +184,15 @@ class Session:
         self, entry_type: EntryType | str, data: dict[str, Any], *, entry_id: str | None = None
     ) -> Entry:
         """Awaitable :meth:`append_entry` (shielded: a cancelled caller never leaves it half done)."""
-        self._prepare(entry_type, data)
-        return await self._io.write(functools.partial(self.append_entry, entry_id=entry_id), entry_type, data)
+        kind = self._prepare(entry_type, data)
+        native = self._io.native
+        if native is None:
+            return await self._io.write(functools.partial(self.append_entry, entry_id=entry_id), entry_type, data)
+        write = native.aappend(self.id, entry_id or new_entry_id(), kind, data, utcnow(), fence=self._fence)
+        try:
+            return await self._io.shielded(write)
+        except RecordError as exc:
+            raise InvalidEntryError(f"cannot append to session {self.id!r}: {exc}", session_id=self.id) from None
 
     @staticmethod
     def _message(role: str, content: str | None, extra: dict[str, Any]) -> tuple[EntryType, dict[str, Any]]:
@@ -211,7 +228,16 @@ class Session:
 
     async def acheckpoint(self, metadata: dict[str, Any] | None = None) -> Checkpoint:
         """Awaitable :meth:`checkpoint`."""
-        return await self._io.write(self.checkpoint, metadata)
+        native = self._io.native
+        if native is None:
+            return await self._io.write(self.checkpoint, metadata)
+        write = native.acreate_checkpoint(self.id, new_checkpoint_id(), dict(metadata or {}), utcnow(), fence=self._fence)
+        try:
+            cp = await self._io.shielded(write)
+        except RecordError as exc:
+            raise InvalidEntryError(f"cannot checkpoint session {self.id!r}: {exc}", session_id=self.id) from None
+        log.info("session.checkpoint", session_id=self.id, agent=self.agent, checkpoint=cp.id, seq=cp.seq)
+        return cp
 
     def restore(self, checkpoint_id: str) -> Checkpoint:
         """Durably move the history back to a checkpoint (verified against its checksum).
@@ -223,7 +249,12 @@ class Session:
 
     async def arestore(self, checkpoint_id: str) -> Checkpoint:
         """Awaitable :meth:`restore`."""
-        return await self._io.write(self.restore, checkpoint_id)
+        native = self._io.native
+        if native is None:
+            return await self._io.write(self.restore, checkpoint_id)
+        cp = await self._io.shielded(native.arestore(self.id, checkpoint_id, utcnow(), fence=self._fence))
+        log.info("session.restore", session_id=self.id, agent=self.agent, checkpoint=cp.id, seq=cp.seq)
+        return cp
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -241,7 +272,11 @@ class Session:
         self, limit: int | None = None, before: int | None = None, after: int | None = None
     ) -> list[Entry]:
         """Awaitable :meth:`get_entries`."""
-        return await self._io.read(self._backend.history, self.id, history_range(limit, before, after))
+        rng = history_range(limit, before, after)
+        native = self._io.native
+        if native is not None:
+            return await native.ahistory(self.id, rng)
+        return await self._io.read(self._backend.history, self.id, rng)
 
     def get_messages(self, limit: int | None = None) -> list[dict[str, Any]]:
         """The history as OpenAI chat messages, always provider-valid (see :mod:`aixgo.session.history`).
@@ -259,6 +294,9 @@ class Session:
 
     async def aall_entries(self) -> list[Entry]:
         """Awaitable :meth:`all_entries`."""
+        native = self._io.native
+        if native is not None:
+            return await native.aall_entries(self.id)
         return await self._io.read(self._backend.all_entries, self.id)
 
     def snapshot(self) -> Snapshot:
@@ -268,6 +306,9 @@ class Session:
 
     async def asnapshot(self) -> Snapshot:
         """Awaitable :meth:`snapshot`."""
+        native = self._io.native
+        if native is not None:
+            return await native.asnapshot(self.id)
         return await self._io.read(self._backend.snapshot, self.id)
 
     def checkpoints(self) -> list[Checkpoint]:
@@ -276,6 +317,9 @@ class Session:
 
     async def acheckpoints(self) -> list[Checkpoint]:
         """Awaitable :meth:`checkpoints`."""
+        native = self._io.native
+        if native is not None:
+            return await native.alist_checkpoints(self.id)
         return await self._io.read(self._backend.list_checkpoints, self.id)
 
     # -- leases --------------------------------------------------------------------------------
@@ -296,6 +340,10 @@ class Session:
         """Awaitable :meth:`lease`: waits on the event loop, holding no thread while the lease is busy.
 
         Use as ``async with await sess.alease(): ...``."""
+        native = self._io.native
+        if native is not None:
+            held: Lease = await await_lease(lambda: native.atry_lease(self.id, ttl), self.id, wait)
+            return HeldLease(held, self._io, self)
         backend = self._backend
         lease = await await_lease(lambda: self._io.read(backend.try_lease, self.id, ttl), self.id, wait)
         return HeldLease(lease, self._io, self)

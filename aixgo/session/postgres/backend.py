@@ -639,7 +639,7 @@ class PostgresBackend:
     def _sweep_quietly(self) -> None:
         try:
             self.sweep()
-        except Exception as exc:  # noqa: BLE001 - the next write tries again; the error is logged
+        except Exception as exc:
             log.warning("postgres.sweep_failed", address=self.address, error=str(exc))
         finally:
             with self._lock:

@@ -78,7 +78,8 @@ Request = Query | Transaction | Pause
 Op = Generator[Request, Any, T]
 """An operation: yields requests, receives each one's rows, returns its result."""
 
-_CONNECTION_LOST = (psycopg.OperationalError,)
+_READY: set[tuple[str, str]] = set()
+"""(URL, schema) pairs whose schema this process found up to date: later stores skip the check."""
 
 
 def _lost(exc: BaseException, conn: Any) -> bool:
@@ -163,7 +164,7 @@ class Engine:
         try:
             with psycopg.connect(self.url, **self.connect_kwargs):
                 pass
-        except Exception as exc:  # noqa: BLE001 - any failure is what the user needs to see
+        except Exception as exc:
             return self.unreachable(exc)
         return StoreConnectionError(
             f"cannot get a connection to PostgreSQL at {self.address} within {self.options.pool_timeout:g}s "
@@ -200,7 +201,8 @@ class Engine:
     def _prepare_schema(self) -> None:
         """First use: check (and, with auto_migrate, bring up to date) the schema, on a connection of
         its own, so a wrong URL or password fails at once with the server's words."""
-        if self._ready:
+        if self._ready or (self.url, self.options.schema) in _READY:
+            self._ready = True
             return
         try:
             with psycopg.connect(self.url, **self.connect_kwargs) as conn:
@@ -210,6 +212,7 @@ class Engine:
                 raise self.unreachable(exc) from None
             raise self.failed(exc) from None
         self._ready = True
+        _READY.add((self.url, self.options.schema))
 
     def run(self, op: Op[T]) -> T:
         """Drive ``op`` to its result on the sync pool."""
@@ -227,7 +230,8 @@ class Engine:
                 step = _advance(op, None, exc)
             else:
                 step = _advance(op, reply, None)
-        return step.value
+        value: T = step.value
+        return value
 
     def _execute(self, request: Query | Transaction) -> Any:
         pool = self._sync_pool()
@@ -268,7 +272,7 @@ class Engine:
             if opening is None:
                 opening = self._apools[loop] = loop.create_task(self._open_async_pool())
         try:
-            return await asyncio.shield(opening)  # type: ignore[no-any-return]
+            return await asyncio.shield(opening)
         except BaseException:
             if opening.done():
                 with self._lock:
@@ -277,7 +281,7 @@ class Engine:
             raise
 
     async def _open_async_pool(self) -> psycopg_pool.AsyncConnectionPool[Any]:
-        if not self._ready:
+        if not self._ready and (self.url, self.options.schema) not in _READY:
             await asyncio.get_running_loop().run_in_executor(None, self._sync_ready)
         pool: psycopg_pool.AsyncConnectionPool[Any] = psycopg_pool.AsyncConnectionPool(
             self.url,
@@ -311,7 +315,8 @@ class Engine:
                 step = _advance(op, None, exc)
             else:
                 step = _advance(op, reply, None)
-        return step.value
+        value: T = step.value
+        return value
 
     async def _aexecute(self, request: Query | Transaction) -> Any:
         pool = await self._async_pool()

@@ -36,10 +36,8 @@ class MigrationPlan:
         for migration in self.pending:
             parts.append(f"-- migration {migration.version:03d}_{migration.name}\nBEGIN;\n")
             parts.append(migration.render(self.schema).rstrip() + "\n")
-            parts.append(
-                f"INSERT INTO {_quoted(self.schema)}.aixgo_migrations (version, name) "
-                f"VALUES ({migration.version}, '{migration.name}');\nCOMMIT;\n\n"
-            )
+            record = f"INSERT INTO {_quoted(self.schema)}.aixgo_migrations (version, name) "
+            parts.append(record + f"VALUES ({migration.version}, '{migration.name}');\nCOMMIT;\n\n")
         return "".join(parts)
 
 

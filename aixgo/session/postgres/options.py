@@ -82,7 +82,7 @@ def describe_url(url: str) -> str:
 
     try:
         parts: dict[str, Any] = conninfo_to_dict(url)
-    except Exception:  # noqa: BLE001 - any parse error: show nothing that could hold a secret
+    except Exception:
         return "postgresql://(unparsable URL)"
     host = str(parts.get("host") or "localhost")
     user = f"{parts['user']}@" if parts.get("user") else ""
@@ -103,7 +103,7 @@ def check_url(url: str) -> str:
         raise ValueError("not a PostgreSQL URL: use postgresql://[user[:password]@]host[:port]/database[?param=value]")
     try:
         conninfo_to_dict(url)
-    except Exception:  # noqa: BLE001
+    except Exception:
         raise ValueError(f"not a valid PostgreSQL URL: {describe_url(url)}") from None
     return url
 

@@ -41,8 +41,8 @@ def render(text: str, schema: str, **fragments: str) -> bytes:
     """``text`` with ``{schema}`` as the quoted identifier ``schema`` and each ``{name}`` of
     ``fragments`` as the given SQL (fixed strings of this module, never user input)."""
     values: dict[str, sql.Composable] = {"schema": sql.Identifier(schema)}
-    values.update({key: sql.SQL(value) for key, value in fragments.items()})  # type: ignore[arg-type]
-    return sql.SQL(text).format(**values).as_bytes(None)  # type: ignore[arg-type]
+    values.update({key: sql.SQL(value) for key, value in fragments.items()})
+    return sql.SQL(text).format(**values).as_bytes(None)
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ class Statements:
     def __getitem__(self, name: str) -> bytes:
         return self.get(name)
 
-    def get(self, name: str, filter: str = "") -> bytes:  # noqa: A002 - the placeholder's name
+    def get(self, name: str, filter: str = "") -> bytes:
         """The statement of ``sql/<name>.sql``, with ``{filter}`` when it has one."""
         key = (name, filter)
         rendered = self._rendered.get(key)
