@@ -22,6 +22,7 @@ import random
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -104,7 +105,7 @@ class Engine:
         self._password = _password_of(url)
         self._lock = threading.Lock()
         self._pool: psycopg_pool.ConnectionPool[Any] | None = None
-        self._apools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[Any]] = (
+        self._apools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncConnections] = (
             weakref.WeakKeyDictionary()
         )
         self._ready = False
@@ -264,35 +265,15 @@ class Engine:
 
     # -- the async driver ----------------------------------------------------------------------------
 
-    async def _async_pool(self) -> psycopg_pool.AsyncConnectionPool[Any]:
+    async def _async_pool(self) -> AsyncConnections:
         loop = asyncio.get_running_loop()
         with self._lock:
             self.check_open()
-            opening = self._apools.get(loop)
-            if opening is None:
-                opening = self._apools[loop] = loop.create_task(self._open_async_pool())
-        try:
-            return await asyncio.shield(opening)
-        except BaseException:
-            if opening.done():
-                with self._lock:
-                    if self._apools.get(loop) is opening:
-                        del self._apools[loop]
-            raise
-
-    async def _open_async_pool(self) -> psycopg_pool.AsyncConnectionPool[Any]:
-        if not self._ready and (self.url, self.options.schema) not in _READY:
-            await asyncio.get_running_loop().run_in_executor(None, self._sync_ready)
-        pool: psycopg_pool.AsyncConnectionPool[Any] = psycopg_pool.AsyncConnectionPool(
-            self.url,
-            kwargs=self.connect_kwargs,
-            min_size=self.options.pool_size,
-            max_size=self.options.pool_max,
-            timeout=self.options.pool_timeout,
-            name=f"aixgo-{self.options.schema}-async",
-            open=False,
-        )
-        await pool.open()
+            pool = self._apools.get(loop)
+            if pool is None:
+                pool = self._apools[loop] = AsyncConnections(self)
+        if not self._ready:
+            await loop.run_in_executor(None, self._sync_ready)
         return pool
 
     def _sync_ready(self) -> None:
@@ -323,15 +304,12 @@ class Engine:
         delay = 0.05
         for attempt in range(self.options.retries + 1):
             conn = None
-            started = time.monotonic()
             try:
-                async with pool.connection() as conn:
+                conn = await pool.get()
+                try:
                     return await _run_async(conn, request)
-            except psycopg_pool.PoolTimeout:
-                self.check_open()
-                raise self._exhausted(pool, round(time.monotonic() - started, 1)) from None
-            except psycopg_pool.PoolClosed:
-                raise StoreClosedError(f"the PostgreSQL store at {self.address} is closed") from None
+                finally:
+                    pool.put(conn)
             except psycopg.errors.IntegrityError:
                 raise
             except psycopg.Error as exc:
@@ -341,8 +319,7 @@ class Engine:
                 if attempt == self.options.retries:
                     raise self.unreachable(exc) from None
                 log.warning("postgres.connection_lost", address=self.address, error=type(exc).__name__, attempt=attempt + 1)
-                with contextlib.suppress(Exception):
-                    await pool.check()
+                pool.drop_idle()  # the other connections the same restart broke
                 await asyncio.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 1.0)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -364,8 +341,8 @@ class Engine:
             self._apools.clear()
         if pool is not None:
             pool.close(timeout=5)
-        for loop, opening in apools:
-            _close_async_pool(loop, opening)
+        for _, connections in apools:
+            connections.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,20 +363,69 @@ def _advance(op: Op[Any], reply: Any, error: BaseException | None) -> _Next | _D
         return _Done(done.value)
 
 
-def _close_async_pool(loop: asyncio.AbstractEventLoop, opening: asyncio.Task[Any]) -> None:
-    """Close an async pool from any thread: on its loop when that loop still runs elsewhere."""
-    if loop.is_closed() or not opening.done() or opening.cancelled() or opening.exception() is not None:
-        return
-    pool = opening.result()
-    try:
-        running = asyncio.get_running_loop()
-    except RuntimeError:
-        running = None
-    if running is loop:
-        loop.create_task(pool.close(timeout=5))
-    elif loop.is_running():
-        with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(pool.close(timeout=5), loop).result(timeout=10)
+class AsyncConnections:
+    """The async connections of one event loop: idle ones are reused, at most ``pool_max`` are open.
+
+    Unlike ``psycopg_pool.AsyncConnectionPool``, nothing runs in the background (connections are made
+    when a caller needs one), so a loop that ends (``asyncio.run`` returning) leaves no task of ours
+    pending, and the store may be used from several loops (a runtime's own and its caller's) at once."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._idle: deque[psycopg.AsyncConnection[Any]] = deque()
+        self._slots: asyncio.Semaphore | None = None  # made on the loop that uses it
+        self._closed = False
+
+    async def get(self) -> psycopg.AsyncConnection[Any]:
+        """An idle connection, or a new one; waits up to ``pool_timeout`` for a free slot."""
+        engine = self._engine
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(engine.options.pool_max)
+        started = time.monotonic()
+        try:
+            await asyncio.wait_for(self._slots.acquire(), engine.options.pool_timeout)
+        except TimeoutError:
+            engine.check_open()
+            waited = round(time.monotonic() - started, 1)
+            raise StoreError(
+                f"all {engine.options.pool_max} connections to PostgreSQL at {engine.address} of this event loop "
+                f"stayed busy for {waited:g}s (pool_timeout): raise pool_max, or find what holds them"
+            ) from None
+        try:
+            while self._idle:
+                conn = self._idle.pop()
+                if not (conn.closed or conn.broken):
+                    return conn
+            return await psycopg.AsyncConnection.connect(engine.url, **engine.connect_kwargs)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def put(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """Give ``conn`` back: kept for reuse when it is healthy and idle, else closed."""
+        assert self._slots is not None
+        self._slots.release()
+        healthy = not (conn.closed or conn.broken) and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        if healthy and not self._closed:
+            self._idle.append(conn)
+        else:
+            _finish(conn)
+
+    def drop_idle(self) -> None:
+        """Close every idle connection (after one was found broken: a restart broke them all)."""
+        while self._idle:
+            _finish(self._idle.pop())
+
+    def close(self) -> None:
+        """Close the idle connections (from any thread); those in use close when given back."""
+        self._closed = True
+        self.drop_idle()
+
+
+def _finish(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Close an async connection without awaiting (its socket is just closed, from any thread)."""
+    with contextlib.suppress(Exception):
+        conn.pgconn.finish()
 
 
 def _run_sync(conn: psycopg.Connection[Any], request: Query | Transaction) -> Any:
