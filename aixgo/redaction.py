@@ -16,6 +16,7 @@ _URL_CREDENTIALS = re.compile(r"([a-z][a-z0-9+.-]*://)[^@\s/]*@", re.IGNORECASE)
 # user:password@ without a (well-formed) scheme in front: ':pw@h', 'redis:/:pw@h', 'redis//:pw@h'
 _LOOSE_CREDENTIALS = re.compile(r"(?<![\w*])[^\s'\"@*]*:[^\s'\"@*]*@")
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+_PARAM_PASSWORD = re.compile(r"(?i)\b(password=)(?![\"']?\$\{)[^&\s'\"]+")  # ?password=… in a URL, libpq's password=…
 
 
 SECRET_KEYS = ("password", "api_key", "api_keys")
@@ -28,6 +29,7 @@ def mask_secrets(line: str) -> str:
     A key that looks like a misspelled secret (``pasword:``) is masked too."""
     line = _URL_CREDENTIALS.sub(r"\1***@", line)
     line = _LOOSE_CREDENTIALS.sub("***@", line)
+    line = _PARAM_PASSWORD.sub(r"\1***", line)
     line = _SECRET_VALUE.sub(r"\1\2***", line)
     found = _KEY_VALUE.match(line)
     if found and found.group(4) != "***" and looks_secret(found.group(2)):

@@ -71,3 +71,16 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Any]:
+    """One PostgreSQL server (``initdb`` + ``pg_ctl``, on a free port, socket in a temporary folder) for
+    the whole test session; each test uses a schema or database of its own. ``fsync`` is off (a killed
+    server loses nothing, its files are in the OS cache; a power loss would): the fault tests that kill
+    the server start their own, with ``fsync`` on. Skipped unless PostgreSQL is installed (a failure
+    with ``AIXGO_REQUIRE_POSTGRES=1``)."""
+    from tests.session.postgres_server import postgres_server
+
+    with postgres_server(settings={"fsync": "off", "full_page_writes": "off"}) as srv:
+        yield srv

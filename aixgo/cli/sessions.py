@@ -1,7 +1,7 @@
 """``aixgo sessions …``: list, show, export, import, checkpoints, restore, delete and prune sessions.
 
 Every subcommand works on the store chosen by ``--config`` (or ``AIXGO_CONFIG``) or by
-``--store/--base-dir/--redis-url`` (see :mod:`aixgo.cli.store_options`), given before or after the
+``--store/--base-dir/--redis-url/--pg-url`` (see :mod:`aixgo.cli.store_options`), given before or after the
 subcommand. ``aixgo sessions`` alone lists the sessions. Exit codes: 0 ok, 1 error (unknown
 session or checkpoint, unreadable data, store unreachable), 2 usage or config error.
 
@@ -26,7 +26,9 @@ from aixgo.cli.common import (
     get_session,
     store_where,
 )
+from aixgo.cli.copy import copy
 from aixgo.cli.ids import resolve_checkpoint, valid_id
+from aixgo.cli.migrate import migrate
 from aixgo.cli.render import (
     checkpoint_branch,
     checkpoint_json,
@@ -82,12 +84,12 @@ def _silence_stdout() -> None:
 @store_options
 @click.pass_context
 def sessions(ctx: click.Context) -> None:
-    """Inspect and manage stored sessions: list, show, search, export, import, fork, checkpoints,
-    restore, delete, prune.
+    """Inspect and manage stored sessions: list, show, search, export, import, copy, fork, checkpoints,
+    restore, delete, prune, migrate.
 
     The store is the one of --config FILE (or $AIXGO_CONFIG), else --store file (default, at
-    --base-dir, default ~/.aixgo/sessions) or --store redis (at --redis-url). These options may also
-    follow the subcommand. Without a subcommand, lists the sessions.
+    --base-dir, default ~/.aixgo/sessions), --store redis (at --redis-url) or --store postgres (at
+    --pg-url). These options may also follow the subcommand. Without a subcommand, lists the sessions.
 
     \b
     Examples:
@@ -96,6 +98,8 @@ def sessions(ctx: click.Context) -> None:
       aixgo sessions export 3f2c… -o backup.jsonl
       aixgo sessions --store redis --redis-url localhost:6379 import backup.jsonl
       aixgo sessions prune --older-than 30d --dry-run
+      aixgo sessions copy --from ~/.aixgo/sessions --to postgresql://aixgo@db/app
+      aixgo sessions --pg-url postgresql://aixgo@db/app migrate --dry-run
     """
     if ctx.invoked_subcommand is None:
         ctx.invoke(list_sessions)
@@ -360,3 +364,5 @@ sessions.add_command(import_session)
 sessions.add_command(delete)
 sessions.add_command(prune)
 sessions.add_command(repair)
+sessions.add_command(copy)
+sessions.add_command(migrate)

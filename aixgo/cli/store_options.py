@@ -1,4 +1,4 @@
-"""Which session store a command works on: ``--config``, or ``--store/--base-dir/--redis-url``.
+"""Which session store a command works on: ``--config``, or ``--store/--base-dir/--redis-url/--pg-url``.
 
 :func:`store_options` adds the options to a click group *and* to its subcommands, so both
 ``aixgo sessions --store redis list`` and ``aixgo sessions list --store redis`` work. Values given
@@ -9,10 +9,12 @@ after the subcommand win over values given before it; a command-line value alway
 Resolution:
 
 * ``--config FILE`` (or ``AIXGO_CONFIG``): the store of that config file's ``session:`` section.
-  Giving ``--config`` together with ``--store``, ``--base-dir`` or ``--redis-url`` is a usage error.
-* otherwise ``--store`` (default ``file``, or ``redis`` when only ``--redis-url`` is given): the
-  file store at ``--base-dir`` (default ``~/.aixgo/sessions``), or Redis at ``--redis-url``
-  (default ``localhost:6379``).
+  Giving ``--config`` together with ``--store``, ``--base-dir``, ``--redis-url`` or ``--pg-url`` is a
+  usage error.
+* otherwise ``--store`` (default ``file``; ``redis`` when only ``--redis-url`` is given, ``postgres``
+  when only ``--pg-url`` is): the file store at ``--base-dir`` (default ``~/.aixgo/sessions``), Redis
+  at ``--redis-url`` (default ``localhost:6379``), or PostgreSQL at ``--pg-url`` (default
+  ``postgresql://localhost/aixgo``) in ``--pg-schema`` (default ``aixgo``).
 """
 
 from __future__ import annotations
@@ -30,14 +32,14 @@ from aixgo.config import build_session_manager, load_config
 from aixgo.config.problems import mask_secrets
 from aixgo.session import stores
 from aixgo.session.manager import Manager
-from aixgo.session.stores import DEFAULT_BASE_DIR, DEFAULT_REDIS, StoreOptions
+from aixgo.session.stores import DEFAULT_BASE_DIR, DEFAULT_POSTGRES, DEFAULT_REDIS, StoreOptions
 
 CONFIG_ENV = "AIXGO_CONFIG"
 _META_KEY = "aixgo.cli.store_options"
-_NAMES = ("config", "store", "base_dir", "redis_url", "redis_cluster")
+_NAMES = ("config", "store", "base_dir", "redis_url", "redis_cluster", "pg_url", "pg_schema")
 
 F = TypeVar("F", bound=Callable[..., Any])
-StoreKind = Literal["file", "redis"]
+StoreKind = Literal["file", "redis", "postgres"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,8 @@ class StoreChoice:
     base_dir: Path | None = None
     redis_url: str | None = None
     redis_cluster: bool = False
+    pg_url: str | None = None
+    pg_schema: str | None = None
 
     @property
     def file_dir(self) -> Path:
@@ -61,6 +65,9 @@ class StoreChoice:
             return f"the store configured in {self.config}"
         if self.store == "redis":
             return f"Redis store at {mask_secrets(self.redis_url or DEFAULT_REDIS)}"
+        if self.store == "postgres":
+            schema = f" (schema {self.pg_schema})" if self.pg_schema else ""
+            return f"PostgreSQL store at {_postgres_address(self.pg_url or DEFAULT_POSTGRES)}{schema}"
         return f"file store at {self.file_dir}"
 
     def missing(self) -> bool:
@@ -75,6 +82,16 @@ class StoreChoice:
         except OSError:
             return False
         return False
+
+
+def _postgres_address(url: str) -> str:
+    """The URL as the PostgreSQL store names it (user, host, port, database; never a password)."""
+    try:
+        from aixgo.session.postgres.options import describe_url  # noqa: PLC0415 - psycopg is optional
+
+        return describe_url(url)
+    except ImportError:
+        return mask_secrets(url)
 
 
 def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
@@ -113,7 +130,7 @@ def store_options(func: F) -> F:
         ),
         click.option(
             "--store",
-            type=click.Choice(["file", "redis"]),
+            type=click.Choice(["file", "redis", "postgres"]),
             expose_value=False,
             callback=_remember,
             help="Store kind without a config file.  [default: file]",
@@ -133,6 +150,21 @@ def store_options(func: F) -> F:
             callback=_remember,
             help=f"Redis address: host:port, redis://[:password@]host:port/db, rediss://… or "
             f"unix:///path.  [default: {DEFAULT_REDIS}]",
+        ),
+        click.option(
+            "--pg-url",
+            metavar="URL",
+            expose_value=False,
+            callback=_remember,
+            help="PostgreSQL URL: postgresql://[user[:password]@]host[:port]/database (the password may also "
+            f"come from PGPASSWORD or ~/.pgpass).  [default: {DEFAULT_POSTGRES}]",
+        ),
+        click.option(
+            "--pg-schema",
+            metavar="NAME",
+            expose_value=False,
+            callback=_remember,
+            help="PostgreSQL schema of aixgo's tables.  [default: aixgo]",
         ),
         click.option(
             "--redis-cluster",
@@ -181,14 +213,21 @@ def store_choice(ctx: click.Context) -> StoreChoice:
         if not explicit:  # AIXGO_CONFIG is only a default: explicit store flags override it
             return StoreChoice(config=config_value[0])
     redis_flags = "redis_url" in explicit or bool(explicit.get("redis_cluster"))
-    store: StoreKind = explicit.get("store") or ("redis" if redis_flags else "file")
-    if store == "file" and redis_flags:
+    pg_flags = "pg_url" in explicit or "pg_schema" in explicit
+    if redis_flags and pg_flags:
+        raise click.UsageError("--redis-url/--redis-cluster and --pg-url/--pg-schema name two stores: give one", ctx)
+    store: StoreKind = explicit.get("store") or ("redis" if redis_flags else "postgres" if pg_flags else "file")
+    if store != "redis" and redis_flags:
         flag = "--redis-url" if "redis_url" in explicit else "--redis-cluster"
         raise click.UsageError(f"{flag} needs --store redis", ctx)
-    if store == "redis" and "base_dir" in explicit:
-        raise click.UsageError("--base-dir applies to the file store only, not --store redis", ctx)
+    if store != "postgres" and pg_flags:
+        flag = "--pg-url" if "pg_url" in explicit else "--pg-schema"
+        raise click.UsageError(f"{flag} needs --store postgres", ctx)
+    if store != "file" and "base_dir" in explicit:
+        raise click.UsageError(f"--base-dir applies to the file store only, not --store {store}", ctx)
     return StoreChoice(store=store, base_dir=explicit.get("base_dir"), redis_url=explicit.get("redis_url"),
-                       redis_cluster=bool(explicit.get("redis_cluster")))
+                       redis_cluster=bool(explicit.get("redis_cluster")), pg_url=explicit.get("pg_url"),
+                       pg_schema=explicit.get("pg_schema"))
 
 
 def build_manager(choice: StoreChoice) -> Manager:
@@ -201,6 +240,15 @@ def build_manager(choice: StoreChoice) -> Manager:
         return build_session_manager(load_config(choice.config))
     if choice.store == "file":
         return stores.open_manager(StoreOptions(kind="file", base_dir=choice.file_dir))
+    if choice.store == "postgres":
+        try:
+            options = {"schema": choice.pg_schema} if choice.pg_schema else {}
+            return stores.open_manager(
+                StoreOptions(kind="postgres", postgres_url=choice.pg_url or DEFAULT_POSTGRES, postgres=options)
+            )
+        except ValueError as exc:
+            hint = "'--pg-schema'" if "schema" in str(exc) else "'--pg-url'"
+            raise click.BadParameter(mask_secrets(str(exc)), param_hint=hint) from None
     try:
         redis = {"cluster": True} if choice.redis_cluster else {}
         return stores.open_manager(
@@ -220,6 +268,7 @@ def open_manager(ctx: click.Context) -> Manager:
 __all__ = [
     "CONFIG_ENV",
     "DEFAULT_BASE_DIR",
+    "DEFAULT_POSTGRES",
     "DEFAULT_REDIS",
     "StoreChoice",
     "build_manager",

@@ -22,6 +22,7 @@ from aixgo.config.model import (
     CheckpointConfig,
     Config,
     LLMConfig,
+    PostgresConfig,
     RedisConfig,
     SessionConfig,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "Config",
     "InterpolationError",
     "LLMConfig",
+    "PostgresConfig",
     "RedisConfig",
     "SessionConfig",
     "build_session_manager",

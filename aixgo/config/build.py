@@ -8,7 +8,7 @@ from typing import Any
 from aixgo.config.model import Config, SessionConfig
 from aixgo.errors import ConfigError
 from aixgo.session.manager import Manager
-from aixgo.session.stores import DEFAULT_REDIS, StoreOptions, open_manager
+from aixgo.session.stores import DEFAULT_POSTGRES, DEFAULT_REDIS, StoreOptions, open_manager
 
 
 def build_session_manager(config: Config | SessionConfig) -> Manager:
@@ -16,6 +16,7 @@ def build_session_manager(config: Config | SessionConfig) -> Manager:
 
     ``file``: ``Manager(FileBackend(base_dir, fsync=...))`` (creates ``base_dir``, mode 0700).
     ``redis``: ``Manager(RedisBackend(url_or_addr, RedisOptions(...)))``; needs ``aixgo[redis]``.
+    ``postgres``: ``Manager(PostgresBackend(url, PostgresOptions(...)))``; needs ``aixgo[postgres]``.
     Settings left unset in the file keep the backend's defaults. Raises
     :class:`~aixgo.errors.ConfigError` if ``session.enabled`` is false (there is nothing to build).
     """
@@ -37,6 +38,9 @@ def store_options(session: SessionConfig) -> StoreOptions:
         if session.cache_mb is not None:
             options = replace(options, cache_bytes=session.cache_mb * 1024 * 1024)
         return options
+    if session.store == "postgres":
+        url = session.postgres.url if session.postgres is not None else DEFAULT_POSTGRES
+        return StoreOptions(kind="postgres", postgres_url=url, postgres=postgres_options(session))
     target = session.redis.target if session.redis is not None else DEFAULT_REDIS
     return StoreOptions(kind="redis", redis_target=target, redis=redis_options(session))
 
@@ -66,4 +70,25 @@ def redis_options(session: SessionConfig) -> dict[str, Any]:
     return options
 
 
-__all__ = ["build_session_manager", "redis_options", "store_options"]
+def postgres_options(session: SessionConfig) -> dict[str, Any]:
+    """Keyword arguments for ``PostgresOptions``: every setting the config gives (``ttl`` always)."""
+    options: dict[str, Any] = {"ttl": session.ttl}
+    postgres = session.postgres
+    if postgres is None:
+        return options
+    settings: dict[str, Any] = {
+        "schema": postgres.schema,
+        "pool_size": postgres.pool_size,
+        "pool_max": postgres.pool_max,
+        "pool_timeout": postgres.pool_timeout,
+        "connect_timeout": postgres.connect_timeout,
+        "statement_timeout": postgres.statement_timeout,
+        "retries": postgres.retries,
+        "prepared_statements": postgres.prepared_statements,
+        "auto_migrate": postgres.auto_migrate,
+    }
+    options.update({key: value for key, value in settings.items() if value is not None})
+    return options
+
+
+__all__ = ["build_session_manager", "postgres_options", "redis_options", "store_options"]

@@ -23,6 +23,7 @@ from aixgo.config.model import (
     Config,
     ContextConfig,
     LLMConfig,
+    PostgresConfig,
     RedisConfig,
     ServerConfig,
     SessionConfig,
@@ -31,7 +32,7 @@ from aixgo.config.problems import JsonPath, Problem, did_you_mean
 from aixgo.config.source import Marks
 from aixgo.errors import InvalidSessionIdError
 from aixgo.session.ids import MAX_ID_BYTES, validate_id
-from aixgo.session.stores import DEFAULT_BASE_DIR, DEFAULT_REDIS
+from aixgo.session.stores import DEFAULT_BASE_DIR, DEFAULT_POSTGRES, DEFAULT_REDIS
 
 _SHORTEST = timedelta(milliseconds=1)
 
@@ -123,6 +124,11 @@ def _duration_problems(data: dict[str, Any], marks: Marks) -> Iterator[Problem]:
         (("session", "redis", "connect_timeout"), redis.get("connect_timeout")),
         (("server", "header_timeout"), _mapping(data.get("server")).get("header_timeout")),
     ]
+    postgres = _mapping(session.get("postgres"))
+    candidates += [
+        (("session", "postgres", key), postgres.get(key))
+        for key in ("pool_timeout", "connect_timeout", "statement_timeout")
+    ]
     candidates.extend(((*path, "timeout"), block.get("timeout")) for path, block in _llm_blocks(data))
     for path, value in candidates:
         if not _is_duration_value(value):
@@ -140,9 +146,9 @@ def _duration_problems(data: dict[str, Any], marks: Marks) -> Iterator[Problem]:
 
 def _session_problems(session: dict[str, Any], marks: Marks) -> Iterator[Problem]:
     if "ttl" in session and session.get("store", "file") == "file":
-        yield Problem(("session", "ttl"), "ttl is only supported by the redis store",
+        yield Problem(("session", "ttl"), "ttl is only supported by the redis and postgres stores",
                       "file sessions never expire on their own: delete old ones with "
-                      "`aixgo sessions prune --older-than 30d`, or set store: redis",
+                      "`aixgo sessions prune --older-than 30d`, or set store: redis or postgres",
                       marks.key(("session", "ttl")))
     redis = _mapping(session.get("redis"))
     if "addr" in redis and "url" in redis:
@@ -214,7 +220,7 @@ def semantic_warnings(data: Any, marks: Marks) -> list[Problem]:
                                 "add 'auto_save: true' to session.checkpoint, or remove interval",
                                 marks.key(("session", "checkpoint", "interval"))))
     if session.get("enabled") is False:
-        for key in ("store", "base_dir", "redis", "checkpoint", "ttl"):
+        for key in ("store", "base_dir", "redis", "postgres", "checkpoint", "ttl"):
             if key in session:
                 warnings.append(Problem(("session", key), f"{key} has no effect with enabled: false",
                                         "agents run without memory: remove enabled: false to use the store",
@@ -270,6 +276,8 @@ def _session(raw: dict[str, Any], base: Path) -> SessionConfig:
     store = raw.get("store", "file")
     redis_raw = raw.get("redis")
     redis = _redis(_mapping(redis_raw)) if redis_raw is not None or store == "redis" else None
+    postgres_raw = raw.get("postgres")
+    postgres = _postgres(_mapping(postgres_raw)) if postgres_raw is not None or store == "postgres" else None
     checkpoint = _mapping(raw.get("checkpoint"))
     return SessionConfig(
         enabled=raw.get("enabled", True),
@@ -280,6 +288,7 @@ def _session(raw: dict[str, Any], base: Path) -> SessionConfig:
         cache_mb=raw.get("cache_mb"),
         ttl=_duration(raw.get("ttl")),
         redis=redis,
+        postgres=postgres,
         checkpoint=CheckpointConfig(
             auto_save=checkpoint.get("auto_save", False),
             interval=_duration(checkpoint.get("interval")),
@@ -308,6 +317,21 @@ def _redis(raw: dict[str, Any]) -> RedisConfig:
         cluster=bool(raw.get("cluster", False)),
         min_replica_acks=int(raw.get("min_replica_acks", 0)),
         replica_ack_timeout=_seconds(raw.get("replica_ack_timeout")),
+    )
+
+
+def _postgres(raw: dict[str, Any]) -> PostgresConfig:
+    return PostgresConfig(
+        url=raw.get("url") or DEFAULT_POSTGRES,
+        schema=raw.get("schema"),
+        pool_size=raw.get("pool_size"),
+        pool_max=raw.get("pool_max"),
+        pool_timeout=_seconds(raw.get("pool_timeout")),
+        connect_timeout=_seconds(raw.get("connect_timeout")),
+        statement_timeout=_seconds(raw.get("statement_timeout")),
+        retries=raw.get("retries"),
+        prepared_statements=raw.get("prepared_statements"),
+        auto_migrate=raw.get("auto_migrate"),
     )
 
 

@@ -13,9 +13,9 @@ from typing import Any, Literal
 
 from aixgo.config.problems import mask_secrets
 from aixgo.errors import AgentNotFoundError
-from aixgo.session.stores import DEFAULT_BASE_DIR, DEFAULT_REDIS
+from aixgo.session.stores import DEFAULT_BASE_DIR, DEFAULT_POSTGRES, DEFAULT_REDIS
 
-StoreKind = Literal["file", "redis"]
+StoreKind = Literal["file", "redis", "postgres"]
 FsyncPolicy = Literal["always", "batch", "never"]
 Provider = Literal["openai", "scripted"]
 AgentRole = Literal["react"]
@@ -81,6 +81,36 @@ class RedisConfig:
         return f"RedisConfig({', '.join(shown)})"
 
 
+@dataclass(frozen=True, slots=True, repr=False)
+class PostgresConfig:
+    """``session.postgres``: how to reach PostgreSQL. Durations are in seconds; ``None`` means the
+    store's default. ``repr()`` masks any password in the URL."""
+
+    url: str = DEFAULT_POSTGRES
+    schema: str | None = None
+    pool_size: int | None = None
+    pool_max: int | None = None
+    pool_timeout: float | None = None
+    connect_timeout: float | None = None
+    statement_timeout: float | None = None
+    retries: int | None = None
+    prepared_statements: bool | None = None
+    auto_migrate: bool | None = None
+
+    @property
+    def safe_url(self) -> str:
+        """:attr:`url` with any password replaced by ``***`` (safe to print or log)."""
+        return mask_secrets(self.url)
+
+    def __repr__(self) -> str:
+        shown = [
+            f"{item.name}={mask_secrets(value) if item.name == 'url' else value!r}"
+            for item in fields(self)
+            if (value := getattr(self, item.name)) is not None
+        ]
+        return f"PostgresConfig({', '.join(shown)})"
+
+
 @dataclass(frozen=True, slots=True)
 class SessionConfig:
     """``session:``: the session store."""
@@ -93,6 +123,7 @@ class SessionConfig:
     cache_mb: int | None = None
     ttl: timedelta | None = None
     redis: RedisConfig | None = None
+    postgres: PostgresConfig | None = None
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
 
 
@@ -204,6 +235,7 @@ __all__ = [
     "ContextConfig",
     "FsyncPolicy",
     "LLMConfig",
+    "PostgresConfig",
     "Provider",
     "ReactFormat",
     "RedisConfig",

@@ -1,7 +1,7 @@
 """Opening a store from options: the one place that builds stores, with the one set of defaults.
 
 Config files (:func:`aixgo.config.build_session_manager`) and the command line
-(``aixgo sessions --store … --base-dir … --redis-url …``) both describe the store they want as
+(``aixgo sessions --store … --base-dir … --redis-url … --pg-url …``) both describe the store they want as
 :class:`StoreOptions` and open it with :func:`open_backend` / :func:`open_manager`.
 """
 
@@ -18,12 +18,14 @@ from aixgo.session.file.locks import DEFAULT_LOCK_TIMEOUT
 from aixgo.session.manager import Manager
 from aixgo.session.memory import MemoryBackend
 
-StoreKind = Literal["file", "redis", "memory"]
+StoreKind = Literal["file", "redis", "postgres", "memory"]
 
 DEFAULT_BASE_DIR = "~/.aixgo/sessions"
 """Where the file store keeps sessions unless told otherwise."""
 DEFAULT_REDIS = "localhost:6379"
 """The Redis server used unless told otherwise."""
+DEFAULT_POSTGRES = "postgresql://localhost/aixgo"
+"""The PostgreSQL database used unless told otherwise (libpq's defaults fill in user, port, password)."""
 DEFAULT_FSYNC: FsyncPolicy = "always"
 
 
@@ -37,7 +39,8 @@ class StoreOptions:
     """Which store to open, and how.
 
     ``redis`` holds :class:`~aixgo.session.RedisOptions` keyword arguments (password, db,
-    key_prefix, ttl, …); settings left out keep that class's defaults."""
+    key_prefix, ttl, …) and ``postgres`` :class:`~aixgo.session.PostgresOptions` ones (schema,
+    pool_size, statement_timeout, …); settings left out keep those classes' defaults."""
 
     kind: StoreKind = "file"
     base_dir: str | os.PathLike[str] = DEFAULT_BASE_DIR
@@ -46,16 +49,24 @@ class StoreOptions:
     cache_bytes: int = DEFAULT_CACHE_BYTES
     redis_target: str = DEFAULT_REDIS
     redis: dict[str, Any] = field(default_factory=dict, repr=False)
+    postgres_url: str = field(default=DEFAULT_POSTGRES, repr=False)
+    postgres: dict[str, Any] = field(default_factory=dict)
 
 
 def open_backend(options: StoreOptions) -> Backend:
-    """The store ``options`` describe. The Redis store needs ``pip install -e '.[redis]'``."""
+    """The store ``options`` describe. The Redis store needs ``pip install -e '.[redis]'``, the
+    PostgreSQL store ``pip install -e '.[postgres]'``."""
     if options.kind == "file":
         return FileBackend(
             options.base_dir, fsync=options.fsync, lock_timeout=options.lock_timeout, cache_bytes=options.cache_bytes
         )
     if options.kind == "memory":
         return MemoryBackend()
+    if options.kind == "postgres":
+        from aixgo.session.postgres import PostgresBackend, PostgresOptions  # noqa: PLC0415 - psycopg loads only when used
+
+        postgres: Backend = PostgresBackend(options.postgres_url, PostgresOptions(**options.postgres))
+        return postgres
     from aixgo.session.redis import RedisBackend, RedisOptions  # noqa: PLC0415 - `redis` loads only when used
 
     backend: Backend = RedisBackend(options.redis_target, RedisOptions(**options.redis))
@@ -69,6 +80,7 @@ def open_manager(options: StoreOptions) -> Manager:
 
 __all__ = [
     "DEFAULT_BASE_DIR",
+    "DEFAULT_POSTGRES",
     "DEFAULT_REDIS",
     "StoreKind",
     "StoreOptions",

@@ -34,17 +34,6 @@ def open_backend(server: RedisServer, prefix: str) -> Iterator[Callable[..., Any
 # -- PostgreSQL: one real server per test session, a schema of its own per test --------------------
 
 
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[Any]:
-    """One PostgreSQL server (``initdb`` + ``pg_ctl``) for the whole test session. ``fsync`` is off (the
-    server's files are in the OS cache: a killed server loses nothing, a power loss would); the fault
-    tests that kill the server start their own, with ``fsync`` on."""
-    from tests.session.postgres_server import postgres_server
-
-    with postgres_server(settings={"fsync": "off", "full_page_writes": "off"}) as srv:
-        yield srv
-
-
 @pytest.fixture
 def pg_schema() -> str:
     return f"t{uuid.uuid4().hex[:12]}"

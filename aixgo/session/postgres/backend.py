@@ -62,10 +62,12 @@ from aixgo.session.core.records import (
 from aixgo.session.core.slicing import HistoryRange
 from aixgo.session.core.state import Head, Snapshot, check_restore, checkpoint_at, next_entry
 from aixgo.session.core.transfer import ImportPlan
+from aixgo.session.postgres import migrate
 from aixgo.session.postgres.engine import Copy, Engine, Op, Pause, Query, Transaction
 from aixgo.session.postgres.lease import PostgresLease, acquire
+from aixgo.session.postgres.migrate import MigrationPlan
 from aixgo.session.postgres.options import DEFAULT_URL, PostgresOptions, check_url
-from aixgo.session.postgres.statements import LIST_FILTERS
+from aixgo.session.postgres.statements import LIST_FILTERS, Migration
 from aixgo.session.types import Checkpoint, Entry, EntryType, SessionInfo
 
 log = get_logger("aixgo.session.postgres")
@@ -662,6 +664,17 @@ class PostgresBackend:
         if deleted:
             log.info("postgres.swept", address=self.address, deleted=len(deleted))
         return deleted
+
+    # -- schema ------------------------------------------------------------------------------------
+
+    def migration_plan(self) -> MigrationPlan:
+        """Where the schema stands and what upgrading it runs (``aixgo sessions migrate --dry-run``);
+        changes nothing. Raises ``UnsupportedVersionError`` for a schema newer than this aixgo."""
+        return self._engine.direct(lambda conn: migrate.plan(conn, self.options.schema, self.address))
+
+    def migrate(self) -> list[Migration]:
+        """Create or upgrade the schema (``aixgo sessions migrate``); returns the migrations applied."""
+        return self._engine.direct(lambda conn: migrate.apply(conn, self.options.schema, self.address))
 
     # -- lifecycle ---------------------------------------------------------------------------------
 

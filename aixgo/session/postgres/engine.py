@@ -23,7 +23,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -173,6 +173,18 @@ class Engine:
             address=self.address,
         )
 
+    def direct(self, fn: Callable[[psycopg.Connection[Any]], T]) -> T:
+        """``fn(connection)`` on a connection of its own (not pooled), with aixgo's errors: for
+        maintenance (migrations) that must not trigger the first-use schema check."""
+        self.check_open()
+        try:
+            with psycopg.connect(self.url, **self.connect_kwargs) as conn:
+                return fn(conn)
+        except psycopg.OperationalError as exc:
+            raise self.unreachable(exc) from None
+        except psycopg.Error as exc:
+            raise self.failed(exc) from None
+
     def check_open(self) -> None:
         """Raise :class:`StoreClosedError` once closed."""
         if self.closed:
@@ -205,13 +217,7 @@ class Engine:
         if self._ready or (self.url, self.options.schema) in _READY:
             self._ready = True
             return
-        try:
-            with psycopg.connect(self.url, **self.connect_kwargs) as conn:
-                migrate.ensure(conn, self.options, self.address)
-        except psycopg.Error as exc:
-            if _lost(exc, None) and isinstance(exc, psycopg.OperationalError):
-                raise self.unreachable(exc) from None
-            raise self.failed(exc) from None
+        self.direct(lambda conn: migrate.ensure(conn, self.options, self.address))
         self._ready = True
         _READY.add((self.url, self.options.schema))
 
