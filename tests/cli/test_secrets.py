@@ -1,4 +1,4 @@
-"""The Redis password never appears in what aixgo prints or logs, CLI included: every sessions
+"""The Redis and PostgreSQL passwords never appear in what aixgo prints or logs, CLI included: every sessions
 command naming the store, a failed authentication, debug logs, and config errors (a password of the
 wrong type, a misspelled ``pasword:`` key). A real redis-server with ``requirepass``."""
 
@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -128,3 +129,74 @@ def test_a_database_that_is_not_a_number_is_an_error(tmp_path: Path, database: s
     done = aixgo_run("validate", str(config))
     output = done.stdout + done.stderr
     assert done.returncode != 0 and "database" in output and SECRET not in output, output
+
+
+# -- PostgreSQL: a server that asks for a password (scram-sha-256) ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[Any]:
+    from tests.session.postgres_server import postgres_server
+
+    with postgres_server(password=SECRET, settings={"fsync": "off"}) as server:
+        yield server
+
+
+@pytest.mark.postgres
+def test_no_command_prints_the_postgres_password(postgres: Any, tmp_path: Path) -> None:
+    url = postgres.url(password=SECRET)
+    in_query = f"postgresql://aixgo@127.0.0.1:{postgres.port}/postgres?password={SECRET}"
+    wrong = postgres.url(password=f"wrong-{SECRET}")
+    export = tmp_path / "s.jsonl"
+    outputs = [
+        aixgo("sessions", "--pg-url", url, "list"),  # empty store: "no sessions in …"
+        aixgo("--log-level", "debug", "sessions", "--pg-url", url, "list"),
+        aixgo("sessions", "--pg-url", in_query, "list"),
+        aixgo("sessions", "--pg-url", url, "show", "nope"),
+        aixgo("sessions", "--pg-url", wrong, "list"),  # refused authentication
+        aixgo("sessions", "--pg-url", url, "migrate", "--dry-run"),
+        aixgo("sessions", "--pg-url", url, "prune", "--older-than", "1d", "--dry-run"),
+    ]
+    config = tmp_path / "app.yaml"
+    config.write_text(f"session:\n  store: postgres\n  postgres:\n    url: '{url}'\nllm: {{provider: scripted}}\n"
+                      "agents:\n  - {name: a, model: m}\n")
+    outputs.append(aixgo("--log-level", "debug", "run", str(config), "--session", "s", "-m", "hello"))
+    outputs.append(aixgo("sessions", "--pg-url", url, "export", "s", "-o", str(export)))
+    outputs.append(aixgo("sessions", "--pg-url", url, "import", str(export), "--new-id"))
+    outputs.append(aixgo("sessions", "copy", "--from", url, "--to", str(tmp_path / "files")))
+    outputs.append(aixgo("sessions", "--pg-url", url, "delete", "s", "--yes"))
+    outputs.append(aixgo("validate", str(config)))
+    assert "refused to authenticate" in outputs[4], outputs[4]
+    assert "imported session" in outputs[-4] and "no sessions in PostgreSQL store at postgresql://aixgo@" in outputs[0]
+    for output in outputs:
+        assert SECRET not in output, output
+
+
+@pytest.mark.postgres
+def test_the_postgres_backend_never_shows_its_password(postgres: Any) -> None:
+    from aixgo.errors import StoreConnectionError
+    from aixgo.session import Manager, PostgresBackend, PostgresOptions
+
+    backend = PostgresBackend(postgres.url(password=SECRET))
+    assert SECRET not in repr(backend) and SECRET not in backend.address
+    wrong = Manager(PostgresBackend(postgres.url(password="x" + SECRET), PostgresOptions(connect_timeout=2)))
+    with pytest.raises(StoreConnectionError) as caught:
+        wrong.list()
+    assert SECRET not in str(caught.value) and "refused to authenticate" in str(caught.value)
+    wrong.close()
+    backend.close()
+
+
+@pytest.mark.parametrize("url", ["postgresql://u:987654321@h/db", "postgresql://u@h/db?password=987654321"])
+def test_postgres_config_never_shows_its_password(tmp_path: Path, url: str) -> None:
+    from aixgo.config import load_config
+
+    config = tmp_path / "app.yaml"
+    config.write_text(f"session:\n  store: postgres\n  postgres:\n    url: '{url}'\n    pool_max: 0\n"
+                      "agents:\n  - {name: a, model: m}\n")
+    output = aixgo("validate", str(config))
+    assert "pool_max" in output and "987654321" not in output
+    config.write_text(f"session:\n  store: postgres\n  postgres:\n    url: '{url}'\nagents:\n  - {{name: a, model: m}}\n")
+    loaded = load_config(config)
+    assert "987654321" not in repr(loaded) and "987654321" not in repr(loaded.session.postgres)
+    assert "987654321" in loaded.session.postgres.url  # type: ignore[union-attr]

@@ -93,7 +93,7 @@ CASES: dict[str, Case] = {
         2,
         10,
         "session.store",
-        "expected one of 'file', 'redis', found the string 'redus'",
+        "expected one of 'file', 'redis', 'postgres', found the string 'redus'",
         "did you mean 'redis'?",
     ),
     "fsync typo": Case(
@@ -401,7 +401,7 @@ CASES: dict[str, Case] = {
         2,
         3,
         "session.ttl",
-        "ttl is only supported by the redis store",
+        "ttl is only supported by the redis and postgres stores",
         "aixgo sessions prune --older-than",
     ),
     "addr and url": Case(

@@ -324,9 +324,9 @@ def test_config_from_dict_reports_paths_without_lines() -> None:
         config_from_dict({"agents": [{"name": "a", "model": "m", "max_step": 1}], "session": {"ttl": "1d"}})
     assert info.value.problems == [
         "<dict>: agents[0].max_step: unknown key 'max_step'\n  hint: did you mean 'max_steps'?",
-        "<dict>: session.ttl: ttl is only supported by the redis store\n"
+        "<dict>: session.ttl: ttl is only supported by the redis and postgres stores\n"
         "  hint: file sessions never expire on their own: delete old ones with "
-        "`aixgo sessions prune --older-than 30d`, or set store: redis",
+        "`aixgo sessions prune --older-than 30d`, or set store: redis or postgres",
     ]
 
 
