@@ -151,27 +151,23 @@ class Engine:
             )
         return StoreError(f"PostgreSQL at {self.address} failed: {self._detail(exc)}")
 
-    def _exhausted(self, pool: Any, waited: float) -> StoreError:
+    def _exhausted(self, pool: Any, waited: float) -> StoreError | None:
+        """The error for a pool whose every connection stayed busy; None when the pool is short of
+        connections because it could not make them (the server was down)."""
         stats = pool.get_stats()
         if stats.get("pool_size", 0) >= self.options.pool_max and not stats.get("pool_available", 0):
             return StoreError(
                 f"all {self.options.pool_max} connections of the pool to PostgreSQL at {self.address} stayed busy "
                 f"for {waited:g}s (pool_timeout): raise pool_max, or find what holds them"
             )
-        return self._diagnose()
+        return None
 
-    def _diagnose(self) -> StoreError:
-        """Why no connection could be had: try one directly, for the server's own words."""
-        try:
-            with psycopg.connect(self.url, **self.connect_kwargs):
-                pass
-        except Exception as exc:
-            return self.unreachable(exc)
-        return StoreConnectionError(
-            f"cannot get a connection to PostgreSQL at {self.address} within {self.options.pool_timeout:g}s "
-            "(pool_timeout); the server answers now, try again",
-            address=self.address,
-        )
+    def _run_direct(self, request: Query | Transaction) -> Any:
+        """Run ``request`` on a connection of its own, when the pool could not make one in time (it
+        retries a server that was down with a backoff of seconds): work resumes as soon as the server
+        is back, or fails with the server's own words."""
+        with psycopg.connect(self.url, **self.connect_kwargs) as conn:
+            return _run_sync(conn, request)
 
     def direct(self, fn: Callable[[psycopg.Connection[Any]], T]) -> T:
         """``fn(connection)`` on a connection of its own (not pooled), with aixgo's errors: for
@@ -247,11 +243,23 @@ class Engine:
             conn = None
             started = time.monotonic()
             try:
+                if attempt:  # the connection was lost: a restart broke the pooled ones, try a fresh one
+                    return self._run_direct(request)
                 with pool.connection() as conn:
                     return _run_sync(conn, request)
             except psycopg_pool.PoolTimeout:
                 self.check_open()
-                raise self._exhausted(pool, round(time.monotonic() - started, 1)) from None
+                exhausted = self._exhausted(pool, round(time.monotonic() - started, 1))
+                if exhausted is not None:
+                    raise exhausted from None
+                try:
+                    return self._run_direct(request)
+                except psycopg.errors.IntegrityError:
+                    raise
+                except psycopg.Error as exc:
+                    if not _lost(exc, None):
+                        raise self.failed(exc) from None
+                    error: psycopg.Error = exc
             except psycopg_pool.PoolClosed:
                 raise StoreClosedError(f"the PostgreSQL store at {self.address} is closed") from None
             except psycopg.errors.IntegrityError:
@@ -259,14 +267,15 @@ class Engine:
             except psycopg.Error as exc:
                 if not _lost(exc, conn):
                     raise self.failed(exc) from None
-                self.check_open()
-                if attempt == self.options.retries:
-                    raise self.unreachable(exc) from None
-                log.warning("postgres.connection_lost", address=self.address, error=type(exc).__name__, attempt=attempt + 1)
-                with contextlib.suppress(Exception):
-                    pool.check()  # drop the other connections the same restart broke
-                time.sleep(delay * (0.5 + random.random()))
-                delay = min(delay * 2, 1.0)
+                error = exc
+            self.check_open()
+            if attempt == self.options.retries:
+                raise self.unreachable(error) from None
+            log.warning("postgres.connection_lost", address=self.address, error=type(error).__name__, attempt=attempt + 1)
+            with contextlib.suppress(Exception):
+                pool.check()  # drop the other connections the same restart broke
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 1.0)
         raise AssertionError("unreachable")  # pragma: no cover
 
     # -- the async driver ----------------------------------------------------------------------------
