@@ -122,11 +122,10 @@ def test_statement_timeout_is_a_clear_error_and_stores_nothing(open_pg: Callable
     mgr = Manager(open_pg(statement_timeout=0.3))
     sess = mgr.create("assistant", "slow")
     sess.append_message("user", "one")
-    with pg_server.connect() as blocker:  # holds the session's row: the append waits, then is cancelled
-        with blocker.transaction():
-            blocker.execute(f'SELECT 1 FROM "{pg_schema}".sessions WHERE id = %s FOR UPDATE', ("slow",))
-            with pytest.raises(StoreError, match=r"ran longer than allowed \(0.3s, statement_timeout\)"):
-                sess.append_message("user", "blocked")
+    with pg_server.connect() as blocker, blocker.transaction():  # holds the session's row: the append waits
+        blocker.execute(f'SELECT 1 FROM "{pg_schema}".sessions WHERE id = %s FOR UPDATE', ("slow",))
+        with pytest.raises(StoreError, match=r"ran longer than allowed \(0.3s, statement_timeout\)"):
+            sess.append_message("user", "blocked")
     assert [e.data["content"] for e in sess.get_entries()] == ["one"]
     sess.append_message("user", "two")
     assert [e.seq for e in sess.get_entries()] == [1, 2]
