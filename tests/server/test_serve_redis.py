@@ -1,5 +1,5 @@
-"""Three ``aixgo serve`` processes on one real Redis (or on one machine's file store) serve the same
-sessions: concurrent requests for one session are serialised by the turn lease (never interleaved),
+"""Three ``aixgo serve`` processes on one real Redis, one PostgreSQL (or one machine's file store) serve
+the same sessions: concurrent requests for one session are serialised by the turn lease (never interleaved),
 nothing is lost."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import itertools
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -36,6 +37,16 @@ def test_three_servers_on_one_redis(tmp_path: Path) -> None:
         _three_servers(write_config(tmp_path, upstream, session=store), lambda: Manager(RedisBackend(redis.url)))
 
 
+@pytest.mark.postgres
+def test_three_servers_on_one_postgres(tmp_path: Path, pg_server: Any) -> None:
+    from aixgo.session import PostgresBackend
+
+    url = pg_server.url(pg_server.create_database())
+    with OpenAIServer(responder=echo) as upstream:
+        store = f"session: {{store: postgres, postgres: {{url: '{url}'}}}}"
+        _three_servers(write_config(tmp_path, upstream, session=store), lambda: Manager(PostgresBackend(url)))
+
+
 def test_three_servers_on_one_file_store(tmp_path: Path) -> None:
     """On one machine, processes share a file store: its writes and turn leases are locked across processes."""
     with OpenAIServer(responder=echo) as upstream:
@@ -47,19 +58,22 @@ def _three_servers(config: Path, open_store: Callable[[], Manager]) -> None:
     try:
         urls = itertools.cycle([s.url for s in servers])
         jobs = [(next(urls), f"s{n % SESSIONS}", f"m{n}") for n in range(TURNS)]
+        failures: list[str] = []
 
         def send(job: tuple[str, str, str]) -> tuple[str, str, int]:
             url, session_id, text = job
             with httpx.Client(timeout=60) as http:
                 answer = http.post(f"{url}/v1/chat/completions", headers={"X-Session-Id": session_id},
                                    json={"model": "bot", "messages": [{"role": "user", "content": text}]})
+            if answer.status_code != 200:
+                failures.append(answer.text)
             return session_id, text, answer.status_code
 
         with concurrent.futures.ThreadPoolExecutor(THREADS) as pool:
             results = list(pool.map(send, jobs))
     finally:
-        for server in servers:
-            server.stop()
+        logs = [server.stop()[1] for server in servers]
+    assert [status for *_, status in results] == [200] * TURNS, failures[:5]
     assert [status for *_, status in results] == [200] * TURNS
     with open_store() as manager:
         sent = sorted(text for _, text, _ in results)

@@ -47,8 +47,13 @@ def _quoted(schema: str) -> str:
 
 def current_version(conn: Any, schema: str) -> int:
     """The highest migration applied to ``schema``; -1 when it has no version table."""
-    table = f"{_quoted(schema)}.aixgo_migrations"
-    (exists,) = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()
+    # pg_class is read with the statement's snapshot: to_regclass() would consult this connection's
+    # catalog cache, which can still say "no such table" after another process created it
+    (exists,) = conn.execute(
+        "SELECT EXISTS (SELECT FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relname = 'aixgo_migrations')",
+        (schema,),
+    ).fetchone()
     if not exists:
         return -1
     (version,) = conn.execute(sql.SQL("SELECT COALESCE(max(version), -1) FROM {}.aixgo_migrations").format(

@@ -86,8 +86,8 @@ class Statements:
         """The statement of ``sql/<name>.sql``, with ``{filter}`` when it has one."""
         key = (name, filter)
         rendered = self._rendered.get(key)
-        if rendered is None:
-            text = source(name)
+        if rendered is None:  # full-line comments stay in the files: they are not sent with every call
+            text = "\n".join(line for line in source(name).splitlines() if not line.lstrip().startswith("--"))
             rendered = self._rendered[key] = render(text, self.schema, **({"filter": filter} if "{filter}" in text else {}))
         return rendered
 
