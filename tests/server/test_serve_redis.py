@@ -72,9 +72,9 @@ def _three_servers(config: Path, open_store: Callable[[], Manager]) -> None:
         with concurrent.futures.ThreadPoolExecutor(THREADS) as pool:
             results = list(pool.map(send, jobs))
     finally:
-        logs = [server.stop()[1] for server in servers]
+        for server in servers:
+            server.stop()
     assert [status for *_, status in results] == [200] * TURNS, failures[:5]
-    assert [status for *_, status in results] == [200] * TURNS
     with open_store() as manager:
         sent = sorted(text for _, text, _ in results)
         stored = []

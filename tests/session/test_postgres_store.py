@@ -28,9 +28,9 @@ def test_processes_starting_together_migrate_once(pg_server: PostgresServer) -> 
     "no such table" of a connection that looked before another created it must not count)."""
     for _ in range(3):
         url = pg_server.url(pg_server.create_database())
-        barrier, errors = threading.Barrier(6), []
+        barrier, errors = threading.Barrier(6), list[str]()
 
-        def start() -> None:
+        def start(url: str = url, barrier: threading.Barrier = barrier, errors: list[str] = errors) -> None:
             try:
                 with psycopg.connect(url, autocommit=True) as conn:
                     barrier.wait()
