@@ -99,7 +99,7 @@ class _Bench:
             params[:] = [{
                 "sid": floor_sess.id, "entry_id": pending.entry.id, "prev_seq": head[0].seq, "prev_hash": head[0].hash,
                 "seq": pending.entry.seq, "hash": pending.head.hash, "msgs": pending.head.message_count,
-                "ts": pending.entry.timestamp, "parent_id": pending.entry.parent_id, "record": pending.encoded,
+                "ts": pending.entry.timestamp, "parent_id": pending.entry.parent_id, "record": pending.encoded, "fence": None,
             }]  # fmt: skip
             head[0] = pending.head
 
@@ -156,7 +156,7 @@ class _Bench:
         def prepare_checkpoint() -> None:
             cp = checkpoint_at(head, sess.id, "cp_" + secrets.token_hex(6), {}, utcnow())
             params[:] = [{"sid": sess.id, "cp_id": cp.id, "seq": head.seq, "checksum": bytes.fromhex(cp.checksum),
-                          "entry_id": cp.entry_id, "ts": cp.timestamp, "record": dumps(checkpoint_record(cp))}]
+                          "entry_id": cp.entry_id, "ts": cp.timestamp, "record": dumps(checkpoint_record(cp)), "fence": None}]
 
         floor = report("floor: the same checkpoint statement through psycopg",
                        measure(lambda: self._one(self.sql["checkpoint"], params[0]), 1000, setup=prepare_checkpoint))
@@ -167,7 +167,7 @@ class _Bench:
         row = report("restore, 10,000-entry session (undo one turn: verify + durable head move, one transaction)",
                      measure(lambda: sess.restore(cp.id), 1000, setup=lambda: sess.append_message("user", "abandoned")))
         record = dumps(checkpoint_record(cp))
-        restore_params = {"sid": sess.id, "cp_id": cp.id, "record": record, "ts": utcnow(), "root": ROOT_HASH}
+        restore_params = {"sid": sess.id, "cp_id": cp.id, "record": record, "ts": utcnow(), "root": ROOT_HASH, "fence": None}
 
         def restore_floor() -> None:
             with self.raw.pipeline():

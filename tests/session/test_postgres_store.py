@@ -78,7 +78,7 @@ def test_reads_and_lists_use_their_indexes(open_pg: Callable[..., Any], pg_serve
         assert index in listing, listing
     append = _plan(pg_server, pg_schema, "append", {
         "sid": "long", "entry_id": "e_x", "prev_seq": 1, "prev_hash": b"", "seq": 2, "hash": b"", "msgs": 0,
-        "ts": "2026-01-01T00:00:00Z", "parent_id": None, "record": "{}"})  # fmt: skip
+        "ts": "2026-01-01T00:00:00Z", "parent_id": None, "record": "{}", "fence": None})  # fmt: skip
     assert "entries_id" in append and "Seq Scan on entries" not in append, append
     mgr.close()
 

@@ -62,6 +62,7 @@ from aixgo.session.core.records import (
 from aixgo.session.core.slicing import HistoryRange
 from aixgo.session.core.state import Head, Snapshot, check_restore, checkpoint_at, next_entry
 from aixgo.session.core.transfer import ImportPlan
+from aixgo.session.leases import lease_lost
 from aixgo.session.postgres import migrate
 from aixgo.session.postgres.engine import Copy, Engine, Op, Pause, Query, Transaction
 from aixgo.session.postgres.lease import PostgresLease, acquire
@@ -347,21 +348,27 @@ class PostgresBackend:
     # -- entries -----------------------------------------------------------------------------------
 
     def _append(
-        self, session_id: str, entry_id: str, entry_type: EntryType, data: dict[str, Any], timestamp: datetime
+        self,
+        session_id: str,
+        entry_id: str,
+        entry_type: EntryType,
+        data: dict[str, Any],
+        timestamp: datetime,
+        fence: str | None,
     ) -> Op[Entry]:
         head = self._known(session_id)
         for attempt in range(_MAX_CAS_ATTEMPTS):
             if head is None:  # unknown: a compare-and-set that cannot succeed reports the head
                 params: dict[str, Any] = {
                     "sid": session_id, "entry_id": entry_id, "prev_seq": -1, "prev_hash": b"", "seq": 0,
-                    "hash": b"", "msgs": 0, "ts": timestamp, "parent_id": None, "record": "",
+                    "hash": b"", "msgs": 0, "ts": timestamp, "parent_id": None, "record": "", "fence": fence,
                 }  # fmt: skip
             else:
                 pending = next_entry(head, entry_id, entry_type, data, timestamp)
                 params = {
                     "sid": session_id, "entry_id": entry_id, "prev_seq": head.seq, "prev_hash": head.hash,
                     "seq": pending.entry.seq, "hash": pending.head.hash, "msgs": pending.head.message_count,
-                    "ts": timestamp, "parent_id": pending.entry.parent_id, "record": pending.encoded,
+                    "ts": timestamp, "parent_id": pending.entry.parent_id, "record": pending.encoded, "fence": fence,
                 }  # fmt: skip
             try:
                 rows = yield Query(self._sql["append"], params)
@@ -370,6 +377,8 @@ class PostgresBackend:
             if not rows:
                 raise self._not_found(session_id)
             status, record, seq, hash_, head_id, messages = rows[0]
+            if status == "fenced":
+                raise lease_lost(session_id)
             if status == "ok":
                 assert head is not None
                 self._note(session_id, pending.head, replacing=head)
@@ -384,16 +393,31 @@ class PostgresBackend:
         raise StoreError(f"append to session {session_id!r} kept losing the race for the head; giving up")
 
     def append(
-        self, session_id: str, entry_id: str, entry_type: EntryType, data: dict[str, Any], timestamp: datetime
+        self,
+        session_id: str,
+        entry_id: str,
+        entry_type: EntryType,
+        data: dict[str, Any],
+        timestamp: datetime,
+        *,
+        fence: str | None = None,
     ) -> Entry:
-        """Append one entry after the head (one statement; see the module docstring). Idempotent on ``entry_id``."""
-        return self._engine.run(self._append(session_id, entry_id, entry_type, data, timestamp))
+        """Append one entry after the head (one statement; see the module docstring). Idempotent on
+        ``entry_id``; with ``fence``, written only while that lease is held (checked in the statement)."""
+        return self._engine.run(self._append(session_id, entry_id, entry_type, data, timestamp, fence))
 
     async def aappend(
-        self, session_id: str, entry_id: str, entry_type: EntryType, data: dict[str, Any], timestamp: datetime
+        self,
+        session_id: str,
+        entry_id: str,
+        entry_type: EntryType,
+        data: dict[str, Any],
+        timestamp: datetime,
+        *,
+        fence: str | None = None,
     ) -> Entry:
         """Awaitable :meth:`append`."""
-        return await self._engine.arun(self._append(session_id, entry_id, entry_type, data, timestamp))
+        return await self._engine.arun(self._append(session_id, entry_id, entry_type, data, timestamp, fence))
 
     def _history(self, session_id: str, rng: HistoryRange) -> Op[list[Entry]]:
         params = {"sid": session_id, "window": rng.window, "start": rng.start, "stop": rng.stop}
@@ -457,7 +481,7 @@ class PostgresBackend:
     # -- checkpoints -------------------------------------------------------------------------------
 
     def _create_checkpoint(
-        self, session_id: str, checkpoint_id: str, metadata: dict[str, Any], timestamp: datetime
+        self, session_id: str, checkpoint_id: str, metadata: dict[str, Any], timestamp: datetime, fence: str | None
     ) -> Op[Checkpoint]:
         head = self._known(session_id)
         for attempt in range(_MAX_CAS_ATTEMPTS):
@@ -466,6 +490,7 @@ class PostgresBackend:
             params = {
                 "sid": session_id, "cp_id": checkpoint_id, "seq": -1 if head is None else head.seq,
                 "checksum": bytes.fromhex(cp.checksum), "entry_id": cp.entry_id, "ts": timestamp, "record": record,
+                "fence": fence,
             }  # fmt: skip
             try:
                 rows = yield Query(self._sql["checkpoint"], params)
@@ -474,6 +499,8 @@ class PostgresBackend:
             if not rows:
                 raise self._not_found(session_id)
             status, stored, seq, hash_, head_id, messages = rows[0]
+            if status == "fenced":
+                raise lease_lost(session_id)
             if status == "ok":
                 self._trust(session_id, checkpoint_id, record)
                 self._maybe_sweep()
@@ -487,16 +514,29 @@ class PostgresBackend:
         raise StoreError(f"checkpoint of session {session_id!r} kept losing the race for the head; giving up")
 
     def create_checkpoint(
-        self, session_id: str, checkpoint_id: str, metadata: dict[str, Any], timestamp: datetime
+        self,
+        session_id: str,
+        checkpoint_id: str,
+        metadata: dict[str, Any],
+        timestamp: datetime,
+        *,
+        fence: str | None = None,
     ) -> Checkpoint:
-        """Record a checkpoint of the current head, with the head's chain hash as checksum. O(1)."""
-        return self._engine.run(self._create_checkpoint(session_id, checkpoint_id, metadata, timestamp))
+        """Record a checkpoint of the current head, with the head's chain hash as checksum. O(1).
+        Fenced by ``fence``."""
+        return self._engine.run(self._create_checkpoint(session_id, checkpoint_id, metadata, timestamp, fence))
 
     async def acreate_checkpoint(
-        self, session_id: str, checkpoint_id: str, metadata: dict[str, Any], timestamp: datetime
+        self,
+        session_id: str,
+        checkpoint_id: str,
+        metadata: dict[str, Any],
+        timestamp: datetime,
+        *,
+        fence: str | None = None,
     ) -> Checkpoint:
         """Awaitable :meth:`create_checkpoint`."""
-        return await self._engine.arun(self._create_checkpoint(session_id, checkpoint_id, metadata, timestamp))
+        return await self._engine.arun(self._create_checkpoint(session_id, checkpoint_id, metadata, timestamp, fence))
 
     def _list_checkpoints(self, session_id: str) -> Op[list[Checkpoint]]:
         rows = yield Query(self._sql["checkpoints"], {"sid": session_id})
@@ -512,23 +552,27 @@ class PostgresBackend:
         """Awaitable :meth:`list_checkpoints`."""
         return await self._engine.arun(self._list_checkpoints(session_id))
 
-    def _restore(self, session_id: str, checkpoint_id: str, timestamp: datetime) -> Op[Checkpoint]:
+    def _restore(self, session_id: str, checkpoint_id: str, timestamp: datetime, fence: str | None) -> Op[Checkpoint]:
         with self._lock:
             record = self._own.get((session_id, checkpoint_id))
         if record is None:  # not one this instance wrote or verified: re-hash the stored bytes first
             record = yield from self._verify(session_id, checkpoint_id)
         cp = self._checkpoints(record, 1, session_id)[0]
-        params = {"sid": session_id, "cp_id": checkpoint_id, "record": record, "ts": timestamp, "root": ROOT_HASH}
+        params = {
+            "sid": session_id, "cp_id": checkpoint_id, "record": record, "ts": timestamp, "root": ROOT_HASH, "fence": fence,
+        }  # fmt: skip
         steps = (Query(self._sql["restore_lock"], params), Query(self._sql["restore"], params))
         locked, moved = yield Transaction(steps)
         if not locked or not moved:
             raise self._not_found(session_id)
         status, messages, stored_hash = moved[0]
+        if status == "fenced":
+            raise lease_lost(session_id)
         if status == "nocp":
             check_restore(session_id, checkpoint_id, None, None)
         if status == "changed":  # another record under this id since it was verified: verify it again
             self._forget(session_id)
-            return (yield from self._restore(session_id, checkpoint_id, timestamp))
+            return (yield from self._restore(session_id, checkpoint_id, timestamp, fence))
         if status == "mismatch":
             actual = None if stored_hash is None else bytes(stored_hash)
             check_restore(session_id, checkpoint_id, cp, actual, where=self._where("entries"))
@@ -555,14 +599,18 @@ class PostgresBackend:
         self._trust(session_id, checkpoint_id, record)
         return str(record)
 
-    def restore(self, session_id: str, checkpoint_id: str, timestamp: datetime) -> Checkpoint:
+    def restore(
+        self, session_id: str, checkpoint_id: str, timestamp: datetime, *, fence: str | None = None
+    ) -> Checkpoint:
         """Durably move the head to the checkpoint if the stored bytes match its checksum (a checkpoint
-        this instance wrote or verified: one transaction, one round trip)."""
-        return self._engine.run(self._restore(session_id, checkpoint_id, timestamp))
+        this instance wrote or verified: one transaction, one round trip). Fenced by ``fence``."""
+        return self._engine.run(self._restore(session_id, checkpoint_id, timestamp, fence))
 
-    async def arestore(self, session_id: str, checkpoint_id: str, timestamp: datetime) -> Checkpoint:
+    async def arestore(
+        self, session_id: str, checkpoint_id: str, timestamp: datetime, *, fence: str | None = None
+    ) -> Checkpoint:
         """Awaitable :meth:`restore`."""
-        return await self._engine.arun(self._restore(session_id, checkpoint_id, timestamp))
+        return await self._engine.arun(self._restore(session_id, checkpoint_id, timestamp, fence))
 
     # -- import ------------------------------------------------------------------------------------
 

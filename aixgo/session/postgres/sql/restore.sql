@@ -2,10 +2,16 @@
 -- transaction): only if the checkpoint's stored record is the one the client verified (or wrote) and
 -- its entry's stored chain hash is still the checksum. The entries after the fork point leave the
 -- history (pos NULL, still stored); those of the checkpoint's branch join it (pos = seq).
--- One row: ('ok', messages), ('nocp'), ('changed': another record), ('mismatch', the entry's stored
+-- Fenced by the lease token `fence` (NULL: not fenced), checked before anything else.
+-- One row: ('fenced'), ('ok', messages), ('nocp'), ('changed': another record), ('mismatch', the entry's stored
 -- hash, NULL when the entry is missing); none: no session.
 WITH RECURSIVE s AS (
     SELECT sk FROM {schema}.sessions WHERE id = %(sid)s
+), fence AS (
+    SELECT %(fence)s::text IS NULL OR EXISTS (
+        SELECT FROM {schema}.leases l JOIN s ON l.sk = s.sk
+        WHERE l.token = %(fence)s::text AND l.expires > clock_timestamp() FOR SHARE OF l
+    ) AS held
 ), c AS (
     SELECT c.sk, c.entry_id, c.seq, c.checksum, c.record FROM {schema}.checkpoints c JOIN s ON c.sk = s.sk
     WHERE c.id = %(cp_id)s
@@ -13,7 +19,7 @@ WITH RECURSIVE s AS (
     SELECT e.w, e.id, e.parent_id, e.seq, e.pos, e.msgs, e.hash FROM {schema}.entries e JOIN c ON e.sk = c.sk AND e.id = c.entry_id
 ), ok AS (
     SELECT c.sk, c.entry_id, c.seq, c.checksum, COALESCE((SELECT msgs FROM target), 0) AS msgs FROM c
-    WHERE c.record = %(record)s
+    WHERE c.record = %(record)s AND (SELECT held FROM fence)
       AND (CASE WHEN c.entry_id IS NULL THEN c.checksum = %(root)s ELSE c.checksum = (SELECT hash FROM target) END)
 ), branch AS (
     SELECT t.w, t.parent_id, t.seq, t.pos FROM target t WHERE EXISTS (SELECT FROM ok)
@@ -32,7 +38,8 @@ WITH RECURSIVE s AS (
     FROM ok WHERE x.sk = ok.sk
     RETURNING x.head_msgs
 )
-SELECT CASE WHEN NOT EXISTS (SELECT FROM c) THEN 'nocp'
+SELECT CASE WHEN NOT (SELECT held FROM fence) THEN 'fenced'
+            WHEN NOT EXISTS (SELECT FROM c) THEN 'nocp'
             WHEN (SELECT record FROM c) <> %(record)s THEN 'changed'
             WHEN EXISTS (SELECT FROM moved) THEN 'ok'
             ELSE 'mismatch' END,
