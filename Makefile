@@ -39,10 +39,10 @@ PEERS_STAMP := $(PEERS)/.installed-stamp
 $(PEERS_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(PEERS)
 	$(PEERS)/bin/python -m pip install -q --upgrade pip
-	$(PEERS)/bin/python -m pip install -q -e . openai-agents langgraph-checkpoint-sqlite
+	$(PEERS)/bin/python -m pip install -q -e '.[postgres]' 'openai-agents[sqlalchemy]' asyncpg langgraph-checkpoint-sqlite langgraph-checkpoint-postgres
 	@touch $(PEERS_STAMP)
 
-bench-peers: $(PEERS_STAMP) ## Side by side with the OpenAI Agents SDK and LangGraph stores (own venv; not in make test)
+bench-peers: $(PEERS_STAMP) ## Side by side with the OpenAI Agents SDK and LangGraph stores, SQLite and PostgreSQL (own venv; not in make test)
 	$(PEERS)/bin/python -m benchmarks.peers
 
 clean: ## Remove the virtualenv and caches

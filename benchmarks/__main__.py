@@ -1,4 +1,4 @@
-"""Run every benchmark: ``python -m benchmarks [name ...]`` (names: file, cold, redis, runtime, llm, context, serve, cluster)."""
+"""Run every benchmark: ``python -m benchmarks [name ...]`` (names: file, cold, redis, postgres, runtime, llm, context, serve, cluster)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ SUITES = {
     "file": "benchmarks.bench_file",
     "cold": "benchmarks.bench_cold",
     "redis": "benchmarks.bench_redis",
+    "postgres": "benchmarks.bench_postgres",
     "runtime": "benchmarks.bench_runtime",
     "llm": "benchmarks.bench_llm",
     "context": "benchmarks.bench_context",

@@ -1,7 +1,10 @@
 """aixgo's session store beside other libraries' on the same workloads, in one run (``make bench-peers``).
 
-Runs in its own virtual environment (``.venv-peers``) with ``openai-agents`` (its ``SQLiteSession``)
-and ``langgraph-checkpoint-sqlite`` (``SqliteSaver``) installed; never part of ``make test``. Each
+Runs in its own virtual environment (``.venv-peers``) with ``openai-agents`` (its ``SQLiteSession``,
+and ``SQLAlchemySession`` on asyncpg), ``langgraph-checkpoint-sqlite`` (``SqliteSaver``) and
+``langgraph-checkpoint-postgres`` (``PostgresSaver``) installed; never part of ``make test``. The
+PostgreSQL rows run every library against one PostgreSQL server started for the run (``initdb`` +
+``pg_ctl``, durable: ``fsync`` and ``synchronous_commit`` on), each in a database of its own. Each
 row names its workload; the ratio column is the peer's median over aixgo's for the same workload.
 Floors (a bare ``os.write`` + ``os.fdatasync`` of the bytes of one message, and the read from an
 indexed SQLite table) are measured in the same run.
@@ -180,6 +183,97 @@ def _langgraph(root: Path, ours: dict[str, Row]) -> None:
     conn.close()
 
 
+def _postgres() -> None:
+    """aixgo's PostgreSQL store beside OpenAI Agents' SQLAlchemySession (asyncpg) and LangGraph's
+    PostgresSaver, on one server."""
+    header("Peers on PostgreSQL: the same workloads, one server (loopback TCP, fsync + synchronous_commit on)")
+    try:
+        from tests.session.postgres_server import BINDIR, PostgresServer
+    except ImportError:
+        note("skipped: run from the checkout")
+        return
+    if BINDIR is None:
+        note("skipped: PostgreSQL's initdb/pg_ctl are not installed (apt-get install postgresql)")
+        return
+    with PostgresServer(settings={"fsync": "on", "synchronous_commit": "on"}) as server:
+        ours = _aixgo_postgres(server.url(server.create_database()))
+        _sqlalchemy_session(server, ours)
+        _postgres_saver(server.url(server.create_database()), ours)
+
+
+def _aixgo_postgres(url: str) -> dict[str, Row]:
+    from aixgo.session import PostgresBackend
+
+    rows: dict[str, Row] = {}
+    loop = asyncio.new_event_loop()
+    run: Callable[[Any], Any] = loop.run_until_complete
+    with Manager(PostgresBackend(url)) as mgr:
+        sess = mgr.create("bench", "append")
+        rows["append"] = report("aixgo PostgreSQL: append one message",
+                                measure(lambda: sess.append_entry(EntryType.MESSAGE, MESSAGE), 1000))
+        rows["aappend"] = report("aixgo PostgreSQL: append one message, async (on the event loop)",
+                                 measure(lambda: run(sess.aappend_entry(EntryType.MESSAGE, MESSAGE)), 1000))
+        long = mgr.create("bench", "long")
+        for _ in range(COUNT):
+            long.append_entry(EntryType.MESSAGE, MESSAGE)
+        rows["last"] = report(f"aixgo PostgreSQL: last 100 of {COUNT:,}",
+                              measure(lambda: long.get_entries(limit=100), 2000))
+        rows["alast"] = report(f"aixgo PostgreSQL: last 100 of {COUNT:,}, async",
+                               measure(lambda: run(long.aget_entries(limit=100)), 2000))
+        rows["all"] = report(f"aixgo PostgreSQL: all {COUNT:,} entries", measure(long.get_entries, 50, warmup=3))
+        counter = iter(range(10**9))
+        rows["create"] = report("aixgo PostgreSQL: create a session and append its first message",
+                                measure(lambda: mgr.create("bench", f"c{next(counter)}").append_entry(EntryType.MESSAGE, MESSAGE), 500))
+    loop.close()
+    return rows
+
+
+def _sqlalchemy_session(server: Any, ours: dict[str, Row]) -> None:
+    from agents.extensions.memory.sqlalchemy_session import SQLAlchemySession
+
+    url = server.url(server.create_database()).replace("postgresql://", "postgresql+asyncpg://")
+    loop = asyncio.new_event_loop()
+    run: Callable[[Any], Any] = loop.run_until_complete
+    session = SQLAlchemySession.from_url("append", url=url, create_tables=True)
+    run(session.add_items([MESSAGE]))
+    _ratio(report("OpenAI Agents SQLAlchemySession (asyncpg): add_items (one message)",
+                  measure(lambda: run(session.add_items([MESSAGE])), 1000)), ours["aappend"])
+    long = SQLAlchemySession("long", engine=session._engine, create_tables=False)
+    for _start in range(0, COUNT, 500):
+        run(long.add_items([MESSAGE] * 500))
+    _ratio(report(f"OpenAI Agents SQLAlchemySession: last 100 of {COUNT:,}",
+                  measure(lambda: run(long.get_items(limit=100)), 2000)), ours["alast"])
+    _ratio(report(f"OpenAI Agents SQLAlchemySession: all {COUNT:,} items",
+                  measure(lambda: run(long.get_items()), 50, warmup=3)), ours["all"])
+    counter = iter(range(10**9))
+    _ratio(report("OpenAI Agents SQLAlchemySession: a new session's first add_items",
+                  measure(lambda: run(SQLAlchemySession(f"c{next(counter)}", engine=session._engine).add_items([MESSAGE])), 500)),
+           ours["create"])
+    run(session._engine.dispose())
+    loop.close()
+
+
+def _postgres_saver(url: str, ours: dict[str, Row]) -> None:
+    from langgraph.checkpoint.base import empty_checkpoint
+    from langgraph.checkpoint.postgres import PostgresSaver
+
+    config: dict[str, Any] = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
+    messages: list[dict[str, Any]] = [MESSAGE] * 100
+    with PostgresSaver.from_conn_string(url) as saver:
+        saver.setup()
+
+        def put() -> None:
+            checkpoint = empty_checkpoint()
+            checkpoint["id"] = str(uuid.uuid1())
+            checkpoint["channel_values"] = {"messages": messages}
+            saver.put(config, checkpoint, {"source": "loop", "step": 1}, {})
+
+        note("LangGraph stores whole state snapshots, not items: a turn saves a checkpoint holding the messages")
+        _ratio(report("LangGraph PostgresSaver: put a checkpoint of 100 messages", measure(put, 500)), ours["append"])
+        _ratio(report("LangGraph PostgresSaver: get the latest checkpoint (100 messages)",
+                      measure(lambda: saver.get_tuple(config), 2000)), ours["last"])
+
+
 def main() -> int:
     header("Peers: the same workloads on aixgo and on other libraries' session stores")
     note(
@@ -194,6 +288,7 @@ def main() -> int:
     note(
         "durability: aixgo fsync=always flushes every append before returning; SQLite runs with synchronous=FULL (default)"
     )
+    _postgres()
     return 0
 
 

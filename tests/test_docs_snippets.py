@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.server.serving import Served
+from tests.session.postgres_server import BINDIR, postgres_server, require_postgres
 from tests.session.redis_server import RedisServer, require_redis_server
 from tests.support.openai_server import OpenAIServer
 
@@ -44,7 +45,7 @@ def test_the_docs_have_python_snippets() -> None:
 @pytest.fixture(scope="module")
 def environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     with OpenAIServer(responder=lambda body: "17 * 23 = 391.") as server:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AIXGO_", "REDIS_"))}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AIXGO_", "REDIS_", "DATABASE_"))}
         env.update(HOME=str(tmp_path_factory.mktemp("home")), OPENAI_BASE_URL=server.base_url,
                    OPENAI_API_KEY="sk-docs-test", PYTHONPATH=str(ROOT))
         with contextlib.ExitStack() as stack:
@@ -53,6 +54,9 @@ def environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
                 require_redis_server()
                 redis = stack.enter_context(RedisServer())
                 env["REDIS_ADDR"] = f"127.0.0.1:{redis.port}"
+            if "DATABASE_URL" in code and BINDIR is not None:  # docs/postgres.md: a PostgreSQL of its own
+                postgres = stack.enter_context(postgres_server(settings={"fsync": "off"}))
+                env["DATABASE_URL"] = postgres.url()
             if "AIXGO_URL" in code:  # docs/serve.md talks to a running `aixgo serve` of the offline config
                 home = Path(env["HOME"])
                 config = home / "offline.yaml"
@@ -65,6 +69,8 @@ def environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
 
 @pytest.mark.parametrize(("where", "code"), SNIPPETS, ids=[where for where, _ in SNIPPETS])
 def test_snippet_runs_as_pasted(where: str, code: str, environment: dict[str, str]) -> None:
+    if "DATABASE_URL" in code and "DATABASE_URL" not in environment:
+        require_postgres()  # skips (or fails, with AIXGO_REQUIRE_POSTGRES=1)
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=environment, capture_output=True,
                           text=True, timeout=60, check=False)
     assert done.returncode == 0, f"{where} failed:\n{done.stderr[-2000:]}"
