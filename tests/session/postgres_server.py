@@ -2,8 +2,10 @@
 ``postgresql`` package, on a free loopback port with its socket in a temporary folder (never the
 machine's own server on 5432).
 
-PostgreSQL refuses to run as root, and the tests (and CI) do run as root: then every server command
-runs as an unprivileged user (``postgres`` if it exists, else ``nobody``) through ``setpriv``, in a
+The server runs as a child of the test process and gets SIGQUIT (an immediate shutdown) if that
+process dies, so a killed test run leaves no server behind; ``pg_ctl stop`` stops (or, with ``-m
+immediate``, crashes) it. PostgreSQL refuses to run as root, and the tests (and CI) do run as root:
+then every server command runs as an unprivileged user (``postgres`` if it exists, else ``nobody``) through ``setpriv``, in a
 temporary folder that user owns. ``require_postgres()`` skips the calling test when the binaries (or
 psycopg) are missing, or fails it when ``AIXGO_REQUIRE_POSTGRES=1``.
 """
@@ -17,6 +19,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,6 +89,7 @@ class PostgresServer:
         self.data = self.dir / "data"
         self.port = free_port()
         self.password = password
+        self.proc: subprocess.Popen[bytes] | None = None
         self.settings = {
             "listen_addresses": "127.0.0.1",
             "unix_socket_directories": str(self.dir),
@@ -98,13 +102,16 @@ class PostgresServer:
 
     # -- running commands as the server's user ------------------------------------------------------
 
-    def _as_user(self, args: list[str]) -> list[str]:
-        if self.user is None:
-            return args
+    def _as_user(self, args: list[str], *, die_with_us: bool = False) -> list[str]:
+        """``args`` run as the server's user; with ``die_with_us``, the process gets SIGQUIT (PostgreSQL's
+        immediate shutdown) when the test process dies, so a killed test run leaves no server behind."""
         setpriv = shutil.which("setpriv")
-        if setpriv is not None:
-            return [setpriv, f"--reuid={self.user.pw_uid}", f"--regid={self.user.pw_gid}", "--clear-groups", "--", *args]
-        return ["runuser", "-u", self.user.pw_name, "--", *args]
+        if setpriv is None:
+            return args if self.user is None else ["runuser", "-u", self.user.pw_name, "--", *args]
+        options = ["--pdeathsig", "QUIT"] if die_with_us else []
+        if self.user is not None:
+            options += [f"--reuid={self.user.pw_uid}", f"--regid={self.user.pw_gid}", "--clear-groups"]
+        return [setpriv, *options, "--", *args] if options else args
 
     def _run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C", "HOME": str(self.dir)}
@@ -138,22 +145,39 @@ class PostgresServer:
         self._run(*args)
         return self
 
-    def start(self) -> PostgresServer:
-        options = " ".join(f"-c {name}={value}" for name, value in self.settings.items())
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.dir / "server.log"), "-o", f"-p {self.port} {options}",
-                  "-w", "-t", "60", "start")  # fmt: skip
-        return self
+    def start(self, timeout: float = 60) -> PostgresServer:
+        """Start the server as a child of this process (so it dies with it) and wait until it answers."""
+        import psycopg
+
+        settings = [arg for name, value in self.settings.items() for arg in ("-c", f"{name}={value}")]
+        args = [str(self.bindir / "postgres"), "-D", str(self.data), "-p", str(self.port), *settings]
+        env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C", "HOME": str(self.dir)}
+        with open(self.dir / "server.log", "ab") as log:
+            self.proc = subprocess.Popen(self._as_user(args, die_with_us=True), stdout=log, stderr=log, env=env,
+                                         cwd=self.dir, start_new_session=True)  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with psycopg.connect(self.socket_url(), connect_timeout=2):
+                    return self
+            except psycopg.OperationalError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"PostgreSQL did not start (exit code {self.proc.poll()}):\n{self.log_tail()}") from None
+                time.sleep(0.05)
 
     def stop(self, mode: str = "fast") -> None:
         """``pg_ctl stop -m MODE``: ``immediate`` is a crash (no checkpoint; recovery replays the WAL)."""
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop")
+        if self.proc is not None:
+            self.proc.wait(timeout=60)
+            self.proc = None
 
     def restart(self) -> None:
         self.stop("immediate")
         self.start()
 
     def running(self) -> bool:
-        return (self.data / "postmaster.pid").exists()
+        return self.proc is not None and self.proc.poll() is None
 
     def __enter__(self) -> PostgresServer:
         self.init().start()

@@ -1,7 +1,8 @@
 """The SQL of the PostgreSQL store, loaded from the ``.sql`` files beside this module.
 
 Each file is one statement (``sql/*.sql``) or one migration (``sql/migrations/NNN_name.sql``), with
-``{schema}`` where the store's schema goes (and ``{filter}`` in the two listing statements). The
+``{schema}`` where the store's schema goes (``{filter}`` in the two listing statements, and
+``{fence}`` where a write checks its lease: ``sql/fence_held.sql``). The
 statements only store, find and move records atomically; what the records are (``seq``, chain
 hashes, message counts, checkpoints, which entries a read returns) is computed by the client with
 :mod:`aixgo.session.core` and passed in as parameters.
@@ -72,6 +73,11 @@ def migrations() -> tuple[Migration, ...]:
     return tuple(found)
 
 
+def _code(text: str) -> str:
+    """``text`` without its full-line comments."""
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
+
+
 class Statements:
     """Every statement, rendered for one schema (bytes, ready to execute)."""
 
@@ -87,7 +93,7 @@ class Statements:
         key = (name, filter)
         rendered = self._rendered.get(key)
         if rendered is None:  # full-line comments stay in the files: they are not sent with every call
-            text = "\n".join(line for line in source(name).splitlines() if not line.lstrip().startswith("--"))
+            text = _code(source(name)).replace("{fence}", _code(source("fence_held")).strip())
             rendered = self._rendered[key] = render(text, self.schema, **({"filter": filter} if "{filter}" in text else {}))
         return rendered
 

@@ -4,12 +4,7 @@
 -- One row: ('fenced'), ('ok'), ('dup', stored record), or ('stale', head seq, hash, id, messages); none: no session.
 WITH s AS (
     SELECT sk, head_seq, head_hash, head_id, head_msgs FROM {schema}.sessions WHERE id = %(sid)s
-), fence AS (  -- a fenced write (a turn's, through its lease) lands only while that lease is held
-    SELECT %(fence)s::text IS NULL OR EXISTS (
-        SELECT FROM {schema}.leases l JOIN s ON l.sk = s.sk
-        WHERE l.token = %(fence)s::text AND l.expires > clock_timestamp() FOR SHARE OF l
-    ) AS held
-), dup AS (
+), {fence}, dup AS (
     SELECT e.record FROM {schema}.entries e JOIN s ON e.sk = s.sk WHERE e.id = %(entry_id)s AND (SELECT held FROM fence)
 ), moved AS (
     UPDATE {schema}.sessions

@@ -4,12 +4,7 @@
 -- One row: ('fenced'), ('ok'), ('dup', stored record), or ('stale', head seq, hash, id, messages); none: no session.
 WITH s AS (
     SELECT sk, head_seq, head_hash, head_id, head_msgs FROM {schema}.sessions WHERE id = %(sid)s
-), fence AS (  -- a fenced write (a turn's, through its lease) lands only while that lease is held
-    SELECT %(fence)s::text IS NULL OR EXISTS (
-        SELECT FROM {schema}.leases l JOIN s ON l.sk = s.sk
-        WHERE l.token = %(fence)s::text AND l.expires > clock_timestamp() FOR SHARE OF l
-    ) AS held
-), dup AS (
+), {fence}, dup AS (
     SELECT c.record FROM {schema}.checkpoints c JOIN s ON c.sk = s.sk WHERE c.id = %(cp_id)s AND (SELECT held FROM fence)
 ), moved AS (
     UPDATE {schema}.sessions SET cps = cps + 1, updated_at = %(ts)s

@@ -7,12 +7,7 @@
 -- hash, NULL when the entry is missing); none: no session.
 WITH RECURSIVE s AS (
     SELECT sk FROM {schema}.sessions WHERE id = %(sid)s
-), fence AS (
-    SELECT %(fence)s::text IS NULL OR EXISTS (
-        SELECT FROM {schema}.leases l JOIN s ON l.sk = s.sk
-        WHERE l.token = %(fence)s::text AND l.expires > clock_timestamp() FOR SHARE OF l
-    ) AS held
-), c AS (
+), {fence}, c AS (
     SELECT c.sk, c.entry_id, c.seq, c.checksum, c.record FROM {schema}.checkpoints c JOIN s ON c.sk = s.sk
     WHERE c.id = %(cp_id)s
 ), target AS (
