@@ -125,7 +125,7 @@ class _Bench:
     # -- a 10,000-entry session --------------------------------------------------------------------
 
     def _history_floor(self, sid: str, limit: int | None) -> Callable[[], object]:
-        params = {"sid": sid, "window": None, "start": 0 if limit is None else -limit, "stop": -1}
+        params = {"sid": sid, "window": None, "start": 0 if limit is None else -limit, "stop": -1, "held": None}
 
         def read() -> object:
             ((records, _count, *_),) = self._one(self.sql["history"], params)

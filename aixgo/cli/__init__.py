@@ -21,8 +21,8 @@ COMMANDS = {
     "sessions": (
         "aixgo.cli.sessions",
         "sessions",
-        "Inspect and manage stored sessions: list, show, search, export, import, fork, checkpoints, restore, "
-        "delete, prune.",
+        "Inspect and manage stored sessions: list, show, search, export, import, copy, fork, checkpoints, "
+        "restore, delete, prune, migrate.",
     ),
     "validate": ("aixgo.cli.validate", "validate", "Check config files: every problem is reported with file:line:column."),
 }

@@ -158,7 +158,7 @@ class PostgresServer:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                with psycopg.connect(self.socket_url(), connect_timeout=2):
+                with psycopg.connect(self.socket_url(), connect_timeout=2, password=self.password):
                     return self
             except psycopg.OperationalError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -204,6 +204,7 @@ class PostgresServer:
         """A plain psycopg connection (autocommit) for setting up and inspecting tests."""
         import psycopg
 
+        kwargs.setdefault("password", self.password)
         return psycopg.connect(self.socket_url(database), autocommit=True, **kwargs)
 
     def create_database(self, name: str | None = None) -> str:

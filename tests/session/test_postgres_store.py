@@ -67,7 +67,7 @@ def test_reads_and_lists_use_their_indexes(open_pg: Callable[..., Any], pg_serve
     long = mgr.create("assistant", "long")
     for i in range(2000):
         long.append_entry(EntryType.METADATA, {"i": i})
-    history = _plan(pg_server, pg_schema, "history", {"sid": "long", "window": None, "start": -100, "stop": -1})
+    history = _plan(pg_server, pg_schema, "history", {"sid": "long", "window": None, "start": -100, "stop": -1, "held": None})
     assert "entries_history" in history, history
     page = {"agent": "rare", "user_id": "u-rare", "limit": 20, "offset": 0, "before_ts": "infinity", "before_id": ""}
     for filters, index in (((False, False), "sessions_recent"), ((True, False), "sessions_agent_recent"),
@@ -146,9 +146,12 @@ def test_rows_a_stopped_deleter_left_are_purged(open_pg: Callable[..., Any], pg_
                      f'INSERT INTO "{pg_schema}".deleted (sk) SELECT sk FROM gone', ("half-deleted",))
     fresh = mgr.create("assistant", "half-deleted")  # the id is free again, and starts empty
     assert fresh.get_entries() == []
-    assert backend.purge_deleted() == 1
+    mgr.create("assistant", "other")
+    assert mgr.delete("other")  # the next delete finishes what the stopped one left
     with pg_server.connect() as conn:
         assert conn.execute(f'SELECT count(*) FROM "{pg_schema}".entries').fetchone() == (0,)
+        assert conn.execute(f'SELECT count(*) FROM "{pg_schema}".deleted').fetchone() == (0,)
+    assert backend.purge_deleted() == 0
     mgr.close()
 
 
@@ -204,4 +207,40 @@ def test_keyset_pages_cover_every_session_once(open_pg: Callable[..., Any]) -> N
             break
         before = (page[-1].updated_at, page[-1].id)
     assert seen == [i.id for i in mgr.list()] and len(set(seen)) == 45
+    mgr.close()
+
+
+def test_times_are_utc_whatever_the_servers_timezone(pg_server: PostgresServer) -> None:
+    from aixgo.session import PostgresBackend
+
+    database = pg_server.create_database()
+    with pg_server.connect() as conn:
+        conn.execute(f"ALTER DATABASE \"{database}\" SET timezone = 'America/New_York'")
+    mgr = Manager(PostgresBackend(pg_server.url(database)))
+    sess = mgr.create("assistant", "tz")
+    entry = sess.append_message("user", "x")
+    info = sess.info
+    assert info.updated_at == entry.timestamp and info.updated_at.utcoffset() == timedelta(0)
+    assert mgr.list()[0].updated_at.utcoffset() == timedelta(0)
+    mgr.close()
+
+
+def test_a_read_of_an_unchanged_session_moves_no_entries(open_pg: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    backend = open_pg()
+    mgr = Manager(backend)
+    sess = mgr.create("assistant", "held")
+    for i in range(150):
+        sess.append_entry(EntryType.METADATA, {"i": i})
+    decoded: list[int] = []
+    real = backend._entries
+    monkeypatch.setattr(backend, "_entries", lambda joined, count, sid: decoded.append(count) or real(joined, count, sid))
+    first = sess.get_entries(limit=100)  # held since this instance wrote them: nothing moves
+    assert [e.data["i"] for e in first] == list(range(50, 150)) and decoded == []
+    other = Manager(open_pg()).get("held")
+    other.append_entry(EntryType.METADATA, {"i": "from another node"})
+    fresh = sess.get_entries(limit=2)  # the head moved: read again, never stale
+    assert [e.data["i"] for e in fresh] == [149, "from another node"] and decoded == [2]
+    assert sess.get_entries(limit=2) == fresh and decoded == [2]
+    cold = Manager(open_pg()).get("held")
+    assert cold.get_entries(limit=100) == sess.get_entries(limit=100)
     mgr.close()

@@ -29,7 +29,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import psycopg.errors
@@ -68,6 +68,7 @@ from aixgo.session.postgres.engine import Copy, Engine, Op, Pause, Query, Transa
 from aixgo.session.postgres.lease import PostgresLease, acquire
 from aixgo.session.postgres.migrate import MigrationPlan
 from aixgo.session.postgres.options import DEFAULT_URL, PostgresOptions, check_url
+from aixgo.session.postgres.recent import RecentEntries
 from aixgo.session.postgres.statements import LIST_FILTERS, Migration
 from aixgo.session.types import Checkpoint, Entry, EntryType, SessionInfo
 
@@ -95,6 +96,7 @@ class PostgresBackend:
         self._sql = self._engine.statements
         self._lock = threading.Lock()
         self._heads: OrderedDict[str, Head] = OrderedDict()
+        self._recent = RecentEntries(self.options.cache_bytes)
         self._own: OrderedDict[tuple[str, str], str] = OrderedDict()  # checkpoints this instance verified
         self._next_sweep = 0.0
         self._sweeping = False
@@ -134,6 +136,7 @@ class PostgresBackend:
                 self._own.popitem(last=False)
 
     def _forget(self, session_id: str) -> None:
+        self._recent.drop(session_id)
         with self._lock:
             self._heads.pop(session_id, None)
             for key in [key for key in self._own if key[0] == session_id]:
@@ -192,7 +195,7 @@ class PostgresBackend:
             agent=header.agent,
             user_id=header.user_id,
             created_at=header.created_at,
-            updated_at=updated,
+            updated_at=updated.astimezone(UTC),  # the server's TimeZone may be any
             message_count=messages,
             metadata=header.metadata,
         )
@@ -214,6 +217,7 @@ class PostgresBackend:
             raise SessionExistsError(f"session {header.id!r} already exists", session_id=header.id)
         self._forget(header.id)
         self._note(header.id, Head())
+        self._recent.started(header.id, ROOT_HASH)
         self._maybe_sweep()
         return SessionInfo(
             id=header.id, agent=header.agent, user_id=header.user_id, created_at=header.created_at,
@@ -252,7 +256,7 @@ class PostgresBackend:
         except SessionCorruptedError as exc:  # damaged, or written by a newer aixgo
             log.warning("session.list.damaged", session_id=session_id, error=str(exc))
             return SessionInfo(
-                id=session_id, agent=agent, user_id=None, created_at=updated, updated_at=updated,
+                id=session_id, agent=agent, user_id=None, created_at=updated.astimezone(UTC), updated_at=updated.astimezone(UTC),
                 message_count=0, damage=str(exc),
             )  # fmt: skip
 
@@ -314,6 +318,9 @@ class PostgresBackend:
             return False
         self._forget(session_id)
         yield from self._purge(rows[0][0])
+        left = yield Query(self._sql["purge_pending"], {"limit": 10})  # rows a stopped deleter left
+        for (sk,) in left:
+            yield from self._purge(sk)
         return True
 
     def _purge(self, sk: int) -> Op[None]:
@@ -382,6 +389,7 @@ class PostgresBackend:
             if status == "ok":
                 assert head is not None
                 self._note(session_id, pending.head, replacing=head)
+                self._recent.appended(session_id, head.hash, pending.head.hash, pending.entry, len(pending.encoded))
                 self._maybe_sweep()
                 return pending.entry
             if status == "dup":
@@ -420,13 +428,22 @@ class PostgresBackend:
         return await self._engine.arun(self._append(session_id, entry_id, entry_type, data, timestamp, fence))
 
     def _history(self, session_id: str, rng: HistoryRange) -> Op[list[Entry]]:
-        params = {"sid": session_id, "window": rng.window, "start": rng.start, "stop": rng.stop}
+        held = self._recent.lookup(session_id, rng)
+        params = {
+            "sid": session_id, "window": rng.window, "start": rng.start, "stop": rng.stop,
+            "held": None if held is None else held[0],
+        }  # fmt: skip
         rows = yield Query(self._sql["history"], params)
         if not rows:
             raise self._not_found(session_id)
         records, count, seq, hash_, head_id, messages = rows[0]
-        self._note(session_id, self._head(seq, hash_, head_id, messages))
-        return self._entries(records, count, session_id)
+        head = self._head(seq, hash_, head_id, messages)
+        self._note(session_id, head)
+        if held is not None and head.hash == held[0]:
+            return held[1]  # the session is unchanged since these were read or written
+        entries = self._entries(records, count, session_id)
+        self._recent.read(session_id, head.hash, head.seq, rng, entries, len(records or ""))
+        return entries
 
     def history(self, session_id: str, rng: HistoryRange) -> list[Entry]:
         """The entries of the current history that ``rng`` selects (one index range read)."""
@@ -467,7 +484,7 @@ class PostgresBackend:
             self._entries(entries[0][0], entries[0][1], session_id),
             self._checkpoints(checkpoints[0][0], checkpoints[0][1], session_id),
             self._head(seq, hash_, head_id, messages),
-            updated,
+            updated.astimezone(UTC),
         )
 
     def snapshot(self, session_id: str) -> Snapshot:
@@ -578,6 +595,7 @@ class PostgresBackend:
             check_restore(session_id, checkpoint_id, cp, actual, where=self._where("entries"))
             raise self._corrupt(session_id, f"checkpoint {checkpoint_id!r} could not be restored", "entries")
         self._note(session_id, Head(cp.entry_id, cp.seq, bytes.fromhex(cp.checksum), messages))
+        self._recent.drop(session_id)
         return cp
 
     def _verify(self, session_id: str, checkpoint_id: str) -> Op[str]:
@@ -729,6 +747,7 @@ class PostgresBackend:
     def close(self) -> None:
         """Close the connection pools. Later calls raise ``StoreClosedError``; closing twice is harmless."""
         self._engine.close()
+        self._recent.clear()
         with self._lock:
             self._heads.clear()
             self._own.clear()

@@ -398,7 +398,8 @@ class AsyncConnections:
             self._slots = asyncio.Semaphore(engine.options.pool_max)
         started = time.monotonic()
         try:
-            await asyncio.wait_for(self._slots.acquire(), engine.options.pool_timeout)
+            async with asyncio.timeout(engine.options.pool_timeout):
+                await self._slots.acquire()
         except TimeoutError:
             engine.check_open()
             waited = round(time.monotonic() - started, 1)

@@ -48,8 +48,9 @@ class PostgresOptions:
     seconds, by each process that writes). None keeps sessions until deleted or pruned."""
     sweep_interval: float = 60.0
     cache_bytes: int = DEFAULT_CACHE_BYTES
-    """Kept for symmetry with the other stores' settings; reads always go to the server (they are index
-    range reads), so nothing of a session's history is cached."""
+    """Bytes of recent entries kept in memory to answer reads of unchanged sessions without moving their
+    entries again (:mod:`aixgo.session.postgres.recent`); every read still asks the server whether the
+    session changed. 0 keeps nothing."""
     application_name: str = "aixgo"
 
     def __post_init__(self) -> None:
