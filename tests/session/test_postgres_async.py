@@ -45,7 +45,7 @@ def test_every_async_twin_runs_on_the_event_loop(open_pg: Callable[..., Any]) ->
         return lines
 
     lines = asyncio.run(life())
-    assert mgr._executor is None, "an a-method ran on the manager's I/O threads"
+    assert mgr._io._executor is None, "an a-method ran on the manager's I/O threads"
     assert backend.engine._pool is None, "an a-method used the sync pool"
     assert threading.active_count() <= threads_before
     assert list(export_lines(mgr.get("async-1"))) == lines  # the sync API reads what the async one wrote

@@ -64,7 +64,7 @@ from aixgo.session.core.state import Head, Snapshot, check_restore, checkpoint_a
 from aixgo.session.core.transfer import ImportPlan
 from aixgo.session.leases import lease_lost
 from aixgo.session.postgres import migrate
-from aixgo.session.postgres.engine import Copy, Engine, Op, Pause, Query, Transaction
+from aixgo.session.postgres.engine import Copy, Engine, Op, Pause, Query, RowMissing, Transaction
 from aixgo.session.postgres.lease import PostgresLease, acquire
 from aixgo.session.postgres.migrate import MigrationPlan
 from aixgo.session.postgres.options import DEFAULT_URL, PostgresOptions, check_url
@@ -632,9 +632,46 @@ class PostgresBackend:
 
     # -- import ------------------------------------------------------------------------------------
 
-    def _import(self, plan: ImportPlan) -> Op[SessionInfo]:
+    def _import(self, plan: ImportPlan, replace: bool) -> Op[SessionInfo]:
+        header = plan.header
+        for _ in range(_MAX_CAS_ATTEMPTS):
+            stored = (yield Query(self._sql["session_key"], {"sid": header.id})) if replace else []
+            if stored and stored[0][1] != header.agent:
+                raise SessionExistsError(
+                    f"session {header.id!r} already exists (agent {stored[0][1]!r})", session_id=header.id
+                )
+            if stored:
+                sk, first = stored[0][0], Query(self._sql["import_replace"], {}, expect_row=True)
+            else:
+                ((sk,),) = yield Query(self._sql["next_key"])
+                first = Query(self._sql["import_session"])
+            nonce = secrets.token_hex(8)
+            steps = self._import_steps(plan, sk, nonce, first)
+            try:
+                yield Transaction(steps)
+            except RowMissing:
+                continue  # the stored session went (or changed hands) since its key was read: look again
+            except psycopg.errors.UniqueViolation:
+                rows = yield Query(self._sql["nonce"], {"sid": header.id})
+                if rows and rows[0][0] == nonce:  # this import, committed before its reply was lost
+                    break
+                if replace:
+                    continue  # created meanwhile: replace that one
+                raise SessionExistsError(f"session {header.id!r} already exists", session_id=header.id) from None
+            break
+        else:
+            raise StoreError(f"import of session {header.id!r} kept racing with other writers; giving up")
+        self._forget(header.id)
+        self._note(header.id, plan.state.head)
+        for cp in plan.state.checkpoints.values():
+            self._trust(header.id, cp.id, dumps(checkpoint_record(cp)))
+        return plan.state.info()
+
+    def _import_steps(self, plan: ImportPlan, sk: int, nonce: str, first: Query) -> tuple[Query | Copy, ...]:
+        """The statements of an import under the internal key ``sk``: ``first`` (the session's row,
+        inserted, or replacing a stored one's, whose entries and checkpoints then go), the entries, the
+        checkpoints. One transaction: all or nothing."""
         header, state = plan.header, plan.state
-        ((sk,),) = yield Query(self._sql["next_key"])
         on_history = {entry.id for entry in state.history}
         heads = state.heads
         entries = [
@@ -647,7 +684,6 @@ class PostgresBackend:
             for n, cp in enumerate(state.checkpoints.values(), start=1)
         ]
         head = state.head
-        nonce = secrets.token_hex(8)
         params = {
             "sk": sk, "sid": header.id, "agent": header.agent, "user_id": header.user_id,
             "header": dumps(header_record(header.id, header.agent, header.user_id, header.created_at, header.metadata)),
@@ -655,30 +691,26 @@ class PostgresBackend:
             "head_id": head.entry_id, "head_seq": head.seq, "head_hash": head.hash, "head_msgs": head.message_count,
             "written": len(entries), "cps": len(checkpoints),
         }  # fmt: skip
-        steps = (
-            Query(self._sql["import_session"], params),
+        cleared: tuple[Query, ...] = ()
+        if first.expect_row:  # replacing: the stored session's rows go in the same transaction
+            cleared = (Query(self._sql["clear_entries"], {"sk": sk}), Query(self._sql["clear_checkpoints"], {"sk": sk}))
+        return (
+            Query(first.sql, params, expect_row=first.expect_row),
+            *cleared,
             Copy(self._sql["import_entries"], entries),
             Copy(self._sql["import_checkpoints"], checkpoints),
         )
-        try:
-            yield Transaction(steps)
-        except psycopg.errors.UniqueViolation:
-            rows = yield Query(self._sql["nonce"], {"sid": header.id})
-            if not rows or rows[0][0] != nonce:  # not this import, committed before its reply was lost
-                raise SessionExistsError(f"session {header.id!r} already exists", session_id=header.id) from None
-        self._forget(header.id)
-        self._note(header.id, head)
-        for cp in state.checkpoints.values():
-            self._trust(header.id, cp.id, dumps(checkpoint_record(cp)))
-        return state.info()
 
-    def import_session(self, plan: ImportPlan) -> SessionInfo:
-        """Store a session validated by ``core.plan_import``, all or nothing. Raises ``SessionExistsError``."""
-        return self._engine.run(self._import(plan))
+    def import_session(self, plan: ImportPlan, *, replace: bool = False) -> SessionInfo:
+        """Store a session validated by ``core.plan_import``, all or nothing. Raises ``SessionExistsError``.
 
-    async def aimport_session(self, plan: ImportPlan) -> SessionInfo:
+        With ``replace``, a stored session of the same id and agent is replaced in one transaction
+        (readers see the old session or the new one; its internal key, and so a held lease, stays)."""
+        return self._engine.run(self._import(plan, replace))
+
+    async def aimport_session(self, plan: ImportPlan, *, replace: bool = False) -> SessionInfo:
         """Awaitable :meth:`import_session`."""
-        return await self._engine.arun(self._import(plan))
+        return await self._engine.arun(self._import(plan, replace))
 
     # -- leases ------------------------------------------------------------------------------------
 

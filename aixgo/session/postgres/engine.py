@@ -45,10 +45,17 @@ Rows = list[tuple[Any, ...]]
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    """One statement in autocommit (one round trip); its rows come back."""
+    """One statement in autocommit (one round trip); its rows come back. In a :class:`Transaction`,
+    ``expect_row`` abandons the transaction (:class:`RowMissing`) when the statement returns no row."""
 
     sql: bytes
     params: Mapping[str, Any] = field(default_factory=dict)
+    expect_row: bool = False
+
+
+class RowMissing(StoreError):
+    """A transaction was abandoned because a statement that had to return a row returned none (what it
+    stood on changed since it was read): nothing was written."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -449,7 +456,7 @@ def _run_sync(conn: psycopg.Connection[Any], request: Query | Transaction) -> An
         cur = conn.execute(request.sql, request.params)
         return cur.fetchall() if cur.description is not None else []
     try:
-        if any(isinstance(step, Copy) for step in request.steps):
+        if any(isinstance(step, Copy) or step.expect_row for step in request.steps):
             conn.execute(request.begin)
             results = [_step_sync(conn, step) for step in request.steps]
             conn.execute(b"COMMIT")
@@ -473,7 +480,13 @@ def _step_sync(conn: psycopg.Connection[Any], step: Query | Copy) -> Rows:
                 copy.write_row(row)
         return []
     cur = conn.execute(step.sql, step.params)
-    return cur.fetchall() if cur.description is not None else []
+    return _expected(step, cur.fetchall() if cur.description is not None else [])
+
+
+def _expected(step: Query, rows: Rows) -> Rows:
+    if step.expect_row and not rows:
+        raise RowMissing("a statement of the transaction found nothing to change; nothing was written")
+    return rows
 
 
 async def _run_async(conn: psycopg.AsyncConnection[Any], request: Query | Transaction) -> Any:
@@ -481,7 +494,7 @@ async def _run_async(conn: psycopg.AsyncConnection[Any], request: Query | Transa
         cur = await conn.execute(request.sql, request.params)
         return await cur.fetchall() if cur.description is not None else []
     try:
-        if any(isinstance(step, Copy) for step in request.steps):
+        if any(isinstance(step, Copy) or step.expect_row for step in request.steps):
             await conn.execute(request.begin)
             results = [await _step_async(conn, step) for step in request.steps]
             await conn.execute(b"COMMIT")
@@ -505,7 +518,7 @@ async def _step_async(conn: psycopg.AsyncConnection[Any], step: Query | Copy) ->
                 await copy.write_row(row)
         return []
     cur = await conn.execute(step.sql, step.params)
-    return await cur.fetchall() if cur.description is not None else []
+    return _expected(step, await cur.fetchall() if cur.description is not None else [])
 
 
 def _password_of(url: str) -> str | None:
@@ -517,4 +530,4 @@ def _password_of(url: str) -> str | None:
     return None
 
 
-__all__ = ["Copy", "Engine", "Op", "Pause", "Query", "Rows", "Transaction"]
+__all__ = ["Copy", "Engine", "Op", "Pause", "Query", "RowMissing", "Rows", "Transaction"]
