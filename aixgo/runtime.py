@@ -42,18 +42,19 @@ from contextlib import suppress
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 import structlog
 
 from aixgo.agents import Agent, AgentTurn, ReActAgent, TurnResult, agent_from_config
 from aixgo.agents.events import EventSink, TurnEndEvent, TurnEvent
 from aixgo.config import Config, build_session_manager, load_config
+from aixgo.config.model import SessionMode
 from aixgo.errors import AgentNotFoundError, AixgoError, LeaseLostError, SessionBusyError, StoreClosedError
 from aixgo.logs import get_logger
 from aixgo.session import Manager, Session, use_session
 from aixgo.session.core.codec import utcnow
-from aixgo.session.manager import HeldLease
+from aixgo.session.manager import DEFAULT_LEASE_TTL, HeldLease
 from aixgo.session.memory import MemoryBackend
 
 log = get_logger("aixgo.runtime")
@@ -63,10 +64,7 @@ T = TypeVar("T")
 Result = TurnResult
 """What a turn returns: ``answer``, ``steps``, ``usage``, ``session_id``, ``agent`` (and ``tool_calls``)."""
 
-DEFAULT_LEASE_TTL = 300.0
-"""Seconds a turn may hold its session's lease before another node may take it over (Redis)."""
-
-SESSION_MODES: tuple[str, ...] = ("enabled", "lightweight", "disabled")
+SESSION_MODES: tuple[str, ...] = get_args(SessionMode)
 """How an agent remembers: ``enabled`` (the runtime's session store), ``lightweight`` (an in-memory
 session that lasts as long as the runtime) or ``disabled`` (stateless: each turn sees only itself)."""
 

@@ -23,7 +23,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar, get_args
 
 import click
 from click.core import ParameterSource
@@ -32,14 +32,13 @@ from aixgo.config import build_session_manager, load_config
 from aixgo.config.problems import mask_secrets
 from aixgo.session import stores
 from aixgo.session.manager import Manager
-from aixgo.session.stores import DEFAULT_BASE_DIR, DEFAULT_POSTGRES, DEFAULT_REDIS, StoreOptions
+from aixgo.session.stores import DEFAULT_BASE_DIR, DEFAULT_POSTGRES, DEFAULT_REDIS, DurableStoreKind, StoreOptions
 
 CONFIG_ENV = "AIXGO_CONFIG"
 _META_KEY = "aixgo.cli.store_options"
 _NAMES = ("config", "store", "base_dir", "redis_url", "redis_cluster", "pg_url", "pg_schema")
 
 F = TypeVar("F", bound=Callable[..., Any])
-StoreKind = Literal["file", "redis", "postgres"]
 
 
 @dataclass(frozen=True)
@@ -47,7 +46,7 @@ class StoreChoice:
     """The store selected on the command line: a config file, or a store kind and its location."""
 
     config: Path | None = None
-    store: StoreKind = "file"
+    store: DurableStoreKind = "file"
     base_dir: Path | None = None
     redis_url: str | None = None
     redis_cluster: bool = False
@@ -130,7 +129,7 @@ def store_options(func: F) -> F:
         ),
         click.option(
             "--store",
-            type=click.Choice(["file", "redis", "postgres"]),
+            type=click.Choice(get_args(DurableStoreKind)),
             expose_value=False,
             callback=_remember,
             help="Store kind without a config file.  [default: file]",
@@ -216,7 +215,7 @@ def store_choice(ctx: click.Context) -> StoreChoice:
     pg_flags = "pg_url" in explicit or "pg_schema" in explicit
     if redis_flags and pg_flags:
         raise click.UsageError("--redis-url/--redis-cluster and --pg-url/--pg-schema name two stores: give one", ctx)
-    store: StoreKind = explicit.get("store") or ("redis" if redis_flags else "postgres" if pg_flags else "file")
+    store: DurableStoreKind = explicit.get("store") or ("redis" if redis_flags else "postgres" if pg_flags else "file")
     if store != "redis" and redis_flags:
         flag = "--redis-url" if "redis_url" in explicit else "--redis-cluster"
         raise click.UsageError(f"{flag} needs --store redis", ctx)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import MISSING, fields
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,6 @@ from urllib.parse import urlsplit
 
 from aixgo.config.durations import parse_duration
 from aixgo.config.model import (
-    DEFAULT_KEY_PREFIX,
-    DEFAULT_MAX_STEPS,
     AgentConfig,
     CheckpointConfig,
     Config,
@@ -145,7 +144,7 @@ def _duration_problems(data: dict[str, Any], marks: Marks) -> Iterator[Problem]:
 
 
 def _session_problems(session: dict[str, Any], marks: Marks) -> Iterator[Problem]:
-    if "ttl" in session and session.get("store", "file") == "file":
+    if "ttl" in session and session.get("store", _default(SessionConfig, "store")) == "file":
         yield Problem(("session", "ttl"), "ttl is only supported by the redis and postgres stores",
                       "file sessions never expire on their own: delete old ones with "
                       "`aixgo sessions prune --older-than 30d`, or set store: redis or postgres",
@@ -192,7 +191,7 @@ def _script_problems(data: dict[str, Any], marks: Marks) -> Iterator[Problem]:
     top = _mapping(data.get("llm"))
     providers: list[Any] = []
     for path, block in _llm_blocks(data):
-        provider = block.get("provider", top.get("provider", "openai"))
+        provider = block.get("provider", top.get("provider", _default(LLMConfig, "provider")))
         providers.append(provider)
         if path != ("llm",) and "script" in block and provider != "scripted":
             yield _script_problem((*path, "script"), marks)
@@ -247,12 +246,11 @@ def to_config(data: dict[str, Any], path: Path, base: Path) -> Config:
 
 
 def _server(raw: dict[str, Any]) -> ServerConfig:
-    defaults = ServerConfig()
     return ServerConfig(
         api_keys=tuple(key for key in raw.get("api_keys") or () if key),
-        max_request_kb=raw.get("max_request_kb", defaults.max_request_kb),
-        header_timeout=_seconds(raw.get("header_timeout")) or defaults.header_timeout,
-        max_connections=raw.get("max_connections", defaults.max_connections),
+        max_request_kb=raw.get("max_request_kb", _default(ServerConfig, "max_request_kb")),
+        header_timeout=_seconds(raw.get("header_timeout")) or _default(ServerConfig, "header_timeout"),
+        max_connections=raw.get("max_connections", _default(ServerConfig, "max_connections")),
     )
 
 
@@ -264,6 +262,16 @@ def resolve_path(text: str, base: Path) -> Path:
     return Path(os.path.normpath(path))
 
 
+def _default(cls: type, name: str) -> Any:
+    """The default of field ``name`` of the config class ``cls``: config defaults are written once, in
+    :mod:`aixgo.config.model` (and tests/test_one_source.py checks the schema's against them)."""
+    field = next(item for item in fields(cls) if item.name == name)
+    if field.default is not MISSING:
+        return field.default
+    assert field.default_factory is not MISSING, f"{cls.__name__}.{name} has no default"
+    return field.default_factory()
+
+
 def _seconds(value: Any) -> float | None:
     return None if value is None else parse_duration(value).total_seconds()
 
@@ -273,24 +281,24 @@ def _duration(value: Any) -> timedelta | None:
 
 
 def _session(raw: dict[str, Any], base: Path) -> SessionConfig:
-    store = raw.get("store", "file")
+    store = raw.get("store", _default(SessionConfig, "store"))
     redis_raw = raw.get("redis")
     redis = _redis(_mapping(redis_raw)) if redis_raw is not None or store == "redis" else None
     postgres_raw = raw.get("postgres")
     postgres = _postgres(_mapping(postgres_raw)) if postgres_raw is not None or store == "postgres" else None
     checkpoint = _mapping(raw.get("checkpoint"))
     return SessionConfig(
-        enabled=raw.get("enabled", True),
+        enabled=raw.get("enabled", _default(SessionConfig, "enabled")),
         store=store,
         base_dir=resolve_path(raw.get("base_dir") or DEFAULT_BASE_DIR, base),  # "" means the default
-        fsync=raw.get("fsync", "always"),
+        fsync=raw.get("fsync", _default(SessionConfig, "fsync")),
         lock_timeout=_duration(raw.get("lock_timeout")),
         cache_mb=raw.get("cache_mb"),
         ttl=_duration(raw.get("ttl")),
         redis=redis,
         postgres=postgres,
         checkpoint=CheckpointConfig(
-            auto_save=checkpoint.get("auto_save", False),
+            auto_save=checkpoint.get("auto_save", _default(CheckpointConfig, "auto_save")),
             interval=_duration(checkpoint.get("interval")),
         ),
     )
@@ -308,14 +316,14 @@ def _redis(raw: dict[str, Any]) -> RedisConfig:
         url=url,
         password=raw.get("password") or None,  # "" (e.g. ${REDIS_PASSWORD:-}) means no password
         db=raw.get("db"),
-        key_prefix=raw.get("key_prefix", DEFAULT_KEY_PREFIX),
+        key_prefix=raw.get("key_prefix", _default(RedisConfig, "key_prefix")),
         pool_size=raw.get("pool_size"),
         socket_timeout=_seconds(raw.get("socket_timeout")),
         connect_timeout=_seconds(raw.get("connect_timeout")),
         retries=raw.get("retries"),
-        allow_eviction=bool(raw.get("allow_eviction", False)),
-        cluster=bool(raw.get("cluster", False)),
-        min_replica_acks=int(raw.get("min_replica_acks", 0)),
+        allow_eviction=bool(raw.get("allow_eviction", _default(RedisConfig, "allow_eviction"))),
+        cluster=bool(raw.get("cluster", _default(RedisConfig, "cluster"))),
+        min_replica_acks=int(raw.get("min_replica_acks", _default(RedisConfig, "min_replica_acks"))),
         replica_ack_timeout=_seconds(raw.get("replica_ack_timeout")),
     )
 
@@ -338,7 +346,7 @@ def _postgres(raw: dict[str, Any]) -> PostgresConfig:
 def _llm(raw: dict[str, Any]) -> LLMConfig:
     script = raw.get("script")
     return LLMConfig(
-        provider=raw.get("provider", "openai"),
+        provider=raw.get("provider", _default(LLMConfig, "provider")),
         base_url=raw.get("base_url"),
         api_key=raw.get("api_key") or None,
         timeout=_seconds(raw.get("timeout")),
@@ -352,11 +360,11 @@ def _agent(raw: dict[str, Any], top_llm: dict[str, Any]) -> AgentConfig:
     return AgentConfig(
         name=raw["name"],
         model=raw["model"],
-        role=raw.get("role", "react"),
-        prompt=raw.get("prompt", ""),
+        role=raw.get("role", _default(AgentConfig, "role")),
+        prompt=raw.get("prompt", _default(AgentConfig, "prompt")),
         tools=list(raw.get("tools") or []),
-        max_steps=raw.get("max_steps", DEFAULT_MAX_STEPS),
-        on_max_steps=raw.get("on_max_steps", "answer"),
+        max_steps=raw.get("max_steps", _default(AgentConfig, "max_steps")),
+        on_max_steps=raw.get("on_max_steps", _default(AgentConfig, "on_max_steps")),
         max_tokens=raw.get("max_tokens"),
         top_p=float(raw["top_p"]) if raw.get("top_p") is not None else None,
         stop=[raw["stop"]] if isinstance(raw.get("stop"), str) else list(raw.get("stop") or []),
@@ -365,10 +373,10 @@ def _agent(raw: dict[str, Any], top_llm: dict[str, Any]) -> AgentConfig:
         extra_body=dict(raw.get("extra_body") or {}),
         temperature=float(temperature) if temperature is not None else None,
         max_history_messages=raw.get("max_history_messages"),
-        react_format=raw.get("react_format", "native"),
+        react_format=raw.get("react_format", _default(AgentConfig, "react_format")),
         llm=_llm({**top_llm, **_mapping(raw.get("llm"))}),
         context=_context(_mapping(raw.get("context"))),
-        session_mode=raw.get("session_mode", "enabled"),
+        session_mode=raw.get("session_mode", _default(AgentConfig, "session_mode")),
     )
 
 
@@ -376,7 +384,7 @@ def _context(raw: dict[str, Any]) -> ContextConfig:
     return ContextConfig(
         window=raw.get("window"),
         reserve=raw.get("reserve"),
-        strategy=raw.get("strategy", "summarize"),
+        strategy=raw.get("strategy", _default(ContextConfig, "strategy")),
         summarizer=raw.get("summarizer"),
         summary_tokens=raw.get("summary_tokens"),
     )

@@ -6,23 +6,44 @@ Defaults here match the defaults documented in the JSON Schema and ``docs/config
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from aixgo.config.problems import mask_secrets
 from aixgo.errors import AgentNotFoundError
-from aixgo.session.stores import DEFAULT_BASE_DIR, DEFAULT_POSTGRES, DEFAULT_REDIS
+from aixgo.session.file import FsyncPolicy
+from aixgo.session.stores import DEFAULT_BASE_DIR, DEFAULT_POSTGRES, DEFAULT_REDIS, DurableStoreKind
 
-StoreKind = Literal["file", "redis", "postgres"]
-FsyncPolicy = Literal["always", "batch", "never"]
-Provider = Literal["openai", "scripted"]
+if TYPE_CHECKING:  # owned by the agents and LLM layers, whose import loads the openai client: see __getattr__
+    from aixgo.agents.context.budget import Strategy as ContextStrategy
+    from aixgo.agents.spec import OnMaxSteps, ReactFormat
+    from aixgo.llm.factory import Provider
+    from aixgo.llm.protocol import ToolChoiceMode
+
+# Every enumeration is defined once, by the code that gives it meaning; the config's types are those, and
+# tests/test_one_source.py checks the JSON Schema's enumerations against them.
+StoreKind = DurableStoreKind
 AgentRole = Literal["react"]
-ReactFormat = Literal["native", "text"]
-OnMaxSteps = Literal["answer", "error"]
 SessionMode = Literal["enabled", "lightweight", "disabled"]
-ContextStrategy = Literal["summarize", "trim"]
+"""How an agent remembers (see :data:`aixgo.runtime.SESSION_MODES`)."""
+_ELSEWHERE = {
+    "ContextStrategy": ("aixgo.agents.context.budget", "Strategy"),
+    "OnMaxSteps": ("aixgo.agents.spec", "OnMaxSteps"),
+    "ReactFormat": ("aixgo.agents.spec", "ReactFormat"),
+    "Provider": ("aixgo.llm.factory", "Provider"),
+    "ToolChoiceMode": ("aixgo.llm.protocol", "ToolChoiceMode"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The enumerations of the agents and LLM layers, imported on first use (loading a config stays light)."""
+    if name in _ELSEWHERE:
+        module, attribute = _ELSEWHERE[name]
+        return getattr(importlib.import_module(module), attribute)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 DEFAULT_KEY_PREFIX = "aixgo:sessions:"
@@ -169,7 +190,7 @@ class AgentConfig:
     top_p: float | None = None
     stop: list[str] = field(default_factory=list)
     seed: int | None = None
-    tool_choice: str | dict[str, Any] | None = None
+    tool_choice: ToolChoiceMode | dict[str, Any] | None = None
     extra_body: dict[str, Any] = field(default_factory=dict)
     temperature: float | None = None
     max_history_messages: int | None = None

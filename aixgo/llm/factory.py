@@ -7,6 +7,7 @@ config package.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Literal, get_args
 
 from aixgo.errors import LLMConfigError
 from aixgo.llm.demo import OfflineDemoModel
@@ -15,7 +16,9 @@ from aixgo.llm.protocol import ChatModel
 from aixgo.llm.retry import RetryPolicy
 from aixgo.llm.scripted import ScriptedModel
 
-PROVIDERS = ("openai", "scripted")
+Provider = Literal["openai", "scripted"]
+"""The model providers ``build_model`` knows (``llm.provider`` in a config)."""
+PROVIDERS: tuple[str, ...] = get_args(Provider)
 
 
 def build_model(

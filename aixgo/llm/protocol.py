@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 Message = Mapping[str, Any]
 """One OpenAI chat message: ``role``, ``content`` and optionally ``tool_calls`` / ``tool_call_id``."""
@@ -91,6 +91,10 @@ class ModelResponse:
     model: str | None = None
 
 
+ToolChoiceMode = Literal["auto", "required", "none"]
+"""What ``tool_choice`` may say in words (it may also be OpenAI's object that forces one function)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ModelSettings:
     """Per-request settings. ``None`` leaves a value to the model client or server default.
@@ -105,7 +109,7 @@ class ModelSettings:
     max_tokens: int | None = None
     timeout: float | None = None
     stop: tuple[str, ...] = ()
-    tool_choice: str | Mapping[str, Any] | None = None
+    tool_choice: ToolChoiceMode | str | Mapping[str, Any] | None = None
     """``auto`` (what is sent when None and tools are offered), ``none``, ``required``, or the OpenAI
     object that forces one function."""
     top_p: float | None = None

@@ -29,6 +29,9 @@ T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 
 DEFAULT_LEASE_TTL = 60.0
+"""Seconds a lease lasts unless extended: the default of :meth:`Session.lease` and of the runtime's turns
+(which extend it every third of it while the turn runs), so it bounds how long a crashed holder keeps
+others waiting."""
 
 
 def _entry_type(entry_type: EntryType | str) -> EntryType:

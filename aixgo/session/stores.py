@@ -18,7 +18,10 @@ from aixgo.session.file.locks import DEFAULT_LOCK_TIMEOUT
 from aixgo.session.manager import Manager
 from aixgo.session.memory import MemoryBackend
 
-StoreKind = Literal["file", "redis", "postgres", "memory"]
+DurableStoreKind = Literal["file", "redis", "postgres"]
+"""The stores a config file or the command line can name: they outlive the process."""
+StoreKind = Literal[DurableStoreKind, "memory"]
+"""Every store :func:`open_backend` opens (``memory`` lives as long as the process)."""
 
 DEFAULT_BASE_DIR = "~/.aixgo/sessions"
 """Where the file store keeps sessions unless told otherwise."""
@@ -82,6 +85,7 @@ __all__ = [
     "DEFAULT_BASE_DIR",
     "DEFAULT_POSTGRES",
     "DEFAULT_REDIS",
+    "DurableStoreKind",
     "StoreKind",
     "StoreOptions",
     "default_base_dir",
