@@ -149,6 +149,12 @@ def test_the_schemas_defaults_are_the_codes(path: tuple[str, ...], key: str, doc
     assert actual == documented
 
 
+def test_the_redis_stores_defaults_are_the_configs() -> None:
+    from aixgo.session.redis import RedisOptions
+
+    assert RedisOptions().key_prefix == model.DEFAULT_KEY_PREFIX == model.RedisConfig().key_prefix
+
+
 def test_one_default_lease_ttl() -> None:
     from aixgo.runtime import Runtime
     from aixgo.session import Session
