@@ -8,6 +8,7 @@ data without problems.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import MISSING, fields
 from datetime import timedelta
@@ -62,7 +63,35 @@ def semantic_problems(data: Any, marks: Marks) -> list[Problem]:
     problems.extend(_session_problems(_mapping(data.get("session")), marks))
     problems.extend(_script_problems(data, marks))
     problems.extend(_tool_problems(data, marks))
+    problems.extend(_context_problems(data, marks))
     return problems
+
+
+def _context_problems(data: dict[str, Any], marks: Marks) -> Iterator[Problem]:
+    """What the agent's context budget refuses (``reserve`` not below half the ``window``, …): its own rule
+    (``ContextSettings.check``), run here so that validate, run and serve report it with file and line."""
+    agents = data.get("agents")
+    for index, agent in enumerate(agents if isinstance(agents, list) else []):
+        block = _mapping(agent).get("context")
+        if not isinstance(block, dict) or not block:
+            continue
+        from aixgo.agents.context.budget import ContextSettings  # noqa: PLC0415 - only for a context block
+        from aixgo.errors import AgentError  # noqa: PLC0415
+
+        def number(key: str, block: dict[str, Any] = block) -> int | None:
+            value = block.get(key)
+            return value if type(value) is int else None  # any other type is the schema's to report
+
+        text = {key: block[key] for key in ("strategy", "summarizer") if isinstance(block.get(key), str)}
+        settings = ContextSettings(window=number("window"), reserve=number("reserve"),
+                                   summary_tokens=number("summary_tokens"), **text)
+        try:
+            settings.check(str(_mapping(agent).get("name")))
+        except AgentError as exc:
+            message = str(exc)
+            field = re.search(r"context\.(\w+)", message)
+            path: JsonPath = ("agents", index, "context", *((field.group(1),) if field else ()))
+            yield Problem(path, message, "see docs/config.md, agents[].context", marks.value(path))
 
 
 BUILTIN_TOOL_NAMES = ("calculator", "current_time")

@@ -77,7 +77,7 @@ def parse_config(
         problems.append(Problem((), "the file is empty",
                                 "a config needs at least an 'agents:' list; see docs/config.md", None))
         _raise(name, problems, lines)
-    later = schema_problems(data, document.marks) + semantic_problems(data, document.marks)
+    later = _without_repeats(schema_problems(data, document.marks), semantic_problems(data, document.marks))
     problems.extend(problem for problem in later if document.readable(problem))
     if problems:
         _raise(name, problems, lines)
@@ -98,7 +98,7 @@ def config_from_dict(
 ) -> Config:
     """Validate and type an already-parsed config (no interpolation; messages carry paths but no lines)."""
     plain = dict(data)
-    problems = schema_problems(plain, Marks()) + semantic_problems(plain, Marks())
+    problems = _without_repeats(schema_problems(plain, Marks()), semantic_problems(plain, Marks()))
     if problems:
         _raise(name, problems, None)
     base = Path(base_dir) if base_dir is not None else Path.cwd()
@@ -107,6 +107,14 @@ def config_from_dict(
     if warnings:
         config = replace(config, warnings=tuple(format_problems(warnings, name, None)))
     return config
+
+
+def _without_repeats(schema: list[Problem], semantic: list[Problem]) -> list[Problem]:
+    """The schema's problems, then the semantic ones at paths the schema did not already flag: a value
+    is reported once, by the first rule it breaks (``window: 10`` by the schema's minimum, not again by
+    the context budget's own check)."""
+    flagged = {problem.path for problem in schema}
+    return schema + [problem for problem in semantic if problem.path not in flagged]
 
 
 def _raise(name: str, problems: list[Problem], lines: list[str] | None) -> NoReturn:
