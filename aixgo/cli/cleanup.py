@@ -44,7 +44,7 @@ def delete(ctx: click.Context, session_ids: tuple[str, ...], yes: bool) -> None:
     if not yes:
         first = found[0]
         what = (
-            f"session {first.id} (agent {first.agent_name}, {plural(first.info.message_count, 'message')})"
+            f"session {first.id} (agent {first.agent_name}, {plural(first.get_info().message_count, 'message')})"
             if len(found) == 1
             else f"{len(found)} sessions ({', '.join(s.id for s in found)})"
         )

@@ -122,7 +122,7 @@ class _Chat:
     def _resumed(self) -> None:
         """Say that this is an earlier conversation, and how it ended."""
         messages = self.session.get_messages(limit=64)
-        count = self.session.info.message_count
+        count = self.session.get_info().message_count
         click.echo(f"resumed session {self.session.id}, {count} message{'s' * (count != 1)}", err=True)
         said = [m for m in messages if m.get("role") in ("user", "assistant") and isinstance(m.get("content"), str)
                 and m.get("content")]
@@ -472,7 +472,7 @@ def _one_turn(
 
 def _check_user(session: Session, user_id: str | None) -> None:
     """``--user`` given: the session must be that user's (another user's conversation is not resumed)."""
-    if user_id is not None and session.info.user_id != user_id:
+    if user_id is not None and session.get_info().user_id != user_id:
         raise SessionNotFoundError(
             f"session {session.id!r} does not belong to user {user_id!r}; leave out --user, or start a new "
             "session for that user (without --session)",

@@ -177,7 +177,7 @@ def show(ctx: click.Context, session_id: str, limit: int | None, as_json: bool, 
     marked where they were taken. Entries abandoned by a restore are shown only with --all, in the
     order they were written and marked "(abandoned branch)"."""
     _, sess = get_session(ctx, session_id)
-    info = sess.info
+    info = sess.get_info()
     current = sess.get_entries()
     history, abandoned = current, set()
     if all_branches:

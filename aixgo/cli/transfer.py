@@ -89,7 +89,7 @@ def import_session(ctx: click.Context, file: str, new_id: bool, replace: bool, y
                 f"{exc}; import it as a copy with --new-id, or replace the stored one with --replace"
             ) from None
         sess = _replace(manager, lines, file, exc.session_id or "", yes)
-    info = sess.info
+    info = sess.get_info()
     click.echo(
         f"imported session {info.id} (agent {info.agent}, {plural(info.message_count, 'message')}, "
         f"{plural(len(sess.checkpoints()), 'checkpoint')}) into {store_choice(ctx).describe()}",
@@ -115,7 +115,7 @@ def _replace(manager: Manager, lines: list[str], file: str, session_id: str, yes
     old = manager.get(session_id)
     if not yes:
         confirm(f"Replace session {old.id} (agent {old.agent_name}, "
-                f"{plural(old.info.message_count, 'message')}) with the one in {file}", "replace")
+                f"{plural(old.get_info().message_count, 'message')}) with the one in {file}", "replace")
     try:
         return import_lines(manager, lines, file, replace=True)
     except SessionExistsError as exc:  # the stored one belongs to another agent

@@ -240,7 +240,8 @@ class _Api:
         session = await self.runtime.session_manager.aget(self._id(request.path_params["session_id"]))
         entries = await session.aget_entries()
         checkpoints = await session.acheckpoints()
-        return JSONResponse({"session": info_json(session.info), "entries": [entry_json(e) for e in entries],
+        info = await session.aget_info()
+        return JSONResponse({"session": info_json(info), "entries": [entry_json(e) for e in entries],
                              "checkpoints": [checkpoint_json(cp) for cp in checkpoints]})
 
     async def delete_session(self, request: Request) -> Response:

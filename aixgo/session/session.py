@@ -133,20 +133,30 @@ class Session:
         """The user the session was created for, if any."""
         return self._info.user_id
 
-    @property
-    def info(self) -> SessionInfo:
-        """A fresh summary (message count, last update) from the store."""
+    def get_info(self) -> SessionInfo:
+        """A fresh summary of the session (message count, last update, metadata): reads the store."""
         self._info = self._backend.get_info(self.id)
         return self._info
 
-    async def ainfo(self) -> SessionInfo:
-        """Awaitable :attr:`info`."""
+    async def aget_info(self) -> SessionInfo:
+        """Awaitable :meth:`get_info` (the store's own async side, or the manager's I/O pool: never on the
+        event loop)."""
         native = self._io.native
         if native is not None:
             self._info = await native.aget_info(self.id)
         else:
             self._info = await self._io.read(self._backend.get_info, self.id)
         return self._info
+
+    @property
+    def info(self) -> SessionInfo:
+        """The same as :meth:`get_info`, kept for code written before it. It reads the store, so async code
+        must not use it: ``await sess.aget_info()``."""
+        return self.get_info()
+
+    async def ainfo(self) -> SessionInfo:
+        """The same as :meth:`aget_info` (its first name)."""
+        return await self.aget_info()
 
     async def run_blocking(self, fn: Callable[[*Ts], T], *args: *Ts, write: bool = False) -> T:
         """Run ``fn(*args)`` (several sync calls on this session in a row) on the manager's own I/O pool,

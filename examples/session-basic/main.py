@@ -204,7 +204,7 @@ def run(open_backend: Callable[[], Backend], where: str, session_id: str) -> Non
         except SessionNotFoundError as exc:
             say(f"delete({scratch.id}) -> get() now raises SessionNotFoundError: {exc}")
         say(
-            f"{len(mgr.list(agent=AGENT))} session(s) left: {sess.id!r} with {sess.info.message_count} messages"
+            f"{len(mgr.list(agent=AGENT))} session(s) left: {sess.id!r} with {sess.get_info().message_count} messages"
         )
 
 

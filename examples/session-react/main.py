@@ -41,7 +41,7 @@ def conversation_length() -> str:
     session = session_from_context()
     if session is None:
         return "no session in context"
-    return f"{session.info.message_count} messages so far in session {session.id}"
+    return f"{session.get_info().message_count} messages so far in session {session.id}"
 
 
 def make_model() -> ChatModel:
@@ -80,7 +80,7 @@ def print_history(base_dir: Path, session_id: str) -> None:
     """The stored history, entry by entry, as the next process (or `aixgo sessions show`) sees it."""
     with Manager(FileBackend(base_dir)) as manager:
         session = manager.get(session_id)
-        print(f"\nstored history of session {session_id} ({session.info.message_count} messages):")
+        print(f"\nstored history of session {session_id} ({session.get_info().message_count} messages):")
         for entry in session.get_entries():
             data = entry.data
             if entry.type.value == "usage":
