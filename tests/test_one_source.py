@@ -104,15 +104,22 @@ def test_the_command_line_offers_the_store_kinds() -> None:
     assert tuple(option.type.choices) == get_args(DurableStoreKind)  # type: ignore[attr-defined]
 
 
-SECTIONS = {  # schema object -> the config class whose defaults it documents
-    ("server",): model.ServerConfig,
-    ("session",): model.SessionConfig,
-    ("redis",): model.RedisConfig,
-    ("checkpoint",): model.CheckpointConfig,
-    ("llm",): model.LLMConfig,
-    ("agent",): model.AgentConfig,
-    ("agent", "context"): model.ContextConfig,
-}
+def sections() -> dict[tuple[str, ...], tuple[type, ...]]:
+    """Schema object -> the classes whose defaults it documents: the config class, then (where the config
+    leaves a setting at None, "the store's default") the store's options."""
+    from aixgo.session.postgres.options import PostgresOptions
+    from aixgo.session.redis import RedisOptions
+
+    return {
+        ("server",): (model.ServerConfig,),
+        ("session",): (model.SessionConfig,),
+        ("redis",): (model.RedisConfig, RedisOptions),
+        ("postgres",): (model.PostgresConfig, PostgresOptions),
+        ("checkpoint",): (model.CheckpointConfig,),
+        ("llm",): (model.LLMConfig,),
+        ("agent",): (model.AgentConfig,),
+        ("agent", "context"): (model.ContextConfig,),
+    }
 
 
 def schema_defaults() -> Iterator[tuple[tuple[str, ...], str, Any]]:
@@ -128,18 +135,23 @@ def schema_defaults() -> Iterator[tuple[tuple[str, ...], str, Any]]:
     yield from walk(SCHEMA, ())
 
 
-def code_default(cls: type, name: str) -> Any:
-    field = next(f for f in dataclasses.fields(cls) if f.name == name)
-    if field.default is not dataclasses.MISSING:
-        return field.default
-    assert field.default_factory is not dataclasses.MISSING, f"{cls.__name__}.{name} has no default"
-    return field.default_factory()
+def code_default(classes: tuple[type, ...], name: str) -> Any:
+    for cls in classes:
+        field = next(f for f in dataclasses.fields(cls) if f.name == name)
+        if field.default is not dataclasses.MISSING:
+            value = field.default
+        else:
+            assert field.default_factory is not dataclasses.MISSING, f"{cls.__name__}.{name} has no default"
+            value = field.default_factory()
+        if value is not None:
+            return value
+    return None
 
 
 @pytest.mark.parametrize(("path", "key", "documented"), list(schema_defaults()),
                          ids=lambda v: ".".join(v) if isinstance(v, tuple) else str(v))
 def test_the_schemas_defaults_are_the_codes(path: tuple[str, ...], key: str, documented: Any) -> None:
-    actual = code_default(SECTIONS[path], key)
+    actual = code_default(sections()[path], key)
     if isinstance(documented, str) and isinstance(actual, float):  # a duration
         documented = parse_duration(documented).total_seconds()
     if isinstance(actual, Path):

@@ -32,7 +32,13 @@ from aixgo.config import build_session_manager, load_config
 from aixgo.config.problems import mask_secrets
 from aixgo.session import stores
 from aixgo.session.manager import Manager
-from aixgo.session.stores import DEFAULT_BASE_DIR, DEFAULT_POSTGRES, DEFAULT_REDIS, DurableStoreKind, StoreOptions
+from aixgo.session.stores import (
+    DEFAULT_BASE_DIR,
+    DEFAULT_POSTGRES,
+    DEFAULT_REDIS,
+    DurableStoreKind,
+    StoreOptions,
+)
 
 CONFIG_ENV = "AIXGO_CONFIG"
 _META_KEY = "aixgo.cli.store_options"

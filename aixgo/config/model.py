@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from aixgo.config.problems import mask_secrets
 from aixgo.errors import AgentNotFoundError
 from aixgo.session.file import FsyncPolicy
-from aixgo.session.stores import DEFAULT_BASE_DIR, DEFAULT_FSYNC, DEFAULT_POSTGRES, DEFAULT_REDIS, DurableStoreKind
+from aixgo.session.stores import (
+    DEFAULT_BASE_DIR,
+    DEFAULT_FSYNC,
+    DEFAULT_POSTGRES,
+    DEFAULT_REDIS,
+    DurableStoreKind,
+)
 
 if TYPE_CHECKING:  # owned by the agents and LLM layers, whose import loads the openai client: see __getattr__
     from aixgo.agents.context.budget import Strategy as ContextStrategy
