@@ -31,7 +31,7 @@ import json
 import secrets
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -145,8 +145,9 @@ class ReActTurn:
                 await asyncio.shield(self.record_end(exc))
                 raise
             finally:
-                observed.details.update(self._totals())
-        self.log.info("agent.turn.end", **self._totals(), duration_ms=round((time.perf_counter() - started) * 1000, 1))
+                totals = self._totals()
+                observed.details.update(totals)
+        self.log.info("agent.turn.end", **totals, duration_ms=round((time.perf_counter() - started) * 1000, 1))
         return self.result()
 
     async def step(self) -> None:
@@ -475,13 +476,13 @@ class ReActTurn:
             finish_reason=self.response.finish_reason if self.response else None,
         )
 
-    @contextmanager
-    def _observed(self, kind: StepKind, name: str) -> Iterator[TurnStep]:
+    def _observed(self, kind: StepKind, name: str) -> AbstractContextManager[TurnStep]:
         """``kind`` of step wrapped in the spec's observers (none: only the step record)."""
         step = TurnStep(kind, name, self.spec.name, self.session.id, self.steps)
-        if not self.spec.observers:
-            yield step
-            return
+        return self._observing(step) if self.spec.observers else nullcontext(step)
+
+    @contextmanager
+    def _observing(self, step: TurnStep) -> Iterator[TurnStep]:
         raised: BaseException | None = None
         with ExitStack() as observers:
             for observer in self.spec.observers:
