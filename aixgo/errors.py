@@ -36,6 +36,7 @@ session id, address) in attributes as well as in the message; context is always 
         ├── AgentNotFoundError
         ├── MaxStepsExceededError       the ReAct loop hit ``max_steps`` (the partial turn is persisted)
         └── ToolError                   a tool is misconfigured (tool *exceptions* become observations)
+            └── ToolServerError         an MCP server cannot be started or reached (carries ``server``)
 """
 
 from __future__ import annotations
@@ -240,6 +241,16 @@ class ToolError(AgentError):
     """A tool is misconfigured (unknown name, bad ``module:function`` reference, bad signature)."""
 
 
+class ToolServerError(ToolError):
+    """An MCP server cannot be started or reached; the message says why (with the last lines of its
+    stderr for a server started as a subprocess). A server that fails *during* a turn does not raise:
+    the model is told, as a tool result."""
+
+    def __init__(self, message: str, *, server: str | None = None, agent: str | None = None) -> None:
+        self.server = server
+        super().__init__(message, agent=agent)
+
+
 __all__ = [
     "AgentError",
     "AgentNotFoundError",
@@ -267,5 +278,6 @@ __all__ = [
     "StoreConnectionError",
     "StoreError",
     "ToolError",
+    "ToolServerError",
     "UnsupportedVersionError",
 ]
