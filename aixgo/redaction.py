@@ -1,7 +1,8 @@
 """Keeping secrets out of everything aixgo prints or logs: the one redaction helper.
 
-:func:`mask_secrets` masks URL credentials (``redis://:pw@host`` → ``redis://***@host``) and the
-values of keys that name a secret, or look like a misspelling of one (``pasword: …``).
+:func:`mask_secrets` masks URL credentials (``redis://:pw@host`` → ``redis://***@host``), the
+values of keys that name a secret, or look like a misspelling of one (``pasword: …``), and what
+follows an HTTP auth scheme (``Bearer abc`` → ``Bearer ***``).
 :func:`mask_address` masks whatever precedes the last ``@`` of an address, so a password survives
 no missing or mistyped scheme (``:pw@host``, ``redis:/:pw@host``, ``redis//:pw@host``).
 """
@@ -17,6 +18,8 @@ _URL_CREDENTIALS = re.compile(r"([a-z][a-z0-9+.-]*://)[^@\s/]*@", re.IGNORECASE)
 _LOOSE_CREDENTIALS = re.compile(r"(?<![\w*])[^\s'\"@*]*:[^\s'\"@*]*@")
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 _PARAM_PASSWORD = re.compile(r"(?i)\b(password=)(?![\"']?\$\{)[^&\s'\"]+")  # ?password=… in a URL, libpq's password=…
+_AUTH_SCHEME_VALUE = re.compile(r"(?i)\b(bearer)(\s+)(?![\"']?\$\{)[^\s'\",}]+")
+""" A credential after an HTTP auth scheme (``Authorization: Bearer abc`` → ``Bearer ***``)."""
 
 
 SECRET_KEYS = ("password", "api_key", "api_keys")
@@ -31,6 +34,7 @@ def mask_secrets(line: str) -> str:
     line = _LOOSE_CREDENTIALS.sub("***@", line)
     line = _PARAM_PASSWORD.sub(r"\1***", line)
     line = _SECRET_VALUE.sub(r"\1\2***", line)
+    line = _AUTH_SCHEME_VALUE.sub(r"\1\2***", line)
     found = _KEY_VALUE.match(line)
     if found and found.group(4) != "***" and looks_secret(found.group(2)):
         line = f"{found.group(1)}{found.group(2)}{found.group(3)}***"
@@ -59,7 +63,7 @@ def names_address(key: str) -> bool:
 def looks_secret(key: str) -> bool:
     """Whether ``key`` names a secret, or is close to a name that does (a typo must not leak its value)."""
     lowered = key.lower()
-    if lowered in SECRET_KEYS or any(word in lowered for word in ("passw", "secret", "token", "apikey")):
+    if lowered in SECRET_KEYS or any(word in lowered for word in ("passw", "secret", "token", "apikey", "authoriz")):
         return True
     return bool(difflib.get_close_matches(lowered, SECRET_KEYS, n=1, cutoff=0.75))
 

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aixgo.config.durations import parse_duration
+from aixgo.config.mcp import agent_mcp_keys, mcp_problems, to_mcp_servers
 from aixgo.config.model import (
     AgentConfig,
     CheckpointConfig,
@@ -64,6 +65,7 @@ def semantic_problems(data: Any, marks: Marks) -> list[Problem]:
     problems.extend(_script_problems(data, marks))
     problems.extend(_tool_problems(data, marks))
     problems.extend(_context_problems(data, marks))
+    problems.extend(mcp_problems(data, marks))
     return problems
 
 
@@ -111,7 +113,7 @@ def _tool_problems(data: dict[str, Any], marks: Marks) -> Iterator[Problem]:
             guess = did_you_mean(name, BUILTIN_TOOL_NAMES)
             hint = f"did you mean {guess!r}?" if guess else (
                 f"built-in tools are {', '.join(BUILTIN_TOOL_NAMES)}; your own functions are written "
-                "package.module:function")
+                "package.module:function, an MCP server's tools SERVER/TOOL")
             yield Problem(path, f"unknown tool {name!r}", hint, marks.value(path))
 
 
@@ -158,6 +160,10 @@ def _duration_problems(data: dict[str, Any], marks: Marks) -> Iterator[Problem]:
         for key in ("pool_timeout", "connect_timeout", "statement_timeout")
     ]
     candidates.extend(((*path, "timeout"), block.get("timeout")) for path, block in _llm_blocks(data))
+    servers = data.get("mcp_servers")
+    for index, server in enumerate(servers if isinstance(servers, list) else []):
+        for key in ("timeout", "connect_timeout"):
+            candidates.append((("mcp_servers", index, key), _mapping(server).get(key)))
     for path, value in candidates:
         if not _is_duration_value(value):
             continue
@@ -271,6 +277,7 @@ def to_config(data: dict[str, Any], path: Path, base: Path) -> Config:
         llm=_llm(top_llm),
         agents=[_agent(_mapping(agent), top_llm) for agent in data.get("agents") or []],
         server=_server(_mapping(data.get("server"))),
+        mcp_servers=to_mcp_servers(data.get("mcp_servers") or [], base, _seconds),
     )
 
 
@@ -406,6 +413,7 @@ def _agent(raw: dict[str, Any], top_llm: dict[str, Any]) -> AgentConfig:
         llm=_llm({**top_llm, **_mapping(raw.get("llm"))}),
         context=_context(_mapping(raw.get("context"))),
         session_mode=raw.get("session_mode", _default(AgentConfig, "session_mode")),
+        **agent_mcp_keys(raw),
     )
 
 

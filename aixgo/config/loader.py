@@ -82,7 +82,7 @@ def parse_config(
     if problems:
         _raise(name, problems, lines)
     base = Path(base_dir) if base_dir is not None else Path.cwd()
-    config = to_config(data, config_path or Path(name).absolute(), base)
+    config = replace(to_config(data, config_path or Path(name).absolute(), base), source=name, marks=document.marks)
     warnings = document.warnings + [w for w in semantic_warnings(data, document.marks) if document.readable(w)]
     if warnings:
         config = replace(config, warnings=tuple(format_problems(warnings, name, lines)))

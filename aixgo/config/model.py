@@ -12,7 +12,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from aixgo.config.problems import mask_secrets
+from aixgo.config.mcp import MCPServerConfig, ToolFilterConfig
+from aixgo.config.problems import JsonPath, json_path, mask_secrets
+from aixgo.config.source import Marks
 from aixgo.errors import AgentNotFoundError
 from aixgo.session.file import FsyncPolicy
 from aixgo.session.stores import (
@@ -204,6 +206,10 @@ class AgentConfig:
     llm: LLMConfig = field(default_factory=LLMConfig)
     context: ContextConfig = field(default_factory=ContextConfig)
     session_mode: SessionMode = "enabled"
+    mcp_servers: list[str] = field(default_factory=list)
+    tool_filter: ToolFilterConfig = field(default_factory=ToolFilterConfig)
+    tool_prefix: dict[str, str] = field(default_factory=dict)
+    """The prefix of each MCP server's tools (a single ``tool_prefix:`` string applies to every one)."""
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -232,8 +238,23 @@ class Config:
     llm: LLMConfig = field(default_factory=LLMConfig)
     agents: list[AgentConfig] = field(default_factory=list)
     server: ServerConfig = field(default_factory=ServerConfig)
+    mcp_servers: list[MCPServerConfig] = field(default_factory=list)
     warnings: tuple[str, ...] = ()
     """Settings that load but have no effect, each formatted as ``file:line:column: path: message``."""
+    source: str = ""
+    """The file as it was named when loaded (for messages); empty for a config built from a dict."""
+    marks: Marks | None = field(default=None, repr=False, compare=False)
+
+    def where(self, path: JsonPath) -> str:
+        """``file:line:column: json.path`` of the value at ``path``, for problems found after loading
+        (an MCP server's tool that does not exist, two tools of one name)."""
+        location = self.marks.value(path) if self.marks is not None else None
+        at = f":{location.line}:{location.column}" if location is not None else ""
+        return f"{self.source or self.path}{at}: {json_path(path)}"
+
+    def mcp_server(self, name: str) -> MCPServerConfig | None:
+        """The ``mcp_servers:`` entry called ``name``, or None."""
+        return next((server for server in self.mcp_servers if server.name == name), None)
 
     @property
     def agent_names(self) -> list[str]:
@@ -262,6 +283,7 @@ __all__ = [
     "ContextConfig",
     "FsyncPolicy",
     "LLMConfig",
+    "MCPServerConfig",
     "PostgresConfig",
     "Provider",
     "ReactFormat",
@@ -270,4 +292,5 @@ __all__ = [
     "SessionConfig",
     "SessionMode",
     "StoreKind",
+    "ToolFilterConfig",
 ]

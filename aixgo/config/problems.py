@@ -96,7 +96,9 @@ def format_problem(problem: Problem, source_name: str, lines: Sequence[str] | No
     return "\n".join(out)
 
 
-_SECRET_PATH_KEYS = frozenset({"api_key", "api_keys", "password"})
+_SECRET_PATH_KEYS = frozenset({"api_key", "api_keys", "password", "auth", "headers", "env", "token"})
+"""A source line shown for a problem under one of these keys has its value masked (an MCP server's
+``env:`` and ``headers:`` values, its ``auth:``, are secrets as often as not)."""
 _LINE_VALUE = re.compile(r"^(\s*(?:-\s*)?(?:[\w-]+\s*:\s*)?)\S.*$")
 
 

@@ -14,6 +14,7 @@ from datetime import date, datetime
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
+from aixgo.config.mcp import enum_hint
 from aixgo.config.problems import JsonPath, Problem, did_you_mean, json_path
 from aixgo.config.source import Marks
 from aixgo.redaction import looks_secret, mask_address, names_address
@@ -198,7 +199,9 @@ def _problems(error: ValidationError, marks: Marks) -> Iterator[Problem]:
     if validator == "enum":
         choices = [str(choice) for choice in schema.get("enum", [])]
         hint = None
-        if isinstance(instance, str):
+        if (instead := enum_hint(path, instance)) is not None:
+            hint = instead
+        elif isinstance(instance, str):
             close = did_you_mean(instance, choices)
             hint = f"did you mean {close!r}?" if close else None
         yield Problem(path, f"expected {expected(schema)}, found {shown}",
@@ -291,7 +294,8 @@ def _type_hint(schema: Mapping[str, Any], instance: Any, path: JsonPath) -> str 
 def _pattern_hint(path: JsonPath, instance: Any) -> str | None:
     last = path[-1] if path else None
     if len(path) >= 2 and path[-2] == "tools":
-        return "a built-in tool name (calculator, current_time) or 'module:function', e.g. myapp.tools:search"
+        return ("a built-in tool name (calculator, current_time), 'module:function' (e.g. myapp.tools:search) "
+                "or SERVER/TOOL (a tool of an MCP server)")
     if last == "url":
         return "start the URL with redis://, rediss:// (TLS) or unix://"
     if last == "key_prefix":
