@@ -48,6 +48,7 @@ import structlog
 
 from aixgo.agents import Agent, AgentTurn, ReActAgent, TurnResult, agent_from_config
 from aixgo.agents.events import EventSink, TurnEndEvent, TurnEvent
+from aixgo.agents.tools.toolbox import Toolbox
 from aixgo.config import Config, build_session_manager, load_config
 from aixgo.config.model import SessionMode
 from aixgo.errors import AgentNotFoundError, AixgoError, LeaseLostError, SessionBusyError, StoreClosedError
@@ -148,6 +149,7 @@ class Runtime:
         config: Config | None = None,
     ) -> None:
         self._manager = manager
+        self._toolbox: Toolbox | None = None
         self._agents: dict[str, Agent] = {}
         self._modes: dict[str, str] = {}
         self._in_memory: Manager | None = None
@@ -165,7 +167,10 @@ class Runtime:
     def from_config(cls, path: str | os.PathLike[str] | Config) -> Runtime:
         """A runtime with the store and agents a config file declares.
 
-        Raises :class:`~aixgo.errors.ConfigError` for an invalid file, and the agent layer's errors
+        The MCP servers the agents use are started (or reached) here, before any turn.
+
+        Raises :class:`~aixgo.errors.ConfigError` for an invalid file, :class:`~aixgo.errors.ToolServerError`
+        for an MCP server that cannot start (with its stderr's last lines), and the agent layer's errors
         (unknown tool, missing API key) for agents that cannot be built."""
         config = path if isinstance(path, Config) else load_config(Path(path))
         runtime = cls(
@@ -173,13 +178,19 @@ class Runtime:
             checkpoint_interval=config.session.checkpoint.interval,
             config=config,
         )
-        for agent_config in config.agents:
-            mode = agent_config.session_mode
-            if mode == "enabled" and not config.session.enabled:
-                mode = "disabled"  # session.enabled: false: agents run without memory
-            runtime.register_agent(agent_from_config(agent_config), session_mode=mode)
-        if config.session.enabled and any(m == "enabled" for m in runtime._modes.values()):
-            runtime.set_session_manager(build_session_manager(config))
+        runtime._toolbox = Toolbox.from_config(config)
+        try:
+            for agent_config in config.agents:
+                mode = agent_config.session_mode
+                if mode == "enabled" and not config.session.enabled:
+                    mode = "disabled"  # session.enabled: false: agents run without memory
+                tools = runtime._toolbox.registry(agent_config.name)
+                runtime.register_agent(agent_from_config(agent_config, tools=tools), session_mode=mode)
+            if config.session.enabled and any(m == "enabled" for m in runtime._modes.values()):
+                runtime.set_session_manager(build_session_manager(config))
+        except BaseException:
+            runtime._toolbox.close()
+            raise
         return runtime
 
     def set_session_manager(self, manager: Manager) -> None:
@@ -473,6 +484,9 @@ class Runtime:
             self._manager.close()
         if self._in_memory is not None:
             self._in_memory.close()
+        if self._toolbox is not None:
+            self._toolbox.close()  # the MCP servers stop when nothing else in the process uses them
+            self._toolbox = None
 
     async def _close_agents(self) -> None:
         for agent in self._agents.values():

@@ -10,6 +10,7 @@ from typing import Protocol
 
 from aixgo.agents.context.budget import ContextSettings
 from aixgo.agents.react import ReActAgent
+from aixgo.agents.tools import ToolRegistry
 from aixgo.errors import AgentError
 from aixgo.llm.factory import build_model
 from aixgo.llm.protocol import ChatModel
@@ -74,8 +75,12 @@ def model_from_config(llm: LLMConfigLike | None, model_name: str | None) -> Chat
     )
 
 
-def agent_from_config(config: AgentConfigLike, *, model: ChatModel | None = None) -> ReActAgent:
-    """A :class:`ReActAgent` for one agent config; ``model`` replaces the configured one (tests).
+def agent_from_config(
+    config: AgentConfigLike, *, model: ChatModel | None = None, tools: ToolRegistry | None = None
+) -> ReActAgent:
+    """A :class:`ReActAgent` for one agent config; ``model`` replaces the configured one (tests);
+    ``tools`` replaces its ``tools:`` (a :class:`~aixgo.agents.tools.toolbox.Toolbox` 's registry, with
+    its MCP servers).
 
     Raises:
         AgentError: the role is not ``react``.
@@ -90,7 +95,7 @@ def agent_from_config(config: AgentConfigLike, *, model: ChatModel | None = None
         config.name,
         model if model is not None else model_from_config(config.llm, config.model),
         config.prompt or "",
-        list(config.tools),
+        tools if tools is not None else list(config.tools),
         max_steps=config.max_steps,
         on_max_steps=config.on_max_steps,
         temperature=config.temperature,

@@ -24,6 +24,11 @@ COMMANDS = {
         "Inspect and manage stored sessions: list, show, search, export, import, copy, fork, checkpoints, "
         "restore, delete, prune, migrate.",
     ),
+    "tools": (
+        "aixgo.cli.tools",
+        "tools",
+        "List the tools each agent of CONFIG can call: name, source, description (connects to its MCP servers).",
+    ),
     "validate": ("aixgo.cli.validate", "validate", "Check config files: every problem is reported with file:line:column."),
 }
 """Each command's module, attribute and ``aixgo --help`` line: a command's module is imported only
