@@ -117,13 +117,12 @@ class Toolbox:
             return
         hub_of = next(iter(connections.values())).hub
         errors = hub_of.run(_start_all(list(connections.values())))
-        for (name, _), error in zip(connections.items(), errors, strict=True):
-            if error is None:
-                continue
+        failed = [(name, error) for name, error in zip(connections, errors, strict=True) if error is not None]
+        for name, error in failed:
             self.failures[name] = str(error)
-            if strict:
-                where = config.where(("mcp_servers", config.mcp_server(name).index))
-                raise ToolServerError(f"{where}: {error}", server=name) from error
+        if strict and failed:  # every server that cannot start, at once
+            lines = [f"{config.where(('mcp_servers', config.mcp_server(name).index))}: {error}" for name, error in failed]
+            raise ToolServerError("\n".join(lines), server=failed[0][0]) from failed[0][1]
 
     def _registry(self, config: Any, index: int, agent: Any, toolsets: dict[tuple[str, str], Any]) -> ToolRegistry:
         registry = ToolRegistry()
