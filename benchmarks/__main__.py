@@ -1,4 +1,4 @@
-"""Run every benchmark: ``python -m benchmarks [name ...]`` (names: file, cold, redis, postgres, runtime, llm, context, serve, cluster)."""
+"""Run every benchmark: ``python -m benchmarks [name ...]`` (names: file, cold, redis, postgres, runtime, llm, context, serve, cluster, mcp)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ SUITES = {
     "context": "benchmarks.bench_context",
     "serve": "benchmarks.bench_serve",
     "cluster": "benchmarks.bench_cluster",
+    "mcp": "benchmarks.bench_mcp",
 }
 
 
