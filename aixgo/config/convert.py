@@ -277,7 +277,7 @@ def to_config(data: dict[str, Any], path: Path, base: Path) -> Config:
         llm=_llm(top_llm),
         agents=[_agent(_mapping(agent), top_llm) for agent in data.get("agents") or []],
         server=_server(_mapping(data.get("server"))),
-        mcp_servers=to_mcp_servers(data.get("mcp_servers") or [], base, _seconds),
+        mcp_servers=to_mcp_servers(data.get("mcp_servers") or [], lambda text: resolve_path(text, base), _seconds),
     )
 
 

@@ -5,7 +5,7 @@ make, and turning checked data into those objects. Loading connects to nothing; 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -209,11 +209,10 @@ def _agent_problems(agent: dict[str, Any], path: JsonPath, servers: dict[str, in
 # -- building --------------------------------------------------------------------------------------
 
 
-def to_mcp_servers(raw: list[Any], base: Path, seconds: Any) -> list[MCPServerConfig]:
-    """Typed ``mcp_servers:`` entries from checked data; ``cwd`` resolved against ``base``;
-    ``seconds`` turns a duration value into seconds."""
-    from aixgo.config.convert import resolve_path  # noqa: PLC0415 - convert imports this module
-
+def to_mcp_servers(raw: list[Any], resolve: Callable[[str], Path], seconds: Callable[[Any], float | None]
+                   ) -> list[MCPServerConfig]:
+    """Typed ``mcp_servers:`` entries from checked data; ``resolve`` makes ``cwd`` a path (relative to
+    the file), ``seconds`` turns a duration into seconds."""
     out = []
     for index, item in enumerate(raw):
         server = _mapping(item)
@@ -224,7 +223,7 @@ def to_mcp_servers(raw: list[Any], base: Path, seconds: Any) -> list[MCPServerCo
             command=server.get("command"),
             args=tuple(server.get("args") or ()),
             env=dict(server.get("env") or {}),
-            cwd=str(resolve_path(server["cwd"], base)) if server.get("cwd") else None,
+            cwd=str(resolve(server["cwd"])) if server.get("cwd") else None,
             url=server.get("url") or server.get("address"),
             headers=dict(server.get("headers") or {}),
             auth=MCPAuthConfig(auth.get("type", "bearer"), auth.get("token"), auth.get("token_env"))

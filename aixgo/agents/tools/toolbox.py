@@ -12,6 +12,7 @@ config without MCP servers starts nothing and imports no MCP code.
 from __future__ import annotations
 
 import asyncio
+import difflib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,7 +21,6 @@ from typing import Any
 from aixgo.agents.tools.base import BaseTool
 from aixgo.agents.tools.registry import ToolRegistry
 from aixgo.agents.tools.resolve import resolve_tools
-from aixgo.config.problems import did_you_mean
 from aixgo.errors import ConfigError, ToolServerError
 
 JsonPath = tuple[str | int, ...]
@@ -143,7 +143,7 @@ class Toolbox:
             listed = toolset.listed_names()
             for tool_name, number in picks.get(name, []):
                 if tool_name not in listed:
-                    guess = did_you_mean(tool_name, listed)
+                    guess = next(iter(difflib.get_close_matches(tool_name, listed, n=1)), None)
                     hint = f"did you mean '{name}/{guess}'?" if guess else f"its tools: {', '.join(listed) or 'none'}"
                     raise ConfigError(f"{config.where(('agents', index, 'tools', number))}: MCP server {name!r} has "
                                       f"no tool {tool_name!r}\n  hint: {hint}")

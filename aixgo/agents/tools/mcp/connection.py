@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.metadata
 import random
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TypeVar
 
 import anyio
 import httpx2
@@ -38,15 +39,11 @@ from mcp.shared.message import SessionMessage
 from mcp_types.jsonrpc import CONNECTION_CLOSED
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from aixgo import __version__
 from aixgo.agents.tools.mcp.spec import MCPServerSpec
 from aixgo.agents.tools.mcp.stderr import StderrTail
 from aixgo.errors import ToolServerError
 from aixgo.logs import get_logger
 from aixgo.redaction import mask_secrets
-
-if TYPE_CHECKING:
-    from aixgo.agents.tools.mcp.hub import MCPHub
 
 log = get_logger("aixgo.mcp")
 
@@ -61,6 +58,17 @@ LIST_PAGES_MAX = 100
 _SESSION_LOST = re.compile(
     r"session terminated|session not found|no valid session|server not initialized|unknown session", re.I
 )
+
+
+T = TypeVar("T")
+
+
+class Loop(Protocol):
+    """Where connections run (the hub: :class:`~aixgo.agents.tools.mcp.hub.MCPHub`)."""
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T: ...
+
+    async def arun(self, coro: Coroutine[Any, Any, T]) -> T: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +125,7 @@ class MCPConnection:
     :meth:`start`, :meth:`call` and :meth:`start_blocking` may be used from any event loop or
     thread; they run on the hub's loop."""
 
-    def __init__(self, spec: MCPServerSpec, hub: MCPHub) -> None:
+    def __init__(self, spec: MCPServerSpec, hub: Loop) -> None:
         self.spec = spec
         self.hub = hub
         self.tools: tuple[mt.Tool, ...] = ()
@@ -253,7 +261,7 @@ class MCPConnection:
             async with contextlib.AsyncExitStack() as stack:
                 transport = await self._transport(stack, generation)
                 client = Client(transport, message_handler=generation.on_message, cache=None,
-                                client_info=mt.Implementation(name="aixgo", version=__version__))
+                                client_info=mt.Implementation(name="aixgo", version=_version()))
                 await stack.enter_async_context(client)
                 if generation.stderr is not None:
                     generation.stderr.close_writer()
@@ -433,6 +441,14 @@ async def _watched(transport: Any, generation: _Generation) -> AsyncIterator[tup
                 yield receive, write
             finally:
                 relays.cancel_scope.cancel()
+
+
+def _version() -> str:
+    """aixgo's version, as the client tells servers who it is."""
+    try:
+        return importlib.metadata.version("aixgo")
+    except importlib.metadata.PackageNotFoundError:
+        return "0"
 
 
 async def _stop(task: asyncio.Future[Any]) -> None:
