@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import json
 import secrets
+import statistics
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -49,6 +51,29 @@ def run() -> None:
             bench.all()
         finally:
             bench.close()
+
+
+def paired(
+    ours: Callable[[], object],
+    floor: Callable[[], object],
+    n: int,
+    setup_ours: Callable[[], object] | None = None,
+    setup_floor: Callable[[], object] | None = None,
+    warmup: int = 5,
+) -> tuple[list[float], list[float]]:
+    """Samples of ``ours`` and ``floor`` taken alternately (this machine's disk and CPUs are shared:
+    a slow spell then slows both alike, instead of whichever ran in it)."""
+    ours_samples: list[float] = []
+    floor_samples: list[float] = []
+    for i in range(n + warmup):
+        for fn, setup, samples in ((ours, setup_ours, ours_samples), (floor, setup_floor, floor_samples)):
+            if setup:
+                setup()
+            started = time.perf_counter()
+            fn()
+            if i >= warmup:
+                samples.append(time.perf_counter() - started)
+    return ours_samples, floor_samples
 
 
 def _ratio(name: str, row: float, floor: float) -> None:
@@ -88,8 +113,6 @@ class _Bench:
 
     def appends(self) -> None:
         sess = self.mgr.create("bench", "append")
-        row = report("append (one statement: idempotency check, CAS on the head, insert)",
-                     measure(lambda: sess.append_entry(EntryType.MESSAGE, MESSAGE), 2000))
         floor_sess = self.mgr.create("bench", "append-floor")
         head = [Head()]
         params: list[dict[str, Any]] = []
@@ -103,15 +126,16 @@ class _Bench:
             }]  # fmt: skip
             head[0] = pending.head
 
-        floor = report("floor: the same append statement through psycopg (parameters ready)",
-                       measure(lambda: self._one(self.sql["append"], params[0]), 2000, setup=prepare))
+        ours, raw = paired(lambda: sess.append_entry(EntryType.MESSAGE, MESSAGE),
+                           lambda: self._one(self.sql["append"], params[0]), 2000, setup_floor=prepare)
+        row = report("append (one statement: idempotency check, CAS on the head, insert)", ours)
+        floor = report("floor: the same append statement through psycopg (parameters ready)", raw)
         _ratio("append", row.median, floor.median)
 
     # -- create ------------------------------------------------------------------------------------
 
     def creates(self) -> None:
         counter = iter(range(10**9))
-        row = report("create session (one INSERT … ON CONFLICT)", measure(lambda: self.mgr.create("bench", f"c{next(counter)}"), 2000))
         params: list[dict[str, Any]] = []
 
         def prepare() -> None:
@@ -119,7 +143,10 @@ class _Bench:
             params[:] = [{"sid": sid, "agent": "bench", "user_id": None, "header": dumps(header_record(sid, "bench", None, now, {})),
                           "nonce": secrets.token_hex(8), "created": now, "root": ROOT_HASH}]
 
-        floor = report("floor: the same INSERT through psycopg", measure(lambda: self._one(self.sql["create"], params[0]), 2000, setup=prepare))
+        ours, raw = paired(lambda: self.mgr.create("bench", f"c{next(counter)}"),
+                           lambda: self._one(self.sql["create"], params[0]), 2000, setup_floor=prepare)
+        row = report("create session (one INSERT … ON CONFLICT)", ours)
+        floor = report("floor: the same INSERT through psycopg", raw)
         _ratio("create", row.median, floor.median)
 
     # -- a 10,000-entry session --------------------------------------------------------------------
@@ -137,18 +164,24 @@ class _Bench:
         sess = self.mgr.create("bench", "big")
         for i in range(BIG):
             sess.append_message("user" if i % 2 == 0 else "assistant", f"message {i} " + "x" * 80)
-        floor = report("floor: the last-100 statement through psycopg + json.loads (10,000 entries)",
-                       measure(self._history_floor(sess.id, 100), 2000))
-        row = report("last 100 entries of a 10,000-entry session (decoded, validated Entry objects)",
-                     measure(lambda: sess.get_entries(limit=100), 2000))
-        _ratio("last 100 of 10,000", row.median, floor.median)
-        floor = report("floor: the all-entries statement through psycopg + json.loads (10,000 entries)",
-                       measure(self._history_floor(sess.id, None), 50, warmup=3))
-        row = report("all 10,000 entries", measure(sess.get_entries, 50, warmup=3))
-        _ratio("all 10,000", row.median, floor.median)
+        from aixgo.session import PostgresBackend, PostgresOptions
 
-        row = report("checkpoint, 10,000-entry session (one statement: CAS on the head, insert)",
-                     measure(sess.checkpoint, 1000))
+        cold = Manager(PostgresBackend(self.url, PostgresOptions(cache_bytes=0))).get(sess.id)
+        ours, raw = paired(lambda: sess.get_entries(limit=100), self._history_floor(sess.id, 100), 2000)
+        floor = report("floor: the last-100 statement through psycopg + json.loads (10,000 entries)", raw)
+        row = report("last 100 entries of a 10,000-entry session (this instance holds them: the server says 'same')", ours)
+        _ratio("last 100 of 10,000", row.median, floor.median)
+        ours, raw = paired(lambda: cold.get_entries(limit=100), self._history_floor(sess.id, 100), 2000)
+        row = report("  the same, read by an instance that holds none (cache_bytes=0: decoded, validated)", ours)
+        _ratio("last 100 of 10,000, nothing held", row.median, statistics.median(raw))
+        ours, raw = paired(sess.get_entries, self._history_floor(sess.id, None), 50, warmup=3)
+        floor = report("floor: the all-entries statement through psycopg + json.loads (10,000 entries)", raw)
+        row = report("all 10,000 entries (held)", ours)
+        _ratio("all 10,000", row.median, floor.median)
+        ours, raw = paired(cold.get_entries, self._history_floor(sess.id, None), 50, warmup=3)
+        row = report("  all 10,000, read by an instance that holds none (decoded, validated)", ours)
+        _ratio("all 10,000, nothing held", row.median, statistics.median(raw))
+
         info = self.backend.get_info(sess.id)
         head = self.backend._known(sess.id) or Head()
         params: list[dict[str, Any]] = []
@@ -158,14 +191,14 @@ class _Bench:
             params[:] = [{"sid": sess.id, "cp_id": cp.id, "seq": head.seq, "checksum": bytes.fromhex(cp.checksum),
                           "entry_id": cp.entry_id, "ts": cp.timestamp, "record": dumps(checkpoint_record(cp)), "fence": None}]
 
-        floor = report("floor: the same checkpoint statement through psycopg",
-                       measure(lambda: self._one(self.sql["checkpoint"], params[0]), 1000, setup=prepare_checkpoint))
+        ours, raw = paired(sess.checkpoint, lambda: self._one(self.sql["checkpoint"], params[0]), 1000,
+                           setup_floor=prepare_checkpoint)
+        row = report("checkpoint, 10,000-entry session (one statement: CAS on the head, insert)", ours)
+        floor = report("floor: the same checkpoint statement through psycopg", raw)
         _ratio("checkpoint", row.median, floor.median)
         assert info.message_count == BIG
 
         cp = sess.checkpoint()
-        row = report("restore, 10,000-entry session (undo one turn: verify + durable head move, one transaction)",
-                     measure(lambda: sess.restore(cp.id), 1000, setup=lambda: sess.append_message("user", "abandoned")))
         record = dumps(checkpoint_record(cp))
         restore_params = {"sid": sess.id, "cp_id": cp.id, "record": record, "ts": utcnow(), "root": ROOT_HASH, "fence": None}
 
@@ -177,8 +210,10 @@ class _Bench:
                 self.raw.execute(b"COMMIT")
             cur.fetchall()
 
-        floor = report("floor: the same restore transaction through psycopg (pipelined)",
-                       measure(restore_floor, 1000, setup=lambda: sess.append_message("user", "abandoned")))
+        abandon = lambda: sess.append_message("user", "abandoned")  # noqa: E731
+        ours, raw = paired(lambda: sess.restore(cp.id), restore_floor, 1000, setup_ours=abandon, setup_floor=abandon)
+        row = report("restore, 10,000-entry session (undo one turn: verify + durable head move, one transaction)", ours)
+        floor = report("floor: the same restore transaction through psycopg (pipelined)", raw)
         _ratio("restore", row.median, floor.median)
 
     # -- a 1,000,000-entry session -----------------------------------------------------------------
@@ -207,9 +242,12 @@ class _Bench:
                   {"id": head.entry_id, "seq": head.seq, "hash": head.hash, "msgs": head.message_count, "sk": sk})
         self.raw.execute(b'ANALYZE "aixgo".entries')
         note(f"(a {HUGE:,}-entry session: the entries the core built for it, copied in)")
-        floor = report("floor: the last-100 statement through psycopg + json.loads (1,000,000 entries)",
-                       measure(self._history_floor(sess.id, 100), 2000))
-        row = report("last 100 entries of a 1,000,000-entry session", measure(lambda: sess.get_entries(limit=100), 2000))
+        from aixgo.session import PostgresBackend, PostgresOptions
+
+        cold = Manager(PostgresBackend(self.url, PostgresOptions(cache_bytes=0))).get(sess.id)
+        ours, raw = paired(lambda: cold.get_entries(limit=100), self._history_floor(sess.id, 100), 2000)
+        floor = report("floor: the last-100 statement through psycopg + json.loads (1,000,000 entries)", raw)
+        row = report("last 100 entries of a 1,000,000-entry session (nothing held: decoded, validated)", ours)
         _ratio("last 100 of 1,000,000", row.median, floor.median)
         sess.append_message("user", "one more")
         assert [e.seq for e in sess.get_entries(limit=2)] == [HUGE, HUGE + 1]
@@ -227,10 +265,9 @@ class _Bench:
         self.raw.execute(b'ANALYZE "aixgo".sessions')
         note(f"({SESSIONS:,} more sessions of agent 'lister')")
         params = {"agent": None, "user_id": None, "limit": 20, "offset": 0, "before_ts": "infinity", "before_id": ""}
-        floor = report("floor: the list-page statement through psycopg (20 rows)",
-                       measure(lambda: self._one(self.sql["list_page"], params), 2000))
-        row = report(f"list 20 most recent of {SESSIONS:,} sessions (keyset on an index)",
-                     measure(lambda: self.mgr.list(limit=20), 2000), 10e-3)
+        ours, raw = paired(lambda: self.mgr.list(limit=20), lambda: self._one(self.sql["list_page"], params), 2000)
+        floor = report("floor: the list-page statement through psycopg (20 rows)", raw)
+        row = report(f"list 20 most recent of {SESSIONS:,} sessions (keyset on an index)", ours, 10e-3)
         _ratio("list 20", row.median, floor.median)
         page = self.mgr.list(agent="lister", limit=20)
         deep = (page[-1].updated_at, page[-1].id)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+from functools import lru_cache
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -97,7 +98,7 @@ class PostgresBackend:
         self._lock = threading.Lock()
         self._heads: OrderedDict[str, Head] = OrderedDict()
         self._recent = RecentEntries(self.options.cache_bytes)
-        self._own: OrderedDict[tuple[str, str], str] = OrderedDict()  # checkpoints this instance verified
+        self._own: OrderedDict[str, dict[str, str]] = OrderedDict()  # session -> checkpoints this instance verified
         self._next_sweep = 0.0
         self._sweeping = False
 
@@ -130,8 +131,11 @@ class PostgresBackend:
 
     def _trust(self, session_id: str, cp_id: str, record: str) -> None:
         with self._lock:
-            self._own[(session_id, cp_id)] = record
-            self._own.move_to_end((session_id, cp_id))
+            trusted = self._own.setdefault(session_id, {})
+            trusted[cp_id] = record
+            self._own.move_to_end(session_id)
+            if len(trusted) > _MAX_KNOWN:
+                del trusted[next(iter(trusted))]
             while len(self._own) > _MAX_KNOWN:
                 self._own.popitem(last=False)
 
@@ -139,8 +143,7 @@ class PostgresBackend:
         self._recent.drop(session_id)
         with self._lock:
             self._heads.pop(session_id, None)
-            for key in [key for key in self._own if key[0] == session_id]:
-                del self._own[key]
+            self._own.pop(session_id, None)
 
     # -- decoding ----------------------------------------------------------------------------------
 
@@ -179,7 +182,7 @@ class PostgresBackend:
 
     def _header(self, session_id: str, text: str) -> Header:
         try:
-            header = header_from_record(loads(text))
+            header = _parsed_header(text)
         except NewerVersionError as exc:
             raise UnsupportedVersionError(str(exc), session_id=session_id, path=self._where("sessions")) from None
         except ValueError as exc:
@@ -197,7 +200,7 @@ class PostgresBackend:
             created_at=header.created_at,
             updated_at=updated.astimezone(UTC),  # the server's TimeZone may be any
             message_count=messages,
-            metadata=header.metadata,
+            metadata=dict(header.metadata),
         )
 
     @staticmethod
@@ -571,7 +574,7 @@ class PostgresBackend:
 
     def _restore(self, session_id: str, checkpoint_id: str, timestamp: datetime, fence: str | None) -> Op[Checkpoint]:
         with self._lock:
-            record = self._own.get((session_id, checkpoint_id))
+            record = self._own.get(session_id, {}).get(checkpoint_id)
         if record is None:  # not one this instance wrote or verified: re-hash the stored bytes first
             record = yield from self._verify(session_id, checkpoint_id)
         cp = self._checkpoints(record, 1, session_id)[0]
@@ -787,6 +790,13 @@ class PostgresBackend:
     async def aclose(self) -> None:
         """Awaitable :meth:`close`."""
         self.close()
+
+
+@lru_cache(maxsize=4096)
+def _parsed_header(text: str) -> Header:
+    """A stored header record, validated by the core (listing parses the same few again and again;
+    a header never changes in place, a replaced session's is another text)."""
+    return header_from_record(loads(text))
 
 
 def _one(request: Query) -> Op[Any]:

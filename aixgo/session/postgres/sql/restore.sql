@@ -23,10 +23,12 @@ WITH RECURSIVE s AS (
     WHERE b.pos IS NULL
 ), fork AS (
     SELECT COALESCE(MAX(seq) FILTER (WHERE pos IS NOT NULL), 0) AS seq FROM branch
-), relaid AS (
-    UPDATE {schema}.entries e SET pos = CASE WHEN e.w IN (SELECT w FROM branch WHERE pos IS NULL) THEN e.seq END
-    WHERE e.sk = (SELECT sk FROM ok)
-      AND (e.pos > (SELECT seq FROM fork) OR e.w IN (SELECT w FROM branch WHERE pos IS NULL))
+), cleared AS (  -- entries after the fork leave the history (a range read on entries_history)
+    UPDATE {schema}.entries e SET pos = NULL
+    WHERE e.sk = (SELECT sk FROM ok) AND e.pos > (SELECT seq FROM fork)
+), laid AS (  -- the checkpoint's branch joins it (other rows than `cleared` changes: theirs have pos NULL)
+    UPDATE {schema}.entries e SET pos = e.seq
+    WHERE e.sk = (SELECT sk FROM ok) AND e.w IN (SELECT w FROM branch WHERE pos IS NULL)
 ), moved AS (
     UPDATE {schema}.sessions x SET head_id = ok.entry_id, head_seq = ok.seq, head_hash = ok.checksum,
         head_msgs = ok.msgs, updated_at = %(ts)s
