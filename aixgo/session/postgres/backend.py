@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import secrets
 import threading
-from functools import lru_cache
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import psycopg.errors
