@@ -185,7 +185,8 @@ def _langgraph(root: Path, ours: dict[str, Row]) -> None:
 
 def _postgres() -> None:
     """aixgo's PostgreSQL store beside OpenAI Agents' SQLAlchemySession (asyncpg) and LangGraph's
-    PostgresSaver, on one server."""
+    PostgresSaver, on one server; each peer row is sampled alternately with aixgo's (this machine is
+    shared: a slow spell then slows both alike)."""
     header("Peers on PostgreSQL: the same workloads, one server (loopback TCP, fsync + synchronous_commit on)")
     try:
         from tests.session.postgres_server import BINDIR, PostgresServer
@@ -195,65 +196,65 @@ def _postgres() -> None:
     if BINDIR is None:
         note("skipped: PostgreSQL's initdb/pg_ctl are not installed (apt-get install postgresql)")
         return
-    with PostgresServer(settings={"fsync": "on", "synchronous_commit": "on"}) as server:
-        ours = _aixgo_postgres(server.url(server.create_database()))
-        _sqlalchemy_session(server, ours)
-        _postgres_saver(server.url(server.create_database()), ours)
-
-
-def _aixgo_postgres(url: str) -> dict[str, Row]:
     from aixgo.session import PostgresBackend
 
-    rows: dict[str, Row] = {}
-    loop = asyncio.new_event_loop()
-    run: Callable[[Any], Any] = loop.run_until_complete
-    with Manager(PostgresBackend(url)) as mgr:
+    with PostgresServer(settings={"fsync": "on", "synchronous_commit": "on"}) as server:
+        loop = asyncio.new_event_loop()
+        run: Callable[[Any], Any] = loop.run_until_complete
+        mgr = Manager(PostgresBackend(server.url(server.create_database())))
         sess = mgr.create("bench", "append")
-        rows["append"] = report("aixgo PostgreSQL: append one message",
-                                measure(lambda: sess.append_entry(EntryType.MESSAGE, MESSAGE), 1000))
-        rows["aappend"] = report("aixgo PostgreSQL: append one message, async (on the event loop)",
-                                 measure(lambda: run(sess.aappend_entry(EntryType.MESSAGE, MESSAGE)), 1000))
         long = mgr.create("bench", "long")
         for _ in range(COUNT):
             long.append_entry(EntryType.MESSAGE, MESSAGE)
-        rows["last"] = report(f"aixgo PostgreSQL: last 100 of {COUNT:,}",
-                              measure(lambda: long.get_entries(limit=100), 2000))
-        rows["alast"] = report(f"aixgo PostgreSQL: last 100 of {COUNT:,}, async",
-                               measure(lambda: run(long.aget_entries(limit=100)), 2000))
-        rows["all"] = report(f"aixgo PostgreSQL: all {COUNT:,} entries", measure(long.get_entries, 50, warmup=3))
         counter = iter(range(10**9))
-        rows["create"] = report("aixgo PostgreSQL: create a session and append its first message",
-                                measure(lambda: mgr.create("bench", f"c{next(counter)}").append_entry(EntryType.MESSAGE, MESSAGE), 500))
-    loop.close()
-    return rows
+        ours: dict[str, tuple[str, Callable[[], object]]] = {
+            "append": ("append one message", lambda: sess.append_entry(EntryType.MESSAGE, MESSAGE)),
+            "aappend": ("append one message, async", lambda: run(sess.aappend_entry(EntryType.MESSAGE, MESSAGE))),
+            "last": (f"last 100 of {COUNT:,}", lambda: long.get_entries(limit=100)),
+            "alast": (f"last 100 of {COUNT:,}, async", lambda: run(long.aget_entries(limit=100))),
+            "all": (f"all {COUNT:,} entries", long.get_entries),
+            "create": ("create a session and append its first message",
+                       lambda: mgr.create("bench", f"c{next(counter)}").append_entry(EntryType.MESSAGE, MESSAGE)),
+        }
+        try:
+            _sqlalchemy_session(server, ours, run)
+            _postgres_saver(server.url(server.create_database()), ours)
+        finally:
+            mgr.close()
+            loop.close()
 
 
-def _sqlalchemy_session(server: Any, ours: dict[str, Row]) -> None:
+def _versus(peer: str, peer_fn: Callable[[], object], ours: tuple[str, Callable[[], object]], n: int, warmup: int = 5) -> None:
+    """A peer's row and aixgo's, sampled alternately, and the ratio of their medians."""
+    from benchmarks.bench_postgres import paired
+
+    mine, theirs = paired(ours[1], peer_fn, n, warmup=warmup)
+    ours_row = report(f"aixgo PostgreSQL: {ours[0]}", mine)
+    _ratio(report(peer, theirs), ours_row)
+
+
+def _sqlalchemy_session(server: Any, ours: dict[str, tuple[str, Callable[[], object]]], run: Callable[[Any], Any]) -> None:
     from agents.extensions.memory.sqlalchemy_session import SQLAlchemySession
 
     url = server.url(server.create_database()).replace("postgresql://", "postgresql+asyncpg://")
-    loop = asyncio.new_event_loop()
-    run: Callable[[Any], Any] = loop.run_until_complete
     session = SQLAlchemySession.from_url("append", url=url, create_tables=True)
     run(session.add_items([MESSAGE]))
-    _ratio(report("OpenAI Agents SQLAlchemySession (asyncpg): add_items (one message)",
-                  measure(lambda: run(session.add_items([MESSAGE])), 1000)), ours["aappend"])
+    _versus("OpenAI Agents SQLAlchemySession (asyncpg): add_items (one message)",
+            lambda: run(session.add_items([MESSAGE])), ours["aappend"], 500)
     long = SQLAlchemySession("long", engine=session._engine, create_tables=False)
     for _start in range(0, COUNT, 500):
         run(long.add_items([MESSAGE] * 500))
-    _ratio(report(f"OpenAI Agents SQLAlchemySession: last 100 of {COUNT:,}",
-                  measure(lambda: run(long.get_items(limit=100)), 2000)), ours["alast"])
-    _ratio(report(f"OpenAI Agents SQLAlchemySession: all {COUNT:,} items",
-                  measure(lambda: run(long.get_items()), 50, warmup=3)), ours["all"])
+    _versus(f"OpenAI Agents SQLAlchemySession: last 100 of {COUNT:,}", lambda: run(long.get_items(limit=100)),
+            ours["alast"], 1000)
+    _versus(f"OpenAI Agents SQLAlchemySession: all {COUNT:,} items", lambda: run(long.get_items()), ours["all"], 30, 3)
     counter = iter(range(10**9))
-    _ratio(report("OpenAI Agents SQLAlchemySession: a new session's first add_items",
-                  measure(lambda: run(SQLAlchemySession(f"c{next(counter)}", engine=session._engine).add_items([MESSAGE])), 500)),
-           ours["create"])
+    _versus("OpenAI Agents SQLAlchemySession: a new session's first add_items",
+            lambda: run(SQLAlchemySession(f"c{next(counter)}", engine=session._engine).add_items([MESSAGE])),
+            ours["create"], 300)
     run(session._engine.dispose())
-    loop.close()
 
 
-def _postgres_saver(url: str, ours: dict[str, Row]) -> None:
+def _postgres_saver(url: str, ours: dict[str, tuple[str, Callable[[], object]]]) -> None:
     from langgraph.checkpoint.base import empty_checkpoint
     from langgraph.checkpoint.postgres import PostgresSaver
 
@@ -269,9 +270,9 @@ def _postgres_saver(url: str, ours: dict[str, Row]) -> None:
             saver.put(config, checkpoint, {"source": "loop", "step": 1}, {})
 
         note("LangGraph stores whole state snapshots, not items: a turn saves a checkpoint holding the messages")
-        _ratio(report("LangGraph PostgresSaver: put a checkpoint of 100 messages", measure(put, 500)), ours["append"])
-        _ratio(report("LangGraph PostgresSaver: get the latest checkpoint (100 messages)",
-                      measure(lambda: saver.get_tuple(config), 2000)), ours["last"])
+        _versus("LangGraph PostgresSaver: put a checkpoint of 100 messages", put, ours["append"], 500)
+        _versus("LangGraph PostgresSaver: get the latest checkpoint (100 messages)", lambda: saver.get_tuple(config),
+                ours["last"], 1000)
 
 
 def main() -> int:
