@@ -141,11 +141,15 @@ def test_a_cancelled_turn_stores_the_usage_it_had_spent(session: Session) -> Non
     """The first version stored no usage for a cancelled turn although earlier steps used tokens (defect 6)."""
     from aixgo.llm import ModelResponse, ToolCall, Usage
 
+    second_step = asyncio.Event()
+
     class SlowSecondStep:
         calls = 0
 
         async def complete(self, messages: object, tools: object, settings: object) -> ModelResponse:
             self.calls += 1
+            if self.calls == 2:
+                second_step.set()
             if self.calls == 1:
                 return ModelResponse(
                     content=None,
@@ -160,7 +164,7 @@ def test_a_cancelled_turn_stores_the_usage_it_had_spent(session: Session) -> Non
 
     async def main() -> None:
         task = asyncio.create_task(agent.run_turn(session, "What is 1+1?"))
-        await asyncio.sleep(0.5)
+        await asyncio.wait_for(second_step.wait(), timeout=60)  # the first step's usage is recorded by now
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

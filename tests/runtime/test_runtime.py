@@ -136,16 +136,29 @@ def test_concurrent_turns_on_one_session_never_interleave(manager: Manager) -> N
 
 
 def test_different_sessions_run_concurrently(manager: Manager) -> None:
+    """All ten turns are in their model call at once: each answers only when it sees the other nine there
+    (turns run one after the other would never get there, and wait_for fails)."""
+    in_flight = 0
+    all_in = asyncio.Event()
+
+    class Together:
+        async def complete(self, messages: Any, tools: Any, settings: ModelSettings) -> ModelResponse:
+            nonlocal in_flight
+            in_flight += 1
+            if in_flight == 10:
+                all_in.set()
+            await all_in.wait()
+            return ModelResponse(content="together")
+
     rt = Runtime(manager)
-    rt.register_agent(ReActAgent("a", SlowEcho(0.2)))
+    rt.register_agent(ReActAgent("a", Together()))
 
-    async def main() -> float:
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        await asyncio.gather(*(rt.acall_with_session("a", "hi", f"s{i}") for i in range(10)))
-        return loop.time() - start
+    async def main() -> None:
+        turns = asyncio.gather(*(rt.acall_with_session("a", "hi", f"s{i}") for i in range(10)))
+        results = await asyncio.wait_for(turns, timeout=60)
+        assert [r.answer for r in results] == ["together"] * 10
 
-    assert asyncio.run(main()) < 1.0
+    asyncio.run(main())
 
 
 def test_turns_from_two_processes_never_interleave(tmp_path: Path) -> None:
@@ -166,12 +179,20 @@ def test_busy_session_fails_fast_when_told_not_to_wait(manager: Manager) -> None
 
 
 def test_cancelled_turn_releases_the_lease_and_keeps_history_valid(manager: Manager) -> None:
+    asking = asyncio.Event()
+
+    class Slow:
+        async def complete(self, messages: Any, tools: Any, settings: ModelSettings) -> ModelResponse:
+            asking.set()
+            await asyncio.sleep(3600)
+            raise AssertionError("never answers")
+
     rt = Runtime(manager)
-    rt.register_agent(ReActAgent("a", SlowEcho(5)))
+    rt.register_agent(ReActAgent("a", Slow()))
 
     async def main() -> None:
         task = asyncio.create_task(rt.acall_with_session("a", "slow", "cancel-me"))
-        await asyncio.sleep(0.2)
+        await asyncio.wait_for(asking.wait(), timeout=60)  # the turn is in its model call
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from pathlib import Path
 
 from aixgo.agents import ReActAgent
@@ -24,16 +23,14 @@ def test_64_turns_on_one_session_and_200_on_others_all_finish(tmp_path: Path) ->
     runtime = Runtime(manager)
     runtime.register_agent(ReActAgent("echo", SlowEcho(0.001)))
 
-    async def main() -> float:
-        started = time.monotonic()
+    async def main() -> None:
         same = [runtime.acall_with_session("echo", f"hot-{i}", "hot") for i in range(64)]
         others = [runtime.acall_with_session("echo", f"cold-{i}", f"cold-{i % 40}") for i in range(200)]
         assert IO_THREADS < 64  # more same-session turns than the store has threads
-        results = await asyncio.wait_for(asyncio.gather(*same, *others), timeout=90)
+        results = await asyncio.wait_for(asyncio.gather(*same, *others), timeout=90)  # a hang fails, not a slow run
         assert len(results) == 264
-        return time.monotonic() - started
 
-    elapsed = asyncio.run(main())
+    asyncio.run(main())
     with runtime:
         hot = manager.get("hot").get_entries()
         assert_whole_turns(hot, 64)
@@ -42,7 +39,6 @@ def test_64_turns_on_one_session_and_200_on_others_all_finish(tmp_path: Path) ->
         )
         for n in range(40):
             assert_whole_turns(manager.get(f"cold-{n}").get_entries(), 5)
-    assert elapsed < 90
 
 
 def test_waiting_for_a_busy_lease_holds_no_thread(tmp_path: Path) -> None:
@@ -55,17 +51,27 @@ def test_waiting_for_a_busy_lease_holds_no_thread(tmp_path: Path) -> None:
         busy = await manager.aget("busy")
         held = await busy.alease(wait=0)
 
+        asked = 0
+        all_asked = asyncio.Event()
+
         async def take_and_release() -> None:
+            nonlocal asked
+            asked += 1
+            if asked == 50:
+                all_asked.set()
             lease = await busy.alease(wait=30)
             await lease.arelease()
 
         waiters = [asyncio.create_task(take_and_release()) for _ in range(50)]
-        await asyncio.sleep(0.2)
+        await all_asked.wait()
+        for _ in range(5):  # let every waiter try the lease and find it busy
+            await asyncio.sleep(0)
         free = await manager.aget("free")
-        started = time.monotonic()
         for _ in range(20):
             assert (await free.aget_messages())[0]["content"] == "hello"
-        assert time.monotonic() - started < 5
+        # the reads were served while all 50 still waited: waiting held none of the 2 threads (had it, the
+        # reads would have queued behind waiters that only the release below can free, and wait_for fails)
+        assert not any(waiter.done() for waiter in waiters)
         await held.arelease()
         await asyncio.gather(*waiters)  # each gets the lease in turn
 
@@ -83,12 +89,12 @@ def test_a_cancelled_write_completes_and_leaves_a_valid_history(tmp_path: Path) 
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        await asyncio.sleep(0.5)
 
     asyncio.run(main())
-    entries = Manager(FileBackend(tmp_path)).get("cancel").get_entries()
+    manager.close()  # lets the pool finish the shielded write
+    with Manager(FileBackend(tmp_path)) as reader:
+        entries = reader.get("cancel").get_entries()
     assert [len(e.data["content"]) for e in entries] in ([], [200_000])
-    manager.close()
 
 
 def test_a_turn_cancelled_while_it_starts_leaves_the_session_free(tmp_path: Path) -> None:

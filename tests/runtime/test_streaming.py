@@ -4,9 +4,10 @@ the agent and the runtime, as ``Runtime.astream_with_session`` / ``stream_with_s
 from __future__ import annotations
 
 import asyncio
-import time
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,23 +33,30 @@ def runtime_for(server: OpenAIServer, tmp_path: Path) -> Runtime:
     return runtime
 
 
-async def collect(runtime: Runtime, message: str, session_id: str) -> list[tuple[float, object]]:
-    started = time.perf_counter()
-    return [(time.perf_counter() - started, event)
-            async for event in runtime.astream_with_session("bot", message, session_id)]
+async def collect(runtime: Runtime, message: str, session_id: str) -> list[Any]:
+    return [event async for event in runtime.astream_with_session("bot", message, session_id)]
 
 
 def test_text_arrives_as_the_model_sends_it(server: OpenAIServer, tmp_path: Path) -> None:
-    server.enqueue(text("one two three four five six", chunk_delay=0.05))
+    rest = threading.Event()  # the server sends the rest of the answer only once the first word got through
+    server.enqueue(text("one two three four five six", hold=rest))
+
+    async def collect_releasing() -> list[Any]:
+        events = []
+        async for event in runtime.astream_with_session("bot", "count", "s1"):
+            if event.type == "text_delta":
+                rest.set()
+            events.append(event)
+        return events
+
     with runtime_for(server, tmp_path) as runtime:
-        events = asyncio.run(collect(runtime, "count", "s1"))
-        kinds = [event.type for _, event in events]  # type: ignore[attr-defined]
+        events = asyncio.run(collect_releasing())
+        assert server.holds_timed_out == 0  # the first word arrived while the model still held the rest back
+        kinds = [event.type for event in events]
         assert kinds[0] == "step" and kinds[-1] == "turn_end" and set(kinds[1:-1]) == {"text_delta"}
-        deltas = [event.text for _, event in events if event.type == "text_delta"]  # type: ignore[attr-defined]
+        deltas = [event.text for event in events if event.type == "text_delta"]
         assert len(deltas) == 6 and "".join(deltas) == "one two three four five six"
-        first, end = next(t for t, e in events if e.type == "text_delta"), events[-1][0]  # type: ignore[attr-defined]
-        assert end - first > 0.2  # the first words came long before the last
-        result = events[-1][1].result  # type: ignore[attr-defined]
+        result = events[-1].result
         assert result.answer == "one two three four five six" and result.usage.total_tokens == 18
         stored = [e.data for e in runtime.session_manager.get("s1").get_entries()]
         assert stored[1] == {"role": "assistant", "content": "one two three four five six"}  # whole, once
@@ -59,7 +67,7 @@ def test_text_arrives_as_the_model_sends_it(server: OpenAIServer, tmp_path: Path
 def test_tool_calls_and_results_are_events(server: OpenAIServer, tmp_path: Path) -> None:
     server.enqueue(tool_calls(call("calculator", {"expression": "17*23"})), text("It is 391."))
     with runtime_for(server, tmp_path) as runtime:
-        events = [event for _, event in asyncio.run(collect(runtime, "17*23?", "s2"))]
+        events = asyncio.run(collect(runtime, "17*23?", "s2"))
         kinds = [event.type for event in events]  # type: ignore[attr-defined]
         assert kinds == ["step", "tool_call", "tool_result", "step", "text_delta", "text_delta", "text_delta",
                          "turn_end"]
@@ -106,6 +114,6 @@ def test_a_server_without_stream_options_still_streams(tmp_path: Path) -> None:
     with OpenAIServer(rejects_stream_options=True) as server:
         server.enqueue("no usage here")
         with runtime_for(server, tmp_path) as runtime:
-            events = [event for _, event in asyncio.run(collect(runtime, "hi", "s5"))]
+            events = asyncio.run(collect(runtime, "hi", "s5"))
         assert "".join(e.text for e in events if e.type == "text_delta") == "no usage here"  # type: ignore[attr-defined]
         assert "stream_options" not in server.chat_requests[-1]

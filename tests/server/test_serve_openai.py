@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -132,8 +133,12 @@ def test_a_client_that_leaves_mid_body_leaves_no_traceback_in_the_log(served: Se
     with socket.create_connection((host, int(port))) as conn:
         conn.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                      b"Content-Length: 1000\r\n\r\n{\"model\": ")
-        time.sleep(0.2)
-    time.sleep(0.3)
+        time.sleep(0.2)  # the cause, not a wait: the server reads the start of the body before the client leaves
+    deadline = time.monotonic() + 60
+    while "path=/v1/chat/completions" not in served._output():  # the server has handled the departure
+        assert time.monotonic() < deadline, served._output()[-3000:]
+        time.sleep(0.02)
+    assert "status=400" in served._output()
     assert httpx.get(f"{served.url}/healthz").status_code == 200
     assert no_traceback(served._output()), served._output()[-3000:]
 
@@ -228,13 +233,19 @@ def test_readyz_says_when_the_store_is_down(upstream: OpenAIServer, tmp_path: Pa
 
 
 def test_graceful_shutdown_finishes_the_running_turn(upstream: OpenAIServer, tmp_path: Path) -> None:
-    upstream.enqueue(Reply(content="slow answer", delay=1.0))
+    answer_now = threading.Event()  # the model answers only once the server was told to stop
+    upstream.enqueue(Reply(content="slow answer", hold=answer_now))
     served = Served(write_config(tmp_path, upstream))
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        pending = pool.submit(httpx.post, f"{served.url}/v1/chat/completions", timeout=30,
+        pending = pool.submit(httpx.post, f"{served.url}/v1/chat/completions", timeout=60,
                               headers={"X-Session-Id": "slow"},
                               json={"model": "bot", "messages": [{"role": "user", "content": "hi"}]})
-        time.sleep(0.4)
+        deadline = time.monotonic() + 60
+        while not upstream.chat_requests:  # the turn is running: its request reached the model
+            assert time.monotonic() < deadline and not pending.done(), "the turn never asked the model"
+            time.sleep(0.01)
+        served.process.send_signal(signal.SIGTERM)
+        answer_now.set()
         code, _ = served.stop()
         answer = pending.result()
     assert answer.status_code == 200 and answer.json()["choices"][0]["message"]["content"] == "slow answer"

@@ -34,6 +34,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+import aixgo.session.manager as manager_module
 from aixgo.errors import (
     CheckpointNotFoundError,
     ChecksumMismatchError,
@@ -386,13 +387,16 @@ class BackendContract(TransferContract):
         counts = {i.id: i.message_count for i in self.reopen(make_backend).list()}
         assert counts[s.id] == 1
 
-    def test_prune_deletes_idle_sessions(self, mgr: Manager) -> None:
+    def test_prune_deletes_idle_sessions(self, mgr: Manager, monkeypatch: pytest.MonkeyPatch) -> None:
         old = mgr.create("assistant", "old")
         old.append_message("user", "x")
         other_agent = mgr.create("other", "old-other")
-        time.sleep(0.4)
+        time.sleep(0.4)  # the cause: "old" and "fresh" are written at least 0.4 s apart
         fresh = mgr.create("assistant", "fresh")
-        fresh.append_message("user", "y")
+        written = fresh.append_message("user", "y").timestamp
+        # prune's clock, held just after the last write: however long the machine takes to get to the
+        # prune, "fresh" is 0.1 s old and "old" at least 0.5 s
+        monkeypatch.setattr(manager_module, "utcnow", lambda: written + timedelta(seconds=0.1))
         assert mgr.prune(older_than=timedelta(seconds=0.3), agent="assistant") == ["old"]
         assert sorted(i.id for i in mgr.list()) == ["fresh", "old-other"]
         assert sorted(mgr.prune(older_than=timedelta(seconds=0.3))) == [other_agent.id]
@@ -497,13 +501,18 @@ class BackendContract(TransferContract):
         s = mgr.create("assistant", sid())
         other = self.reopen(make_backend).get(s.id)
         held = s.lease(ttl=10)
-        timer = threading.Timer(0.3, held.release)
-        timer.start()
-        started = time.monotonic()
-        with other.lease(ttl=10, wait=5):
-            waited = time.monotonic() - started
-        timer.join()
-        assert 0.2 < waited < 4
+        released = threading.Event()
+
+        def release_later() -> None:
+            time.sleep(0.3)  # the cause, not a wait: let the other holder start waiting first
+            released.set()
+            held.release()
+
+        releaser = threading.Thread(target=release_later)
+        releaser.start()
+        with other.lease(ttl=10, wait=60):
+            assert released.is_set()  # it had the lease only once the first holder let go
+        releaser.join()
 
     def test_release_twice_is_harmless(self, mgr: Manager) -> None:
         s = mgr.create("assistant", sid())

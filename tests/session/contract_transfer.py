@@ -282,36 +282,56 @@ class TransferContract:
         s = mgr.create("assistant", "busy")
         stop = threading.Event()
         failures: list[BaseException] = []
+        # the writer runs beside the exports, at most 20 writes ahead of them; every export is followed by
+        # at least one write (counted, not timed: a loaded machine only takes longer)
+        progress = threading.Condition()
+        count = {"written": 0, "exported": 0}
 
         def write() -> None:
             writer = self.reopen(make_backend).get("busy")
             n = 0
             try:
                 while not stop.is_set():
+                    with progress:
+                        progress.wait_for(lambda: stop.is_set() or count["written"] < (count["exported"] + 1) * 20,
+                                          timeout=60)
+                    if stop.is_set():
+                        break
                     writer.append_message("user", f"m{n}")
                     n += 1
                     if n % 7 == 0:
                         cp = writer.checkpoint()
                         writer.append_message("assistant", "branch")
                         writer.restore(cp.id)
+                    with progress:
+                        count["written"] = n
+                        progress.notify_all()
             except BaseException as exc:  # pragma: no cover - reported below
                 failures.append(exc)
+                with progress:
+                    progress.notify_all()
 
         thread = threading.Thread(target=write)
         thread.start()
         try:
             exports = []
-            deadline = time.monotonic() + 1.5
-            while time.monotonic() < deadline and len(exports) < 40:
+            for _ in range(30):
                 exports.append(list(export_lines(s)))
+                with progress:
+                    count["exported"] += 1
+                    seen = count["written"]
+                    progress.notify_all()
+                    assert progress.wait_for(lambda seen=seen: count["written"] > seen or bool(failures), timeout=60)
         finally:
             stop.set()
+            with progress:
+                progress.notify_all()
             thread.join()
         assert not failures
         for lines in exports:
             copy = import_lines(MemoryBackendManager(), lines)
             assert copy.id == "busy"
-        assert len(exports) >= 5
+        assert len({len(lines) for lines in exports}) > 1  # they saw the session at different points
 
     def test_prune_never_deletes_a_session_written_after_listing(
         self, mgr: Manager, make_backend: MakeBackend, monkeypatch: pytest.MonkeyPatch

@@ -195,11 +195,10 @@ def test_a_stopped_writer_blocks_nobody_for_longer_than_the_lock_timeout(tmp_pat
         os.kill(holder.pid, signal.SIGSTOP)
         with Manager(FileBackend(tmp_path, lock_timeout=0.5)) as mgr:
             s = mgr.get("stuck")
-            started = time.monotonic()
             assert [e.data["content"] for e in s.get_entries()] == ["before"]  # readers never wait
             with pytest.raises(SessionBusyError, match="lock"):
                 s.append_message("user", "blocked")
-            assert time.monotonic() - started < 5
+            assert holder.poll() is None  # it gave up while the stopped writer still held the lock
     finally:
         os.kill(holder.pid, signal.SIGKILL)
         holder.wait()

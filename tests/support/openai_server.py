@@ -38,8 +38,9 @@ class Reply:
     chunk_delay: float = 0.0
     """Streamed (``stream: true``): seconds between chunks (``delay`` is the time to the first)."""
     hold: threading.Event | None = None
-    """Streamed: after the first word, wait (30 s at most) until this is set before sending the rest;
-    a wait that ran out is counted in :attr:`OpenAIServer.holds_timed_out`."""
+    """Streamed: after the first word, wait (30 s at most) until this is set before sending the rest.
+    Not streamed: wait for it before answering at all (a reply that comes only after the client gave up).
+    A wait that ran out is counted in :attr:`OpenAIServer.holds_timed_out`."""
 
 
 def text(content: str | None, **kwargs: Any) -> Reply:
@@ -505,6 +506,8 @@ def _handler_for(server: OpenAIServer) -> type[BaseHTTPRequestHandler]:
                 if request is not None and request.get("stream"):
                     self._stream(server.chunks(reply, model, request), reply.chunk_delay, hold=reply.hold)
                 else:
+                    if reply.hold is not None and not reply.hold.wait(30):
+                        server.holds_timed_out += 1
                     self._send(reply.status, server.completion(reply, model, request), reply.headers)
 
     return Handler
