@@ -7,14 +7,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 
 from aixgo.session import EntryType, FileBackend, Manager
-from aixgo.session.core import records
-from tests.session.contract_transfer import deep, depth_of
+from tests.session.contract_transfer import deep, depth_of, write_as_an_older_aixgo
 
 DEPTH = 980  # about the deepest Python's JSON could write from a shallow stack
 
@@ -22,25 +20,16 @@ DEPTH = 980  # about the deepest Python's JSON could write from a shallow stack
 @pytest.fixture
 def legacy_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     base = tmp_path / "store"
-    monkeypatch.setattr(records, "MAX_JSON_DEPTH", 10_000, raising=False)
-    failed: list[BaseException] = []
 
-    def write() -> None:  # a fresh thread: as shallow a stack as a writer could have had
-        try:
-            with Manager(FileBackend(base)) as mgr:
-                sess = mgr.create("assistant", "deep", metadata=deep(DEPTH))
-                sess.append_message("user", "hello")
-                sess.append_entry(EntryType.METADATA, deep(DEPTH))
-                sess.checkpoint(metadata=deep(DEPTH))
-                sess.append_message("assistant", "hi")
-        except BaseException as exc:
-            failed.append(exc)
+    def write() -> None:
+        with Manager(FileBackend(base)) as mgr:
+            sess = mgr.create("assistant", "deep", metadata=deep(DEPTH))
+            sess.append_message("user", "hello")
+            sess.append_entry(EntryType.METADATA, deep(DEPTH))
+            sess.checkpoint(metadata=deep(DEPTH))
+            sess.append_message("assistant", "hi")
 
-    writer = threading.Thread(target=write)
-    writer.start()
-    writer.join()
-    assert failed == []
-    monkeypatch.undo()
+    write_as_an_older_aixgo(monkeypatch, write)
     return base
 
 

@@ -3,7 +3,6 @@ value stored before the bound (``MAX_JSON_DEPTH``) is still served. A real serve
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,9 +10,8 @@ import httpx
 import pytest
 
 from aixgo.session import EntryType, FileBackend, Manager
-from aixgo.session.core import records
 from tests.server.serving import Served, echo, no_traceback, write_config
-from tests.session.contract_transfer import deep
+from tests.session.contract_transfer import deep, write_as_an_older_aixgo
 from tests.support.openai_server import OpenAIServer
 
 
@@ -57,8 +55,6 @@ def test_a_value_nested_too_deeply_is_refused_and_stores_nothing(served: Served,
 def test_a_value_stored_deeper_than_the_bound_is_still_served(
     upstream: OpenAIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(records, "MAX_JSON_DEPTH", 10_000, raising=False)  # as an older aixgo wrote it
-
     def write() -> None:
         with Manager(FileBackend(tmp_path / "store")) as mgr:
             sess = mgr.create("bot", "deep", metadata=deep(960))
@@ -66,10 +62,7 @@ def test_a_value_stored_deeper_than_the_bound_is_still_served(
             sess.append_entry(EntryType.METADATA, deep(960))
             sess.checkpoint(metadata=deep(960))
 
-    writer = threading.Thread(target=write)
-    writer.start()
-    writer.join()
-    monkeypatch.undo()
+    write_as_an_older_aixgo(monkeypatch, write)
     with Served(write_config(tmp_path, upstream)) as served:
         http = httpx.Client(base_url=served.url, timeout=30)
         for path, copies in (("/v1/sessions/deep", 3), ("/v1/sessions/deep/checkpoints", 1),

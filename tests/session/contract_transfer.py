@@ -71,6 +71,28 @@ def depth_of(value: Any) -> int:
     return -1
 
 
+def write_as_an_older_aixgo(monkeypatch: pytest.MonkeyPatch, write: Callable[[], object]) -> None:
+    """Run ``write`` as an aixgo before the nesting bound could: with no ``MAX_JSON_DEPTH`` and on a fresh
+    thread (as shallow a stack as a writer could have had), so values ~990 levels deep get stored."""
+    from aixgo.session.core import records
+
+    monkeypatch.setattr(records, "MAX_JSON_DEPTH", 10_000, raising=False)
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            write()
+        except BaseException as exc:
+            failed.append(exc)
+
+    writer = threading.Thread(target=run)
+    writer.start()
+    writer.join()
+    monkeypatch.undo()
+    if failed:
+        raise failed[0]
+
+
 def _edit(kind: str, change: Callable[[dict[str, Any]], None], nth: int = 0) -> Callable[[list[str]], list[str]]:
     def edit(lines: list[str]) -> list[str]:
         out, seen = [], 0
@@ -430,26 +452,13 @@ class TransferContract:
     ) -> None:
         """An older aixgo stored values up to ~990 levels deep (as deep as Python's JSON could write):
         they read back, export, and an import of them is refused with the line, never a RecursionError."""
-        from aixgo.session.core import records
+        def write() -> None:
+            s = mgr.create("assistant", "s-deep", metadata=deep(980))
+            s.append_message("user", "hi")
+            s.append_entry(EntryType.METADATA, deep(980))
+            s.checkpoint(metadata=deep(980))
 
-        monkeypatch.setattr(records, "MAX_JSON_DEPTH", 10_000, raising=False)  # the older aixgo had no bound
-
-        failed: list[BaseException] = []
-
-        def write() -> None:  # on a fresh thread: as shallow a stack as a writer could have had
-            try:
-                s = mgr.create("assistant", "s-deep", metadata=deep(980))
-                s.append_message("user", "hi")
-                s.append_entry(EntryType.METADATA, deep(980))
-                s.checkpoint(metadata=deep(980))
-            except BaseException as exc:
-                failed.append(exc)
-
-        writer = threading.Thread(target=write)
-        writer.start()
-        writer.join()
-        assert failed == []
-        monkeypatch.undo()
+        write_as_an_older_aixgo(monkeypatch, write)
         with self.reopen(make_backend) as fresh:
             s = fresh.get("s-deep")
             assert [depth_of(e.data) for e in s.get_entries()] == [-1, 980]
