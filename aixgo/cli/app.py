@@ -1,7 +1,8 @@
 """The root ``aixgo`` click group, its global options, and error handling shared by every command.
 
 Errors from aixgo print as one line on stderr — exit 1, or 2 for configuration and usage errors —
-and never a traceback, unless ``--debug`` is given.
+and never a traceback, unless ``--debug`` is given. So does an ``OSError`` no layer turned into an aixgo
+error (a store folder the user may not read): its message and file name, exit 1.
 """
 
 from __future__ import annotations
@@ -78,6 +79,13 @@ class AixgoGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(EXIT_INTERRUPTED)
+        except OSError as exc:  # what no layer named: a folder or file the user may not read, …
+            state = ctx.obj if isinstance(ctx.obj, CliState) else None
+            if state is not None and state.debug:
+                raise
+            where = f" ({exc.filename})" if exc.filename else ""
+            click.echo(f"error: {exc.strerror or exc}{where}", err=True)
+            ctx.exit(EXIT_ERROR)
 
 
 @click.group(cls=AixgoGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -103,6 +103,9 @@ COMMANDS = [
     ["search", "hello"],
     ["prune", "--older-than", "1d", "--dry-run"],
     ["delete", "chat-1", "--yes"],
+    ["repair", "chat-1"],
+    ["fork", "chat-1"],
+    ["restore", "chat-1", "cp_nope"],
 ]
 
 
