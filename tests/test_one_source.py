@@ -58,12 +58,16 @@ def schema_enums(node: Any = SCHEMA, path: tuple[str, ...] = ()) -> Iterator[tup
 def code_enums() -> dict[tuple[str, ...], Any]:
     from aixgo.agents.context.budget import Strategy
     from aixgo.agents.spec import OnMaxSteps, ReactFormat
+    from aixgo.agents.tools.mcp.spec import Transport
+    from aixgo.config.mcp import MCPAuthType
     from aixgo.llm.factory import Provider
     from aixgo.llm.protocol import ToolChoiceMode
     from aixgo.session.file import FsyncPolicy
     from aixgo.session.stores import DurableStoreKind
 
     return {
+        ("mcp_server", "transport"): Transport,
+        ("mcp_auth", "type"): MCPAuthType,
         ("session", "store"): DurableStoreKind,
         ("session", "fsync"): FsyncPolicy,
         ("llm", "provider"): Provider,
@@ -84,11 +88,14 @@ def test_the_schemas_enumerations_are_the_codes() -> None:
 def test_the_config_model_uses_the_owners_enumerations() -> None:
     from aixgo.agents.context.budget import Strategy
     from aixgo.agents.spec import OnMaxSteps, ReactFormat
+    from aixgo.agents.tools.mcp.spec import Transport
+    from aixgo.config import mcp
     from aixgo.llm.factory import PROVIDERS, Provider
     from aixgo.runtime import SESSION_MODES
     from aixgo.session.file import FsyncPolicy
     from aixgo.session.stores import DurableStoreKind, StoreKind
 
+    assert mcp.MCPTransport is Transport
     assert model.StoreKind is DurableStoreKind and model.FsyncPolicy is FsyncPolicy
     assert model.ReactFormat is ReactFormat and model.OnMaxSteps is OnMaxSteps
     assert model.ContextStrategy is Strategy and model.Provider is Provider

@@ -4,17 +4,29 @@ make, and turning checked data into those objects. Loading connects to nothing; 
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from aixgo.config.problems import JsonPath, Problem, did_you_mean
 from aixgo.config.source import Marks
 from aixgo.redaction import mask_secrets
 
-MCPTransport = Literal["stdio", "streamable_http"]
+if TYPE_CHECKING:  # the MCP tool source's own enumeration; importing the agents layer loads the openai client
+    from aixgo.agents.tools.mcp.spec import Transport as MCPTransport
+
+MCPAuthType = Literal["bearer"]
+"""The ``auth.type`` of an MCP server (the Go aixgo's name; only bearer tokens so far)."""
+
+
+def __getattr__(name: str) -> Any:
+    """``MCPTransport``: the MCP tool source's ``Transport``, imported on first use (loading a config stays light)."""
+    if name == "MCPTransport":
+        return importlib.import_module("aixgo.agents.tools.mcp.spec").Transport
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 PICK = re.compile(r"^[A-Za-z0-9_.-]{1,64}/[A-Za-z0-9_./-]{1,128}$")
 """A ``SERVER/TOOL`` entry of an agent's ``tools:`` (as the schema's pattern has it)."""
@@ -47,7 +59,7 @@ def enum_hint(path: JsonPath, value: object) -> str | None:
 class MCPAuthConfig:
     """An MCP server's ``auth:`` (the Go aixgo's keys): a bearer token, or the variable holding it."""
 
-    type: Literal["bearer"] = "bearer"
+    type: MCPAuthType = "bearer"
     token: str | None = None
     token_env: str | None = None
 
