@@ -1,4 +1,4 @@
-"""Run every benchmark: ``python -m benchmarks [name ...]`` (names: file, cold, redis, postgres, runtime, llm, context, serve, cluster, mcp)."""
+"""Run every benchmark: ``python -m benchmarks [name ...]`` (names: file, cold, redis, postgres, runtime, llm, context, serve, cluster, mcp, ids)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ SUITES = {
     "serve": "benchmarks.bench_serve",
     "cluster": "benchmarks.bench_cluster",
     "mcp": "benchmarks.bench_mcp",
+    "ids": "benchmarks.bench_ids",
 }
 
 

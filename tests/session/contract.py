@@ -216,6 +216,33 @@ class BackendContract(TransferContract):
         assert third.seq == 1
         assert len(s.get_entries()) == 1
 
+    def test_a_retried_append_is_stored_once_at_any_distance(self, mgr: Manager, make_backend: MakeBackend) -> None:
+        """Issue 21, item 1: an entry of 1.1 MB appended with entry_id 'E' by two fresh processes was
+        stored twice (the file store looked for the id in the last 1 MiB only), and the session could no
+        longer be read. Retried from new store instances, after megabytes of later entries, it is stored
+        once, wherever it is."""
+        session_id = mgr.create("assistant", sid()).id
+        big = {"role": "user", "content": "x" * 1_100_000}
+
+        def fresh() -> Session:
+            return self.reopen(make_backend).get(session_id)
+
+        first = fresh().append_entry(EntryType.MESSAGE, big, entry_id="E")
+        assert fresh().append_entry(EntryType.MESSAGE, big, entry_id="E") == first
+        for i in range(3):
+            fresh().append_entry(EntryType.METADATA, {"pad": "y" * 1_000_000, "i": i}, entry_id=f"pad-{i}")
+        for i in range(200):
+            fresh().append_message("assistant", f"small {i}")
+        assert fresh().append_entry(EntryType.MESSAGE, big, entry_id="E") == first
+        assert fresh().append_entry(EntryType.METADATA, {"pad": "y", "i": 0}, entry_id="pad-0").seq == 2
+        again = fresh()
+        assert [e.id for e in again.all_entries()].count("E") == 1
+        assert len(again.get_entries()) == 204
+        assert len(list(export_lines(again))) == 204 + 3
+        cp = again.checkpoint()
+        again.restore(cp.id)
+        assert again.append_entry(EntryType.MESSAGE, big, entry_id="E") == first
+
     def test_paging(self, mgr: Manager) -> None:
         s = mgr.create("assistant", sid())
         for i in range(20):

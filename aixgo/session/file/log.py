@@ -46,6 +46,8 @@ from aixgo.session.core.records import (
 from aixgo.session.core.slicing import HistoryRange, apply_range, range_bounds
 from aixgo.session.core.state import EMPTY_HEAD, Head, HeadTracker, SessionState
 from aixgo.session.file.dirs import write_all
+from aixgo.session.file.ids import SUFFIX as IDS_SUFFIX
+from aixgo.session.file.ids import IdIndex, id_hash, read_line
 from aixgo.session.file.lines import (
     CRC_DIGITS,
     LineError,
@@ -65,15 +67,10 @@ RECENT_LIMIT = 512
 """Recent entries of the history a log keeps in memory (warm reads of the last N are a slice)."""
 MAX_RECENT = 4 * RECENT_LIMIT
 """The most entries kept in the recent window (older pages read back widen it up to this)."""
-IDEMPOTENCY_WINDOW = 1024 * 1024
-"""Bytes from the end of a file searched for an entry id given again (a retried append), when the
-process has not replayed the whole session."""
 _ENTRY_PREFIX = b'{"k":"e"'
-_ENTRY_ID = re.compile(rb'\{"k":"e","type":"[a-z_]+","id":("(?:[^"\\]|\\.)*")')
 _ENTRY_LINK = re.compile(
     rb'\{"k":"e","type":"[a-z_]+","id":("(?:[^"\\]|\\.)*"),"parent_id":(null|"(?:[^"\\]|\\.)*"),'
 )
-_MAX_WINDOW_IDS = 20_000
 _NULL = b"null"
 OPEN_READ = 64 * 1024
 """Bytes read at once when a session file is opened (the whole file, when it is no larger)."""
@@ -100,10 +97,38 @@ class os_errors:  # lower case: used as a function, ``with os_errors(path): ...`
             raise StoreError(f"file store: {exc.strerror or exc} ({where})") from exc
 
 
+class IndexBudget:
+    """How many entry-id index files a store keeps open at most (each an open descriptor beside the
+    session file's): the least recently opened are closed first, when their session is not in use."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._open: dict[int, SessionLog] = {}  # in the order opened
+
+    def opened(self, session_log: SessionLog) -> None:
+        """``session_log`` opened its index (its lock is held); close others' beyond the limit."""
+        with self._lock:
+            self._open.pop(id(session_log), None)
+            self._open[id(session_log)] = session_log
+            over = [self._open.pop(key) for key in list(self._open)[: max(0, len(self._open) - self.limit)]]
+        for old in over:
+            if old.lock.acquire(blocking=False):  # one in use stays open a while longer
+                try:
+                    old.close_ids()
+                finally:
+                    old.lock.release()
+
+    def closed(self, session_log: SessionLog) -> None:
+        """``session_log`` closed its index."""
+        with self._lock:
+            self._open.pop(id(session_log), None)
+
+
 class SessionLog:
     """This process's view of one session file (see the module docstring)."""
 
-    def __init__(self, path: Path | str, session_id: str, fd: int) -> None:
+    def __init__(self, path: Path | str, session_id: str, fd: int, index_budget: IndexBudget | None = None) -> None:
         self._path = path  # a Path is built on first use: listing opens thousands of logs and needs none
         self.session_id = session_id
         self.fd = fd
@@ -114,7 +139,8 @@ class SessionLog:
         self.full: Replay | None = None
         self.recent: list[Entry] | None = None  # the last entries of the history, when known
         self.recent_keep = RECENT_LIMIT  # how many of them to keep (more once older pages were read)
-        self.window_ids: dict[str, int] | None = None  # recent entry ids -> line offset (find_entry)
+        self.ids: IdIndex | None = None  # the entry-id index beside the file, opened by the first append
+        self.index_budget = index_budget
         self.last_write_offset = 0
 
     @property
@@ -334,7 +360,6 @@ class SessionLog:
                 entry = tracker.apply(rec, record, head_after)
             if entry is not None:
                 self._remember(entry)
-                self._note_id(entry.id, offset)
             elif head_after is not None:
                 self.recent = None
             self.offset += newline + 1 - pos
@@ -468,36 +493,64 @@ class SessionLog:
         return entries
 
     def find_entry(self, entry_id: str) -> Entry | None:
-        """The stored entry with this id, if the replay holds it or it is among the entries of the last
-        :data:`IDEMPOTENCY_WINDOW` bytes and those written since (how a retried append is recognised).
-        The window's ids are read once per log, from the raw lines, and then kept up to date."""
+        """The stored entry with this id, wherever it is in the file: how a retried append is recognised.
+        The caller holds :attr:`lock` and the file's write lock.
+
+        From the replay when this process holds one, else through the entry-id index beside the file
+        (:mod:`aixgo.session.file.ids`), each hit read back from the file. A hit that is not that entry
+        means a damaged index: it is rebuilt from the file and asked again. Either way the index is
+        brought up to date first, since this append will be filed in it."""
+        ids = self._id_index()
         if self.full is not None:
             return self.full.state.entries.get(entry_id)
-        if self.window_ids is None:
-            self.window_ids = {}
-            scanned = 0
-            for offset, line in iter_back(self.fd, self.offset):
-                scanned += len(line) + 1
-                if scanned > IDEMPOTENCY_WINDOW:
-                    break
-                match = _ENTRY_ID.match(line)
-                if match is not None:
-                    self.window_ids.setdefault(loads(match.group(1)), offset)
-        at = self.window_ids.get(entry_id)
-        if at is None:
-            return None
-        line = os.pread(self.fd, self.offset - at, at).split(b"\n", 1)[0]
-        _, _, rec = self._decode(line, at)
-        with self._at(at):
-            entry = entry_from_record(rec)
-        return entry if entry.id == entry_id else None
+        if ids is None:  # the index cannot be written (a full disk?): the replay answers instead
+            return self.load_full().entries.get(entry_id)
+        found, misfiled = self._look_up(ids, entry_id)
+        if misfiled:
+            log.warning("session.ids.misfiled", session_id=self.session_id, path=str(ids.path))
+            ids.rebuild(self.offset)
+            found, _ = self._look_up(ids, entry_id)
+        return found
 
-    def _note_id(self, entry_id: str, offset: int) -> None:
-        if self.window_ids is not None:
-            self.window_ids[entry_id] = offset
-            if len(self.window_ids) > _MAX_WINDOW_IDS:
-                for stale in list(self.window_ids)[: len(self.window_ids) - _MAX_WINDOW_IDS // 2]:
-                    del self.window_ids[stale]
+    def _look_up(self, ids: IdIndex, entry_id: str) -> tuple[Entry | None, bool]:
+        """The entry the index files under ``entry_id``'s hash, read back from the file, and whether a
+        slot pointed at a line that is not that entry."""
+        misfiled = False
+        for at in ids.candidates(entry_id):
+            if at >= self.offset or (at > 0 and os.pread(self.fd, 1, at - 1) != b"\n"):
+                misfiled = True
+                continue
+            _, _, rec = self._decode(read_line(self.fd, at, self.offset), at)  # a damaged line is damage
+            other = rec.get("id") if rec.get("k") == "e" else None
+            if other != entry_id:  # another entry whose id shares the hash is no damage; anything else is
+                misfiled = misfiled or not (isinstance(other, str) and id_hash(other) == id_hash(entry_id))
+                continue
+            with self._at(at):
+                return entry_from_record(rec), misfiled
+        return None, misfiled
+
+    def _id_index(self) -> IdIndex | None:
+        """The entry-id index, current up to :attr:`offset`; None if it cannot be read or written."""
+        try:
+            if self.ids is None:
+                self.ids = IdIndex(self.path.with_suffix(IDS_SUFFIX), self.fd)
+            opening = self.ids.fd < 0
+            self.ids.refresh(self.offset)
+        except OSError as exc:
+            log.warning("session.ids.unavailable", session_id=self.session_id, error=str(exc))
+            self.close_ids()
+            return None
+        if opening and self.index_budget is not None:
+            self.index_budget.opened(self)
+        return self.ids
+
+    def close_ids(self) -> None:
+        """Close the entry-id index's file (the next append opens it again); the caller holds :attr:`lock`."""
+        if self.ids is not None:
+            with contextlib.suppress(OSError):
+                self.ids.close()
+            if self.index_budget is not None:
+                self.index_budget.closed(self)
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -526,7 +579,12 @@ class SessionLog:
         tracker = self._tracker()
         tracker.head, tracker.updated = head, entry.timestamp
         self._remember(entry)
-        self._note_id(entry.id, self.last_write_offset)
+        if self.ids is not None:
+            try:
+                self.ids.add(entry.id, self.last_write_offset, self.offset)
+            except OSError as exc:  # the entry is stored; the next append indexes it from the file
+                log.warning("session.ids.unavailable", session_id=self.session_id, error=str(exc))
+                self.close_ids()
         if self.full is not None:
             self.full.state.add_entry(entry, raw, head)
 

@@ -10,6 +10,7 @@ Layout::
       <agent>/                     0700
         <session-id>.jsonl         0600  the session's records (aixgo.session.core.codec), one per line
         <session-id>.lease         0600  flock()ed while a turn holds the session's lease
+        <session-id>.ids           0600  its entry ids, for retried appends (aixgo.session.file.ids)
 
 Writes: each record is one ``write`` on an ``O_APPEND`` descriptor while holding ``flock(LOCK_EX)``
 on the file and a per-session thread lock, so threads and processes never interleave bytes. Before
@@ -70,11 +71,12 @@ from aixgo.session.file.dirs import (
     write_all,
     written_aside,
 )
+from aixgo.session.file.ids import SUFFIX as IDS_SUFFIX
 from aixgo.session.file.lease import FileLease, holds
 from aixgo.session.file.lines import frame
 from aixgo.session.file.listing import SUFFIX, Summaries
 from aixgo.session.file.locks import DEFAULT_LOCK_TIMEOUT, lock_exclusive, store_lock
-from aixgo.session.file.log import SessionLog, os_errors
+from aixgo.session.file.log import IndexBudget, SessionLog, os_errors
 from aixgo.session.file.lru import LruDict
 from aixgo.session.file.repair import RepairReport, repair_file
 from aixgo.session.leases import lease_lost
@@ -88,6 +90,8 @@ LEASE_SUFFIX = ".lease"
 MAX_OPEN_SESSIONS = 256
 """Session files a process keeps open at most (file descriptors)."""
 MAX_KNOWN_IDS = 4096
+MAX_OPEN_INDEXES = 32
+"""Entry-id index files a process keeps open at most (one per session appended to recently)."""
 
 T = TypeVar("T")
 
@@ -131,6 +135,7 @@ class FileBackend:
         self._cleaned: set[str] = set()  # agent folders checked for leftovers by this process
         self._opened = 0
         self._create_lock = threading.Lock()
+        self._index_budget = IndexBudget(MAX_OPEN_INDEXES)
 
     def __repr__(self) -> str:
         return f"FileBackend({str(self.base_dir)!r}, fsync={self.fsync!r})"
@@ -223,7 +228,7 @@ class FileBackend:
             fd = open_regular(path, os.O_RDWR | os.O_APPEND)
         except FileNotFoundError:
             raise self._not_found(session_id) from None
-        session_log = SessionLog(path, session_id, fd)
+        session_log = SessionLog(path, session_id, fd, self._index_budget)
         try:
             with session_log.lock:
                 opened = session_log.open()
@@ -283,6 +288,7 @@ class FileBackend:
             del self._logs[session_log.session_id]
         if not session_log.closed:
             session_log.closed = True
+            session_log.close_ids()
             self._dirty.discard(session_log.fd)
             if self.fsync == "batch":
                 os.fdatasync(session_log.fd)
@@ -417,6 +423,7 @@ class FileBackend:
                 return False
             os.unlink(session_log.path)
             session_log.path.with_suffix(LEASE_SUFFIX).unlink(missing_ok=True)
+            session_log.path.with_suffix(IDS_SUFFIX).unlink(missing_ok=True)
             if self.fsync != "never":
                 fsync_dir(session_log.path.parent)
             with self._lock:

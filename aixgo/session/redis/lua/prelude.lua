@@ -9,24 +9,35 @@ local function touch()
 end
 
 -- nil if the session exists and is readable, else the reply to return.
--- A session whose keys were partly lost (evicted, or deleted outside aixgo) is damaged, never served half.
+-- A session whose keys were partly lost (evicted, or deleted outside aixgo) is damaged, never served
+-- half: every key the script was given is checked against the counts in meta, each in O(1) (the history
+-- holds 'len' entries, the entry records 'w', the abandoned entries 'w' - 'len', the checkpoints 2 x 'ncp').
+local LOST = ': keys were evicted or deleted outside aixgo'
 local function check()
-  local v = redis.call('HGET', KEYS[1], 'v')
+  local m = redis.call('HMGET', KEYS[1], 'v', 'len', 'w', 'ncp')
+  local v = m[1]
   if not v then
-    if KEYS[2] and redis.call('EXISTS', KEYS[2]) == 1 then
-      return {'corrupt', 'the session header is missing but its history is there: keys were evicted or deleted outside aixgo'}
+    for i = 2, math.min(#KEYS, 5) do
+      if redis.call('EXISTS', KEYS[i]) == 1 then
+        return {'corrupt', 'the session header is missing but the rest of the session is there' .. LOST}
+      end
     end
     return {'missing'}
   end
   local n = tonumber(v)
   if not n then return {'corrupt', 'bad format version ' .. v} end
   if n > tonumber(ARGV[1]) then return {'version', v} end
-  if KEYS[2] then
-    local len = tonumber(redis.call('HGET', KEYS[1], 'len') or '0')
-    local have = redis.call('LLEN', KEYS[2])
-    if have ~= len then
-      return {'corrupt', 'the history holds ' .. have .. ' entries where the session has ' .. len ..
-        ': keys were evicted or deleted outside aixgo'}
+  local len, w, ncp = tonumber(m[2] or '0'), tonumber(m[3] or '0'), tonumber(m[4] or '0')
+  local counts = {
+    {2, 'LLEN', len, 'the history holds %d entries where the session has %d'},
+    {3, 'HLEN', w, 'the entry records number %d where the session wrote %d entries'},
+    {4, 'HLEN', w - len, 'the abandoned entries number %d where the session has %d'},
+    {5, 'HLEN', 2 * ncp, 'the checkpoint records number %d where the session has %d (two each)'},
+  }
+  for _, c in ipairs(counts) do
+    if KEYS[c[1]] then
+      local have = redis.call(c[2], KEYS[c[1]])
+      if have ~= c[3] then return {'corrupt', string.format(c[4], have, c[3]) .. LOST} end
     end
   end
   return nil
