@@ -167,11 +167,12 @@ def test_a_retried_id_is_never_stored_twice_when_the_entry_records_were_evicted(
 
 
 def test_an_eviction_policy_set_on_a_running_server_is_noticed() -> None:
-    """The policy is checked again while the store runs (at most once per policy_check_interval), and a
-    server that may now evict is refused as at start."""
+    """The policy is checked again while the store runs (at most every POLICY_CHECK_INTERVAL seconds; here
+    before every command), and a server that may now evict is refused as at start."""
     require_redis_server()
     with RedisServer(extra_args=["--maxmemory", "64mb"]) as redis:
-        quick = RedisBackend(redis.url, RedisOptions(policy_check_interval=0))
+        quick = RedisBackend(redis.url)
+        quick._conn.policy_check_interval = 0
         with Manager(quick) as manager:
             session = manager.get_or_create("assistant", "s1")
             session.append_message("user", "before")
@@ -187,7 +188,7 @@ def test_an_eviction_policy_set_on_a_running_server_is_noticed() -> None:
 
 def test_the_policy_is_checked_cheaply() -> None:
     require_redis_server()
-    with RedisServer() as redis, Manager(RedisBackend(redis.url, RedisOptions(policy_check_interval=3600))) as mgr:
+    with RedisServer() as redis, Manager(RedisBackend(redis.url)) as mgr:  # checked every 30 s at most
         session = mgr.create("assistant", "s1")
         for i in range(50):
             session.append_message("user", str(i))

@@ -89,7 +89,10 @@ def test_held_entries_never_hide_evicted_keys(open_backend: Callable[..., Any]) 
     backend.client.delete(backend.keys_of(s.id)[1])  # the history list is evicted
     with pytest.raises(SessionCorruptedError, match="evicted"):
         s.get_entries(limit=3)
-    backend.client.delete(backend.keys_of(s.id)[0])
+    backend.client.delete(backend.keys_of(s.id)[0])  # its header too: what is left is still damage
+    with pytest.raises(SessionCorruptedError, match="header is missing"):
+        s.get_entries(limit=3)
+    backend.client.delete(*backend.keys_of(s.id))  # nothing left at all: gone
     with pytest.raises(SessionNotFoundError):
         s.get_entries(limit=3)
 

@@ -306,6 +306,8 @@ class RedisBackend:
         index = self._index_key(agent)
         commands = [("sadd", (self._agents_key, agent)), ("zadd", (index, {session_id: repr(time.time())}))]
         reply = self._conn.pipeline_script_after(commands, script, self.keys_of(session_id)[:5], args)
+        if status(reply) == "corrupt":  # the rest of a session of this id whose header is gone
+            raise self._corrupt(session_id, f"cannot create session {session_id!r}: {text(reply[1])}")
         if self.options.min_replica_acks and status(reply) != "exists":
             self._conn.wait_for_replicas(self.keys_of(session_id)[0])
         if status(reply) == "exists":
@@ -374,8 +376,15 @@ class RedisBackend:
         return self.get_info(session_id)
 
     def get_info(self, session_id: str) -> SessionInfo:
-        """The session's summary. Raises ``SessionNotFoundError``."""
-        values = self._conn.command("hmget", self.keys_of(session_id)[0], _META_FIELDS)
+        """The session's summary (one script that checks every key of the session, as reads do).
+        Raises ``SessionNotFoundError``, or ``SessionCorruptedError`` for a partly evicted session."""
+        reply = self._script(SCRIPTS["summary"], self.keys_of(session_id)[:5], self._args())
+        return self._summary(session_id, reply)
+
+    def _summary(self, session_id: str, reply: Any) -> SessionInfo:
+        """The summary a ``summary`` script replied (raising for the statuses every script may answer)."""
+        self._check_reply(reply, session_id)
+        values = reply[1]
         info = self._info_from_meta(session_id, values)
         if info is None:
             raise self._not_found(session_id)
@@ -394,25 +403,29 @@ class RedisBackend:
             known.set_head(seen, verified=False)
 
     def list_sessions(self, agent: str | None = None) -> Iterator[SessionInfo]:
-        """Summaries of every session (of ``agent`` if given), read from the agent indexes; a session
+        """Summaries of every session (of ``agent`` if given), read from the agent indexes with the same
+        check of every key as any read (pipelined: one round trip per 200 sessions and node); a session
         that cannot be read is listed with its damage. Index members whose session was deleted or
-        expired are dropped on the way."""
+        expired are dropped on the way — unless keys may be evicted and do not expire (``allow_eviction``
+        without a ``ttl``): then a session none of whose keys is left was evicted whole, and is listed
+        as damaged until it is deleted."""
         self._conn.check_open()
-        agents = (
-            [agent]
-            if agent is not None
-            else sorted(text(a) for a in self._conn.command("smembers", self._agents_key))
-        )
-        for name in agents:
+        for name in [agent] if agent is not None else self._agents():
             index = self._index_key(name)
             members = self._conn.zscan(index)
             ids = sorted(members)
             for start in range(0, len(ids), _LIST_BATCH):
                 batch = ids[start : start + _LIST_BATCH]
-                rows = self._conn.pipeline_hmget([self.keys_of(sid)[0] for sid in batch], _META_FIELDS)
-                for session_id, values in zip(batch, rows, strict=True):
+                calls = [(self.keys_of(sid)[:5], self._args()) for sid in batch]
+                replies = self._conn.pipeline_scripts(SCRIPTS["summary"], calls)
+                for session_id, reply in zip(batch, replies, strict=True):
+                    if status(reply) == "missing" and self._evicted_whole_is_damage():
+                        yield _damaged(session_id, name, f"{_EVICTED_WHOLE} (delete it to forget it)")
+                        continue
                     try:
-                        info = self._info_from_meta(session_id, values)
+                        info = self._summary(session_id, reply)
+                    except SessionNotFoundError:
+                        info = None
                     except SessionCorruptedError as exc:  # damaged, or written by a newer aixgo
                         log.warning("session.list.damaged", session_id=session_id, error=str(exc))
                         yield _damaged(session_id, name, str(exc))
@@ -422,15 +435,33 @@ class RedisBackend:
                         continue
                     yield info
 
+    def _agents(self) -> list[str]:
+        return sorted(text(a) for a in self._conn.command("smembers", self._agents_key))
+
+    def _evicted_whole_is_damage(self) -> bool:
+        """Whether a session with no key left, still in an agent's index, was lost rather than deleted or
+        expired: its keys may be evicted and never expire."""
+        return self.options.allow_eviction and self.options.ttl is None
+
     def delete_session(self, session_id: str, *, unchanged_since: datetime | None = None) -> bool:
         """Delete every key of the session (its lease included), if not updated after ``unchanged_since``."""
         since = "" if unchanged_since is None else str(_us(unchanged_since))
         reply = self._script(SCRIPTS["delete"], self.keys_of(session_id), [since])
-        if status(reply) != "ok":
+        state, agent = status(reply), text(reply[1]) if len(reply) > 1 else ""
+        if state == "missing" and since == "" and self._evicted_whole_is_damage():
+            self._forget_everywhere(session_id)  # a session evicted whole: forget its place in the index
+        if state != "ok":
             return False
         self._forget(session_id)
-        self._conn.command("zrem", self._index_key(text(reply[1])), session_id)
+        if agent:
+            self._conn.command("zrem", self._index_key(agent), session_id)
+        else:  # its header was gone: its agent is unknown
+            self._forget_everywhere(session_id)
         return True
+
+    def _forget_everywhere(self, session_id: str) -> None:
+        for name in self._agents():
+            self._conn.command("zrem", self._index_key(name), session_id)
 
     def append(
         self,
@@ -489,7 +520,7 @@ class RedisBackend:
         held = self._recent.lookup(session_id, rng)
         seen: tuple[str | int, str] = ("", "") if held is None else (held[0], held[1])
         reply = self._script(
-            SCRIPTS["history"], self.keys_of(session_id)[:2], self._args(window, rng.start, rng.stop, *seen)
+            SCRIPTS["history"], self.keys_of(session_id)[:5], self._args(window, rng.start, rng.stop, *seen)
         )
         if self._check_reply(reply, session_id) == "same" and held is not None:
             return held[2]
@@ -673,6 +704,9 @@ class RedisBackend:
             self._known.clear()
         self._recent.clear()
         self._conn.close()
+
+
+_EVICTED_WHOLE = "no key of this session is left in Redis: it was evicted whole (allow_eviction is on)"
 
 
 def _damaged(session_id: str, agent: str, reason: str) -> SessionInfo:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -59,6 +60,7 @@ class RedisOptions:
     allow_eviction: bool = False
     """Accept a server whose ``maxmemory-policy`` may evict keys (refused by default, see
     :meth:`RedisConnection.check_eviction`)."""
+
     min_replica_acks: int = 0
     """Acknowledge a write only once this many replicas have it (Redis ``WAIT``, up to
     ``replica_ack_timeout`` seconds; fewer is a :class:`~aixgo.errors.StoreError`). 0: as soon as the
@@ -93,6 +95,7 @@ class RedisOptions:
             raise ValueError(f"Redis Cluster has only database 0, got db={self.db!r}")
         if not self.socket_timeout > 0 or not self.connect_timeout > 0:
             raise ValueError("socket_timeout and connect_timeout must be > 0 seconds")
+
 
 
 _HOST_NAME = re.compile(r"[A-Za-z0-9._-]+")
@@ -159,15 +162,23 @@ def describe_target(target: str) -> str:
     return f"{scheme}://{shown}:{port}{path}"
 
 
+POLICY_CHECK_INTERVAL = 30.0
+"""Seconds between two checks of the server's eviction policy by one store object (one ``CONFIG GET``):
+a policy changed on a running server is refused within this time, as at start."""
+
+
 class RedisConnection:
     """A client (owned, or injected by the user and then left open) with aixgo's error mapping."""
+
+    policy_check_interval = POLICY_CHECK_INTERVAL
 
     def __init__(self, target: str | Any, options: RedisOptions) -> None:
         if _redis is None:
             raise MissingDependencyError("the Redis session store (RedisBackend)", "redis")
         self.options = options
         self.closed = False
-        self.eviction_checked = options.allow_eviction
+        self._policy_checked_at: float | None = None  # monotonic time of the last eviction policy check
+        self._policy_trusted = options.allow_eviction  # accepted, or the server does not say
         self._password: str | None = options.password
         self._lock = threading.Lock()
         self._pool: Any = None
@@ -268,21 +279,26 @@ class RedisConnection:
         raise StoreError(f"Redis at {self.address} failed: {detail}") from None
 
     def check_open(self) -> None:
-        """Raise :class:`StoreClosedError` once closed; on first use, check the eviction policy."""
+        """Raise :class:`StoreClosedError` once closed; on first use, and then every
+        ``policy_check_interval`` seconds, check the eviction policy."""
         if self.closed:
             raise StoreClosedError(f"the Redis store at {self.address} is closed")
-        if not self.eviction_checked:
-            self.check_eviction()
+        if not self._policy_trusted:
+            checked = self._policy_checked_at
+            if checked is None or time.monotonic() - checked >= self.policy_check_interval:
+                self.check_eviction()
 
     def check_eviction(self) -> None:
         """Refuse a server that may evict session keys (a ``maxmemory`` limit with any policy but
         ``noeviction``): an evicted key silently cuts a session's history or frees a held lease.
-        A server that does not allow ``CONFIG GET`` is trusted, with a warning in the log."""
+        A server that does not allow ``CONFIG GET`` is trusted, with a warning in the log. Until a
+        refused policy is fixed, every command checks it again (and is refused)."""
+        started = time.monotonic()
         try:
             settings = self.client.config_get("maxmemory*")
         except _redis.exceptions.ResponseError as exc:  # CONFIG renamed or forbidden (managed Redis)
             log.warning("redis.eviction_policy_unknown", address=self.address, error=self.scrub(str(exc)))
-            self.eviction_checked = True
+            self._policy_trusted = True
             return
         except _REDIS_ERRORS as exc:
             self.fail(exc)
@@ -295,7 +311,7 @@ class RedisConnection:
                 "maxmemory-policy noeviction (redis.conf, or CONFIG SET maxmemory-policy noeviction), or accept "
                 "it with allow_eviction: true (RedisOptions(allow_eviction=True))"
             )
-        self.eviction_checked = True
+        self._policy_checked_at = started
 
     def script(self, script: LuaScript, keys: Sequence[str], args: Sequence[str | int]) -> Any:
         """Run ``script``: ``EVALSHA``, or ``EVAL`` when the server does not know it (yet)."""
@@ -365,16 +381,33 @@ class RedisConnection:
             reply = self.script(script, keys, args)
         return reply
 
-    def pipeline_hmget(self, keys: Sequence[str], fields: Sequence[str]) -> list[Any]:
-        """``HMGET key fields`` for each key, in one round trip."""
+    def pipeline_scripts(self, script: LuaScript, calls: Sequence[tuple[Sequence[str], Sequence[str | int]]]) -> list[Any]:
+        """Run ``script`` once per ``(keys, args)`` in ``calls``, pipelined: one round trip per node (on a
+        Cluster, the calls are grouped by the node that holds their keys). A call the pipeline could not
+        run (the server did not know the script yet, a slot that moved) is run again on its own."""
         self.check_open()
+        replies: list[Any] = [None] * len(calls)
+        groups: dict[Any, list[int]] = {}
         try:
-            pipe = self.client.pipeline(transaction=False)
-            for key in keys:
-                pipe.hmget(key, fields)
-            return list(pipe.execute())
+            for number, (keys, _) in enumerate(calls):
+                node = self.client.get_node_from_key(keys[0]).name if self.cluster else None
+                groups.setdefault(node, []).append(number)
+            for node, numbers in groups.items():
+                target = self.client if node is None else self.client.get_redis_connection(self.client.get_node(node_name=node))
+                pipe = target.pipeline(transaction=False)
+                for number in numbers:
+                    keys, args = calls[number]
+                    pipe.evalsha(script.sha, len(keys), *keys, *args)
+                for number, reply in zip(numbers, pipe.execute(raise_on_error=False), strict=True):
+                    replies[number] = reply
         except _REDIS_ERRORS as exc:
             self.fail(exc)
+        for number, reply in enumerate(replies):
+            if isinstance(reply, Exception):
+                if not isinstance(reply, (_redis.exceptions.NoScriptError, _redis.exceptions.ResponseError)):
+                    self.fail(reply)
+                replies[number] = self.script(script, *calls[number])
+        return replies
 
     def zscan(self, key: str) -> dict[str, str]:
         """Member -> score (as Redis wrote it) of a sorted set."""

@@ -49,6 +49,7 @@ _SESSION_SCRIPTS = (
     "checkpoint_info",
     "chain",
     "restore",
+    "summary",
 )
 _PLAIN_SCRIPTS = ("delete", "lease_acquire", "lease_extend", "lease_release", "index_forget")
 

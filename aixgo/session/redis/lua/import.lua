@@ -6,6 +6,9 @@ local ex = redis.call('HMGET', KEYS[1], 'agent', 'nonce')
 if ex[1] then
   if ex[2] == ARGV[3] then return {'ok'} end
   if ARGV[4] == '' or ex[1] ~= ARGV[4] then return {'exists', ex[1]} end
+else
+  local bad = check()  -- the rest of a session whose header is gone is never overwritten
+  if bad[1] ~= 'missing' then return bad end
 end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
 local at = 5
