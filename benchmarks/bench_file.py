@@ -161,3 +161,26 @@ def _listing(root: Path) -> None:
     report("list() over 10,000 sessions, new manager", measure(cold_list, 5, warmup=1), 0.3)
     with Manager(FileBackend(base)) as mgr:
         report("list() over 10,000 sessions, warm manager", measure(mgr.list, 5, warmup=1), 0.3)
+    _long_listing(root)
+
+
+def _long_listing(root: Path) -> None:
+    """What list() reads does not grow with a session's length; what verify reads does."""
+    base = root / "long"
+    with Manager(FileBackend(base, fsync="never")) as mgr:
+        for i in range(100):
+            sess = mgr.create("bench", f"long{i:03d}")
+            for n in range(10_000):
+                sess.append_message("user" if n % 2 == 0 else "assistant", f"message {n} " + "x" * 80)
+    size = sum(path.stat().st_size for path in (base / "bench").glob("*.jsonl"))
+
+    def cold_list() -> None:
+        with Manager(FileBackend(base)) as fresh:
+            assert len(fresh.list()) == 100
+
+    report(f"list() over 100 sessions of 10,000 entries ({size / 1e6:.0f} MB), new manager", measure(cold_list, 10, 1))
+    backend = FileBackend(base)
+    try:
+        report("verify one 10,000-entry session (every line)", measure(lambda: backend.verify("long000"), 10, 1))
+    finally:
+        backend.close()

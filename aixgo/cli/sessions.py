@@ -6,7 +6,8 @@ subcommand. ``aixgo sessions`` alone lists the sessions. Exit codes: 0 ok, 1 err
 session or checkpoint, unreadable data, store unreachable), 2 usage or config error.
 
 Export and import live in :mod:`aixgo.cli.transfer`, delete and prune in :mod:`aixgo.cli.cleanup`,
-repair in :mod:`aixgo.cli.repair`; what they share in :mod:`aixgo.cli.common`.
+repair in :mod:`aixgo.cli.repair`, verify in :mod:`aixgo.cli.verify`; what they share in
+:mod:`aixgo.cli.common`.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from aixgo.cli.render import (
 from aixgo.cli.repair import repair
 from aixgo.cli.store_options import open_manager, store_choice, store_options
 from aixgo.cli.transfer import export, import_session
+from aixgo.cli.verify import verify
 from aixgo.session.core.codec import utcnow
 from aixgo.session.history import message_text
 from aixgo.session.ids import new_session_id
@@ -366,3 +368,4 @@ sessions.add_command(prune)
 sessions.add_command(repair)
 sessions.add_command(copy)
 sessions.add_command(migrate)
+sessions.add_command(verify)

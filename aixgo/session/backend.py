@@ -38,7 +38,7 @@ from aixgo.session.core.records import Header
 from aixgo.session.core.slicing import HistoryRange
 from aixgo.session.core.state import Snapshot
 from aixgo.session.core.transfer import ImportPlan
-from aixgo.session.types import Checkpoint, Entry, EntryType, SessionInfo
+from aixgo.session.types import Checkpoint, Entry, EntryType, SessionInfo, Verification
 
 DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
 """Bytes of session data one store instance keeps in memory to answer reads (least recently used
@@ -152,6 +152,16 @@ class Backend(Protocol):
         checkpoints go with it; a turn lease held on it stays held.) A session of that id that belongs
         to another agent is never replaced: ``SessionExistsError`` naming that agent. Without a stored
         session, ``replace`` simply imports."""
+
+    def verify(self, session_id: str) -> Verification:
+        """Check every stored record of the session and say what is damaged (:class:`Verification`;
+        ``aixgo sessions verify``): its bytes where the store keeps a checksum of them (the file store's
+        CRC-32 per line, and bytes after the last complete line), and every rule of the core on the
+        whole session, read in one consistent step — ids once, ``seq`` and parents, each chain hash
+        against the one the store recorded, checkpoints against the chain, the stored head against the
+        one the entries make (``core.snapshot_damage`` does the last four for stores without their own
+        framing). A session that cannot even be read (a missing key, a damaged header) is reported, not
+        raised. O(session), without blocking writers. Raises ``SessionNotFoundError``."""
 
     def try_lease(self, session_id: str, ttl: float) -> Lease | None:
         """Take the session's turn lease if it is free, else None at once (never waits).

@@ -24,9 +24,9 @@ from aixgo.errors import (
 from aixgo.session.core.records import Header
 from aixgo.session.core.slicing import HistoryRange, apply_range
 from aixgo.session.core.state import SessionState, Snapshot, checkpoint_at
-from aixgo.session.core.transfer import ImportPlan
+from aixgo.session.core.transfer import ImportPlan, verification_of
 from aixgo.session.leases import lease_lost
-from aixgo.session.types import Checkpoint, Entry, EntryType, SessionInfo
+from aixgo.session.types import Checkpoint, Entry, EntryType, SessionInfo, Verification
 
 
 class MemoryLease:
@@ -216,6 +216,11 @@ class MemoryBackend:
                     raise SessionExistsError(f"session {session_id!r} already exists{whose}", session_id=session_id)
             self._sessions[session_id] = plan.state
             return plan.state.info()
+
+    def verify(self, session_id: str) -> Verification:
+        """Check the session against the core's rules (see :meth:`Backend.verify`)."""
+        snapshot = self.snapshot(session_id)
+        return verification_of(snapshot)
 
     def try_lease(self, session_id: str, ttl: float) -> MemoryLease | None:
         """The lease if free, else None."""

@@ -85,3 +85,18 @@ class SessionInfo:
     message_count: int
     metadata: dict[str, Any] = field(default_factory=dict)
     damage: str | None = None
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What checking every stored record of one session found (:meth:`aixgo.session.Backend.verify`).
+
+    ``damage`` is None when the session is whole, else the first problem, naming where (file and line,
+    or key). ``records`` is how many records were checked; ``entries`` and ``checkpoints`` count a
+    whole session's."""
+
+    session_id: str
+    records: int
+    damage: str | None
+    entries: int = 0
+    checkpoints: int = 0

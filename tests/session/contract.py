@@ -372,6 +372,22 @@ class BackendContract(TransferContract):
             reopened.restore(cp.id)
         assert len(reopened.get_entries()) == 3  # nothing moved
 
+    def test_verify_checks_every_record(self, mgr: Manager, make_backend: MakeBackend) -> None:
+        s = mgr.create("assistant", sid())
+        first = s.append_message("user", "original")
+        cp = s.checkpoint()
+        s.append_message("assistant", "abandoned")
+        s.restore(cp.id)
+        s.append_message("assistant", "reply")
+        whole = mgr.backend.verify(s.id)
+        assert (whole.damage, whole.entries, whole.checkpoints) == (None, 3, 1)
+        with pytest.raises(SessionNotFoundError):
+            mgr.backend.verify("nobody")
+        mgr.close()
+        self.tamper_entry(make_backend, s.id, first.id)
+        damaged = self.reopen(make_backend).backend.verify(s.id)
+        assert damaged.session_id == s.id and damaged.damage is not None
+
     def test_checkpoints_from_other_instance_visible(self, mgr: Manager, make_backend: MakeBackend) -> None:
         s = mgr.create("assistant", sid())
         s.append_message("user", "x")

@@ -65,10 +65,11 @@ def test_the_table_marks_them_damaged(strays: Path) -> None:
 
 @pytest.mark.parametrize("name", ["link", "dir", "fifo", "sock"])
 def test_reading_a_stray_entry_is_one_clear_error(strays: Path, name: str) -> None:
-    for command in (["show", name], ["export", name], ["repair", name]):
+    for command in (["show", name], ["export", name], ["repair", name], ["verify", name]):
         done = _aixgo(strays, *command)
         assert done.returncode == 1, (command, done.stdout, done.stderr)
-        assert "not a regular file" in done.stderr and "Traceback" not in done.stderr, (command, done.stderr)
+        assert "not a regular file" in done.stdout + done.stderr, (command, done.stdout, done.stderr)
+        assert "Traceback" not in done.stderr, (command, done.stderr)
     assert _aixgo(strays, "show", "whole").returncode == 0
 
 

@@ -25,7 +25,7 @@ from aixgo.session.core.state import (
     checksum_problem,
     next_entry,
 )
-from aixgo.session.core.transfer import ImportPlan, export_records, parse_export, plan_import
+from aixgo.session.core.transfer import ImportPlan, export_records, parse_export, plan_import, snapshot_damage
 
 __all__ = [
     "EMPTY_HEAD",
@@ -52,4 +52,5 @@ __all__ = [
     "next_entry",
     "parse_export",
     "plan_import",
+    "snapshot_damage",
 ]

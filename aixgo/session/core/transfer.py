@@ -42,7 +42,7 @@ from aixgo.session.core.records import (
     head_move_from_record,
 )
 from aixgo.session.core.state import Head, SessionState, Snapshot
-from aixgo.session.types import Checkpoint, Entry
+from aixgo.session.types import Checkpoint, Entry, Verification
 
 END_KIND = "end"
 
@@ -126,24 +126,67 @@ def plan_import(
 
     Raises :class:`~aixgo.errors.SessionCorruptedError` (or ``ChecksumMismatchError``) naming what is
     wrong; nothing has been stored."""
-    state = SessionState()
-    state.header = header
     try:
-        for entry in entries:
-            add_in_write_order(state, entry)
-        for cp in checkpoints:
-            state.add_checkpoint(cp)
-            problem = state.restore_problem(cp)
-            if problem is not None:
-                raise ChecksumMismatchError(f"cannot import: {problem}", session_id=header.id, path=source)
-        if head not in state.heads:
-            raise RecordError(f"the head names unknown entry {head!r}")
-        state.move_head(head)
+        state = rebuild(header, entries, checkpoints, head)
+    except CheckpointMismatch as exc:
+        raise ChecksumMismatchError(f"cannot import: {exc}", session_id=header.id, path=source) from None
     except RecordError as exc:
         raise SessionCorruptedError(f"cannot import: {exc}", session_id=header.id, path=source) from None
     if updated is not None:
         state.updated = updated
     return ImportPlan(header, state)
+
+
+class CheckpointMismatch(RecordError):
+    """A checkpoint whose checksum is not the chain hash of the history it names."""
+
+
+def rebuild(
+    header: Header, entries: Iterable[Entry], checkpoints: Iterable[Checkpoint], head: str | None
+) -> SessionState:
+    """The session these parts make (entries parents first, in write order), every rule checked: raises
+    :class:`RecordError` (:class:`CheckpointMismatch` for a checkpoint) naming the first that breaks."""
+    state = SessionState()
+    state.header = header
+    for entry in entries:
+        add_in_write_order(state, entry)
+    for cp in checkpoints:
+        state.add_checkpoint(cp)
+        problem = state.restore_problem(cp)
+        if problem is not None:
+            raise CheckpointMismatch(problem)
+    if head not in state.heads:
+        raise RecordError(f"the head names unknown entry {head!r}")
+    state.move_head(head)
+    return state
+
+
+def verification_of(snapshot: Snapshot) -> Verification:
+    """The :class:`Verification` of a session read whole, by :func:`snapshot_damage`."""
+    damage = snapshot_damage(snapshot)
+    records = 1 + len(snapshot.entries) + len(snapshot.checkpoints)
+    if damage is not None:
+        return Verification(snapshot.header.id, records, damage)
+    return Verification(snapshot.header.id, records, None, len(snapshot.entries), len(snapshot.checkpoints))
+
+
+def snapshot_damage(snapshot: Snapshot) -> str | None:
+    """What breaks a rule in a session a store read whole, or None: its entries replayed in write order,
+    its checkpoints checked against the chain hashes of the entries, and the head it stores (entry, seq,
+    chain hash, message count) compared with the one they make. How :meth:`Backend.verify` checks a
+    session on stores that keep no checksum of their own."""
+    head = snapshot.head
+    try:
+        state = rebuild(snapshot.header, snapshot.entries, snapshot.checkpoints, head.entry_id)
+    except RecordError as exc:
+        return str(exc)
+    if state.head != head:
+        return (
+            f"the head it stores (entry {head.entry_id!r}, seq {head.seq}, {head.message_count} messages, chain "
+            f"hash {head.hash.hex()[:12]}…) is not the one its entries make (seq {state.head.seq}, "
+            f"{state.head.message_count} messages, {state.head.hash.hex()[:12]}…)"
+        )
+    return None
 
 
 def add_in_write_order(state: SessionState, entry: Entry) -> None:

@@ -46,6 +46,17 @@ def lock_exclusive(fd: int, timeout: float, path: Path, session_id: str | None =
             pause = min(pause * 2, _MAX_PAUSE)
 
 
+def writer_at_work(fd: int) -> bool:
+    """Whether another writer holds the file's lock right now (so bytes after its last newline may be a
+    record being written). Takes and drops a shared lock, without waiting."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    return False
+
+
 @contextlib.contextmanager
 def store_lock(base_dir: Path, timeout: float) -> Iterator[None]:
     """The store-wide lock that makes creating a session id atomic across agents and processes."""

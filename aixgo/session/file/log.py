@@ -57,6 +57,8 @@ from aixgo.session.file.lines import (
     line_number,
     unframe,
 )
+from aixgo.session.file.locks import writer_at_work
+from aixgo.session.file.repair import move_aside
 from aixgo.session.file.replay import Replay
 from aixgo.session.types import Checkpoint, Entry, SessionInfo
 
@@ -140,6 +142,7 @@ class SessionLog:
         self.recent: list[Entry] | None = None  # the last entries of the history, when known
         self.recent_keep = RECENT_LIMIT  # how many of them to keep (more once older pages were read)
         self.ids: IdIndex | None = None  # the entry-id index beside the file, opened by the first append
+        self.tail_reported = False
         self.index_budget = index_budget
         self.last_write_offset = 0
 
@@ -313,9 +316,11 @@ class SessionLog:
     def catch_up(self, *, exclusive: bool, sync: Callable[[int], None], size: int | None = None) -> None:
         """Apply the records appended since the last read; the caller holds :attr:`lock`.
 
-        ``size``: the file's size when the caller has just read it (else it is read here). With
-        ``exclusive`` the caller holds ``flock(LOCK_EX)`` and a torn tail is truncated (then
-        ``sync``-ed); otherwise a torn tail (maybe a record being written) is left alone."""
+        ``size``: the file's size when the caller has just read it (else it is read here). Bytes after
+        the last complete line are a record being written, or what a crash left: with ``exclusive`` the
+        caller holds ``flock(LOCK_EX)``, so no writer is at work and they are settled
+        (:meth:`_settle_tail`); otherwise they are left alone (and logged once if no writer holds the
+        lock)."""
         if size is None:
             size = os.fstat(self.fd).st_size
         if size == self.offset:
@@ -333,15 +338,40 @@ class SessionLog:
             self._follow_full()
         else:
             consumed = self._apply_tail(data)
-        if consumed < len(data) and exclusive:
+        if consumed == len(data):
+            return
+        if exclusive:
+            self._settle_tail(data[consumed:], sync)
+        elif not self.tail_reported and not writer_at_work(self.fd):
+            self.tail_reported = True
             log.warning(
-                "session.torn_tail_truncated",
+                "session.unterminated_tail",
                 session_id=self.session_id,
                 path=str(self.path),
-                dropped_bytes=len(data) - consumed,
+                bytes=len(data) - consumed,
+                hint="a crash mid-write or damage; the next write moves it aside",
             )
-            os.ftruncate(self.fd, self.offset)
+
+    def _settle_tail(self, tail: bytes, sync: Callable[[int], None]) -> None:
+        """Bytes after the last complete line, with no writer at work: a whole record that lost only its
+        newline gets it back; anything else (a torn write, zeroed blocks) is moved, byte for byte, to
+        ``<file>.damaged-<time>`` beside the file and cut off. Nothing is dropped unreported."""
+        if _whole_record(tail):
+            write_all(self.fd, b"\n")
             sync(self.fd)
+            log.warning("session.newline_restored", session_id=self.session_id, path=str(self.path))
+            self.catch_up(exclusive=True, sync=sync)
+            return
+        aside = move_aside(self.path, tail)
+        log.warning(
+            "session.unterminated_tail_moved_aside",
+            session_id=self.session_id,
+            path=str(self.path),
+            bytes=len(tail),
+            moved_to=str(aside),
+        )
+        os.ftruncate(self.fd, self.offset)
+        sync(self.fd)
 
     def _apply_tail(self, data: bytes) -> int:
         tracker = self._tracker()
@@ -603,6 +633,16 @@ class SessionLog:
         self.recent = None
         if self.full is not None:
             self.full.state.apply_head_move(move)
+
+
+def _whole_record(tail: bytes) -> bool:
+    """Whether bytes after a file's last newline are one whole record (its checksum right) that lacks only
+    its newline."""
+    try:
+        record, _ = unframe(tail, checksummed=True)
+        return isinstance(loads(record), dict)
+    except ValueError:
+        return False
 
 
 def _lines_back(data: bytes, end: int) -> Iterator[tuple[int, bytes]]:

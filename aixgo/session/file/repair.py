@@ -53,16 +53,24 @@ def repair_file(path: Path, session_id: str, *, apply: bool, lock_timeout: float
         report = RepairReport(path, scratch.lines, kept, scratch.lines + 1, len(data) - kept, problem)
         if not apply:
             return report
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        aside = path.with_name(f"{path.name}.damaged-{stamp}")
-        _write_new(aside, data[kept:])
-        replacement = path.with_name(f".{path.name}.repair-{stamp}")
+        aside = move_aside(path, data[kept:])
+        replacement = path.with_name(f".{aside.name}.repair")
         _write_new(replacement, data[:kept])
         os.replace(replacement, path)
         fsync_dir(path.parent)
         return RepairReport(path, scratch.lines, kept, report.damaged_line, report.damaged_bytes, problem, aside)
     finally:
         os.close(fd)
+
+
+def move_aside(path: Path, payload: bytes) -> Path:
+    """Keep ``payload`` (bytes cut from the session file ``path``), unchanged and flushed to disk, in a new
+    ``<file>.damaged-<UTC time>`` beside it; returns that file's path."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    aside = path.with_name(f"{path.name}.damaged-{stamp}")
+    _write_new(aside, payload)
+    fsync_dir(path.parent)
+    return aside
 
 
 def _write_new(path: Path, payload: bytes) -> None:

@@ -74,6 +74,14 @@ class Replay:
             self.offset += len(line) + 1
         return len(lines)
 
+    def apply_line(self, line: bytes) -> bytes | None:
+        """Apply one complete line (without its newline) and return its head metadata (None if it has
+        none). Raises :class:`SessionCorruptedError` naming the line."""
+        meta = self._apply(line)
+        self.lines += 1
+        self.offset += len(line) + 1
+        return meta
+
     def _apply_one_by_one(self, data: bytes, max_lines: int | None = None) -> int:
         pos = 0
         while max_lines is None or self.lines < max_lines:
@@ -86,12 +94,12 @@ class Replay:
             pos = newline + 1
         return pos
 
-    def _apply(self, line: bytes) -> None:
+    def _apply(self, line: bytes) -> bytes | None:
         number = self.lines + 1
         if self.lines == 0:
             self.checksummed = b"\t" in line
         try:
-            raw = unframe(line, checksummed=self.checksummed)[0]
+            raw, meta = unframe(line, checksummed=self.checksummed)
             rec = loads(raw)
         except ValueError as exc:  # LineError, or not JSON
             reason = str(exc) if isinstance(exc, LineError) else f"not valid JSON ({exc})"
@@ -105,3 +113,4 @@ class Replay:
             raise UnsupportedVersionError(str(exc), session_id=self.session_id, path=self.path, line=1) from None
         except RecordError as exc:
             raise self.damage(str(exc), number) from None
+        return meta

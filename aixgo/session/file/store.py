@@ -79,8 +79,9 @@ from aixgo.session.file.locks import DEFAULT_LOCK_TIMEOUT, lock_exclusive, store
 from aixgo.session.file.log import IndexBudget, SessionLog, os_errors
 from aixgo.session.file.lru import LruDict
 from aixgo.session.file.repair import RepairReport, repair_file
+from aixgo.session.file.verify import verify_file
 from aixgo.session.leases import lease_lost
-from aixgo.session.types import Checkpoint, Entry, EntryType, SessionInfo
+from aixgo.session.types import Checkpoint, Entry, EntryType, SessionInfo, Verification
 
 log = get_logger("aixgo.session.file")
 
@@ -580,6 +581,13 @@ class FileBackend:
                 with found.lock, self._lock:
                     self._forget_locked(found)
         return report
+
+    def verify(self, session_id: str) -> Verification:
+        """Check every line of the session file (see :mod:`aixgo.session.file.verify`)."""
+        self._check_open()
+        path = self._find_file(session_id)
+        with os_errors(path):
+            return verify_file(path, session_id)
 
     def _find_file(self, session_id: str) -> Path:
         """The session's file, even a damaged one (whose header may not parse)."""
