@@ -24,7 +24,7 @@ from aixgo.errors import (
 from aixgo.session.core.records import Header
 from aixgo.session.core.slicing import HistoryRange, apply_range
 from aixgo.session.core.state import SessionState, Snapshot, checkpoint_at
-from aixgo.session.core.transfer import ImportPlan, verification_of
+from aixgo.session.core.transfer import ImportPlan, verify_read
 from aixgo.session.leases import lease_lost
 from aixgo.session.types import Checkpoint, Entry, EntryType, SessionInfo, Verification
 
@@ -219,8 +219,7 @@ class MemoryBackend:
 
     def verify(self, session_id: str) -> Verification:
         """Check the session against the core's rules (see :meth:`Backend.verify`)."""
-        snapshot = self.snapshot(session_id)
-        return verification_of(snapshot)
+        return verify_read(session_id, lambda: self.snapshot(session_id))
 
     def try_lease(self, session_id: str, ttl: float) -> MemoryLease | None:
         """The lease if free, else None."""

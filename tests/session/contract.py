@@ -231,8 +231,9 @@ class BackendContract(TransferContract):
         assert fresh().append_entry(EntryType.MESSAGE, big, entry_id="E") == first
         for i in range(3):
             fresh().append_entry(EntryType.METADATA, {"pad": "y" * 1_000_000, "i": i}, entry_id=f"pad-{i}")
+        later = fresh()
         for i in range(200):
-            fresh().append_message("assistant", f"small {i}")
+            later.append_message("assistant", f"small {i}")
         assert fresh().append_entry(EntryType.MESSAGE, big, entry_id="E") == first
         assert fresh().append_entry(EntryType.METADATA, {"pad": "y", "i": 0}, entry_id="pad-0").seq == 2
         again = fresh()

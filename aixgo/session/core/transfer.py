@@ -19,12 +19,17 @@ accepts exactly what the stores accept, and refuses the rest before anything is 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from aixgo.errors import ChecksumMismatchError, SessionCorruptedError, UnsupportedVersionError
+from aixgo.errors import (
+    ChecksumMismatchError,
+    SessionCorruptedError,
+    SessionNotFoundError,
+    UnsupportedVersionError,
+)
 from aixgo.session.core.codec import (
     checkpoint_record,
     dumps,
@@ -161,13 +166,22 @@ def rebuild(
     return state
 
 
-def verification_of(snapshot: Snapshot) -> Verification:
-    """The :class:`Verification` of a session read whole, by :func:`snapshot_damage`."""
+def verify_read(session_id: str, read: Callable[[], Snapshot], where: str | None = None) -> Verification:
+    """:meth:`Backend.verify` for a store that reads a session whole in one step (``read``) and keeps no
+    checksum of its own: damage that keeps it from being read at all (a missing key, a record that does
+    not decode) is reported, not raised; so is what :func:`snapshot_damage` finds (prefixed with
+    ``where``, the store's name for the session). ``SessionNotFoundError`` is raised."""
+    try:
+        snapshot = read()
+    except SessionNotFoundError:
+        raise
+    except SessionCorruptedError as exc:
+        return Verification(session_id, 0, str(exc))
     damage = snapshot_damage(snapshot)
     records = 1 + len(snapshot.entries) + len(snapshot.checkpoints)
     if damage is not None:
-        return Verification(snapshot.header.id, records, damage)
-    return Verification(snapshot.header.id, records, None, len(snapshot.entries), len(snapshot.checkpoints))
+        return Verification(session_id, records, damage if where is None else f"{where}: {damage}")
+    return Verification(session_id, records, None, len(snapshot.entries), len(snapshot.checkpoints))
 
 
 def snapshot_damage(snapshot: Snapshot) -> str | None:

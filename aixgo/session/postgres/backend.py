@@ -62,7 +62,7 @@ from aixgo.session.core.records import (
 )
 from aixgo.session.core.slicing import HistoryRange
 from aixgo.session.core.state import Head, Snapshot, check_restore, checkpoint_at, next_entry
-from aixgo.session.core.transfer import ImportPlan
+from aixgo.session.core.transfer import ImportPlan, verify_read
 from aixgo.session.leases import lease_lost
 from aixgo.session.postgres import migrate
 from aixgo.session.postgres.engine import Copy, Engine, Op, Pause, Query, RowMissing, Transaction
@@ -71,7 +71,7 @@ from aixgo.session.postgres.migrate import MigrationPlan
 from aixgo.session.postgres.options import DEFAULT_URL, PostgresOptions, check_url
 from aixgo.session.postgres.recent import RecentEntries
 from aixgo.session.postgres.statements import LIST_FILTERS, Migration
-from aixgo.session.types import Checkpoint, Entry, EntryType, SessionInfo
+from aixgo.session.types import Checkpoint, Entry, EntryType, SessionInfo, Verification
 
 log = get_logger("aixgo.session.postgres")
 
@@ -497,6 +497,11 @@ class PostgresBackend:
     async def asnapshot(self, session_id: str) -> Snapshot:
         """Awaitable :meth:`snapshot`."""
         return await self._engine.arun(self._snapshot(session_id))
+
+    def verify(self, session_id: str) -> Verification:
+        """Check the session as :meth:`Backend.verify` says: read whole in one transaction, every record
+        decoded, and the session against the core's rules (:func:`~aixgo.session.core.transfer.verify_read`)."""
+        return verify_read(session_id, lambda: self.snapshot(session_id))
 
     # -- checkpoints -------------------------------------------------------------------------------
 

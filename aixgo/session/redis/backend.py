@@ -52,7 +52,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -83,7 +82,7 @@ from aixgo.session.core.records import (
 )
 from aixgo.session.core.slicing import HistoryRange
 from aixgo.session.core.state import Head, Snapshot, check_restore, checkpoint_at, next_entry
-from aixgo.session.core.transfer import ImportPlan, verification_of
+from aixgo.session.core.transfer import ImportPlan, verify_read
 from aixgo.session.leases import lease_lost
 from aixgo.session.redis.connection import RedisConnection, RedisOptions, raw, status, text
 from aixgo.session.redis.known import Known, head_from_meta
@@ -696,17 +695,8 @@ class RedisBackend:
     def verify(self, session_id: str) -> Verification:
         """Check the session as :meth:`Backend.verify` says: every key against the counts in its header (the
         check every script makes), every record decoded, and the whole session against the core's rules
-        (:func:`~aixgo.session.core.transfer.verification_of`), all read in one script."""
-        try:
-            snapshot = self.snapshot(session_id)
-        except SessionNotFoundError:
-            raise
-        except SessionCorruptedError as exc:  # damaged beyond reading whole (a missing key, a bad record)
-            return Verification(session_id, 0, str(exc))
-        checked = verification_of(snapshot)
-        if checked.damage is None:
-            return checked
-        return replace(checked, damage=f"{self.keys_of(session_id)[0]}: {checked.damage}")
+        (:func:`~aixgo.session.core.transfer.verify_read`), all read in one script."""
+        return verify_read(session_id, lambda: self.snapshot(session_id), self.keys_of(session_id)[0])
 
     def try_lease(self, session_id: str, ttl: float) -> RedisLease | None:
         """The session's turn lease (``SET NX PX``) if free, else None."""
