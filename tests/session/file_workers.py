@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from aixgo.session import EntryType, FileBackend, Manager
@@ -43,3 +47,23 @@ def turns_then_stale_writes(base_dir: str, session_id: str, holder: int, turns: 
             except LeaseLostError:
                 refused += 1
     return refused
+
+
+def kill_mid_work(work: Callable[[int], None], delay: float) -> list[bytes]:
+    """Fork a child that runs ``work(ack_fd)`` (it writes ``ready\\n`` to ``ack_fd``, then one line per
+    acknowledged write), SIGKILL it ``delay`` seconds after it is ready, and return its lines."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        os.close(read_fd)
+        try:
+            work(write_fd)
+        finally:
+            os._exit(1)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as pipe:
+        assert pipe.readline() == b"ready\n"
+        time.sleep(delay)
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        return [line for line in pipe.read().split(b"\n") if line]

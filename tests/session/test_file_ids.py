@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import random
-import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import pytest
 
 from aixgo.session import EntryType, FileBackend, Manager, Session
 from aixgo.session.file import ids as ids_module
+from tests.session.file_workers import kill_mid_work
 
 MESSAGE = {"role": "user", "content": "hello"}
 
@@ -167,21 +166,11 @@ def test_writers_killed_mid_append_never_let_a_retried_id_be_stored_twice(base: 
     rng = random.Random(2121)
     next_id = 0
     for round_no in range(40):
-        read_fd, write_fd = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - child
-            os.close(read_fd)
-            try:
-                _writer(base, write_fd, round_no, next_id)
-            finally:
-                os._exit(1)
-        os.close(write_fd)
-        with os.fdopen(read_fd, "rb") as pipe:
-            assert pipe.readline() == b"ready\n"
-            time.sleep(rng.uniform(0.0, 0.02))
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            acked = [int(line) for line in pipe.read().split()]
+        lines = kill_mid_work(
+            lambda ack_fd, n=round_no, start=next_id: _writer(base, ack_fd, n, start),  # type: ignore[misc]
+            rng.uniform(0.0, 0.02),
+        )
+        acked = [int(line) for line in lines]
         last = acked[-1] if acked else next_id - 1
         s = fresh(base)
         for n in range(max(0, last - 1), last + 2):  # the last acknowledged ids, and the one in flight

@@ -5,14 +5,12 @@ from __future__ import annotations
 import multiprocessing
 import os
 import random
-import signal
-import time
 from pathlib import Path
 
 import pytest
 
 from aixgo.session import EntryType, FileBackend, Manager
-from tests.session.file_workers import append_from_threads, turns_then_stale_writes
+from tests.session.file_workers import append_from_threads, kill_mid_work, turns_then_stale_writes
 from tests.support.records import parse_line
 
 pytestmark = pytest.mark.slow
@@ -76,21 +74,11 @@ def test_sigkill_mid_append_never_loses_acknowledged_entries(tmp_path: Path) -> 
             with Manager(FileBackend(tmp_path)) as mgr:
                 mgr.create("assistant", session_id)
             acknowledged = []
-        read_fd, write_fd = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - child
-            os.close(read_fd)
-            try:
-                _writer(tmp_path, session_id, write_fd, round_no)
-            finally:
-                os._exit(1)
-        os.close(write_fd)
-        with os.fdopen(read_fd, "rb") as pipe:
-            assert pipe.readline() == b"ready\n"
-            time.sleep(rng.uniform(0.0, 0.03))
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            acknowledged += [line.decode() for line in pipe.read().split(b"\n") if line]
+        lines = kill_mid_work(
+            lambda ack_fd, sid=session_id, n=round_no: _writer(tmp_path, sid, ack_fd, n),  # type: ignore[misc]
+            rng.uniform(0.0, 0.03),
+        )
+        acknowledged += [line.decode() for line in lines]
         data = (tmp_path / "assistant" / f"{session_id}.jsonl").read_bytes()
         torn_seen += not data.endswith(b"\n")
         with Manager(FileBackend(tmp_path)) as mgr:  # must open, whatever the kill left
