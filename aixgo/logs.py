@@ -11,14 +11,35 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable, MutableMapping
 from typing import Any, TextIO
 
 import structlog
 
 logging.getLogger("aixgo").addHandler(logging.NullHandler())
 
+_span_ids: Callable[[], tuple[str, str] | None] | None = None
+
+
+def add_trace_ids(logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: ``trace_id`` and ``span_id`` of the current span, once tracing is on
+    (:func:`set_span_ids`); nothing is looked up otherwise."""
+    if _span_ids is not None and "trace_id" not in event:
+        ids = _span_ids()
+        if ids is not None:
+            event["trace_id"], event["span_id"] = ids
+    return event
+
+
+def set_span_ids(source: Callable[[], tuple[str, str] | None] | None) -> None:
+    """Let every log line carry the ids ``source()`` returns (the current span's, as hex), or stop."""
+    global _span_ids  # noqa: PLW0603 - one process-wide switch, read on every log line
+    _span_ids = source
+
+
 _SHARED_PROCESSORS: list[Any] = [
     structlog.contextvars.merge_contextvars,
+    add_trace_ids,
     structlog.stdlib.add_log_level,
     structlog.stdlib.add_logger_name,
     structlog.processors.TimeStamper(fmt="iso", utc=True),

@@ -22,6 +22,15 @@ _AUTH_SCHEME_VALUE = re.compile(r"(?i)\b(bearer)(\s+)(?![\"']?\$\{)[^\s'\",}]+")
 """ A credential after an HTTP auth scheme (``Authorization: Bearer abc`` → ``Bearer ***``)."""
 
 
+_KEY_LIKE = re.compile(r"\b(sk-[A-Za-z0-9_-]{6,}|(?:api[_-]?key|password|token|secret)\s*[=:]\s*[^\s,;)]+)", re.I)
+
+
+def mask_text(text: str) -> str:
+    """Free text (a server's error message, a captured prompt) with URL credentials and anything that
+    looks like an API key, token or password masked: servers and users echo keys."""
+    return _KEY_LIKE.sub("***", mask_secrets(text))
+
+
 SECRET_KEYS = ("password", "api_key", "api_keys")
 _KEY_VALUE = re.compile(r"^(\s*(?:-\s*)?)([A-Za-z_][\w-]*)(\s*:\s*)(?![\"']?\$\{)(\S.*)$")
 
@@ -68,4 +77,4 @@ def looks_secret(key: str) -> bool:
     return bool(difflib.get_close_matches(lowered, SECRET_KEYS, n=1, cutoff=0.75))
 
 
-__all__ = ["SECRET_KEYS", "looks_secret", "mask_address", "mask_secrets", "names_address"]
+__all__ = ["SECRET_KEYS", "looks_secret", "mask_address", "mask_secrets", "mask_text", "names_address"]

@@ -37,8 +37,8 @@ import asyncio
 import os
 import threading
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Generator
-from contextlib import suppress
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Generator, Iterable
+from contextlib import nullcontext, suppress
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
@@ -48,11 +48,13 @@ import structlog
 
 from aixgo.agents import Agent, AgentTurn, ReActAgent, TurnResult, agent_from_config
 from aixgo.agents.events import EventSink, TurnEndEvent, TurnEvent
+from aixgo.agents.observe import TurnObserver, TurnStep, observed
 from aixgo.agents.tools.toolbox import Toolbox
 from aixgo.config import Config, build_session_manager, load_config
 from aixgo.config.model import SessionMode
 from aixgo.errors import AgentNotFoundError, AixgoError, LeaseLostError, SessionBusyError, StoreClosedError
 from aixgo.logs import get_logger
+from aixgo.observability import Telemetry, resolve_settings, start_telemetry
 from aixgo.session import Manager, Session, use_session
 from aixgo.session.core.codec import utcnow
 from aixgo.session.manager import DEFAULT_LEASE_TTL, HeldLease
@@ -147,6 +149,7 @@ class Runtime:
         lease_ttl: float = DEFAULT_LEASE_TTL,
         lease_wait: float | None = None,
         config: Config | None = None,
+        observers: Iterable[TurnObserver] = (),
     ) -> None:
         self._manager = manager
         self._toolbox: Toolbox | None = None
@@ -159,25 +162,38 @@ class Runtime:
         self.lease_ttl = lease_ttl
         self.lease_wait = lease_wait
         self.config = config
+        self.observers = tuple(observers)
+        """:class:`~aixgo.agents.TurnObserver` hooks whose ``turn`` step covers each whole turn (finding
+        the session, its lease, the agent's turn, the auto-checkpoint)."""
+        self.telemetry: Telemetry | None = None
+        """Tracing and metrics, when the config (or ``OTEL_*``) turned them on (:meth:`from_config`)."""
         self._loop_thread: _LoopThread | None = None
 
     # -- construction ----------------------------------------------------------------------------
 
     @classmethod
-    def from_config(cls, path: str | os.PathLike[str] | Config) -> Runtime:
-        """A runtime with the store and agents a config file declares.
+    def from_config(cls, path: str | os.PathLike[str] | Config, *, trace_tree: bool = False) -> Runtime:
+        """A runtime with the store and agents a config file declares, traced when its
+        ``observability:`` block or the ``OTEL_*`` variables say so (docs/observability.md);
+        ``trace_tree``: trace, and print each turn's span tree on stderr (``aixgo run --trace``).
 
         The MCP servers the agents use are started (or reached) here, before any turn.
 
         Raises :class:`~aixgo.errors.ConfigError` for an invalid file, :class:`~aixgo.errors.ToolServerError`
-        for an MCP server that cannot start (with its stderr's last lines), and the agent layer's errors
-        (unknown tool, missing API key) for agents that cannot be built."""
+        for an MCP server that cannot start (with its stderr's last lines),
+        :class:`~aixgo.errors.MissingDependencyError` for tracing without the OpenTelemetry SDK, and the
+        agent layer's errors (unknown tool, missing API key) for agents that cannot be built."""
         config = path if isinstance(path, Config) else load_config(Path(path))
+        settings = resolve_settings(config.observability)
+        telemetry = start_telemetry(settings.with_tree() if trace_tree else settings)
+        observers = (telemetry.observer,) if telemetry is not None else ()
         runtime = cls(
             auto_checkpoint=config.session.checkpoint.auto_save,
             checkpoint_interval=config.session.checkpoint.interval,
             config=config,
+            observers=observers,
         )
+        runtime.telemetry = telemetry
         runtime._toolbox = Toolbox.from_config(config)
         try:
             for agent_config in config.agents:
@@ -185,9 +201,13 @@ class Runtime:
                 if mode == "enabled" and not config.session.enabled:
                     mode = "disabled"  # session.enabled: false: agents run without memory
                 tools = runtime._toolbox.registry(agent_config.name)
-                runtime.register_agent(agent_from_config(agent_config, tools=tools), session_mode=mode)
+                agent = agent_from_config(agent_config, tools=tools, observers=observers)
+                runtime.register_agent(agent, session_mode=mode)
             if config.session.enabled and any(m == "enabled" for m in runtime._modes.values()):
-                runtime.set_session_manager(build_session_manager(config))
+                manager = build_session_manager(config)
+                if telemetry is not None:
+                    manager.observers = (*manager.observers, telemetry.observer.store)
+                runtime.set_session_manager(manager)
         except BaseException:
             runtime._toolbox.close()
             raise
@@ -230,7 +250,8 @@ class Runtime:
             return self.session_manager
         with self._lock:
             if self._in_memory is None:
-                self._in_memory = Manager(MemoryBackend())
+                store_observer = self.telemetry.observer.store if self.telemetry is not None else None
+                self._in_memory = Manager(MemoryBackend(), observers=(store_observer,) if store_observer else ())
             return self._in_memory
 
     def agent(self, name: str) -> Agent:
@@ -334,32 +355,36 @@ class Runtime:
         user_id: str | None,
         on_event: EventSink | None,
     ) -> Result:
-        agent = self.agent(agent_name)
-        manager = self.manager_for(agent_name)
-        _, lease, turn = await self._start(agent, manager, message, session_id, user_id)
-        session = lease.session  # the turn writes through its lease: fenced once the lease is lost
-        bound = log.bind(agent=agent_name, session_id=session.id)
-        this_turn = asyncio.current_task()
-        assert this_turn is not None
-        keeper = asyncio.create_task(self._keep_lease(lease, bound, this_turn))
-        completed = False
-        try:
-            with use_session(session):
-                result = await turn.run(on_event)
-            completed = True
-        except asyncio.CancelledError:
-            lost = _stopped_by(keeper, this_turn)
-            if lost is not None:
-                raise lost from None
-            bound.info("runtime.turn.cancelled")
-            raise
-        finally:
-            keeper.cancel()
-            await asyncio.shield(self._aend(session, lease, completed))
-            if self._modes.get(agent_name) == "disabled":
-                await manager.adelete(session.id)
-        bound.info("runtime.turn", steps=result.steps, tokens=result.usage.total_tokens)
-        return result
+        step = TurnStep("turn", agent_name, agent_name, session_id or "", 0, user=user_id) if self.observers else None
+        with observed(self.observers, step) if step is not None else nullcontext():
+            agent = self.agent(agent_name)
+            manager = self.manager_for(agent_name)
+            _, lease, turn = await self._start(agent, manager, message, session_id, user_id)
+            session = lease.session  # the turn writes through its lease: fenced once the lease is lost
+            if step is not None:
+                step.session_id = session.id
+            bound = log.bind(agent=agent_name, session_id=session.id)
+            this_turn = asyncio.current_task()
+            assert this_turn is not None
+            keeper = asyncio.create_task(self._keep_lease(lease, bound, this_turn))
+            completed = False
+            try:
+                with use_session(session):
+                    result = await turn.run(on_event)
+                completed = True
+            except asyncio.CancelledError:
+                lost = _stopped_by(keeper, this_turn)
+                if lost is not None:
+                    raise lost from None
+                bound.info("runtime.turn.cancelled")
+                raise
+            finally:
+                keeper.cancel()
+                await asyncio.shield(self._aend(session, lease, completed))
+                if self._modes.get(agent_name) == "disabled":
+                    await manager.adelete(session.id)
+            bound.info("runtime.turn", steps=result.steps, tokens=result.usage.total_tokens)
+            return result
 
     async def _start(
         self, agent: Agent, manager: Manager, message: str, session_id: str | None, user_id: str | None

@@ -21,6 +21,7 @@ SUITES = {
     "cluster": "benchmarks.bench_cluster",
     "mcp": "benchmarks.bench_mcp",
     "ids": "benchmarks.bench_ids",
+    "tracing": "benchmarks.bench_tracing",
 }
 
 

@@ -5,10 +5,11 @@ Any object with the attributes below works (the typed config objects, a dataclas
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from aixgo.agents.context.budget import ContextSettings
+from aixgo.agents.observe import TurnObserver
 from aixgo.agents.react import ReActAgent
 from aixgo.agents.tools import ToolRegistry
 from aixgo.errors import AgentError
@@ -76,11 +77,15 @@ def model_from_config(llm: LLMConfigLike | None, model_name: str | None) -> Chat
 
 
 def agent_from_config(
-    config: AgentConfigLike, *, model: ChatModel | None = None, tools: ToolRegistry | None = None
+    config: AgentConfigLike,
+    *,
+    model: ChatModel | None = None,
+    tools: ToolRegistry | None = None,
+    observers: Iterable[TurnObserver] = (),
 ) -> ReActAgent:
     """A :class:`ReActAgent` for one agent config; ``model`` replaces the configured one (tests);
     ``tools`` replaces its ``tools:`` (a :class:`~aixgo.agents.tools.toolbox.Toolbox` 's registry, with
-    its MCP servers).
+    its MCP servers); ``observers`` watch its turns (a tracer).
 
     Raises:
         AgentError: the role is not ``react``.
@@ -109,6 +114,7 @@ def agent_from_config(
         react_format=config.react_format,
         model_name=config.model,
         context=_context_settings(getattr(config, "context", None)),
+        observers=observers,
     )
 
 

@@ -15,14 +15,18 @@ when the step ends: a tracer opens a span at the start and sets its attributes a
 ...         print(step.kind, step.name, round(time.perf_counter() - started, 3), step.details)
 
 Observers run on the event loop, inside the turn: keep them quick, and let exceptions through.
+:func:`observed` wraps a step in several observers; the runtime uses it too, so the ``turn`` step of
+a runtime's observers covers the whole turn (finding the session, its lease, the auto-checkpoint),
+around the agent's own ``turn`` step.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Literal
+
+from aixgo.session.observe import observed
 
 StepKind = Literal["turn", "model", "tool", "compact"]
 """``turn``: the whole turn; ``model``: one model request; ``tool``: one tool call; ``compact``:
@@ -36,13 +40,18 @@ TurnOutcome = Literal["answered", "failed", "cancelled"]
 class TurnStep:
     """One step of a turn, as observers see it.
 
-    ``name``: the agent (``turn``), the requested model (``model``, empty when the client's default
-    is used), the tool (``tool``) or ``"summary"`` (``compact``). ``number``: the turn's model
+    ``name``: the agent (``turn``), the requested model (``model``: the agent's, else the model
+    client's default, else empty), the tool (``tool``) or ``"summary"`` (``compact``). ``number``: the turn's model
     request the step belongs to (0 before the first). ``details``: what the step came to, filled in
     while it runs — ``turn``: ``outcome``, ``steps``, ``tool_calls``, ``total_tokens``; ``model``:
     ``finish_reason``, ``tool_calls``, ``input_tokens``, ``output_tokens`` (when the server reports
-    usage); ``tool``: ``call_id``, ``is_error``; ``compact``: ``folded_turns``, ``requests``.
-    ``error``: what the step raised, if it did.
+    usage), ``response_model``; ``tool``: ``call_id``, ``source`` (``built-in``, ``python``, ``mcp``),
+    ``is_error``; ``compact``: ``folded_turns``, ``requests``, ``input_tokens``, ``output_tokens``.
+    ``user``: the session's user, when it has one. ``payload``: what the step carried, for observers
+    that record content when asked to (never logged) — ``model``: ``messages`` (the request),
+    ``settings`` (:class:`~aixgo.llm.ModelSettings`), ``response`` (:class:`~aixgo.llm.ModelResponse`);
+    ``tool``: ``arguments``, ``result`` (the text the model sees). ``error``: what the step raised,
+    or a refusal it recovered from (a ``model`` step refused for the context window).
     """
 
     kind: StepKind
@@ -52,15 +61,17 @@ class TurnStep:
     number: int
     details: dict[str, object] = field(default_factory=dict)
     error: BaseException | None = None
+    user: str | None = None
+    payload: dict[str, object] = field(default_factory=dict)
 
 
 class TurnObserver:
     """Hooks around a turn and its steps; override :meth:`observe`. The default observes nothing."""
 
-    @contextmanager
-    def observe(self, step: TurnStep) -> Iterator[None]:
-        """Wrap ``step``: before the ``yield`` it starts, after it ends (``step.details`` filled in)."""
-        yield
+    def observe(self, step: TurnStep) -> AbstractContextManager[None]:
+        """A context manager around ``step``: entered when it starts, left when it ends
+        (``step.details`` filled in); write it with ``@contextmanager`` and one ``yield``."""
+        return nullcontext()
 
 
-__all__ = ["StepKind", "TurnObserver", "TurnOutcome", "TurnStep"]
+__all__ = ["StepKind", "TurnObserver", "TurnOutcome", "TurnStep", "observed"]

@@ -79,7 +79,9 @@ class ReActSpec:
         self.context = context if context is not None else ContextSettings()
         self.context.check(name)
         default_model = getattr(model, "model", None)  # a client's default model names the tokenizer
-        self.budget = ContextBudget(self.context, model_name=model_name or default_model, max_tokens=max_tokens)
+        self.model_name: str | None = model_name or (default_model if isinstance(default_model, str) else None)
+        """The model requests ask for: ``model_name``, else the client's default (None: unknown)."""
+        self.budget = ContextBudget(self.context, model_name=self.model_name, max_tokens=max_tokens)
         self.observers = tuple(observers)
 
     @property

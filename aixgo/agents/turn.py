@@ -30,8 +30,8 @@ import asyncio
 import json
 import secrets
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
+from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -40,7 +40,7 @@ import structlog
 from aixgo.agents.context.budget import summary_entry_data, window_metadata
 from aixgo.agents.context.turns import Conversation, Turn
 from aixgo.agents.events import EventSink, StepEvent, TextDeltaEvent, ToolCallEvent, ToolResultEvent
-from aixgo.agents.observe import StepKind, TurnOutcome, TurnStep
+from aixgo.agents.observe import StepKind, TurnOutcome, TurnStep, observed
 from aixgo.agents.result import TurnResult
 from aixgo.agents.spec import ReActSpec
 from aixgo.agents.text_format import (
@@ -50,7 +50,7 @@ from aixgo.agents.text_format import (
     action_arguments,
     parse_react_text,
 )
-from aixgo.agents.tools import ToolResult
+from aixgo.agents.tools import BaseTool, ToolResult
 from aixgo.errors import AgentError, ContextWindowExceededError, MaxStepsExceededError
 from aixgo.llm.protocol import (
     ModelResponse,
@@ -130,10 +130,10 @@ class ReActTurn:
         """
         self.on_event = on_event
         started = time.perf_counter()
-        await self.spec.tools.aprepare()  # connects the MCP servers not connected yet (no I/O once they are)
-        self.schemas = self.spec.tools.schemas() if self.spec.react_format == "native" else []
-        self.log.info("agent.turn.start", history_turns=len(self.conversation.turns), tools=len(self.spec.tools))
-        with self._observed("turn", self.spec.name) as observed:
+        with self._observed("turn", self.spec.name) as step:
+            await self.spec.tools.aprepare()  # connects the MCP servers not connected yet (no I/O once they are)
+            self.schemas = self.spec.tools.schemas() if self.spec.react_format == "native" else []
+            self.log.info("agent.turn.start", history_turns=len(self.conversation.turns), tools=len(self.spec.tools))
             try:
                 with use_session(self.session):
                     while self.outcome is None:
@@ -146,8 +146,8 @@ class ReActTurn:
                 raise
             finally:
                 totals = self._totals()
-                observed.details.update(totals)
-        self.log.info("agent.turn.end", **totals, duration_ms=round((time.perf_counter() - started) * 1000, 1))
+                step.details.update(totals, **self._token_details())
+            self.log.info("agent.turn.end", **totals, duration_ms=round((time.perf_counter() - started) * 1000, 1))
         return self.result()
 
     async def step(self) -> None:
@@ -218,9 +218,13 @@ class ReActTurn:
             return
         boundary = kept[0].first_seq if kept else self.user_seq
         started = time.perf_counter()
-        with self._observed("compact", "summary") as observed:
+        used_before = self.compaction.usage
+        with self._observed("compact", "summary") as step:
             summary, requests = await self._summarize(folded, boundary - 1, window)
-            observed.details.update(folded_turns=len(folded), requests=requests)
+            used = self.compaction.usage
+            step.details.update(folded_turns=len(folded), requests=requests,
+                                input_tokens=used.prompt_tokens - used_before.prompt_tokens,
+                                output_tokens=used.completion_tokens - used_before.completion_tokens)
         self.log.info(
             "agent.context.compacted",
             folded_turns=len(folded),
@@ -272,7 +276,8 @@ class ReActTurn:
     async def ask(self, request: list[Message], counted: int, settings: ModelSettings) -> ModelResponse | None:
         """Ask the model: complete, or stream when someone listens. A "context length exceeded" refusal
         teaches the window and returns None (once in a row; a second one is raised)."""
-        with self._observed("model", settings.model or "") as observed:
+        with self._observed("model", settings.model or self.spec.model_name or "") as step:
+            step.payload.update(messages=request, settings=settings)
             try:
                 if self.on_event is None:
                     response = await self.spec.model.complete(request, self.schemas, settings)
@@ -282,12 +287,13 @@ class ReActTurn:
             except ContextWindowExceededError as exc:
                 if self.overflow_retried:
                     raise
-                observed.error = exc  # refused; the step runs again
+                step.error = exc  # refused; the step runs again
                 self.overflow_retried = True
                 await self.learn_window(exc, counted)
                 self.steps -= 1
                 return None
-            observed.details.update(_response_details(response))
+            step.details.update(_response_details(response))
+            step.payload["response"] = response
         self.overflow_retried = False
         return response
 
@@ -383,13 +389,15 @@ class ReActTurn:
         if self.on_event is not None:
             shown = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
             await self.on_event(ToolCallEvent(call_id, name, shown))
-        with self._observed("tool", name) as observed:
-            observed.details["call_id"] = call_id
+        with self._observed("tool", name) as step:
+            step.details.update(call_id=call_id, source=_tool_source(self.spec.tools.get(name)))
+            step.payload["arguments"] = arguments
             result = await self.spec.tools.execute(
                 name, arguments, max_chars=self.spec.max_tool_result_chars,
                 log_fields={"agent": self.spec.name, "session_id": self.session.id},
             )
-            observed.details["is_error"] = result.is_error
+            step.details["is_error"] = result.is_error
+            step.payload["result"] = result.content
         self.tool_runs += 1
         if self.on_event is not None:
             await self.on_event(ToolResultEvent(call_id, name, result.content))
@@ -460,6 +468,10 @@ class ReActTurn:
             data["summary_requests"] = self.compaction.requests
         return data
 
+    def _token_details(self) -> dict[str, object]:
+        used = self.total_usage
+        return {"input_tokens": used.prompt_tokens, "output_tokens": used.completion_tokens}
+
     def _totals(self) -> dict[str, object]:
         return {"outcome": self.outcome, "steps": self.steps, "tool_calls": self.tool_runs,
                 "total_tokens": self.total_usage.total_tokens}
@@ -478,29 +490,22 @@ class ReActTurn:
 
     def _observed(self, kind: StepKind, name: str) -> AbstractContextManager[TurnStep]:
         """``kind`` of step wrapped in the spec's observers (none: only the step record)."""
-        step = TurnStep(kind, name, self.spec.name, self.session.id, self.steps)
-        return self._observing(step) if self.spec.observers else nullcontext(step)
-
-    @contextmanager
-    def _observing(self, step: TurnStep) -> Iterator[TurnStep]:
-        raised: BaseException | None = None
-        with ExitStack() as observers:
-            for observer in self.spec.observers:
-                observers.enter_context(observer.observe(step))
-            try:
-                yield step
-            except BaseException as exc:
-                step.error = raised = exc
-                raise
-        if raised is not None:  # an observer swallowed it: hooks never change a turn's outcome
-            raise raised
+        step = TurnStep(kind, name, self.spec.name, self.session.id, self.steps, user=self.session.user_id)
+        return observed(self.spec.observers, step) if self.spec.observers else nullcontext(step)
 
 
 def _response_details(response: ModelResponse) -> dict[str, object]:
     details: dict[str, object] = {"finish_reason": response.finish_reason, "tool_calls": len(response.tool_calls)}
     if response.usage is not None:
         details.update(input_tokens=response.usage.prompt_tokens, output_tokens=response.usage.completion_tokens)
+    if response.model is not None:
+        details["response_model"] = response.model
     return details
+
+
+def _tool_source(tool: BaseTool | None) -> str:
+    """Where a tool comes from (``built-in``, ``python``, ``mcp``; ``unknown`` for a name the model made up)."""
+    return tool.source if tool is not None else "unknown"
 
 
 def _storable_arguments(raw: str) -> str:

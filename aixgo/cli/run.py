@@ -376,6 +376,8 @@ def _note_if_cut_off(result: Result, config: str) -> None:
 @click.option("-m", "--message", metavar="TEXT", help="Send one message, print the answer and exit.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (one JSON object per answer).")
 @click.option("--no-stream", is_flag=True, help="Print each answer whole when it is done, not as it arrives.")
+@click.option("--trace", is_flag=True,
+              help="Print each turn's spans as a tree on stderr (needs aixgo[otel]; see docs/observability.md).")
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -387,6 +389,7 @@ def run(
     message: str | None,
     as_json: bool,
     no_stream: bool,
+    trace: bool,
 ) -> None:
     """Chat with an agent of CONFIG; the conversation is stored and can be resumed."""
     if continue_ and session_id:
@@ -396,7 +399,7 @@ def run(
     state = ctx.obj if isinstance(ctx.obj, CliState) else CliState()
     from aixgo.runtime import Runtime  # noqa: PLC0415 - loads the model client (openai) only when chatting
 
-    with Runtime.from_config(config) as runtime:
+    with Runtime.from_config(config, trace_tree=trace) as runtime:
         agent_name = _pick_agent(runtime, agent)
         stored = runtime.session_mode(agent_name) == "enabled"
         if not stored and (continue_ or session_id):

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from aixgo.cli.app import CliState
 from aixgo.errors import MissingDependencyError
+
+if TYPE_CHECKING:
+    from aixgo.observability import Telemetry
 
 API_KEY_ENV = "AIXGO_API_KEY"
 GRACEFUL_SECONDS = 30
@@ -73,9 +78,23 @@ def serve(ctx: click.Context, config: Path, host: str, port: int, keep_alive: in
         err=True,
     )
     server = runtime.config.server
+    if runtime.telemetry is not None:
+        _flush_before_terminating(runtime.telemetry)
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,
                     timeout_graceful_shutdown=GRACEFUL_SECONDS, timeout_keep_alive=keep_alive, lifespan="off",
                     http=bounded_protocol(server.header_timeout), limit_concurrency=server.max_connections)
     finally:
         runtime.close()
+
+
+def _flush_before_terminating(telemetry: Telemetry) -> None:
+    """uvicorn ends a graceful SIGTERM shutdown by raising SIGTERM again, which kills the process
+    before exit handlers run: export the buffered spans and measurements first, then terminate."""
+
+    def flush_then_terminate(signum: int, frame: object) -> None:
+        telemetry.flush()
+        signal.signal(signum, signal.SIG_DFL)
+        signal.raise_signal(signum)
+
+    signal.signal(signal.SIGTERM, flush_then_terminate)

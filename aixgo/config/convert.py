@@ -24,6 +24,7 @@ from aixgo.config.model import (
     Config,
     ContextConfig,
     LLMConfig,
+    ObservabilityConfig,
     PostgresConfig,
     RedisConfig,
     ServerConfig,
@@ -259,6 +260,7 @@ def semantic_warnings(data: Any, marks: Marks) -> list[Problem]:
                 warnings.append(Problem(("session", key), f"{key} has no effect with enabled: false",
                                         "agents run without memory: remove enabled: false to use the store",
                                         marks.key(("session", key))))
+    warnings.extend(_observability_warnings(_mapping(data.get("observability")), marks))
     agents = data.get("agents")
     for index, raw_agent in enumerate(agents if isinstance(agents, list) else []):
         agent = _mapping(raw_agent)
@@ -266,6 +268,32 @@ def semantic_warnings(data: Any, marks: Marks) -> list[Problem]:
             warnings.append(Problem(("agents", index, "context"), "context has no effect with session_mode: disabled",
                                     "a stateless agent sends only the current turn", marks.key(("agents", index, "context"))))
     return warnings
+
+
+GO_ONLY_OBSERVABILITY = {
+    "metrics_port": "aixgo exports metrics over OTLP (metrics: true), not on a Prometheus port: point an "
+                    "OpenTelemetry Collector with a Prometheus exporter at it",
+    "health_port": "aixgo serve answers /healthz and /readyz on its own port",
+    "llm_observability": "send OTLP to your LLM-observability backend instead (endpoint and headers; "
+                         "Langfuse: its /api/public/otel endpoint)",
+    "debug": "use exporter: console (or aixgo run --trace) to see spans locally",
+    "span_timeout": "spans end when their step ends",
+}
+"""Keys of the Go aixgo's ``observability:`` block that load but do nothing here, and what to do instead."""
+
+
+def _observability_warnings(block: dict[str, Any], marks: Marks) -> Iterator[Problem]:
+    for key, hint in GO_ONLY_OBSERVABILITY.items():
+        if key in block:
+            path: JsonPath = ("observability", key)
+            yield Problem(path, f"{key} has no effect in this aixgo", hint, marks.key(path))
+    settings = [key for key in ("exporter", "endpoint", "protocol", "headers", "sampling_rate", "service_name")
+                if key in block]
+    if settings and block.get("tracing") is not True:
+        path = ("observability", settings[0])
+        yield Problem(path, f"{settings[0]} has no effect without tracing: true",
+                      "add 'tracing: true' to observability (or set OTEL_TRACES_EXPORTER / "
+                      "OTEL_EXPORTER_OTLP_ENDPOINT)", marks.key(path))
 
 
 def to_config(data: dict[str, Any], path: Path, base: Path) -> Config:
@@ -278,6 +306,23 @@ def to_config(data: dict[str, Any], path: Path, base: Path) -> Config:
         agents=[_agent(_mapping(agent), top_llm) for agent in data.get("agents") or []],
         server=_server(_mapping(data.get("server"))),
         mcp_servers=to_mcp_servers(data.get("mcp_servers") or [], lambda text: resolve_path(text, base), _seconds),
+        observability=_observability(_mapping(data.get("observability"))),
+    )
+
+
+def _observability(raw: dict[str, Any]) -> ObservabilityConfig:
+    rate = raw.get("sampling_rate")
+    return ObservabilityConfig(
+        tracing=bool(raw.get("tracing", False)),
+        service_name=raw.get("service_name") or None,
+        exporter={"stdout": "console"}.get(raw.get("exporter", "otlp"), raw.get("exporter", "otlp")),
+        endpoint=raw.get("endpoint") or None,
+        protocol=raw.get("protocol", "http/protobuf"),
+        headers={str(key): str(value) for key, value in _mapping(raw.get("headers")).items()},
+        sampling_rate=float(rate) if rate is not None else None,
+        metrics=bool(raw.get("metrics", True)),
+        capture_content=bool(raw.get("capture_content", False)),
+        store_span_ms=float(raw.get("store_span_ms", 5.0)),
     )
 
 

@@ -230,6 +230,23 @@ class ServerConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ObservabilityConfig:
+    """``observability:``: tracing and metrics (docs/observability.md); ``OTEL_*`` variables override it.
+    ``headers`` (they may carry a collector's key) are left out of ``repr()``."""
+
+    tracing: bool = False
+    service_name: str | None = None
+    exporter: str = "otlp"
+    endpoint: str | None = None
+    protocol: str = "http/protobuf"
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+    sampling_rate: float | None = None
+    metrics: bool = True
+    capture_content: bool = False
+    store_span_ms: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """A whole config file. ``path`` is the file it was loaded from (absolute)."""
 
@@ -239,6 +256,7 @@ class Config:
     agents: list[AgentConfig] = field(default_factory=list)
     server: ServerConfig = field(default_factory=ServerConfig)
     mcp_servers: list[MCPServerConfig] = field(default_factory=list)
+    observability: ObservabilityConfig = field(default_factory=ObservabilityConfig)
     warnings: tuple[str, ...] = ()
     """Settings that load but have no effect, each formatted as ``file:line:column: path: message``."""
     source: str = ""
@@ -284,6 +302,7 @@ __all__ = [
     "FsyncPolicy",
     "LLMConfig",
     "MCPServerConfig",
+    "ObservabilityConfig",
     "PostgresConfig",
     "Provider",
     "ReactFormat",

@@ -40,6 +40,7 @@ from aixgo.llm.quirks import CLEAN_TOOL_SCHEMAS, NO_STREAM_WITH_TOOLS, QUIRKS
 from aixgo.llm.refusals import request_error
 from aixgo.llm.retry import RetryPolicy, call_with_retries
 from aixgo.llm.tool_schemas import clean_tool_schemas, refuses_tool_schemas
+from aixgo.llm.watch import current as current_watcher
 from aixgo.logs import get_logger
 
 log = get_logger("aixgo.llm")
@@ -295,7 +296,12 @@ class OpenAIChatModel:
             kwargs["seed"] = settings.seed
         if settings.extra_body:
             kwargs.update(settings.extra_body)
-        options = {"timeout": settings.timeout} if settings.timeout is not None else {}
+        options: dict[str, Any] = {"timeout": settings.timeout} if settings.timeout is not None else {}
+        watcher = current_watcher()
+        if watcher is not None:
+            headers = watcher.sending(self.where, "openai")
+            if headers:
+                options["headers"] = dict(headers)
         return model, kwargs, options
 
     async def _send(self, send: Callable[[], Awaitable[Any]], model: str) -> Any:
@@ -303,7 +309,11 @@ class OpenAIChatModel:
         try:
             return await call_with_retries(send, self.retry_policy, where=self.where, log_fields={"model": model})
         except openai.APIStatusError as exc:
-            raise request_error(exc, model, self.where) from exc
+            refusal = request_error(exc, model, self.where)
+            watcher = current_watcher()
+            if watcher is not None:
+                watcher.refused(exc.status_code, type(refusal).__name__)
+            raise refusal from exc
         except openai.APIResponseValidationError as exc:
             raise LLMResponseError(
                 f"{self.where} sent a response that is not a chat completion: {exc}"
@@ -392,8 +402,11 @@ class OpenAIChatModel:
             usage_option = {}  # a server that does not know stream_options: no usage then
             chunks = await self._send(send, model)
         assembler = StreamAssembler(self.where)
+        watcher = current_watcher()
         try:
             async for chunk in chunks:
+                if watcher is not None and not assembler.chunks:
+                    watcher.first_chunk()
                 text = assembler.add(chunk)
                 if text:
                     yield TextDelta(text)

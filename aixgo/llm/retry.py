@@ -14,7 +14,6 @@ import email.utils
 import json
 import math
 import random
-import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -29,8 +28,9 @@ from tenacity import (
 )
 
 from aixgo.errors import LLMUnavailableError
+from aixgo.llm.watch import current as current_watcher
 from aixgo.logs import get_logger
-from aixgo.redaction import mask_secrets
+from aixgo.redaction import mask_text
 
 log = get_logger("aixgo.llm")
 
@@ -134,15 +134,7 @@ def server_message(exc: BaseException, limit: int = 300) -> str | None:
     else:
         text = str(body) if body else ""
     text = " ".join(text.split())
-    return _mask(text[:limit]) if text else None
-
-
-_KEY_LIKE = re.compile(r"\b(sk-[A-Za-z0-9_-]{6,}|(?:api[_-]?key|password|token|secret)\s*[=:]\s*[^\s,;)]+)", re.I)
-
-
-def _mask(text: str) -> str:
-    """``text`` with URL credentials and anything that looks like a key masked (servers echo requests)."""
-    return _KEY_LIKE.sub("***", mask_secrets(text))
+    return mask_text(text[:limit]) if text else None
 
 
 def advice_for(exc: BaseException) -> str:
@@ -209,15 +201,20 @@ async def call_with_retries(
 
     def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome is not None else None
+        wait = round(state.next_action.sleep, 3) if state.next_action else None
+        status = status_code_of(exc) if exc else None
         log.warning(
             "llm.retry",
             attempt=state.attempt_number,
             max_attempts=policy.max_attempts,
-            wait_s=round(state.next_action.sleep, 3) if state.next_action else None,
-            status_code=status_code_of(exc) if exc else None,
+            wait_s=wait,
+            status_code=status,
             error=describe_failure(exc) if exc else None,
             **fields,
         )
+        watcher = current_watcher()
+        if watcher is not None:
+            watcher.retrying(state.attempt_number, wait, status, type(exc).__name__ if exc else "unknown")
 
     attempts = 0
 

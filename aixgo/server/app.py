@@ -79,7 +79,10 @@ def create_app(
     app = Starlette(routes=routes, exception_handlers=handlers)
     app.state.runtime = runtime
     keys = tuple(key for key in api_keys if key)
-    return _Guard(app, keys, max_request_bytes)
+    guarded: ASGIApp = _Guard(app, keys, max_request_bytes)
+    if runtime.telemetry is not None:  # continue the caller's trace (traceparent) in a server span
+        guarded = runtime.telemetry.asgi(guarded)
+    return guarded
 
 
 async def _aixgo_error(request: Request, exc: Exception) -> Response:

@@ -13,24 +13,26 @@ thread is ever parked on a lock or a lease while other work needs one.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar, TypeVarTuple
 
 from aixgo.errors import StoreClosedError
 from aixgo.session.backend import AsyncBackend, Backend
+from aixgo.session.observe import StoreObserver, StoreOperation, StoreStep, observed, run_observed, store_kind
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 
 
 class StoreIO:
-    """A store, open until :meth:`close`, and the pool of ``threads`` threads its I/O runs on
-    (started on first use)."""
+    """A store, open until :meth:`close`, the pool of ``threads`` threads its I/O runs on (started
+    on first use; work runs there in the caller's context), and the observers of its operations."""
 
-    def __init__(self, backend: Backend, threads: int) -> None:
+    def __init__(self, backend: Backend, threads: int, observers: Iterable[StoreObserver] = ()) -> None:
         if threads < 1:
             raise ValueError(f"io_threads must be >= 1, got {threads!r}")
         self._backend: Backend | None = backend
@@ -38,6 +40,21 @@ class StoreIO:
         self._threads = threads
         self._lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
+        self.observers: tuple[StoreObserver, ...] = tuple(observers)
+        """Hooks around the store's operations (:mod:`aixgo.session.observe`)."""
+        self.kind = store_kind(backend)
+        """``file``, ``redis``, ``memory``…: what observers call this store."""
+
+    def observed(self, operation: StoreOperation, session_id: str, fn: Callable[[], T]) -> T:
+        """``fn()`` (blocking store work) as one observed ``operation`` of ``session_id``."""
+        return run_observed(self.observers, operation, self.kind, session_id, fn)
+
+    async def aobserved(self, operation: StoreOperation, session_id: str, work: Awaitable[T]) -> T:
+        """``await work`` (on the event loop: a lease wait, a native async call) as one observed ``operation``."""
+        if not self.observers:
+            return await work
+        with observed(self.observers, StoreStep(operation, self.kind, session_id)):
+            return await work
 
     @property
     def backend(self) -> Backend:
@@ -70,7 +87,9 @@ class StoreIO:
         return await asyncio.shield(self._submit(fn, *args))
 
     def _submit(self, fn: Callable[[*Ts], T], *args: *Ts) -> asyncio.Future[T]:
-        return asyncio.get_running_loop().run_in_executor(self._pool(), functools.partial(fn, *args))
+        # in the caller's context, as asyncio.to_thread does: a tracer's span, structlog's bound values
+        call = functools.partial(contextvars.copy_context().run, fn, *args)
+        return asyncio.get_running_loop().run_in_executor(self._pool(), call)
 
     def _pool(self) -> ThreadPoolExecutor:
         with self._lock:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, TypeVar, TypeVarTuple
@@ -24,6 +24,7 @@ from aixgo.session.core.records import Header, RecordError, check_json
 from aixgo.session.core.transfer import ImportPlan, plan_import
 from aixgo.session.ids import new_session_id, validate_id
 from aixgo.session.io import StoreIO
+from aixgo.session.observe import StoreObserver
 from aixgo.session.session import DEFAULT_LEASE_TTL, HeldLease, Session
 from aixgo.session.types import Checkpoint, Entry, SessionInfo
 
@@ -39,11 +40,24 @@ class Manager:
     """Creates, finds, lists and deletes sessions on one store.
 
     Use it as a context manager (``with`` / ``async with``), or call :meth:`close` when done.
-    ``io_threads`` bounds the threads the ``a``-methods use for store I/O.
+    ``io_threads`` bounds the threads the ``a``-methods use for store I/O (they run there in the
+    caller's context: its context variables, a tracer's current span). ``observers``:
+    :class:`~aixgo.session.observe.StoreObserver` hooks around the store's operations.
     """
 
-    def __init__(self, backend: Backend, *, io_threads: int = DEFAULT_IO_THREADS) -> None:
-        self._io = StoreIO(backend, io_threads)
+    def __init__(
+        self, backend: Backend, *, io_threads: int = DEFAULT_IO_THREADS, observers: Iterable[StoreObserver] = ()
+    ) -> None:
+        self._io = StoreIO(backend, io_threads, observers)
+
+    @property
+    def observers(self) -> tuple[StoreObserver, ...]:
+        """The hooks around this store's operations (:mod:`aixgo.session.observe`); assign to change them."""
+        return self._io.observers
+
+    @observers.setter
+    def observers(self, observers: Iterable[StoreObserver]) -> None:
+        self._io.observers = tuple(observers)
 
     @property
     def backend(self) -> Backend:

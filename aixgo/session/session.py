@@ -15,12 +15,13 @@ from aixgo.logs import get_logger
 from aixgo.session.backend import AsyncLease, Backend, Lease
 from aixgo.session.core.codec import utcnow
 from aixgo.session.core.records import RecordError, check_entry_data
-from aixgo.session.core.slicing import history_range
+from aixgo.session.core.slicing import HistoryRange, history_range
 from aixgo.session.core.state import Snapshot
 from aixgo.session.history import to_chat_messages
 from aixgo.session.ids import new_checkpoint_id, new_entry_id
 from aixgo.session.io import StoreIO
 from aixgo.session.leases import await_lease, wait_for_lease
+from aixgo.session.observe import StoreStep, observed
 from aixgo.session.types import Checkpoint, Entry, EntryType, SessionInfo
 
 log = get_logger("aixgo.session")
@@ -185,10 +186,11 @@ class Session:
         Passing the same ``entry_id`` twice stores the entry once (safe to retry). Data that is not
         a valid record raises :class:`~aixgo.errors.InvalidEntryError` and stores nothing."""
         kind = self._prepare(entry_type, data)
+        backend = self._backend
         try:
-            entry = self._backend.append(
+            entry = self._io.observed("append", self.id, lambda: backend.append(
                 self.id, entry_id or new_entry_id(), kind, data, utcnow(), fence=self._fence
-            )
+            ))
         except RecordError as exc:
             raise InvalidEntryError(f"cannot append to session {self.id!r}: {exc}", session_id=self.id) from None
         return entry
@@ -203,7 +205,7 @@ class Session:
             return await self._io.write(functools.partial(self.append_entry, entry_id=entry_id), entry_type, data)
         write = native.aappend(self.id, entry_id or new_entry_id(), kind, data, utcnow(), fence=self._fence)
         try:
-            return await self._io.shielded(write)
+            return await self._io.aobserved("append", self.id, self._io.shielded(write))
         except RecordError as exc:
             raise InvalidEntryError(f"cannot append to session {self.id!r}: {exc}", session_id=self.id) from None
 
@@ -230,10 +232,11 @@ class Session:
         ``metadata`` that may not be stored (not JSON, NaN, nested deeper than
         :data:`~aixgo.session.core.records.MAX_JSON_DEPTH` levels, larger than 16 MiB) raises
         :class:`~aixgo.errors.InvalidEntryError` and stores nothing."""
+        backend = self._backend
         try:
-            cp = self._backend.create_checkpoint(
+            cp = self._io.observed("checkpoint", self.id, lambda: backend.create_checkpoint(
                 self.id, new_checkpoint_id(), dict(metadata or {}), utcnow(), fence=self._fence
-            )
+            ))
         except RecordError as exc:
             raise InvalidEntryError(f"cannot checkpoint session {self.id!r}: {exc}", session_id=self.id) from None
         log.info("session.checkpoint", session_id=self.id, agent=self.agent, checkpoint=cp.id, seq=cp.seq)
@@ -246,7 +249,7 @@ class Session:
             return await self._io.write(self.checkpoint, metadata)
         write = native.acreate_checkpoint(self.id, new_checkpoint_id(), dict(metadata or {}), utcnow(), fence=self._fence)
         try:
-            cp = await self._io.shielded(write)
+            cp = await self._io.aobserved("checkpoint", self.id, self._io.shielded(write))
         except RecordError as exc:
             raise InvalidEntryError(f"cannot checkpoint session {self.id!r}: {exc}", session_id=self.id) from None
         log.info("session.checkpoint", session_id=self.id, agent=self.agent, checkpoint=cp.id, seq=cp.seq)
@@ -256,7 +259,9 @@ class Session:
         """Durably move the history back to a checkpoint (verified against its checksum).
 
         Entries after the checkpoint leave the history but stay stored (see :meth:`all_entries`)."""
-        cp = self._backend.restore(self.id, checkpoint_id, utcnow(), fence=self._fence)
+        backend = self._backend
+        cp = self._io.observed("restore", self.id,
+                               lambda: backend.restore(self.id, checkpoint_id, utcnow(), fence=self._fence))
         log.info("session.restore", session_id=self.id, agent=self.agent, checkpoint=cp.id, seq=cp.seq)
         return cp
 
@@ -265,7 +270,8 @@ class Session:
         native = self._io.native
         if native is None:
             return await self._io.write(self.restore, checkpoint_id)
-        cp = await self._io.shielded(native.arestore(self.id, checkpoint_id, utcnow(), fence=self._fence))
+        restoring = self._io.shielded(native.arestore(self.id, checkpoint_id, utcnow(), fence=self._fence))
+        cp = await self._io.aobserved("restore", self.id, restoring)
         log.info("session.restore", session_id=self.id, agent=self.agent, checkpoint=cp.id, seq=cp.seq)
         return cp
 
@@ -279,7 +285,16 @@ class Session:
         Without cursors, the last ``limit`` entries (all if None). ``before=seq`` pages backwards
         (the last ``limit`` entries older than ``seq``); ``after=seq`` pages forwards (the first
         ``limit`` entries newer than ``seq``)."""
-        return self._backend.history(self.id, history_range(limit, before, after))
+        return self._history(history_range(limit, before, after))
+
+    def _history(self, rng: HistoryRange) -> list[Entry]:
+        backend, observers = self._backend, self._io.observers
+        if not observers:
+            return backend.history(self.id, rng)
+        with observed(observers, StoreStep("read", self._io.kind, self.id)) as step:
+            entries = backend.history(self.id, rng)
+            step.details["entries"] = len(entries)
+        return entries
 
     async def aget_entries(
         self, limit: int | None = None, before: int | None = None, after: int | None = None
@@ -288,8 +303,8 @@ class Session:
         rng = history_range(limit, before, after)
         native = self._io.native
         if native is not None:
-            return await native.ahistory(self.id, rng)
-        return await self._io.read(self._backend.history, self.id, rng)
+            return await self._io.aobserved("read", self.id, native.ahistory(self.id, rng))
+        return await self._io.read(self._history, rng)
 
     def get_messages(self, limit: int | None = None) -> list[dict[str, Any]]:
         """The history as OpenAI chat messages, always provider-valid (see :mod:`aixgo.session.history`).
@@ -346,20 +361,23 @@ class Session:
         wait happens on the calling thread. Write the turn through the lease's
         :attr:`HeldLease.session`, so no write lands once the lease is lost."""
         backend = self._backend
-        lease = wait_for_lease(functools.partial(backend.try_lease, self.id, ttl), self.id, wait)
+        lease = self._io.observed("lease", self.id, lambda: wait_for_lease(
+            functools.partial(backend.try_lease, self.id, ttl), self.id, wait))
         return HeldLease(lease, self._io, self)
 
     async def alease(self, ttl: float = DEFAULT_LEASE_TTL, wait: float | None = None) -> HeldLease:
         """Awaitable :meth:`lease`: waits on the event loop, holding no thread while the lease is busy.
 
         Use as ``async with await sess.alease(): ...``."""
-        native = self._io.native
+        io = self._io
+        native = io.native
         if native is not None:
-            held: Lease = await await_lease(lambda: native.atry_lease(self.id, ttl), self.id, wait)
-            return HeldLease(held, self._io, self)
-        backend = self._backend
-        lease = await await_lease(lambda: self._io.read(backend.try_lease, self.id, ttl), self.id, wait)
-        return HeldLease(lease, self._io, self)
+            waiting = await_lease(lambda: native.atry_lease(self.id, ttl), self.id, wait)
+        else:
+            backend = self._backend
+            waiting = await_lease(lambda: io.read(backend.try_lease, self.id, ttl), self.id, wait)
+        held: Lease = await io.aobserved("lease", self.id, waiting)
+        return HeldLease(held, io, self)
 
     def __repr__(self) -> str:
         fenced = ", fenced" if self._fence is not None else ""

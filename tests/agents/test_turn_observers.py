@@ -57,11 +57,12 @@ def test_each_step_starts_and_ends_in_order_with_what_it_came_to(session: Sessio
         ("end", "model", "m-1", {"finish_reason": "tool_calls", "tool_calls": 1, "input_tokens": 10,
                                  "output_tokens": 5}, None),
         ("start", "tool", "calculator", 1),
-        ("end", "tool", "calculator", {"call_id": "c1", "is_error": False}, None),
+        ("end", "tool", "calculator", {"call_id": "c1", "source": "built-in", "is_error": False}, None),
         ("start", "model", "m-1", 2),
         ("end", "model", "m-1", {"finish_reason": "stop", "tool_calls": 0, "input_tokens": 20, "output_tokens": 1},
          None),
-        ("end", "turn", "bot", {"outcome": "answered", "steps": 2, "tool_calls": 1, "total_tokens": 36}, None),
+        ("end", "turn", "bot", {"outcome": "answered", "steps": 2, "tool_calls": 1, "total_tokens": 36,
+                                "input_tokens": 30, "output_tokens": 6}, None),
     ]
 
 
@@ -72,8 +73,8 @@ def test_a_failed_model_request_fails_its_step_and_the_turn(session: Session) ->
         asyncio.run(agent.run_turn(session, "hi"))
     assert recorder.seen[-2:] == [
         ("end", "model", "", {}, "LLMUnavailableError"),
-        ("end", "turn", "bot", {"outcome": "failed", "steps": 1, "tool_calls": 0, "total_tokens": 0},
-         "LLMUnavailableError"),
+        ("end", "turn", "bot", {"outcome": "failed", "steps": 1, "tool_calls": 0, "total_tokens": 0,
+                                "input_tokens": 0, "output_tokens": 0}, "LLMUnavailableError"),
     ]
     assert [e.type for e in session.get_entries()][-2:] == [EntryType.ERROR, EntryType.USAGE]
 
@@ -112,8 +113,8 @@ def test_a_cancelled_stream_ends_the_turn_as_cancelled(tmp_path: Path) -> None:
         asyncio.run(leave_early())
     assert recorder.seen[-2:] == [
         ("end", "model", "", {}, "CancelledError"),
-        ("end", "turn", "bot", {"outcome": "cancelled", "steps": 1, "tool_calls": 0, "total_tokens": 0},
-         "CancelledError"),
+        ("end", "turn", "bot", {"outcome": "cancelled", "steps": 1, "tool_calls": 0, "total_tokens": 0,
+                                "input_tokens": 0, "output_tokens": 0}, "CancelledError"),
     ]
 
 

@@ -77,7 +77,7 @@ CASES: dict[str, Case] = {
         1,
         "colour",
         "unknown key 'colour'",
-        "allowed keys here: agents, llm, mcp_servers, server, session (and x-... keys for YAML anchors)",
+        "allowed keys here: agents, llm, mcp_servers, observability, server, session (and x-... keys for YAML anchors)",
     ),
     "unknown key, nothing close": Case(
         "session:\n  colour: blue\n" + AGENT,

@@ -1,0 +1,99 @@
+"""Hooks around a store's operations, as seen by a :class:`~aixgo.session.Manager`: :class:`StoreObserver`.
+
+``Manager(backend, observers=[...])`` wraps the operations that may take time — waiting for a turn
+lease, reading history, appending, checkpointing, restoring — in each observer's
+:meth:`StoreObserver.observe`, a context manager around the operation (the same shape as
+:class:`aixgo.agents.TurnObserver`). The wrapping lives here and in the manager, once, never in a
+store: every store is observed alike. Observers run on the thread that does the work (an ``a``-method
+runs it on the manager's I/O pool, in the caller's context) and must be quick.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, TypeVar
+
+T = TypeVar("T")
+
+StoreOperation = Literal["lease", "read", "append", "checkpoint", "restore"]
+"""``lease``: taking a session's turn lease, waiting included; ``read``: a read of history;
+``append``: one entry written; ``checkpoint`` / ``restore``."""
+
+
+@dataclass(slots=True)
+class StoreStep:
+    """One store operation as observers see it. ``store``: the kind of store (``file``, ``redis``,
+    ``memory``, ``postgres``). ``details``: what it came to (``read``: ``entries``; ``lease``:
+    ``waited``, whether the lease was busy at first). ``error``: what it raised, if it did."""
+
+    operation: StoreOperation
+    store: str
+    session_id: str
+    details: dict[str, object] = field(default_factory=dict)
+    error: BaseException | None = None
+
+
+class StoreObserver:
+    """Hooks around store operations; override :meth:`observe`. The default observes nothing."""
+
+    def observe(self, step: StoreStep) -> AbstractContextManager[None]:
+        """A context manager around ``step``: entered when it starts, left when it ends."""
+        return nullcontext()
+
+
+def store_kind(backend: object) -> str:
+    """``file``, ``redis``, ``memory``, ``postgres``…: a store's kind, from its class name."""
+    return type(backend).__name__.removesuffix("Backend").lower() or "store"
+
+
+class _Step(Protocol):
+    error: BaseException | None
+
+
+StepT = TypeVar("StepT", bound=_Step)
+StepT_contra = TypeVar("StepT_contra", contravariant=True)
+
+
+class _Observer(Protocol[StepT_contra]):
+    def observe(self, step: StepT_contra, /) -> AbstractContextManager[None]: ...
+
+
+@contextmanager
+def observed(observers: Sequence[_Observer[StepT]], step: StepT) -> Iterator[StepT]:
+    """Run the ``with`` body as ``step`` (a store operation here, a turn's step in
+    :mod:`aixgo.agents.observe`), wrapped in each of ``observers``, the first outermost.
+
+    An exception of the body is recorded as ``step.error`` and raised again even when an observer
+    swallowed it: hooks never change an outcome."""
+    raised: BaseException | None = None
+    with observers[0].observe(step) if len(observers) == 1 else _each(observers, step):
+        try:
+            yield step
+        except BaseException as exc:
+            step.error = raised = exc
+            raise
+    if raised is not None:  # an observer swallowed it
+        raise raised
+
+
+@contextmanager
+def _each(observers: Sequence[_Observer[StepT]], step: StepT) -> Iterator[None]:
+    with ExitStack() as stack:
+        for observer in observers:
+            stack.enter_context(observer.observe(step))
+        yield
+
+
+def run_observed(
+    observers: Sequence[StoreObserver], operation: StoreOperation, store: str, session_id: str, fn: Callable[[], T]
+) -> T:
+    """``fn()`` observed as one ``operation`` (called directly when nobody observes)."""
+    if not observers:
+        return fn()
+    with observed(observers, StoreStep(operation, store, session_id)):
+        return fn()
+
+
+__all__ = ["StoreObserver", "StoreOperation", "StoreStep", "observed", "run_observed", "store_kind"]
