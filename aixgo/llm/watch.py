@@ -1,8 +1,8 @@
-"""Who hears what happens inside one model request: :class:`RequestWatcher`.
+"""Who hears what happens inside one outgoing request: :class:`RequestWatcher`.
 
-A model client tells the watcher of the current context (:func:`current`) what only it sees while a
-request runs: where it is sent, the headers to add to it, each retry, a refusal, the first streamed
-chunk. Nothing watches by default; a tracer watches the requests of a step (:func:`watching`) to
+A model client (and an MCP tool, for its calls) tells the watcher of the current context
+(:func:`current`) what only it sees while a request runs: where it is sent, the headers to add to it
+(an MCP call carries them in its ``_meta``), each retry, a refusal, the first streamed chunk. Nothing watches by default; a tracer watches the requests of a step (:func:`watching`) to
 turn them into span attributes and events and to carry its trace context on to the server. The
 model client knows nothing of what the watcher does with it.
 """

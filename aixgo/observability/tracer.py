@@ -326,7 +326,7 @@ class TracingObserver(TurnObserver):
         span = self.tracer.start_span(f"execute_tool {step.name}", kind=SpanKind.INTERNAL, attributes=attributes)
         started = time.perf_counter()
         try:
-            with _current(span):
+            with _current(span, _ToolWatch(span)):
                 yield
         finally:
             self._end_tool(span, step, time.perf_counter() - started)
@@ -430,6 +430,20 @@ class _ChatWatch(RequestWatcher):
     def first_chunk(self) -> None:
         if self.first_chunk_at is None:
             self.first_chunk_at = time.perf_counter()
+
+
+class _ToolWatch(RequestWatcher):
+    """What an MCP tool call tells its ``execute_tool`` span; the call carries the span's context on."""
+
+    def __init__(self, span: trace.Span) -> None:
+        self.span = span
+
+    def sending(self, base_url: str, provider: str) -> Mapping[str, str]:
+        if base_url:
+            self.span.set_attributes(_server(base_url))
+        headers: dict[str, str] = {}
+        propagate.inject(headers, context=trace.set_span_in_context(self.span))
+        return headers
 
 
 class StoreSpans(StoreObserver):

@@ -218,6 +218,20 @@ def bearer_only(app: Any, token: str) -> Any:
     return guarded
 
 
+def record_traces(app: Any, path: str) -> Any:
+    """``app`` appending the ``traceparent`` header of every HTTP request that has one to ``path``."""
+
+    async def recording(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            value = dict(scope["headers"]).get(b"traceparent")
+            if value:
+                with open(path, "a") as traces:
+                    traces.write(value.decode() + "\n")
+        await app(scope, receive, send)
+
+    return recording
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--http", type=int, default=None)
@@ -225,6 +239,7 @@ def main() -> None:
     parser.add_argument("--runs", default=None)
     parser.add_argument("--fail-start", default=None)
     parser.add_argument("--token", default=None, help="HTTP: refuse requests without 'Authorization: Bearer TOKEN'")
+    parser.add_argument("--traces", default=None, help="HTTP: append each request's traceparent header to this file")
     args = parser.parse_args()
     if args.fail_start:
         sys.stderr.write(f"{args.fail_start}\n")
@@ -243,6 +258,8 @@ def main() -> None:
     app = server.streamable_http_app()
     if args.token:
         app = bearer_only(app, args.token)
+    if args.traces:
+        app = record_traces(app, args.traces)
     config = uvicorn.Config(app, log_level="warning", lifespan="on")
     uvicorn.Server(config).run(sockets=[sock])
 

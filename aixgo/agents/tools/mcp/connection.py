@@ -23,9 +23,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.metadata
+import json
 import random
 import re
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -298,7 +299,7 @@ class MCPConnection:
         http = await stack.enter_async_context(httpx2.AsyncClient(
             headers=dict(spec.headers),
             timeout=httpx2.Timeout(spec.connect_timeout, read=max(300.0, spec.call_timeout)),
-            event_hooks={"response": [remember_status]},
+            event_hooks={"request": [_trace_headers], "response": [remember_status]},
         ))
         return _watched(streamable_http_client(spec.url or "", http_client=http), generation)
 
@@ -351,15 +352,19 @@ class MCPConnection:
     # -- calling ----------------------------------------------------------------------------------
 
     async def call(
-        self, name: str, arguments: dict[str, Any], *, retry_safe: bool = False
+        self, name: str, arguments: dict[str, Any], *, retry_safe: bool = False, trace: Mapping[str, str] | None = None
     ) -> mt.CallToolResult | CallFailure:
         """Call the server's tool ``name`` within the spec's ``call_timeout``.
 
         ``retry_safe``: the tool says it is read-only or idempotent, so a call cut off by the server's
-        end may be sent again. Never raises for the server's failures (see :class:`CallFailure`)."""
-        return await self.hub.arun(self._call(name, arguments, retry_safe))
+        end may be sent again. ``trace``: W3C trace context (``traceparent``, ``tracestate``) the call
+        carries in its ``_meta``, and over HTTP in its request headers too. Never raises for the
+        server's failures (see :class:`CallFailure`)."""
+        return await self.hub.arun(self._call(name, arguments, retry_safe, dict(trace) if trace else None))
 
-    async def _call(self, name: str, arguments: dict[str, Any], retry_safe: bool) -> mt.CallToolResult | CallFailure:
+    async def _call(
+        self, name: str, arguments: dict[str, Any], retry_safe: bool, meta: dict[str, Any] | None
+    ) -> mt.CallToolResult | CallFailure:
         spec = self.spec
         deadline = anyio.current_time() + spec.call_timeout
         retried = False
@@ -372,7 +377,7 @@ class MCPConnection:
                                    f"not run ({_first_line(reason)}); aixgo keeps trying to reconnect")
             try:
                 with anyio.fail_after(max(0.0, deadline - anyio.current_time())):
-                    return await generation.client.call_tool(name, arguments)
+                    return await generation.client.call_tool(name, arguments, meta=meta)  # type: ignore[arg-type]
             except TimeoutError:
                 return CallFailure("timeout", f"the MCP server {spec.name!r} did not answer {name} within "
                                    f"{spec.call_timeout:g} s; the call may still be running there")
@@ -526,6 +531,25 @@ def _startup_failure(spec: MCPServerSpec, generation: _Generation, timed_out: bo
     if lines:
         text += "\n  its stderr ends with:\n" + "\n".join(f"    {line}" for line in lines[-10:])
     return text
+
+
+
+TRACE_KEYS = ("traceparent", "tracestate")
+
+
+async def _trace_headers(request: httpx2.Request) -> None:
+    """The trace context a tool call carries in its ``_meta`` (MCP's way, on every transport) goes in
+    the HTTP request's headers too, where proxies and HTTP-instrumented servers look for it."""
+    body = request.content
+    if b'"traceparent"' not in body:
+        return
+    try:
+        meta = json.loads(body).get("params", {}).get("_meta", {})
+    except (ValueError, AttributeError):
+        return
+    for key in TRACE_KEYS:
+        if isinstance(meta.get(key), str):
+            request.headers[key] = meta[key]
 
 
 __all__ = ["CallFailure", "MCPConnection"]

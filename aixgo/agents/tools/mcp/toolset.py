@@ -18,6 +18,7 @@ from aixgo.agents.tools.base import MAX_RESULT_CHARS, BaseTool, ToolResult
 from aixgo.agents.tools.mcp.hub import MCPHub, mcp_hub
 from aixgo.agents.tools.mcp.spec import MCPServerSpec
 from aixgo.errors import ToolServerError
+from aixgo.llm.watch import current as current_watcher
 from aixgo.logs import get_logger
 
 if TYPE_CHECKING:
@@ -64,7 +65,10 @@ class MCPTool(BaseTool):
         from aixgo.agents.tools.mcp.results import to_tool_result  # noqa: PLC0415 - imports mcp
 
         spec = self.toolset.spec
-        outcome = await self.toolset.connection.call(self.server_name, dict(arguments), retry_safe=self.retry_safe)
+        watcher = current_watcher()  # a tracer's: the trace goes on to the server (in _meta, and HTTP headers)
+        trace = dict(watcher.sending(spec.url or "", "mcp")) if watcher is not None else {}
+        outcome = await self.toolset.connection.call(self.server_name, dict(arguments), retry_safe=self.retry_safe,
+                                                     trace=trace)
         limit = spec.max_result_chars if spec.max_result_chars is not None else max_chars
         return to_tool_result(spec.name, self.server_name, outcome, max_chars=limit,
                               max_image_bytes=spec.max_image_bytes)
