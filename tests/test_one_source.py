@@ -62,10 +62,13 @@ def code_enums() -> dict[tuple[str, ...], Any]:
     from aixgo.config.mcp import MCPAuthType
     from aixgo.llm.factory import Provider
     from aixgo.llm.protocol import ToolChoiceMode
+    from aixgo.observability.settings import ExporterName, OtlpProtocol
     from aixgo.session.file import FsyncPolicy
     from aixgo.session.stores import DurableStoreKind
 
     return {
+        ("observability", "exporter"): ExporterName,
+        ("observability", "protocol"): OtlpProtocol,
         ("mcp_server", "transport"): Transport,
         ("mcp_auth", "type"): MCPAuthType,
         ("session", "store"): DurableStoreKind,
@@ -119,6 +122,7 @@ def sections() -> dict[tuple[str, ...], tuple[type, ...]]:
 
     return {
         ("server",): (model.ServerConfig,),
+        ("observability",): (model.ObservabilityConfig,),
         ("session",): (model.SessionConfig,),
         ("redis",): (model.RedisConfig, RedisOptions),
         ("postgres",): (model.PostgresConfig, PostgresOptions),

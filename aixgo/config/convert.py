@@ -33,6 +33,7 @@ from aixgo.config.model import (
 from aixgo.config.problems import JsonPath, Problem, did_you_mean
 from aixgo.config.source import Marks
 from aixgo.errors import InvalidSessionIdError
+from aixgo.observability.settings import DEFAULT_SERVICE_NAME
 from aixgo.session.ids import MAX_ID_BYTES, validate_id
 from aixgo.session.stores import DEFAULT_BASE_DIR, DEFAULT_POSTGRES, DEFAULT_REDIS
 
@@ -314,12 +315,12 @@ def _observability(raw: dict[str, Any]) -> ObservabilityConfig:
     rate = raw.get("sampling_rate")
     return ObservabilityConfig(
         tracing=bool(raw.get("tracing", False)),
-        service_name=raw.get("service_name") or None,
+        service_name=raw.get("service_name") or DEFAULT_SERVICE_NAME,
         exporter={"stdout": "console"}.get(raw.get("exporter", "otlp"), raw.get("exporter", "otlp")),
         endpoint=raw.get("endpoint") or None,
         protocol=raw.get("protocol", "http/protobuf"),
         headers={str(key): str(value) for key, value in _mapping(raw.get("headers")).items()},
-        sampling_rate=float(rate) if rate is not None else None,
+        sampling_rate=float(rate) if rate is not None else 1.0,
         metrics=bool(raw.get("metrics", True)),
         capture_content=bool(raw.get("capture_content", False)),
         store_span_ms=float(raw.get("store_span_ms", 5.0)),

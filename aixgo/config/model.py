@@ -16,6 +16,7 @@ from aixgo.config.mcp import MCPServerConfig, ToolFilterConfig
 from aixgo.config.problems import JsonPath, json_path, mask_secrets
 from aixgo.config.source import Marks
 from aixgo.errors import AgentNotFoundError
+from aixgo.observability.settings import DEFAULT_SERVICE_NAME, ExporterName, OtlpProtocol
 from aixgo.session.file import FsyncPolicy
 from aixgo.session.stores import (
     DEFAULT_BASE_DIR,
@@ -235,12 +236,12 @@ class ObservabilityConfig:
     ``headers`` (they may carry a collector's key) are left out of ``repr()``."""
 
     tracing: bool = False
-    service_name: str | None = None
-    exporter: str = "otlp"
+    service_name: str = DEFAULT_SERVICE_NAME
+    exporter: ExporterName = "otlp"
     endpoint: str | None = None
-    protocol: str = "http/protobuf"
+    protocol: OtlpProtocol = "http/protobuf"
     headers: dict[str, str] = field(default_factory=dict, repr=False)
-    sampling_rate: float | None = None
+    sampling_rate: float = 1.0
     metrics: bool = True
     capture_content: bool = False
     store_span_ms: float = 5.0

@@ -13,13 +13,18 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal, get_args
 
 from aixgo.errors import ConfigError
 
+ExporterName = Literal["otlp", "console", "stdout", "none"]
+"""What a config may name as ``observability.exporter`` (``stdout`` is ``console``, the Go aixgo's name)."""
+OtlpProtocol = Literal["http/protobuf", "grpc"]
+"""OTLP over HTTP with protobuf payloads, or gRPC."""
+
 TRACES_EXPORTERS = ("otlp", "console", "none")
 METRICS_EXPORTERS = ("otlp", "console", "none")
-PROTOCOLS = ("http/protobuf", "grpc")
+PROTOCOLS: tuple[str, ...] = get_args(OtlpProtocol)
 DEFAULT_SERVICE_NAME = "aixgo"
 DEFAULT_STORE_SPAN_MS = 5.0
 """Store operations that take at least this long get a span of their own (checkpoints and restores
