@@ -19,8 +19,12 @@ session id, address) in attributes as well as in the message; context is always 
     │   ├── SessionCorruptedError       stored data cannot be read (carries ``path`` and ``line``)
     │   │   ├── ChecksumMismatchError   a checkpoint's history no longer matches its checksum
     │   │   └── UnsupportedVersionError data written by a newer aixgo
-    │   └── SessionBusyError            another holder has the session's turn lease
-    │       └── LeaseLostError          a write through a lease that is no longer held was refused
+    │   ├── SessionBusyError            another holder has the session's turn lease
+    │   │   └── LeaseLostError          a write through a lease that is no longer held was refused
+    │   └── ApprovalError               about tool calls that wait for approval (carries ``call_ids``)
+    │       ├── ApprovalPendingError    the session's turn waits for approval: no new turn until decided
+    │       ├── ApprovalNotFoundError   no call of that id waits for approval in the session
+    │       └── ApprovalDecidedError    the call was already approved or denied
     ├── StoreError                      the storage backend failed
     │   ├── StoreClosedError            the backend or manager was closed
     │   └── StoreConnectionError        the store cannot be reached (carries ``address``)
@@ -152,6 +156,30 @@ class LeaseLostError(SessionBusyError):
     turn whose lease is lost (or cannot be renewed) ends with this error."""
 
 
+class ApprovalError(SessionError):
+    """About tool calls that wait for a person's approval (``require_approval``). ``call_ids`` names them."""
+
+    def __init__(self, message: str, *, session_id: str | None = None, call_ids: tuple[str, ...] = ()) -> None:
+        self.call_ids = call_ids
+        super().__init__(message, session_id=session_id)
+
+
+class ApprovalPendingError(ApprovalError):
+    """The session's last turn paused for approval of tool calls (``call_ids``): a new turn is refused
+    until each is approved or denied (the decision continues that turn)."""
+
+
+class ApprovalNotFoundError(ApprovalError, KeyError):
+    """No tool call of that id waits for approval in the session."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class ApprovalDecidedError(ApprovalError):
+    """The tool call was already approved or denied; a decision is taken once."""
+
+
 class StoreError(AixgoError):
     """The storage backend failed."""
 
@@ -255,6 +283,10 @@ __all__ = [
     "AgentError",
     "AgentNotFoundError",
     "AixgoError",
+    "ApprovalDecidedError",
+    "ApprovalError",
+    "ApprovalNotFoundError",
+    "ApprovalPendingError",
     "CheckpointNotFoundError",
     "ChecksumMismatchError",
     "ConfigError",

@@ -3,7 +3,8 @@
 The OpenAI API rejects a history where an assistant tool call has no result, or a tool result has
 no call. A crash mid-turn can leave exactly that on disk, so every conversion repairs it:
 
-* a call whose result is missing gets a synthetic result saying the call was interrupted;
+* a call whose result is missing gets a synthetic result saying the call was interrupted (or, while
+  its step waits for a person's approval, that it waits and has not run);
 * a result whose call is unknown (or already answered) is dropped;
 * trimming to the last *n* messages never starts with a result cut off from its call.
 """
@@ -13,9 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from aixgo.session.types import CHAT_ENTRY_TYPES, Entry
+from aixgo.session.types import CHAT_ENTRY_TYPES, Entry, EntryType
 
 INTERRUPTED_RESULT = "Error: this tool call was interrupted before it returned a result."
+WAITING_RESULT = "Error: this tool call waits for a person's approval; it has not run."
 
 
 def _tool_call_ids(message: dict[str, Any]) -> list[str]:
@@ -28,8 +30,10 @@ def to_chat_messages(entries: Iterable[Entry]) -> list[dict[str, Any]]:
     entries, repaired so the list is always valid for the OpenAI chat API."""
     out: list[dict[str, Any]] = []
     pending: list[str] = []  # ids of the tool calls still waiting for their results
+    held = _Held()
     for entry in entries:
         if entry.type not in CHAT_ENTRY_TYPES:
+            held.note(entry)
             continue
         message = dict(entry.data)
         if message.get("role") == "tool":
@@ -39,18 +43,43 @@ def to_chat_messages(entries: Iterable[Entry]) -> list[dict[str, Any]]:
                 out.append(message)
             continue  # an orphan or duplicate result: the API would reject it
         if pending:
-            _close(out, pending)
+            _close(out, pending, held)
         out.append(message)
         pending.extend(_tool_call_ids(message))
     if pending:
-        _close(out, pending)
+        _close(out, pending, held)
     return out
 
 
-def _close(out: list[dict[str, Any]], pending: list[str]) -> None:
-    """Answer the calls still pending as interrupted (their results were never stored)."""
+class _Held:
+    """The calls of the latest approval request while some of them still wait for a decision."""
+
+    __slots__ = ("calls", "request", "undecided")
+
+    def __init__(self) -> None:
+        self.request = ""
+        self.calls: frozenset[str] = frozenset()
+        self.undecided: set[str] = set()
+
+    def note(self, entry: Entry) -> None:
+        if entry.type is EntryType.APPROVAL_REQUEST:
+            calls = entry.data["calls"]
+            self.request = entry.id
+            self.calls = frozenset(call["id"] for call in calls)
+            self.undecided = {call["id"] for call in calls if call["approval"]}
+        elif entry.type is EntryType.APPROVAL_DECISION and entry.data["request_id"] == self.request:
+            self.undecided.discard(entry.data["call_id"])
+
+    def waits(self, call_id: str) -> bool:
+        return bool(self.undecided) and call_id in self.calls
+
+
+def _close(out: list[dict[str, Any]], pending: list[str], held: _Held) -> None:
+    """Answer the calls still pending (their results were never stored): as waiting, while their step
+    waits for approval, else as interrupted."""
     for call_id in pending:
-        out.append({"role": "tool", "tool_call_id": call_id, "content": INTERRUPTED_RESULT})
+        content = WAITING_RESULT if held.waits(call_id) else INTERRUPTED_RESULT
+        out.append({"role": "tool", "tool_call_id": call_id, "content": content})
     pending.clear()
 
 

@@ -13,6 +13,7 @@ from typing import Any, TypeVar, TypeVarTuple
 from aixgo.errors import InvalidEntryError
 from aixgo.logs import get_logger
 from aixgo.session.backend import AsyncLease, Backend, Lease
+from aixgo.session.core.approvals import ApprovalRequest, ends_search, open_request
 from aixgo.session.core.codec import utcnow
 from aixgo.session.core.records import RecordError, check_entry_data
 from aixgo.session.core.slicing import HistoryRange, history_range
@@ -33,6 +34,10 @@ DEFAULT_LEASE_TTL = 60.0
 """Seconds a lease lasts unless extended: the default of :meth:`Session.lease` and of the runtime's turns
 (which extend it every third of it while the turn runs), so it bounds how long a crashed holder keeps
 others waiting."""
+
+
+_TAIL_PAGE = 8
+"""Entries read by :meth:`Session.pending_approval`'s first page (a turn ends with its answer and usage)."""
 
 
 def _entry_type(entry_type: EntryType | str) -> EntryType:
@@ -315,6 +320,31 @@ class Session:
     async def aget_messages(self, limit: int | None = None) -> list[dict[str, Any]]:
         """Awaitable :meth:`get_messages`."""
         return to_chat_messages(await self.aget_entries(limit=limit))
+
+    def pending_approval(self) -> ApprovalRequest | None:
+        """The approval request still open at the end of the history (a turn that paused before tool
+        calls needing a person's approval, and the decisions taken so far), or None.
+
+        Reads the end of the history only: backwards in pages, until the entry that settles it."""
+        entries: list[Entry] = []
+        page, cursor = _TAIL_PAGE, None
+        while True:
+            chunk = self.get_entries(limit=page, before=cursor)
+            entries[:0] = chunk
+            if len(chunk) < page or ends_search(chunk):
+                return open_request(entries)
+            cursor, page = chunk[0].seq, page * 4
+
+    async def apending_approval(self) -> ApprovalRequest | None:
+        """Awaitable :meth:`pending_approval`."""
+        entries: list[Entry] = []
+        page, cursor = _TAIL_PAGE, None
+        while True:
+            chunk = await self.aget_entries(limit=page, before=cursor)
+            entries[:0] = chunk
+            if len(chunk) < page or ends_search(chunk):
+                return open_request(entries)
+            cursor, page = chunk[0].seq, page * 4
 
     def all_entries(self) -> list[Entry]:
         """Every stored entry, abandoned branches included, in the order written (for audit and export)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal, get_args
 
 
 class EntryType(StrEnum):
@@ -30,7 +30,18 @@ class EntryType(StrEnum):
     """A durable summary of the conversation's entries ``from_seq..to_seq`` (compaction):
     ``{"content": ..., "from_seq": 1, "to_seq": n, ...}``. Requests send it instead of those entries;
     the entries themselves stay stored."""
+    APPROVAL_REQUEST = "approval_request"
+    """A turn paused before running tool calls that need a person's approval: ``{"calls": [{"id",
+    "name", "arguments", "approval"}], "turn_from_seq": n, "steps": k, ...}`` (the calls of the step, in
+    order; ``approval`` marks those waiting for a decision). Nothing of that step has run."""
+    APPROVAL_DECISION = "approval_decision"
+    """A decision on one call of an approval request: ``{"request_id", "call_id", "decision": "approve" |
+    "deny", "reason", "by"}``. The first decision of a call is the one that counts."""
 
+
+ApprovalDecision = Literal["approve", "deny"]
+"""What a person decides about a tool call that waits for approval."""
+APPROVAL_DECISIONS: tuple[str, ...] = get_args(ApprovalDecision)
 
 CHAT_ENTRY_TYPES = frozenset({EntryType.MESSAGE, EntryType.TOOL_CALL, EntryType.TOOL_RESULT})
 

@@ -62,6 +62,7 @@ from aixgo.session.core.records import Header
 from aixgo.session.core.transfer import plan_import
 from aixgo.session.history import INTERRUPTED_RESULT
 from aixgo.session.transfer import aexport_lines, aimport_lines, export_lines, import_lines
+from tests.session.contract_approvals import ApprovalContract
 from tests.session.contract_transfer import TransferContract
 
 MakeBackend = Callable[[], Backend]
@@ -86,7 +87,7 @@ def sid() -> str:
     return "s-" + uuid.uuid4().hex[:12]
 
 
-class BackendContract(TransferContract):
+class BackendContract(TransferContract, ApprovalContract):
     """Subclass with a ``make_backend`` fixture and a ``tamper_entry`` implementation."""
 
     def tamper_entry(self, make_backend: MakeBackend, session_id: str, entry_id: str) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 from aixgo.errors import InvalidSessionIdError
 from aixgo.session.core.codec import FORMAT_VERSION, dumps, parse_ts
 from aixgo.session.ids import validate_id
-from aixgo.session.types import CHAT_ENTRY_TYPES, Checkpoint, Entry, EntryType
+from aixgo.session.types import APPROVAL_DECISIONS, CHAT_ENTRY_TYPES, Checkpoint, Entry, EntryType
 
 _ENTRY_TYPES = {t.value: t for t in EntryType}  # a dict lookup is several times faster than EntryType()
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -174,8 +174,8 @@ def check_entry_data(kind: EntryType, data: object) -> dict[str, Any]:
     ``function`` whose ``name`` and ``arguments`` are strings, ``tool_call_id`` a string), because
     they are sent to a model as they are."""
     data = _object(data, f"{kind.value} entry data")
-    if kind is EntryType.SUMMARY:
-        return _check_summary(data)
+    if kind in _CHECKED_KINDS:
+        return _CHECKED_KINDS[kind](data)
     if kind not in CHAT_ENTRY_TYPES or _plain_chat(data):
         return data
     role = data.get("role")
@@ -205,6 +205,60 @@ def _check_summary(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _check_approval_request(data: dict[str, Any]) -> dict[str, Any]:
+    what = "an approval request"
+    calls = data.get("calls")
+    if not isinstance(calls, list) or not calls:
+        raise RecordError(f"{what} needs a non-empty list 'calls'")
+    seen: set[str] = set()
+    for number, call in enumerate(calls, start=1):
+        call = _object(call, f"{what}: call {number}")
+        call_id = call.get("id")
+        if not isinstance(call_id, str) or not call_id or len(call_id.encode("utf-8", "surrogatepass")) > MAX_RECORD_ID_BYTES:
+            raise RecordError(f"{what}: call {number} needs a non-empty string 'id' of at most {MAX_RECORD_ID_BYTES} bytes")
+        if call_id in seen:
+            raise RecordError(f"{what}: call {number} repeats the id {call_id!r}")
+        seen.add(call_id)
+        if not isinstance(call.get("name"), str) or not call["name"]:
+            raise RecordError(f"{what}: call {number} needs a non-empty string 'name'")
+        if not isinstance(call.get("arguments"), str):
+            raise RecordError(f"{what}: call {number} needs 'arguments' as a JSON string")
+        if not isinstance(call.get("approval"), bool):
+            raise RecordError(f"{what}: call {number} needs 'approval' true or false")
+    if not any(call["approval"] for call in calls):
+        raise RecordError(f"{what} needs at least one call with 'approval': true")
+    _count(data.get("turn_from_seq"), f"{what}'s 'turn_from_seq'", 1)
+    _count(data.get("steps"), f"{what}'s 'steps'", 0)
+    for key, kind in (("tool_calls", int), ("format", str), ("content", str), ("usage", dict)):
+        value = data.get(key)
+        if value is not None and (type(value) is not kind or (kind is int and value < 0)):
+            raise RecordError(f"{what}'s {key!r} must be {_KIND_NAMES[kind]}, got {value!r}")
+    return data
+
+
+def _check_approval_decision(data: dict[str, Any]) -> dict[str, Any]:
+    what = "an approval decision"
+    _record_id(data.get("request_id"), f"{what}'s 'request_id'")
+    _record_id(data.get("call_id"), f"{what}'s 'call_id'")
+    if data.get("decision") not in APPROVAL_DECISIONS:
+        raise RecordError(f"{what}'s 'decision' must be one of {', '.join(APPROVAL_DECISIONS)}, "
+                          f"got {data.get('decision')!r}")
+    for key in ("reason", "by"):
+        value = data.get(key)
+        if value is not None and not isinstance(value, str):
+            raise RecordError(f"{what}'s {key!r} must be a string, got {type(value).__name__}")
+    return data
+
+
+_KIND_NAMES = {int: "a whole number >= 0", str: "a string", dict: "a JSON object"}
+_CHECKED_KINDS = {
+    EntryType.SUMMARY: _check_summary,
+    EntryType.APPROVAL_REQUEST: _check_approval_request,
+    EntryType.APPROVAL_DECISION: _check_approval_decision,
+}
+"""Kinds whose payload has required fields, and the check of each."""
+
+
 def _check_tool_call(call: object, number: int) -> None:
     what = f"tool call {number}"
     call = _object(call, what)
@@ -225,7 +279,7 @@ def entry_from_record(rec: object) -> Entry:
 
     Replaying a long session decodes every entry, so the common well-formed case (a plain chat
     message, or a payload of a kind with no required fields) is checked inline; anything else,
-    summaries included, takes the field-by-field path below, which says what is wrong."""
+    summaries and approvals included, takes the field-by-field path below, which says what is wrong."""
     try:
         kind = _ENTRY_TYPES[rec["type"]]  # type: ignore[index]
         entry_id, parent, seq, data, ts = rec["id"], rec["parent_id"], rec["seq"], rec["data"], rec["ts"]  # type: ignore[index]
@@ -267,7 +321,7 @@ _make = object.__new__
 _set_id, _set_parent, _set_seq, _set_ts, _set_type, _set_data = (Entry.__dict__[n].__set__ for n in _ENTRY_FIELDS)
 
 
-_FREE_KINDS = frozenset(EntryType) - CHAT_ENTRY_TYPES - {EntryType.SUMMARY}
+_FREE_KINDS = frozenset(EntryType) - CHAT_ENTRY_TYPES - frozenset(_CHECKED_KINDS)
 """Kinds whose payload only has to be a JSON object."""
 _NOT_PLAIN_ROLES = frozenset({"tool", ""})
 _from_iso = datetime.fromisoformat
