@@ -44,34 +44,40 @@ def tools(config: Path, agent_names: tuple[str, ...], as_json: bool) -> None:
     toolbox = Toolbox.from_config(loaded, agents=list(agent_names) or None, strict=False)
     try:
         listed = {agent: list(registry) for agent, registry in toolbox.registries.items()}
+        approval = {(agent, t.name): registry.requires_approval(t.name) for agent, registry in toolbox.registries.items()
+                    for t in listed[agent]}
     finally:
         toolbox.close()
     if as_json:
         click.echo(json.dumps({
             "agents": [{"agent": agent, "tools": [
-                {"name": t.name, "source": t.source, "origin": t.origin, "description": t.description}
+                {"name": t.name, "source": t.source, "origin": t.origin, "description": t.description,
+                 "require_approval": approval[(agent, t.name)]}
                 for t in found]} for agent, found in listed.items()],
             "failed_servers": [{"server": server, "error": error} for server, error in toolbox.failures.items()],
         }, ensure_ascii=False, indent=2))
     else:
-        _print_table(listed)
+        _print_table(listed, approval)
     for error in toolbox.failures.values():
         click.echo(f"error: {_one_line(error)}", err=True)
     if toolbox.failures:
         raise click.exceptions.Exit(EXIT_ERROR)
 
 
-def _print_table(listed: dict[str, list[BaseTool]]) -> None:
+def _print_table(listed: dict[str, list[BaseTool]], approval: dict[tuple[str, str], bool]) -> None:
+    """One block per agent; a tool whose calls wait for approval says ``(approval)`` after its source."""
     width = shutil.get_terminal_size((100, 24)).columns
     for number, (agent, found) in enumerate(listed.items()):
         if number:
             click.echo("")
         click.echo(f"{agent}: {len(found)} tool{'s' * (len(found) != 1)}")
+        sources = {t.name: _source(t) + (" (approval)" if approval[(agent, t.name)] else "") for t in found}
         names = max((len(t.name) for t in found), default=0)
-        sources = max((len(_source(t)) for t in found), default=0)
+        widest = max((len(source) for source in sources.values()), default=0)
         for tool in found:
-            room = width - names - sources - 6
-            click.echo(f"  {tool.name:<{names}}  {_source(tool):<{sources}}  {_summary(tool.description, max(room, 20))}")
+            room = width - names - widest - 6
+            click.echo(f"  {tool.name:<{names}}  {sources[tool.name]:<{widest}}  "
+                       f"{_summary(tool.description, max(room, 20))}")
 
 
 def _one_line(error: str) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aixgo.config.durations import parse_duration
-from aixgo.config.mcp import agent_mcp_keys, mcp_problems, to_mcp_servers
+from aixgo.config.mcp import agent_mcp_keys, approval_setting, mcp_problems, to_mcp_servers
 from aixgo.config.model import (
     AgentConfig,
     CheckpointConfig,
@@ -459,6 +459,7 @@ def _agent(raw: dict[str, Any], top_llm: dict[str, Any]) -> AgentConfig:
         llm=_llm({**top_llm, **_mapping(raw.get("llm"))}),
         context=_context(_mapping(raw.get("context"))),
         session_mode=raw.get("session_mode", _default(AgentConfig, "session_mode")),
+        require_approval=approval_setting(raw.get("require_approval")),
         **agent_mcp_keys(raw),
     )
 

@@ -85,6 +85,8 @@ class MCPServerConfig:
     connect_timeout: float | None = None
     max_result_chars: int | None = None
     max_image_bytes: int | None = None
+    require_approval: bool | tuple[str, ...] = False
+    """Calls of its tools that wait for a person's approval: ``True`` (all), or glob patterns of their names."""
     index: int = 0
     """Its position in ``mcp_servers:`` (for messages that name the entry)."""
 
@@ -205,6 +207,13 @@ def _agent_problems(agent: dict[str, Any], path: JsonPath, servers: dict[str, in
             used.add(server)
             if server not in servers:
                 yield unknown(server, (*path, "tools", number))
+    approvals = agent.get("require_approval")
+    for number, pattern in enumerate(approvals if isinstance(approvals, list) else []):
+        server = pattern.split("/", 1)[0] if isinstance(pattern, str) and "/" in pattern else None
+        if server is not None and server not in used and not any(c in server for c in "*?["):
+            where = (*path, "require_approval", number)
+            yield Problem(where, f"the agent does not use MCP server {server!r}",
+                          "name a server of its mcp_servers: (or of a SERVER/TOOL in its tools:)", marks.value(where))
     prefix = agent.get("tool_prefix")
     if isinstance(prefix, dict):
         for name in prefix:
@@ -244,9 +253,17 @@ def to_mcp_servers(raw: list[Any], resolve: Callable[[str], Path], seconds: Call
             connect_timeout=seconds(server.get("connect_timeout")),
             max_result_chars=server.get("max_result_chars"),
             max_image_bytes=server.get("max_image_bytes"),
+            require_approval=approval_setting(server.get("require_approval")),
             index=index,
         ))
     return out
+
+
+def approval_setting(value: Any) -> bool | tuple[str, ...]:
+    """A checked ``require_approval:`` value: a bool, or its patterns as a tuple (unset: False)."""
+    if isinstance(value, list):
+        return tuple(value)
+    return bool(value)
 
 
 def agent_mcp_keys(agent: dict[str, Any]) -> dict[str, Any]:
@@ -274,6 +291,7 @@ __all__ = [
     "MCPTransport",
     "ToolFilterConfig",
     "agent_mcp_keys",
+    "approval_setting",
     "enum_hint",
     "mcp_problems",
     "to_mcp_servers",

@@ -211,6 +211,8 @@ class AgentConfig:
     tool_filter: ToolFilterConfig = field(default_factory=ToolFilterConfig)
     tool_prefix: dict[str, str] = field(default_factory=dict)
     """The prefix of each MCP server's tools (a single ``tool_prefix:`` string applies to every one)."""
+    require_approval: bool | tuple[str, ...] = False
+    """Tool calls that wait for a person's approval: ``True`` (all), or glob patterns of tool names."""
 
 
 @dataclass(frozen=True, slots=True, repr=False)

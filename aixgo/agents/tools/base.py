@@ -56,6 +56,14 @@ class BaseTool(ABC):
     source: str = "python"
     origin: str = ""
     """Where exactly: the ``module:function`` of a Python tool, the MCP server's name."""
+    require_approval: bool = False
+    """Whether a call of this tool waits for a person's approval before it runs: the turn pauses, stored,
+    until someone approves or denies it (docs/tools.md#approvals)."""
+
+    def known_as(self) -> tuple[str, ...]:
+        """The names an approval pattern is matched against (the name the model sees; an MCP tool adds
+        ``SERVER/TOOL``)."""
+        return (self.name,)
 
     def schema(self) -> dict[str, Any]:
         """The OpenAI tool definition (``{"type": "function", "function": {...}}``)."""

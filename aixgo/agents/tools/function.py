@@ -42,6 +42,7 @@ class Tool(BaseTool):
         name: str | None = None,
         description: str | None = None,
         source: str = "python",
+        require_approval: bool = False,
     ) -> None:
         if isinstance(function, Tool):
             function = function.function
@@ -55,6 +56,7 @@ class Tool(BaseTool):
         self.description = description or doc_description or f"The {self.name} tool."
         self.is_async = inspect.iscoroutinefunction(function)
         self.source = source
+        self.require_approval = require_approval
         module = getattr(function, "__module__", None)
         self.origin = f"{module}:{getattr(function, '__qualname__', self.name)}" if module else self.name
         functools.update_wrapper(self, function, updated=())
@@ -83,7 +85,7 @@ class Tool(BaseTool):
 def tool(function: Callable[..., Any], /) -> Tool: ...
 @overload
 def tool(
-    *, name: str | None = None, description: str | None = None
+    *, name: str | None = None, description: str | None = None, require_approval: bool = False
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 def tool(
     function: Callable[..., Any] | None = None,
@@ -91,15 +93,17 @@ def tool(
     *,
     name: str | None = None,
     description: str | None = None,
+    require_approval: bool = False,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
-    """Make a function a :class:`Tool`: ``@tool`` or ``@tool(name="...", description="...")``.
+    """Make a function a :class:`Tool`: ``@tool`` or ``@tool(name="...", description="...")``;
+    ``require_approval=True``: a call waits for a person's approval before it runs.
 
     Raises:
         ToolError: the function's parameters cannot be described as JSON.
     """
     if function is not None:
-        return Tool(function, name=name, description=description)
-    return lambda fn: Tool(fn, name=name, description=description)
+        return Tool(function, name=name, description=description, require_approval=require_approval)
+    return lambda fn: Tool(fn, name=name, description=description, require_approval=require_approval)
 
 
 __all__ = ["Tool", "tool"]

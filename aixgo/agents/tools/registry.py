@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from aixgo.agents.tools.approval import ApprovalSetting, as_setting, covers
 from aixgo.agents.tools.base import MAX_RESULT_CHARS, BaseTool, ToolResult, parse_arguments
 from aixgo.agents.tools.function import Tool
 from aixgo.errors import ToolError
@@ -42,9 +43,15 @@ class ToolRegistry:
     """The tools one agent may use, by name: fixed tools, then the tools of its sources.
 
     A name is answered by the first that has it (fixed tools first, then sources in the order added);
-    a source's tool shadowed by an earlier one is left out and logged."""
+    a source's tool shadowed by an earlier one is left out and logged.
 
-    def __init__(self, tools: Iterable[BaseTool | Callable[..., Any]] = ()) -> None:
+    ``require_approval``: the agent's own approval setting (``True``, or patterns of tool names; see
+    :mod:`aixgo.agents.tools.approval`), besides each tool's :attr:`~BaseTool.require_approval`."""
+
+    def __init__(
+        self, tools: Iterable[BaseTool | Callable[..., Any]] = (), *, require_approval: ApprovalSetting = False
+    ) -> None:
+        self.require_approval = as_setting(require_approval)
         self._tools: dict[str, BaseTool] = {}
         self._sources: list[ToolSource] = []
         self._shadowed: set[tuple[str, str]] = set()
@@ -59,7 +66,7 @@ class ToolRegistry:
             function = item.function if isinstance(item, Tool) else item
             if isinstance(function, BaseTool):
                 raise ToolError(f"cannot rename the {function.source} tool {function.name!r}")
-            added = Tool(function, name=name)
+            added = Tool(function, name=name, require_approval=bool(getattr(item, "require_approval", False)))
         if added.name in self._tools:
             raise ToolError(f"two tools are named {added.name!r}; tool names must be unique per agent")
         self._tools[added.name] = added
@@ -104,6 +111,12 @@ class ToolRegistry:
         if found is not None or not self._sources:
             return found
         return self._all().get(name)
+
+    def requires_approval(self, name: str) -> bool:
+        """Whether a call of the tool ``name`` waits for a person's approval (False for an unknown name:
+        such a call only tells the model that there is no such tool)."""
+        found = self.get(name)
+        return found is not None and (found.require_approval or covers(self.require_approval, found.known_as()))
 
     @property
     def names(self) -> list[str]:

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from aixgo.agents.tools.approval import covers
 from aixgo.agents.tools.base import BaseTool
 from aixgo.agents.tools.registry import ToolRegistry
 from aixgo.agents.tools.resolve import resolve_tools
@@ -101,11 +102,13 @@ class Toolbox:
                     server = config.mcp_server(name)
                     specs[name] = spec_from_config(server, headers=_headers(config, server))
                 prefix = agent.tool_prefix.get(name, "")
+                approval = config.mcp_server(name).require_approval
                 if name in agent.mcp_servers:
                     toolset = MCPToolset(specs[name], prefix=prefix, allow=agent.tool_filter.allow,
-                                         deny=agent.tool_filter.deny, hub=hub)
+                                         deny=agent.tool_filter.deny, hub=hub, require_approval=approval)
                 else:  # only SERVER/TOOL picks
-                    toolset = MCPToolset(specs[name], prefix=prefix, only={tool for tool, _ in picks[name]}, hub=hub)
+                    toolset = MCPToolset(specs[name], prefix=prefix, only={tool for tool, _ in picks[name]}, hub=hub,
+                                         require_approval=approval)
                 self.toolsets.append(toolset)
                 made[(agent.name, name)] = toolset
         return made
@@ -125,7 +128,7 @@ class Toolbox:
             raise ToolServerError("\n".join(lines), server=failed[0][0]) from failed[0][1]
 
     def _registry(self, config: Any, index: int, agent: Any, toolsets: dict[tuple[str, str], Any]) -> ToolRegistry:
-        registry = ToolRegistry()
+        registry = ToolRegistry(require_approval=agent.require_approval)
         offers: dict[str, _Offer] = {}
         for number, spec in enumerate(agent.tools):
             if _is_pick(spec):
@@ -152,6 +155,12 @@ class Toolbox:
             for tool in toolset.tools():
                 label = f"the tool {tool.server_name!r} of MCP server {name!r}"
                 _check_unique(config, agent.name, offers, tool.name, _Offer(label, path), server=name)
+            _check_approvals(config, ("mcp_servers", config.mcp_server(name).index, "require_approval"),
+                             toolset.require_approval, [(n, f"{name}/{n}") for n in listed],
+                             f"the tools of MCP server {name!r}")
+        if not any(name in self.failures for name in _servers_of(agent)):  # else its tools are not all known
+            _check_approvals(config, ("agents", index, "require_approval"), registry.require_approval,
+                             [t.known_as() for t in registry], f"the tools of agent {agent.name!r}")
         return registry
 
 
@@ -164,6 +173,23 @@ async def _start_all(connections: list[Any]) -> list[ToolServerError | None]:
         return None
 
     return list(await asyncio.gather(*(one(connection) for connection in connections)))
+
+
+def _check_approvals(config: Any, path: JsonPath, setting: Any, tools: list[tuple[str, ...]], whose: str) -> None:
+    """Each ``require_approval`` pattern matches a tool: one that matches none is most likely a typo, and
+    the tool it meant would run without asking.
+
+    Raises:
+        ConfigError: naming the pattern's place and the tools there are."""
+    if isinstance(setting, bool):
+        return
+    for number, pattern in enumerate(setting):
+        if not any(covers((pattern,), names) for names in tools):
+            shown = ", ".join(names[0] for names in tools) or "none"
+            guess = next(iter(difflib.get_close_matches(pattern, [names[0] for names in tools], n=1)), None)
+            hint = f"did you mean {guess!r}?" if guess else "patterns are globs (git_*), or SERVER/TOOL for an MCP tool"
+            raise ConfigError(f"{config.where((*path, number))}: {pattern!r} matches none of {whose} ({shown}): "
+                              f"the tool it means would run without approval\n  hint: {hint}")
 
 
 def _check_unique(config: Any, agent: str, offers: dict[str, _Offer], name: str, offer: _Offer,

@@ -59,7 +59,8 @@ agents:
     listed = json.loads(aixgo("tools", str(config), "--agent", "other", "--json").stdout)
     assert listed == {"agents": [{"agent": "other", "tools": [{
         "name": "current_time", "source": "built-in", "origin": "aixgo.agents.builtin:current_time",
-        "description": "The current date and time, in ISO 8601 with the UTC offset and zone name."}]}],
+        "description": "The current date and time, in ISO 8601 with the UTC offset and zone name.",
+        "require_approval": False}]}],
         "failed_servers": []}
 
 

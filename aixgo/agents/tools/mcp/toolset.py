@@ -14,6 +14,7 @@ import re
 from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from aixgo.agents.tools.approval import ApprovalSetting, as_setting, covers
 from aixgo.agents.tools.base import MAX_RESULT_CHARS, BaseTool, ToolResult
 from aixgo.agents.tools.mcp.hub import MCPHub, mcp_hub
 from aixgo.agents.tools.mcp.spec import MCPServerSpec
@@ -58,6 +59,10 @@ class MCPTool(BaseTool):
         self.retry_safe = bool(hints is not None and (hints.read_only_hint or hints.idempotent_hint))
         """The server says the tool is read-only or idempotent: a call cut off by the server's end
         may be sent again."""
+        self.require_approval = covers(toolset.require_approval, (listed.name, f"{self.origin}/{listed.name}"))
+
+    def known_as(self) -> tuple[str, ...]:
+        return (self.name, f"{self.origin}/{self.server_name}")
 
     async def run(self, arguments: Mapping[str, Any], *, max_chars: int = MAX_RESULT_CHARS) -> ToolResult:
         """Call the tool on its server; failures (timeouts, a server that stopped) become an error
@@ -91,6 +96,8 @@ class MCPToolset:
             ``server/name``) matches one are offered.
         deny: glob patterns of tools never offered (applied after ``allow``).
         only: offer exactly these tools (names as the server lists them).
+        require_approval: ``True``: a call of any of its tools waits for a person's approval before
+            it runs; or glob patterns of the tools that do (names as the server lists them).
     """
 
     def __init__(
@@ -102,8 +109,10 @@ class MCPToolset:
         deny: Sequence[str] = (),
         only: Collection[str] | None = None,
         hub: MCPHub | None = None,
+        require_approval: ApprovalSetting = False,
     ) -> None:
         self.spec = server
+        self.require_approval = as_setting(require_approval)
         self.prefix = prefix
         self.allow = tuple(allow)
         self.deny = tuple(deny)
