@@ -34,6 +34,7 @@ around the one turn engine; sessions, leases, agents and models live in their ow
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import threading
 import time
@@ -42,23 +43,34 @@ from contextlib import nullcontext, suppress
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar, get_args
+from typing import Any, TypeVar, cast, get_args
 
 import structlog
 
 from aixgo.agents import Agent, AgentTurn, ReActAgent, TurnResult, agent_from_config
-from aixgo.agents.events import EventSink, TurnEndEvent, TurnEvent
+from aixgo.agents.events import ApprovalRequiredEvent, EventSink, TurnEndEvent, TurnEvent
 from aixgo.agents.observe import TurnObserver, TurnStep, observed
 from aixgo.agents.tools.toolbox import Toolbox
 from aixgo.config import Config, build_session_manager, load_config
 from aixgo.config.model import SessionMode
-from aixgo.errors import AgentNotFoundError, AixgoError, LeaseLostError, SessionBusyError, StoreClosedError
+from aixgo.errors import (
+    AgentError,
+    AgentNotFoundError,
+    AixgoError,
+    LeaseLostError,
+    SessionBusyError,
+    SessionNotFoundError,
+    StoreClosedError,
+)
+from aixgo.llm.protocol import Usage
 from aixgo.logs import get_logger
 from aixgo.observability import Telemetry, resolve_settings, start_telemetry
-from aixgo.session import Manager, Session, use_session
+from aixgo.session import EntryType, Manager, Session, use_session
+from aixgo.session.core.approvals import Approval, ApprovalRequest, check_decision, decision_data
 from aixgo.session.core.codec import utcnow
 from aixgo.session.manager import DEFAULT_LEASE_TTL, HeldLease
 from aixgo.session.memory import MemoryBackend
+from aixgo.session.types import APPROVAL_DECISIONS, ApprovalDecision
 
 log = get_logger("aixgo.runtime")
 
@@ -300,52 +312,147 @@ class Runtime:
         in-memory session (its id is the result's ``session_id``) that is gone afterwards."""
         return await self._turn(agent_name, message, session_id, user_id, None)
 
-    async def astream_with_session(
+    def astream_with_session(
         self, agent_name: str, message: str, session_id: str | None = None, *, user_id: str | None = None
     ) -> AsyncGenerator[TurnEvent, None]:
         """:meth:`acall_with_session`, yielding the turn's events as they happen: ``step``,
-        ``text_delta`` (the answer as the model streams it), ``tool_call``, ``tool_result``, and last
-        ``turn_end`` with the :class:`TurnResult` (see :mod:`aixgo.agents.events`).
+        ``text_delta`` (the answer as the model streams it), ``tool_call``, ``tool_result``,
+        ``approval_required`` (the turn paused for approval of tool calls), and last ``turn_end`` with
+        the :class:`TurnResult` (see :mod:`aixgo.agents.events`).
 
         The same engine: what is stored is the same whole messages. A failed turn raises its error
         from the iteration. Leaving the iteration early (``break``, a cancelled task, a client that
         went away) cancels the turn: its partial answer is not stored, and the turn is recorded as
         cancelled and not sent again (see docs/agents.md)."""
-        queue: asyncio.Queue[TurnEvent | None] = asyncio.Queue()
-
-        async def emit(event: TurnEvent) -> None:
-            queue.put_nowait(event)
-
-        task = asyncio.ensure_future(self._turn(agent_name, message, session_id, user_id, emit))
-        task.add_done_callback(lambda _: queue.put_nowait(None))
-        try:
-            while (event := await queue.get()) is not None:
-                yield event
-            yield TurnEndEvent(await task)
-        finally:
-            if not task.done():
-                task.cancel()
-                with suppress(BaseException):
-                    await task
+        return _streamed(lambda emit: self._turn(agent_name, message, session_id, user_id, emit))
 
     def stream_with_session(
         self, agent_name: str, message: str, session_id: str | None = None, *, user_id: str | None = None
     ) -> Generator[TurnEvent, None, None]:
         """:meth:`astream_with_session` for synchronous code (events from the runtime's own loop)."""
         loop_thread = self._sync_loop("stream_with_session", "astream_with_session")
-        events = self.astream_with_session(agent_name, message, session_id, user_id=user_id)
+        return _iterate(loop_thread, self.astream_with_session(agent_name, message, session_id, user_id=user_id))
 
-        async def next_event() -> TurnEvent:
-            return await anext(events)
+    # -- approvals -------------------------------------------------------------------------------
 
-        try:
-            while True:
-                try:
-                    yield loop_thread.run(next_event())
-                except StopAsyncIteration:
-                    return
-        finally:
-            loop_thread.run(events.aclose())
+    async def apending_approvals(self, session_id: str) -> list[Approval]:
+        """The tool calls of ``session_id`` that wait for a person's approval (in the order the model made
+        them; empty when nothing waits). A turn paused for them; :meth:`adecide` each.
+
+        Raises:
+            SessionNotFoundError: no such session."""
+        _, session = await self._find(session_id)
+        request = await session.apending_approval()
+        return list(request.waiting) if request is not None else []
+
+    def pending_approvals(self, session_id: str) -> list[Approval]:
+        """:meth:`apending_approvals` for synchronous code."""
+        loop_thread = self._sync_loop("pending_approvals", "apending_approvals")
+        return loop_thread.run(self.apending_approvals(session_id))
+
+    async def adecide(
+        self, session_id: str, call_id: str, decision: ApprovalDecision | bool, *, reason: str | None = None,
+        by: str | None = None,
+    ) -> Result:
+        """Approve or deny one tool call that waits (``decision``: ``"approve"``/``True`` or
+        ``"deny"``/``False``; ``reason`` goes to the model with a denial; ``by`` is stored with it).
+
+        The decision is stored with the session's lease held, so two deciders, in any processes or
+        nodes, never both decide one call. When it was the step's last undecided call, the same turn
+        continues here: the approved calls (and those that needed no approval) run in order, each
+        denial is the model's result for its call, and the turn goes on to its answer (or pauses again).
+        Returns the turn's :class:`TurnResult`: answered, or still ``pending_approval`` with the calls
+        that wait.
+
+        Raises:
+            ApprovalNotFoundError: nothing of that id waits in the session.
+            ApprovalDecidedError: the call was already decided.
+            SessionNotFoundError, SessionBusyError: as for a turn; and the continued turn's errors."""
+        return await self._decide(session_id, call_id, decision, reason, by, None)
+
+    def decide(
+        self, session_id: str, call_id: str, decision: ApprovalDecision | bool, *, reason: str | None = None,
+        by: str | None = None,
+    ) -> Result:
+        """:meth:`adecide` for synchronous code, run on the runtime's own event loop."""
+        loop_thread = self._sync_loop("decide", "adecide")
+        return loop_thread.run(self.adecide(session_id, call_id, decision, reason=reason, by=by))
+
+    def astream_decide(
+        self, session_id: str, call_id: str, decision: ApprovalDecision | bool, *, reason: str | None = None,
+        by: str | None = None,
+    ) -> AsyncGenerator[TurnEvent, None]:
+        """:meth:`adecide`, yielding the continued turn's events as they happen (as
+        :meth:`astream_with_session` does); a decision that leaves calls waiting yields
+        ``approval_required`` with them, then ``turn_end``."""
+        return _streamed(lambda emit: self._decide(session_id, call_id, decision, reason, by, emit))
+
+    def stream_decide(
+        self, session_id: str, call_id: str, decision: ApprovalDecision | bool, *, reason: str | None = None,
+        by: str | None = None,
+    ) -> Generator[TurnEvent, None, None]:
+        """:meth:`astream_decide` for synchronous code."""
+        loop_thread = self._sync_loop("stream_decide", "astream_decide")
+        return _iterate(loop_thread, self.astream_decide(session_id, call_id, decision, reason=reason, by=by))
+
+    async def _find(self, session_id: str) -> tuple[Manager, Session]:
+        """The manager that holds ``session_id`` and the session: the store's, else this runtime's
+        in-memory one (``lightweight`` and ``disabled`` agents)."""
+        managers = [m for m in (self._manager, self._in_memory) if m is not None]
+        for number, manager in enumerate(managers):
+            try:
+                return manager, await manager.aget(session_id)
+            except SessionNotFoundError:
+                if number == len(managers) - 1:
+                    raise
+        return self.session_manager, await self.session_manager.aget(session_id)  # no manager: its error
+
+    async def _decide(
+        self, session_id: str, call_id: str, decision: ApprovalDecision | bool, reason: str | None, by: str | None,
+        on_event: EventSink | None,
+    ) -> Result:
+        chosen = _decision(decision)
+        manager, found = await self._find(session_id)
+        agent = self.agent(found.agent)
+        step = TurnStep("turn", agent.name, agent.name, found.id, 0, user=found.user_id) if self.observers else None
+        with observed(self.observers, step) if step is not None else nullcontext():
+            return await self._decided(manager, found, agent, call_id, chosen, reason, by, on_event, step)
+
+    async def _decided(
+        self, manager: Manager, found: Session, agent: Agent, call_id: str, chosen: ApprovalDecision,
+        reason: str | None, by: str | None, on_event: EventSink | None, step: TurnStep | None,
+    ) -> Result:
+        """Take the decision with the lease held and, when it settles the step, continue the turn."""
+        resume = getattr(agent, "resume_turn", None)
+
+        def begin(session: Session, lease: HeldLease) -> tuple[ApprovalRequest | None, AgentTurn | None]:
+            fenced = lease.session
+            request = fenced.pending_approval()
+            approval = check_decision(request, call_id, session.id)
+            assert request is not None
+            fenced.append_entry(EntryType.APPROVAL_DECISION,
+                                decision_data(request.entry_id, call_id, chosen, reason=reason, by=by))
+            log.info("runtime.approval.decided", agent=agent.name, session_id=session.id, call_id=call_id,
+                     tool=approval.name, decision=chosen)
+            request = fenced.pending_approval()
+            if request is None or not request.complete:
+                return request, None
+            if resume is None:
+                raise AgentError(f"agent {agent.name!r} cannot continue a paused turn (it has no resume_turn)",
+                                 agent=agent.name)
+            return request, resume(fenced, request)
+
+        session, lease, (request, turn) = await self._leased(manager, lambda: found, begin)
+        if turn is None:
+            await asyncio.shield(lease.arelease())
+            waiting = request.waiting if request is not None else ()
+            if on_event is not None:
+                await on_event(ApprovalRequiredEvent(waiting))
+            if step is not None:
+                step.details["outcome"] = "pending_approval"
+            return TurnResult(answer="", steps=0, usage=Usage(), session_id=session.id, agent=agent.name,
+                              outcome="pending_approval", approvals=waiting)
+        return await self._run_leased(agent.name, manager, lease, turn, on_event, step)
 
     async def _turn(
         self,
@@ -359,60 +466,70 @@ class Runtime:
         with observed(self.observers, step) if step is not None else nullcontext():
             agent = self.agent(agent_name)
             manager = self.manager_for(agent_name)
-            _, lease, turn = await self._start(agent, manager, message, session_id, user_id)
-            session = lease.session  # the turn writes through its lease: fenced once the lease is lost
-            if step is not None:
-                step.session_id = session.id
-            bound = log.bind(agent=agent_name, session_id=session.id)
-            this_turn = asyncio.current_task()
-            assert this_turn is not None
-            keeper = asyncio.create_task(self._keep_lease(lease, bound, this_turn))
-            completed = False
-            try:
-                with use_session(session):
-                    result = await turn.run(on_event)
-                completed = True
-            except asyncio.CancelledError:
-                lost = _stopped_by(keeper, this_turn)
-                if lost is not None:
-                    raise lost from None
-                bound.info("runtime.turn.cancelled")
-                raise
-            finally:
-                keeper.cancel()
-                await asyncio.shield(self._aend(session, lease, completed))
-                if self._modes.get(agent_name) == "disabled":
-                    await manager.adelete(session.id)
-            bound.info("runtime.turn", steps=result.steps, tokens=result.usage.total_tokens)
-            return result
 
-    async def _start(
-        self, agent: Agent, manager: Manager, message: str, session_id: str | None, user_id: str | None
-    ) -> tuple[Session, HeldLease, AgentTurn]:
-        """The session, its lease and the agent's begun turn. When the lease is free, one trip to the
-        store's I/O pool does it all; when it is busy, the wait happens on the event loop."""
-        begin = self._begin
-        session, lease, turn = await _on_pool(manager, _release_found, begin, agent, session_id, user_id, message)
-        if lease is not None and turn is not None:
-            return session, lease, turn
-        log.info("runtime.turn.waiting_for_lease", agent=agent.name, session_id=session.id)
-        held = await session.alease(self.lease_ttl, self.lease_wait)
-        turn = await _on_pool(manager, lambda _: held.arelease(), _begin_leased, agent, session, held, message)
-        return session, held, turn
+            def begin(session: Session, lease: HeldLease) -> AgentTurn:
+                return agent.begin_turn(lease.session, message)
 
-    def _begin(
-        self, agent: Agent, session_id: str | None, user_id: str | None, message: str
-    ) -> tuple[Session, HeldLease | None, AgentTurn | None]:
-        """On the store's pool: find the session, try its lease once (never waits) and, with the
-        lease, let the agent begin the turn (read its history, store the user message)."""
-        session = self.session_for(agent.name, session_id, user_id=user_id)
+            find = functools.partial(self.session_for, agent_name, session_id, user_id=user_id)
+            _, lease, turn = await self._leased(manager, find, begin)
+            return await self._run_leased(agent_name, manager, lease, turn, on_event, step)
+
+    async def _run_leased(
+        self, agent_name: str, manager: Manager, lease: HeldLease, turn: AgentTurn, on_event: EventSink | None,
+        step: TurnStep | None,
+    ) -> Result:
+        """Run a begun (or continued) turn with its lease held and kept; release it whatever happens."""
+        session = lease.session  # the turn writes through its lease: fenced once the lease is lost
+        if step is not None:
+            step.session_id = session.id
+        bound = log.bind(agent=agent_name, session_id=session.id)
+        this_turn = asyncio.current_task()
+        assert this_turn is not None
+        keeper = asyncio.create_task(self._keep_lease(lease, bound, this_turn))
+        completed = False
         try:
-            lease = session.lease(ttl=self.lease_ttl, wait=0)
-        except SessionBusyError:
-            if self.lease_wait == 0:
-                raise
-            return session, None, None
-        return session, lease, _begin_leased(agent, session, lease, message)
+            with use_session(session):
+                result = await turn.run(on_event)
+            completed = True
+        except asyncio.CancelledError:
+            lost = _stopped_by(keeper, this_turn)
+            if lost is not None:
+                raise lost from None
+            bound.info("runtime.turn.cancelled")
+            raise
+        finally:
+            keeper.cancel()
+            await asyncio.shield(self._aend(session, lease, completed))
+            if self._modes.get(agent_name) == "disabled" and not (completed and result.paused):
+                await manager.adelete(session.id)  # a paused turn's session lives on until it is decided
+        bound.info("runtime.turn", steps=result.steps, tokens=result.usage.total_tokens, outcome=result.outcome)
+        return result
+
+    async def _leased(
+        self, manager: Manager, find: Callable[[], Session], begin: Callable[[Session, HeldLease], T]
+    ) -> tuple[Session, HeldLease, T]:
+        """The session ``find`` names (on the store's pool), its lease, and what ``begin`` did with the
+        lease held (begin a turn, or take a decision). When the lease is free, one trip to the store's
+        I/O pool does it all; when it is busy, the wait happens on the event loop. If ``begin`` fails,
+        the lease is released."""
+
+        def first() -> tuple[Session, HeldLease | None, T | None]:
+            session = find()
+            try:
+                lease = session.lease(ttl=self.lease_ttl, wait=0)
+            except SessionBusyError:
+                if self.lease_wait == 0:
+                    raise
+                return session, None, None
+            return session, lease, _with_lease(begin, session, lease)
+
+        session, lease, begun = await _on_pool(manager, _release_found, first)
+        if lease is not None:
+            return session, lease, cast(T, begun)  # what begin returned, with the lease
+        log.info("runtime.turn.waiting_for_lease", session_id=session.id)
+        held = await session.alease(self.lease_ttl, self.lease_wait)
+        then = await _on_pool(manager, lambda _: held.arelease(), _with_lease, begin, session, held)
+        return session, held, then
 
     def call_with_session(
         self, agent_name: str, message: str, session_id: str | None = None, *, user_id: str | None = None
@@ -535,14 +652,59 @@ SimpleRuntime = Runtime
 __all__ = ["SESSION_MODES", "Agent", "ReActAgent", "Result", "Runtime", "SimpleRuntime"]
 
 
-def _begin_leased(agent: Agent, session: Session, lease: HeldLease, message: str) -> AgentTurn:
-    """On the store's pool, with the lease held: let the agent begin the turn; release the lease if
-    it cannot."""
+def _with_lease(begin: Callable[[Session, HeldLease], T], session: Session, lease: HeldLease) -> T:
+    """On the store's pool, with the lease held: ``begin`` (a turn, a decision); release the lease if it
+    fails."""
     try:
-        return agent.begin_turn(lease.session, message)
+        return begin(session, lease)
     except BaseException:
         lease.release()
         raise
+
+
+def _decision(decision: ApprovalDecision | bool) -> ApprovalDecision:
+    if isinstance(decision, bool):
+        return "approve" if decision else "deny"
+    if decision not in APPROVAL_DECISIONS:
+        raise AixgoError(f"a decision is 'approve' or 'deny' (or True / False), got {decision!r}")
+    return decision
+
+
+async def _streamed(run: Callable[[EventSink], Awaitable[Result]]) -> AsyncGenerator[TurnEvent, None]:
+    """The events ``run`` sends while it runs (as a task), then ``turn_end`` with what it returns.
+    Leaving early cancels it."""
+    queue: asyncio.Queue[TurnEvent | None] = asyncio.Queue()
+
+    async def emit(event: TurnEvent) -> None:
+        queue.put_nowait(event)
+
+    task = asyncio.ensure_future(run(emit))
+    task.add_done_callback(lambda _: queue.put_nowait(None))
+    try:
+        while (event := await queue.get()) is not None:
+            yield event
+        yield TurnEndEvent(await task)
+    finally:
+        if not task.done():
+            task.cancel()
+            with suppress(BaseException):
+                await task
+
+
+def _iterate(loop_thread: _LoopThread, events: AsyncGenerator[TurnEvent, None]) -> Generator[TurnEvent, None, None]:
+    """``events`` (an async generator on the runtime's loop) for synchronous code."""
+
+    async def next_event() -> TurnEvent:
+        return await anext(events)
+
+    try:
+        while True:
+            try:
+                yield loop_thread.run(next_event())
+            except StopAsyncIteration:
+                return
+    finally:
+        loop_thread.run(events.aclose())
 
 
 def _stopped_by(keeper: asyncio.Task[LeaseLostError], turn: asyncio.Task[Any]) -> LeaseLostError | None:
@@ -553,7 +715,7 @@ def _stopped_by(keeper: asyncio.Task[LeaseLostError], turn: asyncio.Task[Any]) -
     return keeper.result() if turn.uncancel() == 0 else None
 
 
-async def _release_found(found: tuple[Session, HeldLease | None, AgentTurn | None]) -> None:
+async def _release_found(found: tuple[Session, HeldLease | None, object]) -> None:
     if found[1] is not None:
         await found[1].arelease()
 

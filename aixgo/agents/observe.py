@@ -32,8 +32,9 @@ StepKind = Literal["turn", "model", "tool", "compact"]
 """``turn``: the whole turn; ``model``: one model request; ``tool``: one tool call; ``compact``:
 folding older turns into a summary."""
 
-TurnOutcome = Literal["answered", "failed", "cancelled"]
-"""How a turn ended (``details["outcome"]`` of its ``turn`` step)."""
+TurnOutcome = Literal["answered", "pending_approval", "failed", "cancelled"]
+"""How a turn ended (``details["outcome"]`` of its ``turn`` step): ``pending_approval`` when it paused,
+stored, for a person to approve or deny tool calls (a decision continues it)."""
 
 
 @dataclass(slots=True)
@@ -46,7 +47,7 @@ class TurnStep:
     while it runs — ``turn``: ``outcome``, ``steps``, ``tool_calls``, ``total_tokens``; ``model``:
     ``finish_reason``, ``tool_calls``, ``input_tokens``, ``output_tokens`` (when the server reports
     usage), ``response_model``; ``tool``: ``call_id``, ``source`` (``built-in``, ``python``, ``mcp``),
-    ``is_error``; ``compact``: ``folded_turns``, ``requests``, ``input_tokens``, ``output_tokens``.
+    ``is_error`` (and ``approval``: ``approved`` or ``denied`` for a call that waited for one); ``compact``: ``folded_turns``, ``requests``, ``input_tokens``, ``output_tokens``.
     ``user``: the session's user, when it has one. ``payload``: what the step carried, for observers
     that record content when asked to (never logged) — ``model``: ``messages`` (the request),
     ``settings`` (:class:`~aixgo.llm.ModelSettings`), ``response`` (:class:`~aixgo.llm.ModelResponse`);

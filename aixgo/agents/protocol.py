@@ -10,7 +10,9 @@ pool that takes the session's lease:
    happens; it sends the turn's events to ``on_event`` when one is given, and returns a
    :class:`~aixgo.agents.TurnResult`. A cancelled turn lets :class:`asyncio.CancelledError` through.
 
-:meth:`Agent.aclose` releases what the agent holds (model clients) when the runtime closes.
+:meth:`Agent.aclose` releases what the agent holds (model clients) when the runtime closes. An agent
+whose turns can pause for approval of tool calls is also a :class:`ResumableAgent`
+(``resume_turn``, which the runtime calls when the last call of a paused step is decided).
 
 Any object with these methods can be registered with :meth:`aixgo.Runtime.register_agent`; the
 runtime calls nothing else. :class:`BaseAgent` adds :meth:`BaseAgent.run_turn`, to run a turn
@@ -25,6 +27,7 @@ from typing import Protocol
 from aixgo.agents.events import EventSink
 from aixgo.agents.result import TurnResult
 from aixgo.session import Session
+from aixgo.session.core.approvals import ApprovalRequest
 
 
 class AgentTurn(Protocol):
@@ -57,6 +60,17 @@ class Agent(Protocol):
         ...
 
 
+class ResumableAgent(Agent, Protocol):
+    """An agent whose turns can pause for a person's approval of tool calls, and be continued: what the
+    runtime calls when the last call of a paused step is decided (:meth:`aixgo.Runtime.decide`)."""
+
+    def resume_turn(self, session: Session, request: ApprovalRequest) -> AgentTurn:
+        """Blocking, on the store's I/O pool, with the session's lease held: read what the paused turn
+        needs to continue (every call of ``request`` is decided) and return it; its ``run`` settles the
+        paused step, then finishes the turn."""
+        ...
+
+
 class BaseAgent(ABC):
     """A small base for an agent kind: a :attr:`name`, :meth:`begin_turn` to write, :meth:`run_turn`
     to call a turn without a runtime, and a no-op :meth:`aclose` to override when there is something
@@ -86,4 +100,4 @@ class BaseAgent(ABC):
         return None
 
 
-__all__ = ["Agent", "AgentTurn", "BaseAgent"]
+__all__ = ["Agent", "AgentTurn", "BaseAgent", "ResumableAgent"]

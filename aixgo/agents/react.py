@@ -11,11 +11,16 @@ The agent is its :class:`~aixgo.agents.spec.ReActSpec` (what every turn follows)
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from aixgo.agents.context.turns import Conversation, limit_turns
 from aixgo.agents.protocol import BaseAgent
 from aixgo.agents.spec import REACT_FORMATS, ReactFormat, ReActSpec
 from aixgo.agents.turn import ReActTurn
+from aixgo.errors import AgentError, ApprovalPendingError
 from aixgo.session import Session
+from aixgo.session.core.approvals import ApprovalRequest
+from aixgo.session.types import CHAT_ENTRY_TYPES
 
 
 class ReActAgent(ReActSpec, BaseAgent):
@@ -63,10 +68,41 @@ class ReActAgent(ReActSpec, BaseAgent):
         """The blocking start of a turn: read the history to send and store the user message.
 
         :meth:`run_turn` calls it on the store's I/O pool; a runtime calls it there in the same trip
-        that takes the session's lease. :meth:`ReActTurn.run` does the rest."""
+        that takes the session's lease. :meth:`ReActTurn.run` does the rest.
+
+        Raises:
+            ApprovalPendingError: the session's last turn waits for approval of tool calls (nothing is
+                stored: decide them first, which continues that turn)."""
         conversation = self._read(session)
+        waiting = session.pending_approval()
+        if waiting is not None and waiting.waiting:
+            calls = waiting.waiting
+            names = ", ".join(sorted({approval.name for approval in calls}))
+            raise ApprovalPendingError(
+                f"session {session.id!r} waits for approval of {names} ({', '.join(a.call_id for a in calls)}): "
+                "approve or deny each call first, which continues that turn (aixgo run --session asks; "
+                f"over HTTP: POST /v1/sessions/{session.id}/approvals/CALL_ID)",
+                session_id=session.id, call_ids=tuple(a.call_id for a in calls),
+            )
         stored = session.append_message("user", user_message)
         return ReActTurn(self, session, conversation, user_message, stored.seq)
+
+    def resume_turn(self, session: Session, request: ApprovalRequest) -> ReActTurn:
+        """The blocking start of a paused turn's continuation, once every call of ``request`` is
+        decided: read the history before the turn and the turn's own messages (with the session's lease
+        held, on the store's I/O pool, like :meth:`begin_turn`). :meth:`ReActTurn.run` settles the paused
+        step, then goes on.
+
+        Raises:
+            AgentError: the turn's messages are no longer in the history."""
+        conversation = self._read(session)
+        conversation = replace(conversation, turns=[t for t in conversation.turns if t.first_seq < request.turn_from_seq])
+        entries = session.get_entries(after=request.turn_from_seq - 1)
+        messages = [dict(entry.data) for entry in entries if entry.type in CHAT_ENTRY_TYPES]
+        if not entries or entries[0].seq != request.turn_from_seq or messages[:1] == [] or messages[0].get("role") != "user":
+            raise AgentError(f"agent {self.name!r}: session {session.id!r} no longer holds the turn that paused at "
+                             f"seq {request.seq}", agent=self.name)
+        return ReActTurn.resume(self, session, conversation, messages, request)
 
     def _read(self, session: Session) -> Conversation:
         conversation = self.budget.read(session, self.max_history_messages)

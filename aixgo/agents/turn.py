@@ -9,10 +9,17 @@ stores the user message, then returns a ``ReActTurn``; :meth:`ReActTurn.run` doe
          │        ├─ ask       the model: complete, or stream when someone listens; a context overflow
          │        │            teaches the window and the same step runs again, once
          │        ├─ account   tokens, the budget's calibration
-         │        └─ act       native tool calls or the text format: run_tool for each call, or answer
+         │        └─ act       native tool calls or the text format: run_tool for each call, or answer;
+         │                     or pause: a call needs a person's approval, nothing of the step runs
          │   (until the outcome is known, at most max_steps requests)
-         ├─ finish             the answer and the turn's usage, in one trip to the store
+         ├─ finish             the answer and the turn's usage, in one trip to the store (or, paused,
+         │                     the approval request and the usage)
          └─ record_end         on failure or cancellation: why, and the tokens used (shielded)
+
+A paused turn is continued by :meth:`ReActAgent.resume_turn <aixgo.agents.ReActAgent.resume_turn>`
+(in any process, once every call is decided): ``run`` then first settles the paused step (runs the
+approved calls and those that needed no approval, in order, and tells the model of each denial), then
+steps on as before; its counts go on from where the pause left them.
 
 Every step is stored as it happens, so a turn cut short (a crash, a cancellation) leaves a history
 that :func:`aixgo.session.to_chat_messages` still turns into a valid request. Each step is one
@@ -39,7 +46,14 @@ import structlog
 
 from aixgo.agents.context.budget import summary_entry_data, window_metadata
 from aixgo.agents.context.turns import Conversation, Turn
-from aixgo.agents.events import EventSink, StepEvent, TextDeltaEvent, ToolCallEvent, ToolResultEvent
+from aixgo.agents.events import (
+    ApprovalRequiredEvent,
+    EventSink,
+    StepEvent,
+    TextDeltaEvent,
+    ToolCallEvent,
+    ToolResultEvent,
+)
 from aixgo.agents.observe import StepKind, TurnOutcome, TurnStep, observed
 from aixgo.agents.result import TurnResult
 from aixgo.agents.spec import ReActSpec
@@ -63,6 +77,7 @@ from aixgo.llm.protocol import (
 )
 from aixgo.logs import get_logger
 from aixgo.session import Entry, EntryType, Session, use_session
+from aixgo.session.core.approvals import Approval, ApprovalRequest, open_request, request_data
 
 Message = dict[str, Any]
 
@@ -114,6 +129,26 @@ class ReActTurn:
         self.response: ModelResponse | None = None
         self.answer: str | None = None
         self.outcome: TurnOutcome | None = None
+        self.resumed: ApprovalRequest | None = None  # the paused step this run settles first
+        self.earlier = Usage()  # the tokens of the turn's runs before its latest pause
+        self.steps_before = 0  # model requests of those runs
+        self.pause: dict[str, Any] | None = None  # the approval request's data, once the turn pauses
+        self.paused: ApprovalRequest | None = None  # the stored request
+
+    @classmethod
+    def resume(
+        cls, spec: ReActSpec, session: Session, conversation: Conversation, messages: list[Message],
+        request: ApprovalRequest,
+    ) -> ReActTurn:
+        """The turn that paused at ``request`` (every call decided), to continue: ``messages`` are the
+        turn's stored messages, its user message first; ``conversation`` the history before it."""
+        turn = cls(spec, session, conversation, str(messages[0].get("content") or ""), request.turn_from_seq)
+        turn.messages = messages
+        turn.resumed = request
+        turn.steps = turn.steps_before = request.steps
+        turn.tool_runs = request.tool_runs
+        turn.earlier = Usage(**{key: int(request.usage.get(key) or 0) for key in Usage().to_dict()})
+        return turn
 
     # -- the turn --------------------------------------------------------------------------------
 
@@ -136,6 +171,8 @@ class ReActTurn:
             self.log.info("agent.turn.start", history_turns=len(self.conversation.turns), tools=len(self.spec.tools))
             try:
                 with use_session(self.session):
+                    if self.resumed is not None:
+                        await self.settle(self.resumed)
                     while self.outcome is None:
                         await self.step()
                     await self.finish()
@@ -359,11 +396,19 @@ class ReActTurn:
         calls = with_unique_ids([(c.id, c.name or "unnamed_tool", c.arguments) for c in response.tool_calls])
         stored = [ToolCall(c.id, c.name, _storable_arguments(c.arguments)).to_openai() for c in calls]
         await self.persist({"role": "assistant", "content": response.content, "tool_calls": stored})
+        if self.wait_for_approval([(c.id, c.name, c.arguments) for c in calls], response.content):
+            return None
         for call in calls:
-            result = await self.run_tool(call.id, call.name, call.arguments)
-            await self.persist({"role": "tool", "tool_call_id": call.id, "content": result.content,
-                                **result.message_fields()})
+            await self.record_result(call.id, await self.run_tool(call.id, call.name, call.arguments), native=True)
         return None
+
+    async def record_result(self, call_id: str, result: ToolResult, *, native: bool) -> None:
+        """Store a call's result: a tool message (native format), or an observation (text format)."""
+        if native:
+            await self.persist({"role": "tool", "tool_call_id": call_id, "content": result.content,
+                                **result.message_fields()})
+        else:
+            await self.persist({"role": "user", "content": f"{OBSERVATION_PREFIX}{result.content}"})
 
     async def _text_action(self, response: ModelResponse) -> str | None:
         """The text format: a ``Final Answer``, or an action whose observation is stored as a user message."""
@@ -380,25 +425,66 @@ class ReActTurn:
         # Keep what the model wrote up to its action; an invented "Observation:" is not history.
         await self.persist({"role": "assistant", "content": content.split("\nObservation:", 1)[0].strip()})
         arguments = action_arguments(parsed.tool_input, self.spec.tools.get(parsed.tool))
-        result = await self.run_tool(f"text_{secrets.token_hex(6)}", parsed.tool, arguments)
-        await self.persist({"role": "user", "content": f"{OBSERVATION_PREFIX}{result.content}"})
+        call_id = f"text_{secrets.token_hex(6)}"
+        shown = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
+        if self.wait_for_approval([(call_id, parsed.tool, shown)], None):
+            return None
+        await self.record_result(call_id, await self.run_tool(call_id, parsed.tool, arguments), native=False)
         return None
 
-    async def run_tool(self, call_id: str, name: str, arguments: str | Mapping[str, Any]) -> ToolResult:
-        """Run one tool call, with its events; never raises for the tool's own failures."""
+    # -- approvals: a call that waits for a person ----------------------------------------------------
+
+    def wait_for_approval(self, calls: list[tuple[str, str, str]], content: str | None) -> bool:
+        """Pause the turn if a call of this step needs a person's approval (and could run: a call whose
+        arguments do not fit is answered at once, as always). Nothing of the step runs then; the request
+        is stored by :meth:`finish`."""
+        tools = self.spec.tools
+        needed = [tools.requires_approval(name) and not isinstance(tools.check(name, arguments), ToolResult)
+                  for _, name, arguments in calls]
+        if not any(needed):
+            return False
+        self.pause = request_data(
+            [(call_id, name, arguments, need) for (call_id, name, arguments), need in zip(calls, needed, strict=True)],
+            turn_from_seq=self.user_seq, steps=self.steps, tool_calls=self.tool_runs,
+            react_format=self.spec.react_format, content=content, usage=(self.earlier + self.total_usage).to_dict(),
+        )
+        self.answer, self.outcome = content or "", "pending_approval"
+        self.log.info("agent.turn.paused", step=self.steps, waiting=[c[1] for c, n in zip(calls, needed, strict=True) if n])
+        return True
+
+    async def settle(self, request: ApprovalRequest) -> None:
+        """Finish the paused step once every call is decided: run each call in order (approved, or
+        needing no approval), and give the model each denial as that call's result."""
+        decided = {approval.call_id: approval for approval in request.approvals}
+        native = request.react_format != "text"
+        for call in request.calls:
+            result = await self.run_tool(call.id, call.name, call.arguments, approval=decided.get(call.id))
+            await self.record_result(call.id, result, native=native)
+
+    async def run_tool(
+        self, call_id: str, name: str, arguments: str | Mapping[str, Any], approval: Approval | None = None
+    ) -> ToolResult:
+        """Run one tool call, with its events; never raises for the tool's own failures. A call a
+        person denied (``approval``) does not run: its result tells the model so."""
         if self.on_event is not None:
             shown = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
             await self.on_event(ToolCallEvent(call_id, name, shown))
         with self._observed("tool", name) as step:
             step.details.update(call_id=call_id, source=_tool_source(self.spec.tools.get(name)))
             step.payload["arguments"] = arguments
-            result = await self.spec.tools.execute(
-                name, arguments, max_chars=self.spec.max_tool_result_chars,
-                log_fields={"agent": self.spec.name, "session_id": self.session.id},
-            )
+            if approval is not None:
+                step.details["approval"] = approval.status
+            if approval is not None and approval.status == "denied":
+                result = denied(name, approval)
+                self.log.info("tool.denied", tool=name, call_id=call_id)
+            else:
+                result = await self.spec.tools.execute(
+                    name, arguments, max_chars=self.spec.max_tool_result_chars,
+                    log_fields={"agent": self.spec.name, "session_id": self.session.id},
+                )
+                self.tool_runs += 1
             step.details["is_error"] = result.is_error
             step.payload["result"] = result.content
-        self.tool_runs += 1
         if self.on_event is not None:
             await self.on_event(ToolResultEvent(call_id, name, result.content))
         return result
@@ -413,13 +499,27 @@ class ReActTurn:
     # -- the end: the answer, or why there is none ------------------------------------------------
 
     async def finish(self) -> None:
-        """Store the answer and the turn's usage, in one trip to the store."""
+        """Store the answer and the turn's usage, in one trip to the store (paused: the approval
+        request and the usage so far)."""
+        if self.pause is not None:
+            await self.session.run_blocking(self._store_pause, self.pause, self._usage_data(), write=True)
+            if self.on_event is not None and self.paused is not None:
+                await self.on_event(ApprovalRequiredEvent(self.paused.waiting))
+            return
         data = self._usage_data()
         if self.estimated and not self.compaction.requests:  # a fresh process calibrates its counts from it
             data["estimated_prompt_tokens"] = self.estimated
         if self.last_chance:
             data["on_max_steps"] = self.spec.on_max_steps  # the answer was asked for, tools withheld
         await self.session.run_blocking(self._store_answer, data, write=True)
+
+    def _store_pause(self, request: dict[str, Any], usage: dict[str, Any]) -> None:
+        """Blocking: store the approval request (errors propagate), then the usage (errors are only logged)."""
+        self.paused = open_request([self.session.append_entry(EntryType.APPROVAL_REQUEST, request)])
+        try:
+            self.session.append_entry(EntryType.USAGE, usage)
+        except Exception as exc:
+            self.log.error("agent.record_failed", entry_type=EntryType.USAGE.value, error_type=type(exc).__name__)
 
     def _store_answer(self, usage: dict[str, Any]) -> None:
         """Blocking: store the final answer (errors propagate), then the usage (errors are only logged)."""
@@ -461,7 +561,7 @@ class ReActTurn:
         return self.usage + self.compaction.usage
 
     def _usage_data(self) -> dict[str, Any]:
-        data: dict[str, Any] = {**self.total_usage.to_dict(), "requests": self.steps}
+        data: dict[str, Any] = {**self.total_usage.to_dict(), "requests": self.steps - self.steps_before}
         if self.unreported:
             data["unreported_requests"] = self.unreported
         if self.compaction.requests:
@@ -477,15 +577,17 @@ class ReActTurn:
                 "total_tokens": self.total_usage.total_tokens}
 
     def result(self) -> TurnResult:
-        """The answered turn's :class:`~aixgo.agents.TurnResult`."""
+        """The :class:`~aixgo.agents.TurnResult` of the answered (or paused) turn."""
         return TurnResult(
             answer=self.answer if self.answer is not None else "",
             steps=self.steps,
-            usage=self.total_usage,
+            usage=self.earlier + self.total_usage,
             session_id=self.session.id,
             agent=self.spec.name,
             tool_calls=self.tool_runs,
             finish_reason=self.response.finish_reason if self.response else None,
+            outcome="pending_approval" if self.paused is not None else "answered",
+            approvals=self.paused.waiting if self.paused is not None else (),
         )
 
     def _observed(self, kind: StepKind, name: str) -> AbstractContextManager[TurnStep]:
@@ -506,6 +608,18 @@ def _response_details(response: ModelResponse) -> dict[str, object]:
 def _tool_source(tool: BaseTool | None) -> str:
     """Where a tool comes from (``built-in``, ``python``, ``mcp``; ``unknown`` for a name the model made up)."""
     return tool.source if tool is not None else "unknown"
+
+
+def denied(name: str, approval: Approval) -> ToolResult:
+    """What the model reads for a call a person denied (it did not run); the decision is stored with it."""
+    reason = f" The reason given: {approval.reason}" if approval.reason else ""
+    details: dict[str, Any] = {"decision": "deny"}
+    if approval.reason:
+        details["reason"] = approval.reason
+    if approval.decided_by:
+        details["by"] = approval.decided_by
+    return ToolResult(f"Error: a person denied this call of {name}; it did not run.{reason}", True,
+                      {"approval": details})
 
 
 def _storable_arguments(raw: str) -> str:

@@ -209,11 +209,11 @@ def _agent_problems(agent: dict[str, Any], path: JsonPath, servers: dict[str, in
                 yield unknown(server, (*path, "tools", number))
     approvals = agent.get("require_approval")
     for number, pattern in enumerate(approvals if isinstance(approvals, list) else []):
-        server = pattern.split("/", 1)[0] if isinstance(pattern, str) and "/" in pattern else None
-        if server is not None and server not in used and not any(c in server for c in "*?["):
-            where = (*path, "require_approval", number)
-            yield Problem(where, f"the agent does not use MCP server {server!r}",
-                          "name a server of its mcp_servers: (or of a SERVER/TOOL in its tools:)", marks.value(where))
+        named = pattern.split("/", 1)[0] if isinstance(pattern, str) and "/" in pattern else None
+        if named is not None and named not in used and not any(c in named for c in "*?["):
+            at: JsonPath = (*path, "require_approval", number)
+            yield Problem(at, f"the agent does not use MCP server {named!r}",
+                          "name a server of its mcp_servers: (or of a SERVER/TOOL in its tools:)", marks.value(at))
     prefix = agent.get("tool_prefix")
     if isinstance(prefix, dict):
         for name in prefix:

@@ -316,14 +316,14 @@ def test_a_turn_cancelled_while_the_store_starts_it_has_freed_its_lease_when_the
     rt = Runtime(Manager(FileBackend(tmp_path)))
     rt.register_agent(ReActAgent("echo", SlowEcho(30)))
     in_store = threading.Event()
-    real_begin = rt._begin
+    real_find = rt.session_for
 
-    def slow_begin(*args: Any) -> Any:
+    def slow_find(*args: Any, **kwargs: Any) -> Any:
         in_store.set()
-        time.sleep(0.3)  # the store is slow to start the turn (the lease is taken at its end)
-        return real_begin(*args)
+        time.sleep(0.3)  # the store is slow to start the turn (on the pool; the lease is taken after this)
+        return real_find(*args, **kwargs)
 
-    monkeypatch.setattr(rt, "_begin", slow_begin)
+    monkeypatch.setattr(rt, "session_for", slow_find)
 
     async def main() -> None:
         turn = asyncio.create_task(rt.acall_with_session("echo", "hello", "s1"))

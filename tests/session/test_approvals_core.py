@@ -86,7 +86,7 @@ def test_check_decision_names_what_is_wrong() -> None:
     with pytest.raises(ApprovalNotFoundError, match="no tool call waiting for approval"):
         check_decision(None, "a", "s-1")
     found = open_request([request(("a", True), ("b", True)), decide("b")])
-    with pytest.raises(ApprovalNotFoundError, match="call_x.*waiting: a"):
+    with pytest.raises(ApprovalNotFoundError, match=r"call_x.*waiting: a"):
         check_decision(found, "call_x", "s-1")
     with pytest.raises(ApprovalDecidedError, match="already approved"):
         check_decision(found, "b", "s-1")

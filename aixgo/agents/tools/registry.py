@@ -142,15 +142,11 @@ class ToolRegistry:
     def __repr__(self) -> str:
         return f"ToolRegistry({self.names!r})"
 
-    async def execute(
-        self,
-        name: str,
-        arguments: str | Mapping[str, Any] | None,
-        *,
-        max_chars: int = MAX_RESULT_CHARS,
-        log_fields: Mapping[str, Any] | None = None,
-    ) -> ToolResult:
-        """Run one tool call and return its observation; never raises for the tool's own failures."""
+    def check(
+        self, name: str, arguments: str | Mapping[str, Any] | None, *, log_fields: Mapping[str, Any] | None = None
+    ) -> tuple[BaseTool, dict[str, Any]] | ToolResult:
+        """The tool and its keyword arguments for a call, or the error observation of a call that cannot
+        run (an unknown tool, arguments that are not JSON or do not match the tool's schema)."""
         fields = dict(log_fields or {})
         found = self.get(name)
         if found is None:
@@ -168,6 +164,22 @@ class ToolRegistry:
         if problem is not None:
             log.warning("tool.bad_arguments", tool=name, problem="schema", **fields)
             return ToolResult(f"Error: invalid arguments for {name}: {problem}", True)
+        return found, kwargs
+
+    async def execute(
+        self,
+        name: str,
+        arguments: str | Mapping[str, Any] | None,
+        *,
+        max_chars: int = MAX_RESULT_CHARS,
+        log_fields: Mapping[str, Any] | None = None,
+    ) -> ToolResult:
+        """Run one tool call and return its observation; never raises for the tool's own failures."""
+        fields = dict(log_fields or {})
+        checked = self.check(name, arguments, log_fields=fields)
+        if isinstance(checked, ToolResult):
+            return checked
+        found, kwargs = checked
         started = time.perf_counter()
         try:
             result = await found.run(kwargs, max_chars=max_chars)

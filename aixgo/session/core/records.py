@@ -211,8 +211,8 @@ def _check_approval_request(data: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(calls, list) or not calls:
         raise RecordError(f"{what} needs a non-empty list 'calls'")
     seen: set[str] = set()
-    for number, call in enumerate(calls, start=1):
-        call = _object(call, f"{what}: call {number}")
+    for number, raw in enumerate(calls, start=1):
+        call = _object(raw, f"{what}: call {number}")
         call_id = call.get("id")
         if not isinstance(call_id, str) or not call_id or len(call_id.encode("utf-8", "surrogatepass")) > MAX_RECORD_ID_BYTES:
             raise RecordError(f"{what}: call {number} needs a non-empty string 'id' of at most {MAX_RECORD_ID_BYTES} bytes")
@@ -229,10 +229,12 @@ def _check_approval_request(data: dict[str, Any]) -> dict[str, Any]:
         raise RecordError(f"{what} needs at least one call with 'approval': true")
     _count(data.get("turn_from_seq"), f"{what}'s 'turn_from_seq'", 1)
     _count(data.get("steps"), f"{what}'s 'steps'", 0)
-    for key, kind in (("tool_calls", int), ("format", str), ("content", str), ("usage", dict)):
+    if data.get("tool_calls") is not None:
+        _count(data["tool_calls"], f"{what}'s 'tool_calls'", 0)
+    for key, kind in (("format", str), ("content", str), ("usage", dict)):
         value = data.get(key)
-        if value is not None and (type(value) is not kind or (kind is int and value < 0)):
-            raise RecordError(f"{what}'s {key!r} must be {_KIND_NAMES[kind]}, got {value!r}")
+        if value is not None and type(value) is not kind:
+            raise RecordError(f"{what}'s {key!r} must be {_KIND_NAMES[kind]}, got {type(value).__name__}")
     return data
 
 
@@ -250,7 +252,7 @@ def _check_approval_decision(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-_KIND_NAMES = {int: "a whole number >= 0", str: "a string", dict: "a JSON object"}
+_KIND_NAMES = {str: "a string", dict: "a JSON object"}
 _CHECKED_KINDS = {
     EntryType.SUMMARY: _check_summary,
     EntryType.APPROVAL_REQUEST: _check_approval_request,
