@@ -27,14 +27,19 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from aixgo.cli.app import CliState
+from aixgo.cli.approvals import Approver, WaitingForApproval
 from aixgo.cli.ids import find_session, resolve_checkpoint, valid_id
 from aixgo.cli.render import checkpoint_json, entry_json, render_checkpoints, render_transcript, usage_totals
 from aixgo.cli.status import Status
-from aixgo.errors import AixgoError, SessionNotFoundError
+from aixgo.errors import AixgoError, ApprovalPendingError, SessionNotFoundError
 from aixgo.session import Session
 from aixgo.session.ids import new_session_id
+from aixgo.session.types import ApprovalDecision
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from aixgo.agents.events import TurnEvent
     from aixgo.runtime import Result, Runtime
 
 HELP = """commands:
@@ -62,17 +67,19 @@ def _pick_agent(runtime: Runtime, wanted: str | None) -> str:
 
 
 def _result_json(result: Result) -> str:
-    return json.dumps(
-        {
-            "answer": result.answer,
-            "session_id": result.session_id,
-            "agent": result.agent,
-            "steps": result.steps,
-            "tool_calls": result.tool_calls,
-            "usage": result.usage.to_dict(),
-        },
-        ensure_ascii=False,
-    )
+    shown: dict[str, Any] = {
+        "answer": result.answer,
+        "session_id": result.session_id,
+        "agent": result.agent,
+        "steps": result.steps,
+        "tool_calls": result.tool_calls,
+        "usage": result.usage.to_dict(),
+        "outcome": result.outcome,
+    }
+    if result.paused:
+        shown["approvals"] = [{"call_id": a.call_id, "name": a.name, "arguments": a.arguments}
+                              for a in result.approvals]
+    return json.dumps(shown, ensure_ascii=False)
 
 
 MULTILINE = '"""'
@@ -96,6 +103,7 @@ class _Chat:
     debug: bool
     color: bool = False
     stream: bool = True
+    approve_all: bool = False
     failed_turns: int = 0
     failed_commands: int = 0
     unknown_commands: int = 0
@@ -133,15 +141,29 @@ class _Chat:
                 text = " ".join(str(message["content"]).split())
                 click.echo(f"  {who}> {text[:200]}{'…' if len(text) > 200 else ''}", err=True)
 
+    @property
+    def streams(self) -> bool:
+        return self.stream and not self.as_json
+
+    def approver(self) -> Approver:
+        return _approver(self.runtime, Path(self.config), self.session.id, self.approve_all, self.streams,
+                         f"{self.agent}> ")
+
     def turn(self, text: str) -> None:
         try:
-            if self.stream and not self.as_json:
-                result = stream_turn(self.runtime, self.agent, text, self.session.id, self.user_id,
-                                     prefix=f"{self.agent}> ")
-            else:
-                result = self.runtime.call_with_session(self.agent, text, self.session.id, user_id=self.user_id)
+            try:
+                result = self._turn(text)
+            except ApprovalPendingError:  # a turn left waiting (a question not answered): it comes first
+                self.settle_waiting()
+                result = self._turn(text)
+            result = self.approver().settle(result)
         except KeyboardInterrupt:
             click.echo("(turn cancelled — the session is intact)", err=True)
+            return
+        except WaitingForApproval as exc:
+            if not sys.stdin.isatty():
+                raise
+            click.echo(f"note: {exc.message}", err=True)  # at the terminal: the chat goes on
             return
         except AixgoError as exc:
             self.failed_turns += 1
@@ -149,6 +171,22 @@ class _Chat:
                 traceback.print_exc()
             click.echo(f"error: {exc}", err=True)
             return
+        self.show(result)
+
+    def _turn(self, text: str) -> Result:
+        if self.streams:
+            return stream_turn(self.runtime, self.agent, text, self.session.id, self.user_id, prefix=f"{self.agent}> ")
+        return self.runtime.call_with_session(self.agent, text, self.session.id, user_id=self.user_id)
+
+    def settle_waiting(self) -> None:
+        """Decide what waits in the session (a resumed one), showing the continued turn's answer."""
+        if self.runtime.session_mode(self.agent) != "enabled":
+            return
+        result = self.approver().settle_session(self.session.id)
+        if result is not None:
+            self.show(result)
+
+    def show(self, result: Result) -> None:
         if self.as_json:
             click.echo(_result_json(result))
         elif not self.stream:
@@ -231,6 +269,12 @@ class _Chat:
         if interactive:
             _enable_line_editing()
         self.banner(resumed=resumed)
+        try:
+            self.settle_waiting()
+        except WaitingForApproval as exc:
+            if not interactive:
+                raise
+            click.echo(f"note: {exc.message}", err=True)
         while True:
             try:
                 line = input("you> " if interactive else "")
@@ -303,9 +347,13 @@ def stream_turn(
     """Run a turn, printing the answer on stdout as it arrives (flushed, to a terminal or a pipe alike)
     and, on a terminal, a spinner while waiting for the model or a tool; tool calls and their results
     go to stderr as one compact line each. Returns the turn's result."""
+    return show_events(runtime.stream_with_session(agent, message, session_id, user_id=user_id), prefix=prefix)
+
+
+def show_events(events: Iterable[TurnEvent], *, prefix: str = "") -> Result:
+    """Print a streamed turn's events (see :func:`stream_turn`); returns its result."""
     started = False
-    events = runtime.stream_with_session(agent, message, session_id, user_id=user_id)
-    with Status() as status, closing(events):
+    with Status() as status, closing(events):  # type: ignore[type-var]  # a generator: it has close()
         status.show("thinking")
         for event in events:
             if event.type == "text_delta":
@@ -326,6 +374,11 @@ def stream_turn(
                 line = f"  · {event.name} → {_short(event.content)}"
                 click.echo(click.style(line, dim=True) if sys.stderr.isatty() else line, err=True)
                 status.show("thinking")
+            elif event.type == "approval_required":
+                status.clear()
+                if started:
+                    click.echo()
+                    started = False
             elif event.type == "turn_end":
                 status.clear()
                 if started:
@@ -378,6 +431,8 @@ def _note_if_cut_off(result: Result, config: str) -> None:
 @click.option("--no-stream", is_flag=True, help="Print each answer whole when it is done, not as it arrives.")
 @click.option("--trace", is_flag=True,
               help="Print each turn's spans as a tree on stderr (needs aixgo[otel]; see docs/observability.md).")
+@click.option("--approve-all", is_flag=True,
+              help="Approve every tool call that waits for approval (require_approval) without asking.")
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -390,8 +445,12 @@ def run(
     as_json: bool,
     no_stream: bool,
     trace: bool,
+    approve_all: bool,
 ) -> None:
-    """Chat with an agent of CONFIG; the conversation is stored and can be resumed."""
+    """Chat with an agent of CONFIG; the conversation is stored and can be resumed.
+
+    A tool call that needs approval is asked about on a terminal (Run TOOL({...})? [y/N]); without a
+    terminal the turn stays waiting in the session and the command exits 3, unless --approve-all."""
     if continue_ and session_id:
         raise click.UsageError("use either --session or --continue, not both")
     if message is not None and not message.strip():
@@ -410,12 +469,12 @@ def run(
         session_id, resumed = _session_to_use(runtime, agent_name, session_id, continue_, user_id)
         if message is not None:
             _one_turn(runtime, agent_name, message, session_id or new_session_id(), user_id, config,
-                      as_json=as_json, no_stream=no_stream, stored=stored)
+                      as_json=as_json, no_stream=no_stream, stored=stored, approve_all=approve_all)
             return
         session = runtime.session_for(agent_name, session_id, user_id=user_id)
         color = sys.stdout.isatty() and not as_json
         chat = _Chat(runtime, agent_name, session, str(config), user_id, as_json, state.debug, color,
-                     stream=not no_stream)
+                     stream=not no_stream, approve_all=approve_all)
         code = chat.loop(resumed=resumed)
     if code:
         ctx.exit(code)
@@ -452,14 +511,32 @@ def _one_turn(
     as_json: bool,
     no_stream: bool,
     stored: bool,
+    approve_all: bool,
 ) -> None:
     """``-m TEXT``: one turn, its answer on stdout (streamed unless ``--json``/``--no-stream``); a
-    failed turn names the session that keeps what it stored."""
+    failed turn names the session that keeps what it stored. What waits for approval is settled first
+    (a resumed session's), then after the turn (see :mod:`aixgo.cli.approvals`)."""
+    streams = not (as_json or no_stream)
+    approver = _approver(runtime, config, session_id, approve_all, streams, "")
+
+    def show(result: Result) -> None:
+        if not streams:
+            click.echo(_result_json(result) if as_json else result.answer)
+        _note_if_cut_off(result, str(config))
+
     try:
-        if as_json or no_stream:
-            result = runtime.call_with_session(agent_name, message, session_id, user_id=user_id)
-        else:
+        if stored and (earlier := approver.settle_session(session_id)) is not None:
+            show(earlier)
+        if streams:
             result = stream_turn(runtime, agent_name, message, session_id, user_id)
+        else:
+            result = runtime.call_with_session(agent_name, message, session_id, user_id=user_id)
+        try:
+            result = approver.settle(result)
+        except WaitingForApproval:
+            if as_json:
+                click.echo(_result_json(result))
+            raise
     except AixgoError:
         if stored:
             click.echo(
@@ -468,9 +545,19 @@ def _one_turn(
                 err=True,
             )
         raise
-    if as_json or no_stream:
-        click.echo(_result_json(result) if as_json else result.answer)
-    _note_if_cut_off(result, str(config))
+    show(result)
+
+
+def _approver(runtime: Runtime, config: Path, session_id: str, approve_all: bool, streams: bool,
+              prefix: str) -> Approver:
+    """The approver of one command: decisions continue turns printed as the command prints answers."""
+
+    def run_decision(session: str, call_id: str, decision: ApprovalDecision, reason: str | None, by: str) -> Result:
+        if streams:
+            return show_events(runtime.stream_decide(session, call_id, decision, reason=reason, by=by), prefix=prefix)
+        return runtime.decide(session, call_id, decision, reason=reason, by=by)
+
+    return Approver(runtime, _resume_command(config, session_id), approve_all, run_decision)
 
 
 def _check_user(session: Session, user_id: str | None) -> None:
