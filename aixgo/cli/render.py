@@ -197,7 +197,8 @@ def render_transcript(
     return "\n".join(blocks)
 
 
-_ROLE_COLORS = {"user": "green", "assistant": "cyan", "system": "magenta", "tool": "yellow", "error": "red", "summary": "blue"}
+_ROLE_COLORS = {"user": "green", "assistant": "cyan", "system": "magenta", "tool": "yellow", "error": "red", "summary": "blue",
+                "approval": "magenta"}
 
 
 def _render_entry(entry: Entry, tool_names: Mapping[str, str], *, color: bool, timestamps: bool) -> str:
@@ -229,6 +230,7 @@ def _speaker_and_body(entry: Entry, tool_names: Mapping[str, str]) -> tuple[str,
             call_id = data.get("tool_call_id")
             name = data.get("name") or (tool_names.get(call_id) if isinstance(call_id, str) else None)
             role = "tool" + (f" {name}" if name else "") + (f" [{call_id}]" if call_id else "")
+            return role, _content_lines(data.get("content")) + _output_lines(data.get("output"))
         return role, _content_lines(data.get("content"))
     if kind is EntryType.USAGE:
         parts = [f"{key}={value}" for key, value in data.items()]
@@ -247,7 +249,72 @@ def _speaker_and_body(entry: Entry, tool_names: Mapping[str, str]) -> tuple[str,
         if rest:
             body.append(_compact(rest))
         return covered, body
+    if kind is EntryType.APPROVAL_REQUEST:
+        calls = [(c, c.get("approval")) for c in data.get("calls", []) if isinstance(c, Mapping)]
+        return "approval request", [f"{'waits:' if needed else 'then: '} {_call_line(c)}"
+                                    for c, needed in sorted(calls, key=lambda item: not item[1])]
+    if kind is EntryType.APPROVAL_DECISION:
+        status = "approved" if data.get("decision") == "approve" else "denied"
+        line = f"{status} {data.get('call_id')}" + (f": {data['reason']}" if data.get("reason") else "")
+        return "approval", [line + (f" (by {data['by']})" if data.get("by") else "")]
     return kind.value, [_compact(data)] if data else []
+
+
+def _call_line(call: Mapping[str, Any]) -> str:
+    """``name({"arg":…})  [id]`` of a call an approval request names."""
+    return f"{call.get('name')}({compact_arguments(call.get('arguments', ''))})  [{call.get('id')}]"
+
+
+def _output_lines(output: Any) -> list[str]:
+    """What a tool result stored besides its text (``output``: an MCP server's result, a denial), one
+    compact ``· `` line per kind of thing."""
+    if not isinstance(output, Mapping) or not output:
+        return []
+    rest = dict(output)
+    lines = []
+    server, tool = rest.pop("server", None), rest.pop("tool", None)
+    is_error, failure = rest.pop("is_error", None), rest.pop("failure", None)
+    if server is not None or tool is not None:
+        notes = (["error"] if is_error else []) + ([f"failure: {failure}"] if failure else [])
+        lines.append(f"· mcp {server}/{tool}" + (f": {', '.join(notes)}" if notes else ""))
+    if (structured := rest.pop("structured_content", None)) is not None:
+        lines.append(f"· structured: {_shorter(_compact(structured))}")
+    blocks = rest.pop("content", None)
+    if isinstance(blocks, list) and any(_block(b) != "text" for b in blocks):
+        lines.append("· blocks: " + ", ".join(_block(b) for b in blocks))
+    lines.extend(f"· cut: {item}" for item in rest.pop("cut", None) or [])
+    approval = rest.pop("approval", None)
+    if isinstance(approval, Mapping) and approval.get("decision") == "deny":
+        by = f" by {approval['by']}" if approval.get("by") else ""
+        lines.append(f"· denied{by}" + (f": {approval['reason']}" if approval.get("reason") else ""))
+    lines.extend(f"· {key}: {_shorter(_compact(value))}" for key, value in rest.items())
+    return lines
+
+
+def _block(block: Any) -> str:
+    """One MCP content block, as the blocks line names it."""
+    if not isinstance(block, Mapping):
+        return "?"
+    kind = str(block.get("type", "?"))
+    if kind == "text":
+        cut = block.get("truncated")
+        return f"text ({cut:,} characters cut)" if isinstance(cut, int) else "text"
+    if kind in ("image", "audio"):
+        data = block.get("data")
+        if isinstance(data, str):
+            return f"{kind} {block.get('mimeType', '')} ({len(data) * 3 // 4:,} bytes)"
+        size = block.get("size")
+        return f"{kind} {block.get('mimeType', '')} (not stored: {size:,} bytes)" if isinstance(size, int) else kind
+    if kind == "resource_link":
+        return f"resource link {block.get('name', '')} <{block.get('uri', '')}>"
+    if kind == "resource":
+        resource = block.get("resource")
+        return f"resource <{resource.get('uri', '')}>" if isinstance(resource, Mapping) else kind
+    return kind
+
+
+def _shorter(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,21 +377,25 @@ def _tool_calls(data: Mapping[str, Any]) -> list[dict[str, str]]:
             continue
         function = call.get("function")
         function = function if isinstance(function, Mapping) else {}
-        arguments = function.get("arguments", "")
-        if isinstance(arguments, str):
-            with contextlib.suppress(ValueError):  # not JSON: show it as the model wrote it
-                arguments = _compact(json.loads(arguments)) if arguments.strip() else ""
-        else:
-            arguments = _compact(arguments)
         call_id = call.get("id")
         result.append(
             {
                 "id": call_id if isinstance(call_id, str) else "",
                 "name": str(function.get("name") or "?"),
-                "arguments": " ".join(str(arguments).split("\n")),
+                "arguments": compact_arguments(function.get("arguments", "")),
             }
         )
     return result
+
+
+def compact_arguments(arguments: Any) -> str:
+    """A call's arguments on one line: compact JSON, or the text as the model wrote it when it is not JSON."""
+    if isinstance(arguments, str):
+        with contextlib.suppress(ValueError):  # not JSON: show it as the model wrote it
+            arguments = _compact(json.loads(arguments)) if arguments.strip() else ""
+    else:
+        arguments = _compact(arguments)
+    return " ".join(str(arguments).split("\n"))
 
 
 def _checkpoint_line(cp: Checkpoint, color: bool) -> str:
@@ -360,6 +431,7 @@ def to_json(value: Any) -> str:
 __all__ = [
     "checkpoint_branch",
     "checkpoint_json",
+    "compact_arguments",
     "entry_json",
     "format_metadata",
     "info_json",

@@ -33,6 +33,7 @@ from aixgo.cli.migrate import migrate
 from aixgo.cli.render import (
     checkpoint_branch,
     checkpoint_json,
+    compact_arguments,
     entry_json,
     format_metadata,
     info_json,
@@ -46,12 +47,14 @@ from aixgo.cli.repair import repair
 from aixgo.cli.store_options import open_manager, store_choice, store_options
 from aixgo.cli.transfer import export, import_session
 from aixgo.cli.verify import verify
+from aixgo.session.core.approvals import open_request
 from aixgo.session.core.codec import utcnow
 from aixgo.session.history import message_text
 from aixgo.session.ids import new_session_id
 from aixgo.session.manager import Manager
 from aixgo.session.transfer import export_lines, import_lines
 from aixgo.session.types import SessionInfo
+from aixgo.session.views import approval_json
 
 EXIT_BROKEN_PIPE = 141
 
@@ -189,6 +192,7 @@ def show(ctx: click.Context, session_id: str, limit: int | None, as_json: bool, 
     checkpoints = sess.checkpoints()
     history_ids: set[str | None] = {None} | {e.id for e in current}
     head = current[-1].id if current else None
+    waiting = open_request(current)
     if as_json:
         echo_json(
             {
@@ -197,6 +201,7 @@ def show(ctx: click.Context, session_id: str, limit: int | None, as_json: bool, 
                 "checkpoints": [
                     checkpoint_json(cp, checkpoint_branch(cp, history_ids, head)) for cp in checkpoints
                 ],
+                "approvals": [approval_json(a, info.id, info.agent) for a in (waiting.approvals if waiting else ())],
             }
         )
         return
@@ -230,6 +235,9 @@ def show(ctx: click.Context, session_id: str, limit: int | None, as_json: bool, 
     if on_abandoned and not all_branches:
         noun = "checkpoint is" if on_abandoned == 1 else "checkpoints are"
         click.echo(f"\n({on_abandoned} {noun} on abandoned branches: aixgo sessions show --all {info.id})")
+    if waiting is not None and waiting.waiting:
+        calls = "; ".join(f"{a.name}({compact_arguments(a.arguments)}) [{a.call_id}]" for a in waiting.waiting)
+        click.echo(click.style(f"waiting for approval: {calls}", fg="magenta"))
 
 
 SNIPPET = 100

@@ -6,11 +6,14 @@
   history is the truth. ``stream: true`` answers with server-sent events in the OpenAI chunk format,
   passed on as the model sends them.
 * ``GET /v1/models``: the agents.
-* ``/v1/sessions…``: list, get (transcript), checkpoints (list / create), restore, export, delete.
+* ``/v1/sessions…``: list, get (transcript), checkpoints (list / create), restore, export, delete; the
+  tool calls that wait for approval, and deciding each (see :mod:`aixgo.server.approvals`: a turn
+  that paused answers with them, as a turn calling tools, ``finish_reason: "tool_calls"``).
 * ``GET /healthz`` (the process is up) and ``GET /readyz`` (the session store answers).
 
-Errors are JSON in OpenAI's shape with the CLI's meaning: 404 unknown session / checkpoint / agent,
-409 busy, 422 a malformed id, 503 the store is down; never a traceback.
+Errors are JSON in OpenAI's shape with the CLI's meaning: 404 unknown session / checkpoint / agent /
+waiting call, 409 busy (or a session that waits for approval, a call already decided), 422 a malformed
+id, 503 the store is down; never a traceback.
 """
 
 from __future__ import annotations
@@ -31,11 +34,18 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from aixgo.agents.events import TurnEndEvent, TurnEvent
+from aixgo.agents.events import ApprovalRequiredEvent, TurnEndEvent, TurnEvent
 from aixgo.agents.result import TurnResult
 from aixgo.errors import AixgoError
 from aixgo.logs import get_logger
 from aixgo.runtime import Runtime
+from aixgo.server.approvals import (
+    approval_json,
+    parse_decision,
+    paused_choice,
+    pending_fields,
+    tool_calls_json,
+)
 from aixgo.server.chat_request import parse_chat_request
 from aixgo.server.errors import BadRequest, JSONResponse, error_response, from_exception
 from aixgo.session.core.codec import loads
@@ -69,6 +79,8 @@ def create_app(
         Route("/v1/sessions/{session_id}/checkpoints", api.create_checkpoint, methods=["POST"]),
         Route("/v1/sessions/{session_id}/restore", api.restore, methods=["POST"]),
         Route("/v1/sessions/{session_id}/export", api.export, methods=["GET"]),
+        Route("/v1/sessions/{session_id}/approvals", api.approvals, methods=["GET"]),
+        Route("/v1/sessions/{session_id}/approvals/{call_id}", api.decide, methods=["POST"]),
         Route("/healthz", api.healthz, methods=["GET"]),
         Route("/readyz", api.readyz, methods=["GET"]),
     ]
@@ -279,6 +291,37 @@ class _Api:
         return Response("".join(line + "\n" for line in lines), media_type="application/x-ndjson",
                         headers={"Content-Disposition": f"attachment; filename*=UTF-8''{name}"})
 
+    # -- approvals ---------------------------------------------------------------------------
+
+    async def approvals(self, request: Request) -> Response:
+        session = await self.runtime.session_manager.aget(self._id(request.path_params["session_id"]))
+        waiting = await session.apending_approval()
+        found = waiting.approvals if waiting is not None else ()
+        return JSONResponse({"object": "list", "data": [approval_json(session.id, session.agent, a) for a in found]})
+
+    async def decide(self, request: Request) -> Response:
+        # everything is checked before the decision is taken: a refused request stores nothing
+        session_id = self._id(request.path_params["session_id"])
+        call_id = request.path_params["call_id"]
+        asked = parse_decision(await self._json(request))
+        headers = {SESSION_HEADER: _header_value(session_id)}
+        args = (session_id, call_id, asked.decision)
+        if not asked.stream:
+            result = await self.runtime.adecide(*args, reason=asked.reason, by=asked.by)
+            request.scope["state"].get("access", {})["tokens"] = result.usage.total_tokens
+            return JSONResponse(_completion(result, result.agent), headers=headers)
+        events = self.runtime.astream_decide(*args, reason=asked.reason, by=asked.by)
+        try:
+            first = await anext(events)  # decided (or refused: 404, 409), and the turn went on
+        except BaseException:
+            await events.aclose()
+            raise
+        return StreamingResponse(
+            _sse(first, events, "", False, request.scope["state"].get("access", {})),
+            media_type="text/event-stream",
+            headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
     # -- health ------------------------------------------------------------------------------
 
     async def healthz(self, request: Request) -> Response:
@@ -321,14 +364,15 @@ def _header_value(text: str) -> str:
 
 
 def _completion(result: TurnResult, agent: str) -> dict[str, Any]:
+    message, finish = paused_choice(result)
     return {
         "id": f"chatcmpl-{secrets.token_hex(12)}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": agent,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": result.answer},
-                     "finish_reason": result.finish_reason or "stop", "logprobs": None}],
+        "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
         "usage": result.usage.to_dict(),
+        **pending_fields(result),
     }
 
 
@@ -336,12 +380,14 @@ async def _sse(
     first: TurnEvent, events: AsyncGenerator[TurnEvent, None], agent: str, include_usage: bool,
     fields: dict[str, Any],
 ) -> AsyncIterator[bytes]:
-    """The turn's events as OpenAI ``chat.completion.chunk`` server-sent events."""
+    """The turn's events as OpenAI ``chat.completion.chunk`` server-sent events (``agent`` empty: the
+    turn's own, known at its end). A turn that pauses for approval sends its waiting calls as
+    ``tool_calls`` deltas and ends with ``finish_reason: "tool_calls"`` and ``pending_approvals``."""
     base = {"id": f"chatcmpl-{secrets.token_hex(12)}", "object": "chat.completion.chunk",
             "created": int(time.time()), "model": agent}
 
-    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-        payload = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    def chunk(delta: dict[str, Any], finish: str | None = None, **more: Any) -> bytes:
+        payload = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **more}
         return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n".encode()
 
     yield chunk({"role": "assistant", "content": ""})
@@ -350,10 +396,14 @@ async def _sse(
         while event is not None:
             if event.type == "text_delta":
                 yield chunk({"content": event.text})
+            elif isinstance(event, ApprovalRequiredEvent):
+                calls = [{"index": n, **call} for n, call in enumerate(tool_calls_json(event.approvals))]
+                yield chunk({"tool_calls": calls})
             elif isinstance(event, TurnEndEvent):
                 result = event.result
+                base["model"] = base["model"] or result.agent
                 fields["tokens"] = result.usage.total_tokens
-                yield chunk({}, result.finish_reason or "stop")
+                yield chunk({}, paused_choice(result)[1], **pending_fields(result))
                 if include_usage:
                     usage = {**base, "choices": [], "usage": result.usage.to_dict()}
                     yield f"data: {json.dumps(usage)}\n\n".encode()

@@ -9,6 +9,9 @@ from starlette.responses import JSONResponse as _StarletteJSONResponse
 from aixgo.errors import (
     AgentNotFoundError,
     AixgoError,
+    ApprovalDecidedError,
+    ApprovalNotFoundError,
+    ApprovalPendingError,
     CheckpointNotFoundError,
     InvalidEntryError,
     InvalidSessionIdError,
@@ -41,6 +44,9 @@ class JSONResponse(_StarletteJSONResponse):
 
 STATUS: tuple[tuple[type[AixgoError], int, str], ...] = (
     (InvalidSessionIdError, 422, "invalid_request_error"),
+    (ApprovalPendingError, 409, "approval_pending"),
+    (ApprovalDecidedError, 409, "conflict"),
+    (ApprovalNotFoundError, 404, "not_found_error"),
     (InvalidEntryError, 422, "invalid_request_error"),
     (SessionNotFoundError, 404, "not_found_error"),
     (CheckpointNotFoundError, 404, "not_found_error"),

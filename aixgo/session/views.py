@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from aixgo.session.core.approvals import Approval
 from aixgo.session.core.codec import format_ts
 from aixgo.session.types import Checkpoint, Entry, SessionInfo
 
@@ -50,4 +51,21 @@ def checkpoint_json(cp: Checkpoint, branch: str | None = None) -> dict[str, Any]
     return result
 
 
-__all__ = ["checkpoint_json", "entry_json", "info_json"]
+def approval_json(approval: Approval, session_id: str, agent: str) -> dict[str, Any]:
+    """A tool call that needs approval, and its decision so far, as a JSON-ready dict."""
+    return {
+        "object": "approval",
+        "call_id": approval.call_id,
+        "session_id": session_id,
+        "agent": agent,
+        "name": approval.name,
+        "arguments": approval.arguments,
+        "status": approval.status,
+        "reason": approval.reason,
+        "decided_by": approval.decided_by,
+        "decided_at": format_ts(approval.decided_at) if approval.decided_at is not None else None,
+        "requested_at": format_ts(approval.requested_at),
+    }
+
+
+__all__ = ["approval_json", "checkpoint_json", "entry_json", "info_json"]
