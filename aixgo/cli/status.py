@@ -59,9 +59,9 @@ class Status:
                     self._visible = True
             if not self._text:
                 self._wake.wait()
-                self._wake.clear()
             else:
                 self._wake.wait(INTERVAL)
+            self._wake.clear()  # woken by show(): once, not on every frame after
 
     def __enter__(self) -> Status:
         return self
