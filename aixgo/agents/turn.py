@@ -502,7 +502,8 @@ class ReActTurn:
         """Store the answer and the turn's usage, in one trip to the store (paused: the approval
         request and the usage so far)."""
         if self.pause is not None:
-            await self.session.run_blocking(self._store_pause, self.pause, self._usage_data(), write=True)
+            usage = {**self._usage_data(), "paused": True}  # the turn goes on later: not a turn of its own
+            await self.session.run_blocking(self._store_pause, self.pause, usage, write=True)
             if self.on_event is not None and self.paused is not None:
                 await self.on_event(ApprovalRequiredEvent(self.paused.waiting))
             return

@@ -342,7 +342,8 @@ def usage_totals(entries: Iterable[Entry]) -> UsageTotals:
         return sum(int(u.get(key) or 0) for u in usage)
 
     last = int(usage[-1].get("total_tokens") or 0) if usage else None
-    return UsageTotals(total("prompt_tokens"), total("completion_tokens"), total("total_tokens"), len(usage), last)
+    turns = sum(1 for u in usage if not u.get("paused"))  # a turn that paused for approval has one more
+    return UsageTotals(total("prompt_tokens"), total("completion_tokens"), total("total_tokens"), turns, last)
 
 
 def _content_lines(content: Any) -> list[str]:

@@ -14,6 +14,7 @@ import pytest
 
 from aixgo.agents import ReActAgent
 from aixgo.agents.tools import BUILTIN_TOOLS, Tool, ToolRegistry
+from aixgo.cli.render import usage_totals
 from aixgo.errors import (
     ApprovalDecidedError,
     ApprovalNotFoundError,
@@ -91,6 +92,8 @@ def test_approving_continues_the_same_turn_running_the_step_in_order(
                                               "approval_decision", "tool_result", "tool_result", "message", "usage"]
         session = runtime.session_manager.get("s1")
         assert session.pending_approval() is None and runtime.pending_approvals("s1") == []
+        used = usage_totals(session.get_entries())  # one turn, its tokens before and after the pause
+        assert (used.turns, used.total_tokens) == (1, result.usage.total_tokens)
         decision = session.get_entries()[4].data
         assert (decision["decision"], decision["by"]) == ("approve", "alice")
 
