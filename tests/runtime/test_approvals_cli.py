@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from aixgo.session import FileBackend, Manager
-from tests.support.approval_tools import runs
+from tests.support.approval_tools import approval_config, runs
 from tests.support.openai_server import OpenAIServer, call, text, tool_calls
 from tests.support.terminal import Terminal
 
@@ -30,17 +30,8 @@ def server() -> Iterator[OpenAIServer]:
 
 @pytest.fixture
 def config(tmp_path: Path, server: OpenAIServer) -> Path:
-    path = tmp_path / "app.yaml"
-    path.write_text(f"""\
-session: {{base_dir: {tmp_path / 'store'}, fsync: never}}
-llm: {{base_url: '{server.base_url}', api_key: sk-test, max_retries: 0}}
-agents:
-  - name: bot
-    model: test-model
-    tools: [tests.support.approval_tools:record, tests.support.approval_tools:look]
-    require_approval: [record]
-""")
-    return path
+    return approval_config(tmp_path / "app.yaml", server.base_url,
+                           f"session: {{base_dir: {tmp_path / 'store'}, fsync: never}}")
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import pytest
 
 from tests.server.serving import Served, no_traceback
 from tests.session.redis_server import RedisServer, require_redis_server
-from tests.support.approval_tools import runs
+from tests.support.approval_tools import approval_config, runs
 from tests.support.openai_server import OpenAIServer, call, text, tool_calls
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,17 +31,8 @@ def upstream() -> Iterator[OpenAIServer]:
 
 
 def write_config(tmp_path: Path, upstream: OpenAIServer, store: str = "") -> Path:
-    path = tmp_path / "serve.yaml"
-    path.write_text(f"""\
-{store or f"session: {{base_dir: {tmp_path / 'store'}, fsync: never}}"}
-llm: {{base_url: '{upstream.base_url}', api_key: sk-upstream, max_retries: 0}}
-agents:
-  - name: bot
-    model: test-model
-    tools: [tests.support.approval_tools:record, tests.support.approval_tools:look]
-    require_approval: [record]
-""")
-    return path
+    return approval_config(tmp_path / "serve.yaml", upstream.base_url,
+                           store or f"session: {{base_dir: {tmp_path / 'store'}, fsync: never}}")
 
 
 def serve(config: Path, tmp_path: Path) -> Served:

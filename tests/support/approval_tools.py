@@ -35,3 +35,18 @@ def runs(path: Path) -> list[str]:
     if not path.exists():
         return []
     return [" ".join(line.split()[:2]) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def approval_config(path: Path, base_url: str, store: str) -> Path:
+    """A config at ``path``: the agent ``bot`` with :func:`record` (needs approval) and :func:`look`, the
+    model at ``base_url``, the session store ``store`` (a ``session:`` line)."""
+    path.write_text(f"""\
+{store}
+llm: {{base_url: '{base_url}', api_key: sk-test, max_retries: 0}}
+agents:
+  - name: bot
+    model: test-model
+    tools: [tests.support.approval_tools:record, tests.support.approval_tools:look]
+    require_approval: [record]
+""")
+    return path

@@ -20,19 +20,11 @@ from aixgo.agents.tools.toolbox import Toolbox
 from aixgo.config import load_config, parse_config
 from aixgo.errors import ConfigError
 from tests.agents.mcp.conftest import SERVER
-
-HEAD = f"""\
-session: {{enabled: false}}
-llm: {{base_url: 'http://127.0.0.1:9/v1', api_key: sk-test}}
-mcp_servers:
-  - {{name: test, transport: stdio, command: {sys.executable}, args: [{SERVER}]}}
-"""
+from tests.agents.mcp.test_toolbox import HEAD, config
 
 
 def write(tmp_path: Path, agents: str, head: str = HEAD) -> Path:
-    path = tmp_path / "app.yaml"
-    path.write_text(head + "agents:\n" + agents)
-    return path
+    return config(tmp_path, agents, head)
 
 
 def needing(registry: ToolRegistry) -> list[str]:
