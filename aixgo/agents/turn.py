@@ -55,6 +55,7 @@ from aixgo.agents.events import (
     ToolResultEvent,
 )
 from aixgo.agents.observe import StepKind, TurnOutcome, TurnStep, observed
+from aixgo.agents.overrides import overridden
 from aixgo.agents.result import TurnResult
 from aixgo.agents.spec import ReActSpec
 from aixgo.agents.text_format import (
@@ -215,7 +216,7 @@ class ReActTurn:
         """The next request: its messages fitted to the context window, their uncorrected token count,
         and its settings (on the last allowed step: tools withheld, an answer asked for)."""
         request, counted = await self._fit()
-        settings = self.spec.settings
+        settings = overridden(self.spec.settings)
         if self.last_chance:  # the tools stay described (past calls refer to them) but may not be called
             request.append({"role": "system", "content": FINAL_ANSWER_NUDGE})
             settings = replace(settings, tool_choice="none")

@@ -50,9 +50,8 @@ from aixgo.cli.verify import verify
 from aixgo.session.core.approvals import open_request
 from aixgo.session.core.codec import utcnow
 from aixgo.session.history import message_text
-from aixgo.session.ids import new_session_id
 from aixgo.session.manager import Manager
-from aixgo.session.transfer import export_lines, import_lines
+from aixgo.session.transfer import fork as fork_session
 from aixgo.session.types import SessionInfo
 from aixgo.session.views import approval_json
 
@@ -310,9 +309,7 @@ def fork(ctx: click.Context, session_id: str, checkpoint_id: str | None, new_id:
     as an abandoned branch, as after a restore)."""
     manager, sess = get_session(ctx, session_id)
     checkpoint = resolve_checkpoint(sess, checkpoint_id) if checkpoint_id else None
-    copy = import_lines(manager, list(export_lines(sess)), f"session {sess.id}", session_id=new_id or new_session_id())
-    if checkpoint is not None:
-        copy.restore(checkpoint.id)
+    copy = fork_session(manager, sess, new_id, checkpoint.id if checkpoint else None)
     at = f" at checkpoint {checkpoint.id} (seq {checkpoint.seq})" if checkpoint else ""
     click.echo(f"forked session {sess.id}{at} into {copy.id}", err=True)
     click.echo(copy.id)

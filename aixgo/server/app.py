@@ -19,11 +19,11 @@ id, 503 the store is down; never a traceback.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import secrets
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from dataclasses import asdict
 from typing import Any
 from urllib.parse import quote
 
@@ -32,13 +32,15 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
 
-from aixgo.agents.events import ApprovalRequiredEvent, TurnEndEvent, TurnEvent
+from aixgo.agents.events import ApprovalRequiredEvent, ToolCallEvent, ToolResultEvent, TurnEndEvent, TurnEvent
+from aixgo.agents.overrides import settings_override
 from aixgo.agents.result import TurnResult
-from aixgo.errors import AixgoError
+from aixgo.errors import AixgoError, SessionExistsError, SessionNotFoundError
 from aixgo.logs import get_logger
 from aixgo.runtime import Runtime
+from aixgo.server.access import ANONYMOUS, ApiKey, KeyRing, Principal
 from aixgo.server.approvals import (
     approval_json,
     parse_decision,
@@ -47,29 +49,43 @@ from aixgo.server.approvals import (
     tool_calls_json,
 )
 from aixgo.server.chat_request import parse_chat_request
+from aixgo.server.console import console_routes
+from aixgo.server.conversation import aseed_session
 from aixgo.server.errors import BadRequest, JSONResponse, error_response, from_exception
-from aixgo.session.core.codec import loads
+from aixgo.server.guard import SESSION_HEADER, Guard
+from aixgo.session import Session
+from aixgo.session.backend import ListCursor
+from aixgo.session.core.codec import format_ts, loads, parse_ts
 from aixgo.session.core.records import MAX_JSON_DEPTH, RecordError, check_depth
 from aixgo.session.ids import new_session_id, validate_id
-from aixgo.session.transfer import aexport_lines
-from aixgo.session.views import checkpoint_json, entry_json, info_json
+from aixgo.session.transfer import aexport_lines, afork
+from aixgo.session.types import SessionInfo
+from aixgo.session.views import checkpoint_json, info_json, transcript_json
 
 log = get_logger("aixgo.server")
 
-SESSION_HEADER = "X-Session-Id"
 DEFAULT_MAX_REQUEST = 1 << 20
-OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+DEFAULT_PAGE = 50
+MAX_PAGE = 500
+EVENTS_HEADER = "X-Aixgo-Events"
+"""A request header: ``1`` adds the turn's tool calls and results to a streamed answer, as ``event: aixgo``
+server-sent events between OpenAI's chunks (the console sends it; OpenAI clients never do)."""
 
 
 def create_app(
-    runtime: Runtime, *, api_keys: Iterable[str] = (), max_request_bytes: int = DEFAULT_MAX_REQUEST
+    runtime: Runtime, *, api_keys: Iterable[str | ApiKey] = (), max_request_bytes: int = DEFAULT_MAX_REQUEST
 ) -> ASGIApp:
-    """The HTTP API of ``runtime`` (mount it in your own app, or run it with ``aixgo serve``).
+    """The HTTP API of ``runtime`` and its web console at ``/ui`` (mount it in your own app, or run it with
+    ``aixgo serve``).
 
-    ``api_keys``: when any is given, every request but ``/healthz`` and ``/readyz`` needs
-    ``Authorization: Bearer <one of them>``. ``max_request_bytes``: larger bodies get 413."""
+    ``api_keys``: when any is given, every request but ``/healthz``, ``/readyz`` and the console's own
+    page needs ``Authorization: Bearer <one of them>`` (or the console's sign-in cookie). A plain string is
+    an admin key; an :class:`~aixgo.server.access.ApiKey` may name its user and role (see
+    :mod:`aixgo.server.access`). ``max_request_bytes``: larger bodies get 413."""
+    keyring = KeyRing(api_keys)
     api = _Api(runtime, max_request_bytes)
     routes = [
+        *console_routes(keyring),
         Route("/v1/chat/completions", api.chat_completions, methods=["POST"]),
         Route("/v1/models", api.models, methods=["GET"]),
         Route("/v1/sessions", api.list_sessions, methods=["GET"]),
@@ -81,6 +97,7 @@ def create_app(
         Route("/v1/sessions/{session_id}/export", api.export, methods=["GET"]),
         Route("/v1/sessions/{session_id}/approvals", api.approvals, methods=["GET"]),
         Route("/v1/sessions/{session_id}/approvals/{call_id}", api.decide, methods=["POST"]),
+        Route("/v1/sessions/{session_id}/fork", api.fork, methods=["POST"]),
         Route("/healthz", api.healthz, methods=["GET"]),
         Route("/readyz", api.readyz, methods=["GET"]),
     ]
@@ -90,8 +107,7 @@ def create_app(
                 Exception: _unexpected}
     app = Starlette(routes=routes, exception_handlers=handlers)
     app.state.runtime = runtime
-    keys = tuple(key for key in api_keys if key)
-    guarded: ASGIApp = _Guard(app, keys, max_request_bytes)
+    guarded: ASGIApp = Guard(app, keyring, max_request_bytes)
     if runtime.telemetry is not None:  # continue the caller's trace (traceparent) in a server span
         guarded = runtime.telemetry.asgi(guarded)
     return guarded
@@ -102,8 +118,9 @@ async def _aixgo_error(request: Request, exc: Exception) -> Response:
 
 
 async def _bad_request(request: Request, exc: Exception) -> Response:
-    status = exc.status if isinstance(exc, BadRequest) else 400
-    return error_response(status, str(exc))
+    if not isinstance(exc, BadRequest):  # pragma: no cover - registered for BadRequest only
+        return await _unexpected(request, exc)
+    return error_response(exc.status, str(exc), param=exc.param)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -119,57 +136,6 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.error("http.unexpected_error", path=request.url.path, error_type=type(exc).__name__)
     return error_response(500, f"internal error ({type(exc).__name__}); see the server's log", "server_error")
-
-
-class _Guard:
-    """Bearer keys, the request size limit, and one access-log line per request (pure ASGI, so
-    streamed answers pass through untouched)."""
-
-    def __init__(self, app: ASGIApp, keys: tuple[str, ...], max_request_bytes: int) -> None:
-        self.app = app
-        self.keys = keys
-        self.max_request_bytes = max_request_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        path = scope.get("path", "")
-        status = {"code": 0, "session": None}
-        fields: dict[str, Any] = {}
-        scope.setdefault("state", {})["access"] = fields
-
-        async def tracked_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-                for key, value in message.get("headers", []):
-                    if key.decode("latin-1").lower() == SESSION_HEADER.lower():
-                        status["session"] = value.decode("utf-8", "replace")
-            await send(message)
-            if message["type"] == "http.response.body" and not message.get("more_body", False):
-                log.info("http.request", method=scope.get("method"), path=path, status=status["code"],
-                         session_id=status["session"], latency_ms=round((time.perf_counter() - started) * 1000, 1),
-                         **fields)
-
-        if self.keys and path not in OPEN_PATHS and not self._authorized(headers.get("authorization", "")):
-            await error_response(401, "missing or invalid API key: send Authorization: Bearer <key>",
-                                 "invalid_request_error", "invalid_api_key")(scope, receive, tracked_send)
-            return
-        length = headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_request_bytes:
-            await error_response(413, f"the request body is larger than {self.max_request_bytes} bytes",
-                                 "invalid_request_error", "request_too_large")(scope, receive, tracked_send)
-            return
-        await self.app(scope, receive, tracked_send)
-
-    def _authorized(self, header: str) -> bool:
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            return False
-        given = token.strip().encode()
-        return any(hmac.compare_digest(given, key.encode()) for key in self.keys)
 
 
 class _Api:
@@ -216,61 +182,112 @@ class _Api:
     async def chat_completions(self, request: Request) -> Response:
         # everything is checked before the turn starts: a refused request stores nothing
         chat = parse_chat_request(await self._json(request))
-        agent, message, user = chat.agent, chat.message, chat.user
+        principal = _principal(request)
+        agent, message = chat.agent, chat.message
+        user = principal.acting_user(chat.user)
+        if user is not None:
+            self._id(user, "user id")
         self.runtime.agent(agent)  # 404 for an unknown agent
         given = _session_header(request)
-        session_id = self._id(given) if given else new_session_id()
+        if given and chat.session_id and given != chat.session_id:
+            raise BadRequest(400, f"the {SESSION_HEADER} header and metadata.session_id name different sessions",
+                             param="metadata")
+        session_id = await self._conversation(principal, agent, self._id(given or chat.session_id or new_session_id()),
+                                              user, chat.history)
         fields = request.scope["state"].get("access", {})
         fields["agent"] = agent
         headers = {SESSION_HEADER: _header_value(session_id)}
-        if not chat.stream:
-            result = await self.runtime.acall_with_session(agent, message, session_id, user_id=user)
-            fields["tokens"] = result.usage.total_tokens
-            return JSONResponse(_completion(result, agent), headers=headers)
-        events = self.runtime.astream_with_session(agent, message, session_id, user_id=user)
-        try:
-            first = await anext(events)  # the turn began: session found, lease held, message stored
-        except BaseException:
-            await events.aclose()
-            raise
+        with settings_override(chat.sampling):
+            if not chat.stream:
+                result = await self.runtime.acall_with_session(agent, message, session_id, user_id=user)
+                fields["tokens"] = result.usage.total_tokens
+                return JSONResponse(_completion(result, agent), headers=headers)
+            events = self.runtime.astream_with_session(agent, message, session_id, user_id=user)
+            try:
+                first = await anext(events)  # the turn began: session found, lease held, message stored
+            except BaseException:
+                await events.aclose()
+                raise
+        detailed = request.headers.get(EVENTS_HEADER, "") == "1"
         return StreamingResponse(
-            _sse(first, events, agent, chat.include_usage, fields),
+            _sse(first, events, agent, chat.include_usage, fields, detailed=detailed),
             media_type="text/event-stream",
             headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
+    async def _conversation(
+        self, principal: Principal, agent: str, session_id: str, user: str | None, history: tuple[dict[str, Any], ...]
+    ) -> str:
+        """The session the turn continues: one the principal may see, or a new one holding the client's
+        earlier messages (a standard client's conversation)."""
+        if self.runtime.session_mode(agent) == "disabled":
+            return session_id  # the agent remembers nothing: each turn runs alone
+        manager = self.runtime.manager_for(agent)
+        for _ in range(2):  # a concurrent request may create it meanwhile
+            try:
+                owner = (await manager.aget(session_id)).user_id
+            except SessionNotFoundError:
+                if not history:
+                    return session_id  # the turn creates it
+                try:
+                    await aseed_session(manager, agent, session_id, user, history)
+                except SessionExistsError:
+                    continue
+                return session_id
+            if not principal.may_see(owner):
+                raise _not_found(session_id)
+            return session_id
+        return session_id  # pragma: no cover - created and deleted again twice meanwhile: the turn creates it
+
     # -- sessions ----------------------------------------------------------------------------
+
+    async def _session(self, request: Request) -> Session:
+        """The session of the path, if the request's principal may see it (else 404, as for none)."""
+        session_id = self._id(request.path_params["session_id"])
+        session = await self.runtime.session_manager.aget(session_id)
+        if not _principal(request).may_see(session.user_id):
+            raise _not_found(session_id)
+        return session
 
     async def list_sessions(self, request: Request) -> Response:
         query = request.query_params
         agent = query.get("agent") or None
         if agent is not None:
             self._id(agent, "agent name")
-        limit, offset = _int(query.get("limit"), "limit"), _int(query.get("offset"), "offset") or 0
-        infos = await self.runtime.session_manager.alist(agent=agent, user_id=query.get("user") or None,
-                                                        limit=limit, offset=offset)
-        return JSONResponse({"object": "list", "data": [info_json(info) for info in infos]})
+        user = _principal(request).list_filter(query.get("user") or None)
+        limit = _int(query.get("limit"), "limit")
+        limit = DEFAULT_PAGE if limit is None else min(limit, MAX_PAGE)
+        offset = _int(query.get("offset"), "offset") or 0
+        before = _cursor(query.get("before"))
+        search = (query.get("q") or "").strip() or None
+        infos = await self.runtime.session_manager.alist(agent=agent, user_id=user, limit=limit + 1, offset=offset,
+                                                        before=before, search=search)
+        page = infos[:limit]
+        more = len(infos) > limit and bool(page)
+        return JSONResponse({"object": "list", "data": [info_json(info) for info in page],
+                             "next": _cursor_text(page[-1]) if more else None})
 
     async def get_session(self, request: Request) -> Response:
-        session = await self.runtime.session_manager.aget(self._id(request.path_params["session_id"]))
+        session = await self._session(request)
+        every = request.query_params.get("all") in ("1", "true")
         entries = await session.aget_entries()
+        shown = await session.aall_entries() if every else entries
         checkpoints = await session.acheckpoints()
         info = await session.aget_info()
-        return JSONResponse({"session": info_json(info), "entries": [entry_json(e) for e in entries],
-                             "checkpoints": [checkpoint_json(cp) for cp in checkpoints]})
+        return JSONResponse(transcript_json(info, entries, shown, checkpoints))
 
     async def delete_session(self, request: Request) -> Response:
-        session_id = self._id(request.path_params["session_id"])
-        if not await self.runtime.session_manager.adelete(session_id):
-            return error_response(404, f"session {session_id!r} not found", "not_found_error", "SessionNotFoundError")
-        return JSONResponse({"id": session_id, "deleted": True})
+        session = await self._session(request)
+        if not await self.runtime.session_manager.adelete(session.id):
+            raise _not_found(session.id)
+        return JSONResponse({"id": session.id, "deleted": True})
 
     async def checkpoints(self, request: Request) -> Response:
-        session = await self.runtime.session_manager.aget(self._id(request.path_params["session_id"]))
+        session = await self._session(request)
         return JSONResponse({"object": "list", "data": [checkpoint_json(cp) for cp in await session.acheckpoints()]})
 
     async def create_checkpoint(self, request: Request) -> Response:
-        session = await self.runtime.session_manager.aget(self._id(request.path_params["session_id"]))
+        session = await self._session(request)
         metadata = (await self._json(request)).get("metadata")
         if metadata is not None and not isinstance(metadata, dict):
             raise BadRequest(400, "'metadata' must be a JSON object")
@@ -278,14 +295,26 @@ class _Api:
         return JSONResponse(checkpoint_json(checkpoint), status_code=201)
 
     async def restore(self, request: Request) -> Response:
-        session = await self.runtime.session_manager.aget(self._id(request.path_params["session_id"]))
+        session = await self._session(request)
         checkpoint_id = (await self._json(request)).get("checkpoint_id")
         if not isinstance(checkpoint_id, str) or not checkpoint_id:
             raise BadRequest(400, "'checkpoint_id' is required")
         return JSONResponse(checkpoint_json(await session.arestore(self._id(checkpoint_id, "checkpoint id"))))
 
+    async def fork(self, request: Request) -> Response:
+        session = await self._session(request)
+        body = await self._json(request)
+        checkpoint_id, new_id = body.get("checkpoint_id"), body.get("session_id")
+        for name, value in (("checkpoint_id", checkpoint_id), ("session_id", new_id)):
+            if value is not None and (not isinstance(value, str) or not value):
+                raise BadRequest(400, f"'{name}' must be a non-empty string", param=name)
+        if checkpoint_id is not None:
+            self._id(checkpoint_id, "checkpoint id")
+        copy = await afork(self.runtime.session_manager, session, self._id(new_id or new_session_id()), checkpoint_id)
+        return JSONResponse(info_json(await copy.aget_info()), status_code=201)
+
     async def export(self, request: Request) -> Response:
-        session = await self.runtime.session_manager.aget(self._id(request.path_params["session_id"]))
+        session = await self._session(request)
         lines = await aexport_lines(session)
         name = quote(f"{session.id}.jsonl")  # RFC 6266/5987: any id, as UTF-8
         return Response("".join(line + "\n" for line in lines), media_type="application/x-ndjson",
@@ -294,14 +323,14 @@ class _Api:
     # -- approvals ---------------------------------------------------------------------------
 
     async def approvals(self, request: Request) -> Response:
-        session = await self.runtime.session_manager.aget(self._id(request.path_params["session_id"]))
+        session = await self._session(request)
         waiting = await session.apending_approval()
         found = waiting.approvals if waiting is not None else ()
         return JSONResponse({"object": "list", "data": [approval_json(session.id, session.agent, a) for a in found]})
 
     async def decide(self, request: Request) -> Response:
         # everything is checked before the decision is taken: a refused request stores nothing
-        session_id = self._id(request.path_params["session_id"])
+        session_id = (await self._session(request)).id  # 404 for another user's session
         call_id = request.path_params["call_id"]
         asked = parse_decision(await self._json(request))
         headers = {SESSION_HEADER: _header_value(session_id)}
@@ -335,6 +364,32 @@ class _Api:
         except (AixgoError, TimeoutError) as exc:
             return error_response(503, f"the session store is not reachable: {exc}", "store_unavailable")
         return JSONResponse({"status": "ready"})
+
+
+def _principal(request: Request) -> Principal:
+    principal = request.scope.get("state", {}).get("principal")
+    return principal if isinstance(principal, Principal) else ANONYMOUS
+
+
+def _not_found(session_id: str) -> SessionNotFoundError:
+    return SessionNotFoundError(f"session {session_id!r} not found", session_id=session_id)
+
+
+def _cursor(value: str | None) -> ListCursor | None:
+    """A listing cursor as ``next`` gave it: ``<updated_at>,<id>``."""
+    if not value:
+        return None
+    when, comma, session_id = value.partition(",")
+    try:
+        if not comma or not session_id:
+            raise ValueError("no id")
+        return parse_ts(when), session_id
+    except ValueError:
+        raise BadRequest(400, "'before' must be the 'next' of a previous page", param="before") from None
+
+
+def _cursor_text(info: SessionInfo) -> str:
+    return f"{format_ts(info.updated_at)},{info.id}"
 
 
 def _int(value: str | None, name: str) -> int | None:
@@ -378,7 +433,7 @@ def _completion(result: TurnResult, agent: str) -> dict[str, Any]:
 
 async def _sse(
     first: TurnEvent, events: AsyncGenerator[TurnEvent, None], agent: str, include_usage: bool,
-    fields: dict[str, Any],
+    fields: dict[str, Any], *, detailed: bool = False,
 ) -> AsyncIterator[bytes]:
     """The turn's events as OpenAI ``chat.completion.chunk`` server-sent events (``agent`` empty: the
     turn's own, known at its end). A turn that pauses for approval sends its waiting calls as
@@ -399,6 +454,8 @@ async def _sse(
             elif isinstance(event, ApprovalRequiredEvent):
                 calls = [{"index": n, **call} for n, call in enumerate(tool_calls_json(event.approvals))]
                 yield chunk({"tool_calls": calls})
+            elif detailed and isinstance(event, ToolCallEvent | ToolResultEvent):
+                yield f"event: aixgo\ndata: {json.dumps(asdict(event), ensure_ascii=False)}\n\n".encode()
             elif isinstance(event, TurnEndEvent):
                 result = event.result
                 base["model"] = base["model"] or result.agent

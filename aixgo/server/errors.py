@@ -29,8 +29,9 @@ from aixgo.session.core.codec import dumps
 class BadRequest(Exception):
     """A request the API refuses before doing anything: its status (400, 413, …) and the reason."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, *, param: str | None = None) -> None:
         self.status = status
+        self.param = param
         super().__init__(message)
 
 
@@ -61,14 +62,16 @@ STATUS: tuple[tuple[type[AixgoError], int, str], ...] = (
 """Which error is which status: the same cases the CLI reports, mapped to HTTP."""
 
 
-def error_body(message: str, kind: str, code: str | None = None) -> dict[str, Any]:
-    """The OpenAI error shape: ``{"error": {"message", "type", "code"}}``."""
-    return {"error": {"message": message, "type": kind, "code": code}}
+def error_body(message: str, kind: str, code: str | None = None, param: str | None = None) -> dict[str, Any]:
+    """The OpenAI error shape: ``{"error": {"message", "type", "param", "code"}}``."""
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
-def error_response(status: int, message: str, kind: str = "invalid_request_error", code: str | None = None) -> JSONResponse:
+def error_response(
+    status: int, message: str, kind: str = "invalid_request_error", code: str | None = None, param: str | None = None
+) -> JSONResponse:
     """A JSON error answer."""
-    return JSONResponse(error_body(message, kind, code), status_code=status)
+    return JSONResponse(error_body(message, kind, code, param), status_code=status)
 
 
 def from_exception(exc: AixgoError) -> JSONResponse:

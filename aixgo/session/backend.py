@@ -262,3 +262,22 @@ class AsyncPagedListing(Protocol):
         offset: int = 0,
         before: ListCursor | None = None,
     ) -> list[SessionInfo]: ...
+
+
+@runtime_checkable
+class SearchListing(Protocol):
+    """Optional: a store that answers a page of ``Manager.list(search=…)`` itself, from an index of the
+    sessions' words (the file store's summary index). Without it, the manager reads every session."""
+
+    def search_page(
+        self,
+        search: str,
+        agent: str | None = None,
+        user_id: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        before: ListCursor | None = None,
+    ) -> list[SessionInfo]:
+        """As :meth:`PagedListing.list_page`, of the sessions :func:`~aixgo.session.core.summary.matches`
+        ``search`` (every word of it in the session's id, agent, user, or text)."""
+        ...

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from aixgo.session.core.summary import message_text  # the text of a message: its rule lives in the core
 from aixgo.session.types import CHAT_ENTRY_TYPES, Entry, EntryType
 
 INTERRUPTED_RESULT = "Error: this tool call was interrupted before it returned a result."
@@ -83,16 +84,6 @@ def _close(out: list[dict[str, Any]], pending: list[str], held: _Held) -> None:
     pending.clear()
 
 
-def message_text(content: Any) -> str:
-    """The text of a chat message's ``content``: a string as is, the ``text`` parts of an OpenAI
-    content list joined, "" for anything else (an image part, null)."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
-    return ""
-
-
 def trim_messages(messages: list[dict[str, Any]], max_messages: int | None) -> list[dict[str, Any]]:
     """The last ``max_messages`` messages, moved forward so no tool result is separated from its call."""
     if max_messages is None or len(messages) <= max_messages:
@@ -104,3 +95,6 @@ def trim_messages(messages: list[dict[str, Any]], max_messages: int | None) -> l
     while start < len(kept) and kept[start].get("role") == "tool":
         start += 1
     return kept[start:]
+
+
+__all__ = ["INTERRUPTED_RESULT", "WAITING_RESULT", "message_text", "to_chat_messages", "trim_messages"]

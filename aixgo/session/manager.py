@@ -12,15 +12,18 @@ import asyncio
 import builtins
 import functools
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, TypeVar, TypeVarTuple
 
-from aixgo.errors import InvalidEntryError, SessionExistsError, SessionNotFoundError
+from aixgo.errors import AixgoError, InvalidEntryError, SessionExistsError, SessionNotFoundError
 from aixgo.logs import get_logger
-from aixgo.session.backend import AsyncPagedListing, Backend, ListCursor, PagedListing
+from aixgo.session.backend import AsyncPagedListing, Backend, ListCursor, PagedListing, SearchListing
 from aixgo.session.core.codec import utcnow
 from aixgo.session.core.records import Header, RecordError, check_json
+from aixgo.session.core.slicing import history_range
+from aixgo.session.core.summary import matches, searchable_text, summarize
 from aixgo.session.core.transfer import ImportPlan, plan_import
 from aixgo.session.ids import new_session_id, validate_id
 from aixgo.session.io import StoreIO
@@ -190,18 +193,29 @@ class Manager:
         offset: int = 0,
         *,
         before: ListCursor | None = None,
+        search: str | None = None,
     ) -> builtins.list[SessionInfo]:
         """Session summaries, most recently updated first (ties: greater id first), filtered by agent
         and user. ``before`` (the last listed session's ``(updated_at, id)``) starts the page after it:
-        a store with :class:`~aixgo.session.backend.PagedListing` (PostgreSQL) then reads just that
-        page from an index, however many sessions there are.
+        a store with :class:`~aixgo.session.backend.PagedListing` (the file store's index, PostgreSQL)
+        then reads just that page from an index, however many sessions there are.
 
+        ``search``: only sessions with every word of it (case-insensitive) in their id, agent, user or
+        messages (:func:`~aixgo.session.core.summary.matches`); a store with
+        :class:`~aixgo.session.backend.SearchListing` answers from its index, others are read whole.
+
+        Each summary carries its ``title`` and ``tokens``
+        (:mod:`~aixgo.session.core.summary`): from the store's index, or read from the listed sessions.
         A session that cannot be read is listed too, with :attr:`SessionInfo.damage` set."""
         if agent is not None:
             validate_id(agent, "agent name")
         backend = self._io.backend
-        if isinstance(backend, PagedListing):
-            return backend.list_page(agent, user_id, limit, offset, before)
+        if search is not None and not search.split():
+            search = None
+        if search is not None and isinstance(backend, SearchListing):
+            return self._summarized(backend.search_page(search, agent, user_id, limit, offset, before))
+        if search is None and isinstance(backend, PagedListing):
+            return self._summarized(backend.list_page(agent, user_id, limit, offset, before))
         infos = [
             info
             for info in backend.list_sessions(agent)
@@ -209,8 +223,39 @@ class Manager:
             and (before is None or (info.updated_at, info.id) < before)
         ]
         infos.sort(key=lambda i: (i.updated_at, i.id), reverse=True)
+        if search is not None:  # no index of words: read the sessions, newest first, until the page is full
+            found: builtins.list[SessionInfo] = []
+            for info in infos:
+                if limit is not None and len(found) >= offset + limit:
+                    break
+                if self._matches(info, search):
+                    found.append(info)
+            infos = found
         end = None if limit is None else offset + limit
-        return infos[offset:end]
+        return self._summarized(infos[offset:end])
+
+    def _matches(self, info: SessionInfo, search: str) -> bool:
+        words = [info.id, info.agent, info.user_id or ""]
+        if info.damage is None and not matches(search, words):
+            words += [searchable_text(e.type, e.data) for e in self._io.backend.all_entries(info.id)]
+        return matches(search, words)
+
+    def _summarized(self, infos: builtins.list[SessionInfo]) -> builtins.list[SessionInfo]:
+        """``infos`` with their title and tokens, read from the sessions whose store did not know them."""
+        result = []
+        for listed in infos:
+            info = listed
+            if info.tokens is None and info.damage is None:
+                try:
+                    summary = summarize(self._io.backend.history(info.id, history_range(None, None, None)))
+                except SessionNotFoundError:
+                    continue  # deleted since it was listed
+                except AixgoError as exc:  # damaged since: listed as such
+                    info = replace(info, damage=str(exc))
+                else:
+                    info = replace(info, title=summary.title, tokens=summary.tokens)
+            result.append(info)
+        return result
 
     async def alist(
         self,
@@ -220,14 +265,19 @@ class Manager:
         offset: int = 0,
         *,
         before: ListCursor | None = None,
+        search: str | None = None,
     ) -> builtins.list[SessionInfo]:
         """Awaitable :meth:`list`."""
         native = self._io.native
-        if isinstance(native, AsyncPagedListing):
+        if isinstance(native, AsyncPagedListing) and not (search and search.split()):
             if agent is not None:
                 validate_id(agent, "agent name")
-            return await native.alist_page(agent, user_id, limit, offset, before)
-        return await self._io.read(functools.partial(self.list, before=before), agent, user_id, limit, offset)
+            page = await native.alist_page(agent, user_id, limit, offset, before)
+            if all(info.tokens is not None or info.damage is not None for info in page):
+                return page
+            return await self._io.read(self._summarized, page)
+        return await self._io.read(functools.partial(self.list, before=before, search=search), agent, user_id,
+                                   limit, offset)
 
     def most_recent(self, agent: str | None = None, user_id: str | None = None) -> Session | None:
         """The most recently updated readable session (of ``agent`` / ``user_id``), or None."""

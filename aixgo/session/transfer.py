@@ -13,9 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+from aixgo.errors import CheckpointNotFoundError
 from aixgo.session.core.transfer import ImportPlan, export_records, parse_export, renamed
-from aixgo.session.ids import validate_id
+from aixgo.session.ids import new_session_id, validate_id
 from aixgo.session.manager import Manager, Session
+from aixgo.session.types import Checkpoint
 
 
 def export_lines(session: Session) -> Iterator[str]:
@@ -58,6 +60,38 @@ async def aimport_lines(
     return await manager.aimport_plan(_plan(lines, source, session_id), replace=replace)
 
 
+def fork(manager: Manager, session: Session, new_id: str | None = None, checkpoint_id: str | None = None) -> Session:
+    """Copy ``session`` (branches and checkpoints included) to ``new_id`` (default: a new id) and return the
+    copy; with ``checkpoint_id``, the copy is restored to that checkpoint (what came after stays stored in
+    it as an abandoned branch). The original is unchanged. Raises ``CheckpointNotFoundError`` (nothing
+    copied) or ``SessionExistsError``."""
+    snapshot = session.snapshot()
+    _check_checkpoint(snapshot.checkpoints, session.id, checkpoint_id)
+    copy = manager.import_plan(_plan(export_records(snapshot), f"session {session.id}", new_id or new_session_id()))
+    if checkpoint_id is not None:
+        copy.restore(checkpoint_id)
+    return copy
+
+
+async def afork(
+    manager: Manager, session: Session, new_id: str | None = None, checkpoint_id: str | None = None
+) -> Session:
+    """Awaitable :func:`fork`."""
+    snapshot = await session.asnapshot()
+    _check_checkpoint(snapshot.checkpoints, session.id, checkpoint_id)
+    plan = _plan(export_records(snapshot), f"session {session.id}", new_id or new_session_id())
+    copy = await manager.aimport_plan(plan)
+    if checkpoint_id is not None:
+        await copy.arestore(checkpoint_id)
+    return copy
+
+
+def _check_checkpoint(checkpoints: Iterable[Checkpoint], session_id: str, checkpoint_id: str | None) -> None:
+    if checkpoint_id is not None and all(cp.id != checkpoint_id for cp in checkpoints):
+        raise CheckpointNotFoundError(f"session {session_id!r} has no checkpoint {checkpoint_id!r}",
+                                      session_id=session_id, checkpoint_id=checkpoint_id)
+
+
 def _plan(lines: Iterable[str | bytes], source: str, session_id: str | None) -> ImportPlan:
     plan = parse_export(lines, source)
     if session_id is not None:
@@ -66,4 +100,4 @@ def _plan(lines: Iterable[str | bytes], source: str, session_id: str | None) -> 
     return plan
 
 
-__all__ = ["aexport_lines", "aimport_lines", "export_lines", "import_lines"]
+__all__ = ["aexport_lines", "afork", "aimport_lines", "export_lines", "fork", "import_lines"]

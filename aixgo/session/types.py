@@ -96,6 +96,11 @@ class SessionInfo:
     message_count: int
     metadata: dict[str, Any] = field(default_factory=dict)
     damage: str | None = None
+    title: str | None = None
+    """The first user message (see :mod:`aixgo.session.core.summary`), when the read that made this summary
+    knows it (a listing does; ``get_info`` of most stores does not: None)."""
+    tokens: int | None = None
+    """The tokens the history's turns used (its ``usage`` entries), when known; None otherwise."""
 
 
 @dataclass(frozen=True)

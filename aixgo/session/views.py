@@ -19,6 +19,8 @@ def info_json(info: SessionInfo) -> dict[str, Any]:
         "created_at": format_ts(info.created_at),
         "updated_at": format_ts(info.updated_at),
         "message_count": info.message_count,
+        "title": info.title,
+        "tokens": info.tokens,
         "metadata": info.metadata,
     } | ({"damage": info.damage} if info.damage is not None else {})
 

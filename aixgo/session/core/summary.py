@@ -1,0 +1,88 @@
+"""What a listing shows of a session besides its header: its title (the first user message), the tokens
+its turns used, and the words a search finds it by. Written once here; a store that keeps summaries (the
+file store's index) folds each entry it stores with :meth:`Summary.after`, and anyone else summarises a
+history with :func:`summarize`: the same rules either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from aixgo.session.types import CHAT_ENTRY_TYPES, Entry, EntryType
+
+TITLE_CHARS = 120
+"""A title is the first user message's text, whitespace collapsed, cut to this many characters."""
+
+
+def message_text(content: Any) -> str:
+    """The text of a chat message's ``content``: a string as is, the ``text`` parts of an OpenAI
+    content list joined, "" for anything else (an image part, null)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+    return ""
+
+
+def title_of(entry_type: EntryType, data: dict[str, Any]) -> str | None:
+    """The title an entry gives a session that has none yet: a user message's text, or None."""
+    if entry_type is not EntryType.MESSAGE or data.get("role") != "user":
+        return None
+    text = " ".join(message_text(data.get("content")).split())
+    if not text:
+        return None
+    return text if len(text) <= TITLE_CHARS else text[: TITLE_CHARS - 1] + "…"
+
+
+def tokens_of(entry_type: EntryType, data: dict[str, Any]) -> int:
+    """The tokens a ``usage`` entry counts (0 for any other entry, or a count that is not a number)."""
+    if entry_type is not EntryType.USAGE:
+        return 0
+    total = data.get("total_tokens")
+    return total if isinstance(total, int) and not isinstance(total, bool) and total > 0 else 0
+
+
+def searchable_text(entry_type: EntryType, data: dict[str, Any]) -> str:
+    """The words of an entry a text search finds: chat messages' and summaries' text."""
+    if entry_type in CHAT_ENTRY_TYPES or entry_type is EntryType.SUMMARY:
+        return message_text(data.get("content"))
+    return ""
+
+
+def search_words(search: str) -> list[str]:
+    """The words of a search, case-folded: a session matches when it holds every one of them."""
+    return [word.casefold() for word in search.split()]
+
+
+def matches(search: str, texts: Iterable[str]) -> bool:
+    """Whether every word of ``search`` is in one of ``texts`` (case-insensitive substrings)."""
+    haystack = "\n".join(texts).casefold()
+    return all(word in haystack for word in search_words(search))
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """A history's title and the tokens its turns used."""
+
+    title: str | None = None
+    tokens: int = 0
+
+    def after(self, entry_type: EntryType, data: dict[str, Any]) -> Summary:
+        """This summary once an entry is appended to the history."""
+        title = self.title if self.title is not None else title_of(entry_type, data)
+        tokens = self.tokens + tokens_of(entry_type, data)
+        return self if (title, tokens) == (self.title, self.tokens) else Summary(title, tokens)
+
+
+def summarize(history: Iterable[Entry]) -> Summary:
+    """The summary of a history (a session's current entries, oldest first)."""
+    summary = Summary()
+    for entry in history:
+        summary = summary.after(entry.type, entry.data)
+    return summary
+
+
+__all__ = ["TITLE_CHARS", "Summary", "matches", "message_text", "search_words", "searchable_text", "summarize",
+           "title_of", "tokens_of"]
