@@ -29,11 +29,12 @@ import click
 from aixgo.cli.app import CliState
 from aixgo.cli.approvals import Approver, WaitingForApproval
 from aixgo.cli.ids import find_session, resolve_checkpoint, valid_id
-from aixgo.cli.render import checkpoint_json, entry_json, render_checkpoints, render_transcript, usage_totals
+from aixgo.cli.render import checkpoint_json, entry_json, render_checkpoints, render_transcript
 from aixgo.cli.status import Status
 from aixgo.errors import AixgoError, ApprovalPendingError, SessionNotFoundError
 from aixgo.session import Session
 from aixgo.session.ids import new_session_id
+from aixgo.session.transcript import usage_totals
 from aixgo.session.types import ApprovalDecision
 
 if TYPE_CHECKING:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import click
 
 from aixgo.cli.app import CliState
+from aixgo.config.model import ApiKey
 from aixgo.errors import MissingDependencyError
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ def serve(ctx: click.Context, config: Path, host: str, port: int, keep_alive: in
         configure_logging("info", json=state.log_json)
     runtime = Runtime.from_config(config)
     assert runtime.config is not None
-    keys = [key.strip() for key in os.environ.get(API_KEY_ENV, "").split(",") if key.strip()]
+    keys = [ApiKey(key.strip()) for key in os.environ.get(API_KEY_ENV, "").split(",") if key.strip()]
     keys += list(runtime.config.server.api_keys)
     if not keys and not _loopback(host):
         runtime.close()

@@ -40,7 +40,6 @@ from aixgo.cli.render import (
     render_checkpoints,
     render_sessions,
     render_transcript,
-    usage_totals,
     when,
 )
 from aixgo.cli.repair import repair
@@ -51,6 +50,7 @@ from aixgo.session.core.approvals import open_request
 from aixgo.session.core.codec import utcnow
 from aixgo.session.history import message_text
 from aixgo.session.manager import Manager
+from aixgo.session.transcript import usage_totals
 from aixgo.session.transfer import fork as fork_session
 from aixgo.session.types import SessionInfo
 from aixgo.session.views import approval_json

@@ -20,6 +20,7 @@ from aixgo.config.durations import parse_duration
 from aixgo.config.mcp import agent_mcp_keys, approval_setting, mcp_problems, to_mcp_servers
 from aixgo.config.model import (
     AgentConfig,
+    ApiKey,
     CheckpointConfig,
     Config,
     ContextConfig,
@@ -329,11 +330,20 @@ def _observability(raw: dict[str, Any]) -> ObservabilityConfig:
 
 def _server(raw: dict[str, Any]) -> ServerConfig:
     return ServerConfig(
-        api_keys=tuple(key for key in raw.get("api_keys") or () if key),
+        api_keys=tuple(_api_key(item) for item in raw.get("api_keys") or () if item),
         max_request_kb=raw.get("max_request_kb", _default(ServerConfig, "max_request_kb")),
         header_timeout=_seconds(raw.get("header_timeout")) or _default(ServerConfig, "header_timeout"),
         max_connections=raw.get("max_connections", _default(ServerConfig, "max_connections")),
     )
+
+
+def _api_key(item: str | dict[str, Any]) -> ApiKey:
+    """An entry of ``server.api_keys``: a plain key is an admin's; ``role`` defaults to ``user`` when the entry
+    names a user."""
+    if isinstance(item, str):
+        return ApiKey(item)
+    user = item.get("user")
+    return ApiKey(item["key"], user, item.get("role", "user" if user else "admin"))
 
 
 def resolve_path(text: str, base: Path) -> Path:

@@ -215,11 +215,28 @@ class AgentConfig:
     """Tool calls that wait for a person's approval: ``True`` (all), or glob patterns of tool names."""
 
 
+KeyRole = Literal["user", "admin"]
+"""What an API key may see: its ``user``'s sessions, or every session (``admin``)."""
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class ApiKey:
+    """One accepted key of ``aixgo serve`` (an entry of ``server.api_keys``): the secret, the user it acts
+    as (None: none of its own) and its role. ``repr()`` never shows the key."""
+
+    key: str
+    user: str | None = None
+    role: KeyRole = "admin"
+
+    def __repr__(self) -> str:
+        return f"ApiKey(user={self.user!r}, role={self.role!r})"
+
+
 @dataclass(frozen=True, slots=True, repr=False)
 class ServerConfig:
     """``server:``: settings of ``aixgo serve``. ``repr()`` never shows the keys."""
 
-    api_keys: tuple[str, ...] = ()
+    api_keys: tuple[ApiKey, ...] = ()
     max_request_kb: int = 1024
     header_timeout: float = 10.0
     """Seconds a client has to send a request's headers (from connecting, or from the first byte of the
@@ -299,10 +316,12 @@ class Config:
 __all__ = [
     "AgentConfig",
     "AgentRole",
+    "ApiKey",
     "CheckpointConfig",
     "Config",
     "ContextConfig",
     "FsyncPolicy",
+    "KeyRole",
     "LLMConfig",
     "MCPServerConfig",
     "ObservabilityConfig",

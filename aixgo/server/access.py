@@ -13,33 +13,9 @@ import hashlib
 import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
 
+from aixgo.config.model import ApiKey
 from aixgo.server.errors import BadRequest
-from aixgo.session.ids import validate_id
-
-Role = Literal["user", "admin"]
-ROLES: tuple[Role, ...] = ("user", "admin")
-
-
-@dataclass(frozen=True, slots=True)
-class ApiKey:
-    """One accepted key: its secret, the user it acts as (None: no user of its own) and its role."""
-
-    key: str
-    user: str | None = None
-    role: Role = "admin"
-
-    def __post_init__(self) -> None:
-        if self.role not in ROLES:
-            raise ValueError(f"an API key's role must be one of {', '.join(ROLES)}, got {self.role!r}")
-        if self.role == "user" and not self.user:
-            raise ValueError("an API key of role 'user' must name its user")
-        if self.user is not None:
-            validate_id(self.user, "user id")
-
-    def __repr__(self) -> str:
-        return f"ApiKey(user={self.user!r}, role={self.role!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,4 +84,4 @@ class KeyRing:
         return Principal(user=key.user, admin=key.role == "admin", key=key, cookie=cookie)
 
 
-__all__ = ["ANONYMOUS", "ROLES", "ApiKey", "KeyRing", "Principal", "Role", "csrf_token"]
+__all__ = ["ANONYMOUS", "ApiKey", "KeyRing", "Principal", "csrf_token"]
