@@ -243,10 +243,11 @@ class PagedListing(Protocol):
         limit: int | None = None,
         offset: int = 0,
         before: ListCursor | None = None,
-    ) -> list[SessionInfo]:
+    ) -> list[SessionInfo] | None:
         """Summaries (damaged ones included), most recently updated first, ties by greater id first,
         of sessions of ``agent`` and ``user_id`` (when given) that sort after ``before``; ``offset``
-        skipped, at most ``limit``."""
+        skipped, at most ``limit``. None when the store cannot answer from its index this time (the
+        manager then reads every summary)."""
         ...
 
 
@@ -271,13 +272,13 @@ class SearchListing(Protocol):
 
     def search_page(
         self,
-        search: str,
+        search: str | None,
         agent: str | None = None,
         user_id: str | None = None,
         limit: int | None = None,
         offset: int = 0,
         before: ListCursor | None = None,
-    ) -> list[SessionInfo]:
+    ) -> list[SessionInfo] | None:
         """As :meth:`PagedListing.list_page`, of the sessions :func:`~aixgo.session.core.summary.matches`
-        ``search`` (every word of it in the session's id, agent, user, or text)."""
+        ``search`` (every word of it begins a word of the session's id, agent, user, or text)."""
         ...

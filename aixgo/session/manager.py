@@ -212,10 +212,13 @@ class Manager:
         backend = self._io.backend
         if search is not None and not search.split():
             search = None
+        page = None
         if search is not None and isinstance(backend, SearchListing):
-            return self._summarized(backend.search_page(search, agent, user_id, limit, offset, before))
-        if search is None and isinstance(backend, PagedListing):
-            return self._summarized(backend.list_page(agent, user_id, limit, offset, before))
+            page = backend.search_page(search, agent, user_id, limit, offset, before)
+        elif search is None and isinstance(backend, PagedListing):
+            page = backend.list_page(agent, user_id, limit, offset, before)
+        if page is not None:
+            return self._summarized(page)
         infos = [
             info
             for info in backend.list_sessions(agent)

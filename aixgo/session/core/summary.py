@@ -6,6 +6,7 @@ history with :func:`summarize`: the same rules either way.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -51,15 +52,24 @@ def searchable_text(entry_type: EntryType, data: dict[str, Any]) -> str:
     return ""
 
 
-def search_words(search: str) -> list[str]:
-    """The words of a search, case-folded: a session matches when it holds every one of them."""
-    return [word.casefold() for word in search.split()]
+_WORD = re.compile(r"[^\W_]+")
+
+
+def words(text: str) -> list[str]:
+    """The words of ``text``, case-folded: runs of letters and digits (what SQLite FTS5's ``unicode61``
+    tokenizer calls tokens, so an index of words and this rule agree)."""
+    return _WORD.findall(text.casefold())
 
 
 def matches(search: str, texts: Iterable[str]) -> bool:
-    """Whether every word of ``search`` is in one of ``texts`` (case-insensitive substrings)."""
-    haystack = "\n".join(texts).casefold()
-    return all(word in haystack for word in search_words(search))
+    """Whether a session whose id, agent, user and :func:`searchable_text` are ``texts`` is found by
+    ``search``: every word of the search begins a word of the session (case-insensitive), so ``ada``
+    finds "Ada" and "Adam", and ``s-api`` finds the id ``s-api-3``."""
+    wanted = words(search)
+    if not wanted:
+        return True
+    held = {word for text in texts for word in words(text)}
+    return all(any(word.startswith(prefix) for word in held) for prefix in wanted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,5 +94,5 @@ def summarize(history: Iterable[Entry]) -> Summary:
     return summary
 
 
-__all__ = ["TITLE_CHARS", "Summary", "matches", "message_text", "search_words", "searchable_text", "summarize",
-           "title_of", "tokens_of"]
+__all__ = ["TITLE_CHARS", "Summary", "matches", "message_text", "searchable_text", "summarize", "title_of",
+           "tokens_of", "words"]

@@ -21,10 +21,12 @@ from aixgo.errors import AixgoError, SessionCorruptedError, SessionNotFoundError
 from aixgo.logs import get_logger
 from aixgo.session.core.codec import loads, parse_ts
 from aixgo.session.core.records import RecordError, header_from_record
+from aixgo.session.core.state import SessionState
 from aixgo.session.file.dirs import not_regular, open_regular
 from aixgo.session.file.lines import unframe
 from aixgo.session.file.log import OPEN_READ, SessionLog
 from aixgo.session.file.lru import LruDict
+from aixgo.session.file.replay import Replay
 from aixgo.session.types import CHAT_ENTRY_TYPES, SessionInfo
 
 log = get_logger("aixgo.session.file")
@@ -142,6 +144,36 @@ class Summaries:
             message_count=sum(data.count(prefix) for prefix in _MESSAGE_PREFIXES),
             metadata=dict(header.metadata),
         )
+
+
+def summarize_file(session_id: str, path: Path) -> tuple[SessionInfo, SessionState | None]:
+    """One session file read whole (for the summary index): its summary and state, or, for a file that
+    cannot be read, a summary saying why (``damage``) and None. Raises ``SessionNotFoundError`` when the
+    file is gone or holds no complete header (a create that crashed)."""
+    try:
+        fd = open_regular(path, os.O_RDONLY)
+    except FileNotFoundError:
+        raise SessionNotFoundError(f"session {session_id!r} not found", session_id=session_id) from None
+    except AixgoError as exc:  # not a regular file
+        return _damaged(path, session_id, path.parent.name, str(exc)), None
+    try:
+        data = os.pread(fd, os.fstat(fd).st_size, 0)
+    finally:
+        os.close(fd)
+    replay = Replay(path, session_id)
+    try:
+        replay.apply_lines(data)
+        header = replay.state.header
+        if header is None:
+            raise SessionNotFoundError(f"session {session_id!r} not found", session_id=session_id)
+        if header.id != session_id:
+            raise SessionCorruptedError(f"damaged record: the header names session {header.id!r}, not "
+                                        f"{session_id!r}", session_id=session_id, path=path, line=1)
+    except SessionNotFoundError:
+        raise
+    except AixgoError as exc:
+        return _damaged(path, session_id, path.parent.name, str(exc)), None
+    return replay.state.info(), replay.state
 
 
 def _body(line: bytes) -> bytes:

@@ -54,7 +54,7 @@ from aixgo.errors import (
     StoreError,
 )
 from aixgo.logs import get_logger
-from aixgo.session.backend import DEFAULT_CACHE_BYTES
+from aixgo.session.backend import DEFAULT_CACHE_BYTES, ListCursor
 from aixgo.session.core.codec import checkpoint_record, dumps, header_record
 from aixgo.session.core.records import Header
 from aixgo.session.core.slicing import HistoryRange
@@ -72,9 +72,10 @@ from aixgo.session.file.dirs import (
     written_aside,
 )
 from aixgo.session.file.ids import SUFFIX as IDS_SUFFIX
+from aixgo.session.file.index import SummaryIndex
 from aixgo.session.file.lease import FileLease, holds
 from aixgo.session.file.lines import frame
-from aixgo.session.file.listing import SUFFIX, Summaries
+from aixgo.session.file.listing import SUFFIX, Summaries, summarize_file
 from aixgo.session.file.locks import DEFAULT_LOCK_TIMEOUT, lock_exclusive, store_lock
 from aixgo.session.file.log import IndexBudget, SessionLog, os_errors
 from aixgo.session.file.lru import LruDict
@@ -112,6 +113,7 @@ class FileBackend:
         batch_interval: float = 1.0,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
+        index: bool = True,
     ) -> None:
         if fsync not in FSYNC_POLICIES:
             raise ValueError(f"fsync must be one of {', '.join(FSYNC_POLICIES)}, got {fsync!r}")
@@ -129,6 +131,7 @@ class FileBackend:
         self._logs: OrderedDict[str, SessionLog] = OrderedDict()
         self._agents: LruDict[str, str] = LruDict(MAX_KNOWN_IDS)  # session id -> agent, recently seen
         self._summaries = Summaries(self.base_dir, self.get_info)
+        self._index = SummaryIndex(self.base_dir, summarize_file, self._summaries.agent_dirs) if index else None
         self._dirty: set[int] = set()
         self._closed = False
         self._flusher: threading.Thread | None = None
@@ -320,7 +323,10 @@ class FileBackend:
                             self._forget_locked(session_log)
                         continue
                     session_log.catch_up(exclusive=True, sync=self._sync, size=size)
-                    return op(session_log)
+                    result = op(session_log)
+                    if self._index is not None and not session_log.closed:  # still under the write lock
+                        self._index.written(session_id, session_log.path, session_log.fd)
+                    return result
                 finally:
                     if not session_log.closed:  # a delete closes the log it ran on
                         fcntl.flock(session_log.fd, fcntl.LOCK_UN)
@@ -348,6 +354,8 @@ class FileBackend:
             finally:
                 os.close(fd)
             self._agents.put(header.id, header.agent)
+        if self._index is not None:
+            self._index.refresh(header.id, path, create=False)
         # the new session is exactly its header: no need to read it back
         return SessionInfo(
             header.id,
@@ -407,7 +415,8 @@ class FileBackend:
         return None
 
     def get_info(self, session_id: str) -> SessionInfo:
-        """The session's summary. Raises ``SessionNotFoundError``."""
+        """The session's summary (without ``title`` and ``tokens``: listings have them). Raises
+        ``SessionNotFoundError``."""
         return self._run(session_id, lambda session_log: session_log.info())
 
     def list_sessions(self, agent: str | None = None) -> Iterator[SessionInfo]:
@@ -433,9 +442,12 @@ class FileBackend:
             return True
 
         try:
-            return self._run(session_id, delete, write=True)
+            deleted = self._run(session_id, delete, write=True)
         except SessionNotFoundError:
             return False
+        if deleted and self._index is not None:
+            self._index.forget(session_id)
+        return deleted
 
     @staticmethod
     def _check_fence(session_log: SessionLog, fence: str | None) -> None:
@@ -550,6 +562,8 @@ class FileBackend:
                 if durable:
                     fsync_dir(path.parent)
             self._agents.put(header.id, header.agent)
+        if self._index is not None:
+            self._index.refresh(header.id, path, create=False)
         return self.get_info(header.id)
 
     def _swap(self, new: Path, path: Path, session_id: str) -> None:
@@ -580,6 +594,8 @@ class FileBackend:
             if found is not None:
                 with found.lock, self._lock:
                     self._forget_locked(found)
+            if self._index is not None:
+                self._index.refresh(session_id, path, create=False)
         return report
 
     def verify(self, session_id: str) -> Verification:
@@ -613,6 +629,38 @@ class FileBackend:
         for session_log in logs:
             with session_log.lock, self._lock:
                 self._forget_locked(session_log)
+        if self._index is not None:
+            self._index.close()
+
+    # -- listing from the summary index ----------------------------------------------------------
+
+    def list_page(
+        self,
+        agent: str | None = None,
+        user_id: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        before: ListCursor | None = None,
+    ) -> list[SessionInfo] | None:
+        """One page of ``Manager.list`` from the summary index (:mod:`aixgo.session.file.index`), or None
+        when the index cannot be used (the manager then reads every file)."""
+        return self.search_page(None, agent, user_id, limit, offset, before)
+
+    def search_page(
+        self,
+        search: str | None,
+        agent: str | None = None,
+        user_id: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        before: ListCursor | None = None,
+    ) -> list[SessionInfo] | None:
+        """One page of ``Manager.list(search=…)`` from the summary index, or None (see :meth:`list_page`)."""
+        self._check_open()
+        if self._index is None:
+            return None
+        with os_errors(self.base_dir):
+            return self._index.page(agent, user_id, limit, offset, before, search)
 
 
 def _size_if_current(session_log: SessionLog) -> int | None:
