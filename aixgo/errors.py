@@ -39,6 +39,7 @@ session id, address) in attributes as well as in the message; context is always 
     └── AgentError                      the agent loop failed (carries ``agent``)
         ├── AgentNotFoundError
         ├── MaxStepsExceededError       the ReAct loop hit ``max_steps`` (the partial turn is persisted)
+        ├── TurnStoppedError            a running turn was stopped (``Runtime.stop_turns``; recorded as cancelled)
         └── ToolError                   a tool is misconfigured (tool *exceptions* become observations)
             └── ToolServerError         an MCP server cannot be started or reached (carries ``server``)
 """
@@ -265,6 +266,15 @@ class MaxStepsExceededError(AgentError):
         super().__init__(message, agent=agent)
 
 
+class TurnStoppedError(AgentError):
+    """A running turn was stopped on request (:meth:`aixgo.Runtime.stop_turns`, the web console's Stop) before
+    it finished: what it stored so far is kept, and the turn is recorded as cancelled (never sent again)."""
+
+    def __init__(self, message: str, *, agent: str | None = None, session_id: str | None = None) -> None:
+        self.session_id = session_id
+        super().__init__(message, agent=agent)
+
+
 class ToolError(AgentError):
     """A tool is misconfigured (unknown name, bad ``module:function`` reference, bad signature)."""
 
@@ -311,5 +321,6 @@ __all__ = [
     "StoreError",
     "ToolError",
     "ToolServerError",
+    "TurnStoppedError",
     "UnsupportedVersionError",
 ]

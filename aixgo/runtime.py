@@ -61,6 +61,7 @@ from aixgo.errors import (
     SessionBusyError,
     SessionNotFoundError,
     StoreClosedError,
+    TurnStoppedError,
 )
 from aixgo.llm.protocol import Usage
 from aixgo.logs import get_logger
@@ -180,6 +181,8 @@ class Runtime:
         self.telemetry: Telemetry | None = None
         """Tracing and metrics, when the config (or ``OTEL_*``) turned them on (:meth:`from_config`)."""
         self._loop_thread: _LoopThread | None = None
+        self._running: dict[str, set[asyncio.Task[Any]]] = {}  # session id -> its turns running here
+        self._stopping: set[asyncio.Task[Any]] = set()
 
     # -- construction ----------------------------------------------------------------------------
 
@@ -486,6 +489,8 @@ class Runtime:
         this_turn = asyncio.current_task()
         assert this_turn is not None
         keeper = asyncio.create_task(self._keep_lease(lease, bound, this_turn))
+        with self._lock:
+            self._running.setdefault(session.id, set()).add(this_turn)
         completed = False
         try:
             with use_session(session):
@@ -496,8 +501,19 @@ class Runtime:
             if lost is not None:
                 raise lost from None
             bound.info("runtime.turn.cancelled")
+            with self._lock:
+                stopped = this_turn in self._stopping
+            if stopped:
+                raise TurnStoppedError(f"the turn of session {session.id!r} was stopped", agent=agent_name,
+                                       session_id=session.id) from None
             raise
         finally:
+            with self._lock:
+                running = self._running.get(session.id, set())
+                running.discard(this_turn)
+                if not running:
+                    self._running.pop(session.id, None)
+                self._stopping.discard(this_turn)
             keeper.cancel()
             await asyncio.shield(self._aend(session, lease, completed))
             if self._modes.get(agent_name) == "disabled" and not (completed and result.paused):
@@ -530,6 +546,20 @@ class Runtime:
         held = await session.alease(self.lease_ttl, self.lease_wait)
         then = await _on_pool(manager, lambda _: held.arelease(), _with_lease, begin, session, held)
         return session, held, then
+
+    def stop_turns(self, session_id: str) -> int:
+        """Stop the turns of ``session_id`` running in this runtime, as ``aixgo run``'s Ctrl-C does: each is
+        cancelled, what it stored so far stays, it is recorded as cancelled (and never sent again), and its
+        caller gets :class:`~aixgo.errors.TurnStoppedError`. Returns how many were running. Safe from any
+        thread; turns of other processes (other nodes) are not reached."""
+        with self._lock:
+            turns = list(self._running.get(session_id, ()))
+            self._stopping.update(turns)
+        for task in turns:
+            task.get_loop().call_soon_threadsafe(task.cancel)
+        if turns:
+            log.info("runtime.turn.stop", session_id=session_id, turns=len(turns))
+        return len(turns)
 
     def call_with_session(
         self, agent_name: str, message: str, session_id: str | None = None, *, user_id: str | None = None

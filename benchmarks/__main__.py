@@ -1,4 +1,4 @@
-"""Run every benchmark: ``python -m benchmarks [name ...]`` (names: file, cold, redis, postgres, runtime, llm, context, serve, cluster, mcp, ids)."""
+"""Run every benchmark: ``python -m benchmarks [name ...]`` (names: file, cold, redis, postgres, runtime, llm, context, serve, cluster, mcp, ids, console)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ SUITES = {
     "mcp": "benchmarks.bench_mcp",
     "ids": "benchmarks.bench_ids",
     "tracing": "benchmarks.bench_tracing",
+    "console": "benchmarks.bench_console",
 }
 
 

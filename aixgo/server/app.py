@@ -98,6 +98,7 @@ def create_app(
         Route("/v1/sessions/{session_id}/approvals", api.approvals, methods=["GET"]),
         Route("/v1/sessions/{session_id}/approvals/{call_id}", api.decide, methods=["POST"]),
         Route("/v1/sessions/{session_id}/fork", api.fork, methods=["POST"]),
+        Route("/v1/sessions/{session_id}/stop", api.stop, methods=["POST"]),
         Route("/healthz", api.healthz, methods=["GET"]),
         Route("/readyz", api.readyz, methods=["GET"]),
     ]
@@ -312,6 +313,10 @@ class _Api:
             self._id(checkpoint_id, "checkpoint id")
         copy = await afork(self.runtime.session_manager, session, self._id(new_id or new_session_id()), checkpoint_id)
         return JSONResponse(info_json(await copy.aget_info()), status_code=201)
+
+    async def stop(self, request: Request) -> Response:
+        session = await self._session(request)
+        return JSONResponse({"id": session.id, "stopped": self.runtime.stop_turns(session.id)})
 
     async def export(self, request: Request) -> Response:
         session = await self._session(request)

@@ -22,6 +22,7 @@ from aixgo.errors import (
     SessionNotFoundError,
     StoreClosedError,
     StoreConnectionError,
+    TurnStoppedError,
 )
 from aixgo.session.core.codec import dumps
 
@@ -54,6 +55,7 @@ STATUS: tuple[tuple[type[AixgoError], int, str], ...] = (
     (AgentNotFoundError, 404, "model_not_found"),
     (SessionBusyError, 409, "session_busy"),
     (SessionExistsError, 409, "conflict"),
+    (TurnStoppedError, 409, "turn_stopped"),
     (StoreConnectionError, 503, "store_unavailable"),
     (StoreClosedError, 503, "store_unavailable"),
     (LLMRequestError, 502, "upstream_error"),
