@@ -24,6 +24,11 @@ COMMANDS = {
         "Inspect and manage stored sessions: list, show, search, export, import, copy, fork, checkpoints, "
         "restore, delete, prune, migrate.",
     ),
+    "ui": (
+        "aixgo.cli.serve",
+        "ui",
+        "Open the web console for CONFIG: `aixgo serve` on 127.0.0.1 only, and the console in a browser.",
+    ),
     "tools": (
         "aixgo.cli.tools",
         "tools",

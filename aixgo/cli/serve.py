@@ -1,7 +1,9 @@
-"""``aixgo serve CONFIG``: the agents of CONFIG behind an OpenAI-compatible HTTP API (uvicorn).
+"""``aixgo serve CONFIG``: the agents of CONFIG behind an OpenAI-compatible HTTP API (uvicorn), with the
+web console at ``/ui``; ``aixgo ui CONFIG``: the same on this machine only, with the console opened in a
+browser.
 
-Bearer keys come from ``AIXGO_API_KEY`` (comma-separated) and ``server.api_keys``; listening on an
-address other than loopback without any is refused. SIGTERM / Ctrl-C stops accepting requests and
+Bearer keys come from ``AIXGO_API_KEY`` (comma-separated, admin keys) and ``server.api_keys``; listening on
+an address other than loopback without any is refused. SIGTERM / Ctrl-C stops accepting requests and
 lets running turns finish (releasing their leases) before the process exits.
 """
 
@@ -10,6 +12,10 @@ from __future__ import annotations
 import ipaddress
 import os
 import signal
+import socket
+import threading
+import time
+import webbrowser
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,6 +55,49 @@ def _loopback(host: str) -> bool:
 @click.pass_context
 def serve(ctx: click.Context, config: Path, host: str, port: int, keep_alive: int) -> None:
     """Serve the agents of CONFIG over HTTP: an OpenAI-compatible API and a sessions API."""
+    _serve(ctx, config, host, port, keep_alive)
+
+
+@click.command("ui")
+@click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--port", default=0, show_default="a free port", type=click.IntRange(0, 65535), help="Port to listen on.")
+@click.option("--browser/--no-browser", default=True, show_default=True,
+              help="Open the console in the default browser ($BROWSER) once the server answers.")
+@click.pass_context
+def ui(ctx: click.Context, config: Path, port: int, browser: bool) -> None:
+    """Open the web console for CONFIG: `aixgo serve` on 127.0.0.1 only, and the console in a browser.
+
+    The console lists, searches and shows the sessions of CONFIG's store, restores, forks and exports
+    them, and chats with its agents. Ctrl-C stops it."""
+    port = port or _free_port()
+    url = f"http://127.0.0.1:{port}/ui"
+    click.echo(f"aixgo ui: the console is at {url}", err=True)
+    if browser:
+        threading.Thread(target=_open_when_up, args=(port, url), name="aixgo-ui-browser", daemon=True).start()
+    _serve(ctx, config, "127.0.0.1", port, KEEP_ALIVE_SECONDS)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _open_when_up(port: int, url: str) -> None:
+    """Open ``url`` in the browser once the server accepts connections (for up to a minute)."""
+    for _ in range(600):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        return
+    if not webbrowser.open(url):
+        click.echo(f"aixgo ui: no browser could be opened; open {url}", err=True)
+
+
+def _serve(ctx: click.Context, config: Path, host: str, port: int, keep_alive: int) -> None:
     try:
         import uvicorn  # noqa: PLC0415 - the server extra, only for this command
 
@@ -74,8 +123,8 @@ def serve(ctx: click.Context, config: Path, host: str, port: int, keep_alive: in
         )
     app = create_app(runtime, api_keys=keys, max_request_bytes=runtime.config.server.max_request_kb * 1024)
     click.echo(
-        f"aixgo serve: agents {', '.join(runtime.agent_names)} on http://{host}:{port}/v1 "
-        f"({'API keys required' if keys else 'no API key: loopback only'})",
+        f"aixgo serve: agents {', '.join(runtime.agent_names)} on http://{host}:{port}/v1, the console on "
+        f"http://{host}:{port}/ui ({'API keys required' if keys else 'no API key: loopback only'})",
         err=True,
     )
     server = runtime.config.server

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable
 from typing import Any
 
 import click
@@ -49,10 +48,8 @@ from aixgo.cli.verify import verify
 from aixgo.session.core.approvals import open_request
 from aixgo.session.core.codec import utcnow
 from aixgo.session.history import message_text
-from aixgo.session.manager import Manager
 from aixgo.session.transcript import usage_totals
 from aixgo.session.transfer import fork as fork_session
-from aixgo.session.types import SessionInfo
 from aixgo.session.views import approval_json
 
 EXIT_BROKEN_PIPE = 141
@@ -122,7 +119,7 @@ def sessions(ctx: click.Context) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
 @click.option("--tokens", "with_tokens", is_flag=True,
-              help="Add a TOKENS column: the tokens each session used (reads each listed session).")
+              help="Add a TOKENS column: the tokens each session's turns used.")
 @store_options
 @click.pass_context
 def list_sessions(
@@ -138,7 +135,7 @@ def list_sessions(
     choice = store_choice(ctx)
     manager = None if choice.missing() else open_manager(ctx)
     infos = [] if manager is None else manager.list(agent=agent, user_id=user_id, limit=limit, offset=offset)
-    tokens = _tokens_used(manager, infos) if with_tokens and manager is not None else None
+    tokens = {info.id: info.tokens for info in infos if info.tokens is not None} if with_tokens else None
     if as_json:
         echo_json([{**info_json(info), **({"tokens": tokens.get(info.id)} if tokens is not None else {})}
                     for info in infos])
@@ -149,15 +146,6 @@ def list_sessions(
     for info in infos:
         if info.damage is not None:
             click.echo(f"warning: session {info.id} cannot be read: {info.damage}", err=True)
-
-
-def _tokens_used(manager: Manager, infos: Iterable[SessionInfo]) -> dict[str, int]:
-    """Total tokens of each readable session's usage entries (its current history)."""
-    used = {}
-    for info in infos:
-        if info.damage is None:
-            used[info.id] = usage_totals(manager.get(info.id).get_entries()).total_tokens
-    return used
 
 
 def _filters(agent: str | None, user_id: str | None) -> str:

@@ -59,10 +59,11 @@ ROUTES: dict[str, tuple[str, str, object]] = {
     "fork": ("POST", "/v1/sessions/{id}/fork", {"checkpoint_id": "{cp}"}),
     "export": ("GET", "/v1/sessions/{id}/export", None),
     "delete": ("DELETE", "/v1/sessions/{id}", None),
+    "stop": ("POST", "/v1/sessions/{id}/stop", {}),
     "chat": ("POST", "/v1/chat/completions", {"model": "bot", "messages": [{"role": "user", "content": "more"}]}),
 }
 OK = {"get": 200, "checkpoints": 200, "checkpoint": 201, "restore": 200, "fork": 201, "export": 200,
-      "delete": 200, "chat": 200}
+      "delete": 200, "chat": 200, "stop": 200}
 CASES = [
     # (route, caller, owner of the session, expected status)
     *[(route, "alice", "alice", OK[route]) for route in ROUTES],  # own session

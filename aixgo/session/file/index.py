@@ -37,17 +37,21 @@ from aixgo.logs import get_logger
 from aixgo.session.core.codec import dumps, format_ts, loads, parse_ts
 from aixgo.session.core.records import entry_from_record
 from aixgo.session.core.state import SessionState
-from aixgo.session.core.summary import Summary, searchable_text, summarize, words
+from aixgo.session.core.summary import Summary, matches, searchable_text, summarize, words
 from aixgo.session.file.lines import unframe
 from aixgo.session.types import CHAT_ENTRY_TYPES, SessionInfo
 
 log = get_logger("aixgo.session.file")
 
 INDEX_NAME = ".aixgo-index.sqlite3"
-INDEX_VERSION = "1"
+INDEX_VERSION = "3"
 WORD_ROWS = 1 << 20
 """Rows of words one session may have in the index (one per message; later messages are not indexed)."""
 BUSY_SECONDS = 10.0
+BATCH = 500
+"""Sessions summarised per transaction while reconciling."""
+SHORT_WORD = 3
+"""Searched words shorter than this begin too many words to be worth counting: they never drive a search."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
@@ -71,7 +75,8 @@ CREATE TABLE IF NOT EXISTS sessions (
 CREATE INDEX IF NOT EXISTS sessions_updated ON sessions (updated DESC, id DESC);
 CREATE INDEX IF NOT EXISTS sessions_agent ON sessions (agent, updated DESC, id DESC);
 CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user_id, updated DESC, id DESC);
-CREATE VIRTUAL TABLE IF NOT EXISTS words USING fts5 (text, tokenize = 'unicode61 remove_diacritics 0');
+CREATE VIRTUAL TABLE IF NOT EXISTS words USING fts5 (text, tokenize = 'unicode61 remove_diacritics 0', detail = none);
+CREATE VIRTUAL TABLE IF NOT EXISTS words_vocab USING fts5vocab (words, 'row');
 """
 _COLUMNS = "rowid, id, agent, user_id, created, updated, messages, tokens, title, metadata, damage, ino, size, mtime, words"
 
@@ -258,41 +263,33 @@ class SummaryIndex:
         """Summarise one session file again and store its row (None, and no row, once it is gone)."""
         if not create and self._connection(create=False) is None:
             return None
+        summarized = self._summarize(session_id, path)
+        with self._lock:
+            db = self._connection()
+            if db is None:
+                return None if summarized is None else summarized[0].info()
+            with _transaction(db):
+                if summarized is None:
+                    _delete(db, session_id)
+                else:
+                    _store(db, *summarized)
+        return None if summarized is None else summarized[0].info()
+
+    def _summarize(self, session_id: str, path: Path) -> tuple[Row, list[str]] | None:
+        """A session file's row and the texts of its words; None once the file is gone."""
         try:
             st = os.lstat(path)
-        except FileNotFoundError:
-            self.forget(session_id)
-            return None
-        try:
             info, state = self._summarize_file(session_id, path)
-        except SessionNotFoundError:
-            self.forget(session_id)
+        except (FileNotFoundError, SessionNotFoundError):
             return None
         summary = summarize(state.history) if state is not None else Summary()
-        texts = [info.id, info.agent, info.user_id or ""]
+        texts = [" ".join((info.id, info.agent, info.user_id or ""))]
         if state is not None:
             texts += [text for e in state.entries.values() if (text := searchable_text(e.type, e.data)).strip()]
         row = Row(None, info.id, info.agent, info.user_id, format_ts(info.created_at), format_ts(info.updated_at),
                   info.message_count, summary.tokens, summary.title, dumps(info.metadata), info.damage,
                   st.st_ino, st.st_size, st.st_mtime_ns, 0)
-        with self._lock:
-            db = self._connection()
-            if db is None:
-                return info
-            with _transaction(db):
-                old = _row(db, "id = ?", (session_id,))
-                if old is not None:
-                    db.execute("DELETE FROM words WHERE rowid BETWEEN ? AND ?", _word_range(old))
-                    db.execute("DELETE FROM sessions WHERE rowid = ?", (old.rowid,))
-                cursor = db.execute(
-                    f"INSERT INTO sessions ({_COLUMNS}) VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",  # noqa: S608
-                    (row.id, row.agent, row.user_id, row.created, row.updated, row.messages, row.tokens, row.title,
-                     row.metadata, row.damage, row.ino, row.size, row.mtime),
-                )
-                row.rowid = cursor.lastrowid
-                count = _add_words(db, row, texts)
-                db.execute("UPDATE sessions SET words = ? WHERE rowid = ?", (count, row.rowid))
-        return row.info()
+        return row, texts
 
     def forget(self, session_id: str) -> None:
         """Drop a deleted session's row."""
@@ -301,10 +298,7 @@ class SummaryIndex:
             if db is None:
                 return
             with _transaction(db):
-                old = _row(db, "id = ?", (session_id,))
-                if old is not None:
-                    db.execute("DELETE FROM words WHERE rowid BETWEEN ? AND ?", _word_range(old))
-                    db.execute("DELETE FROM sessions WHERE rowid = ?", (old.rowid,))
+                _delete(db, session_id)
 
     def reconcile(self) -> None:
         """Make every row reflect its file: rows of changed files summarised again, rows of files gone
@@ -315,6 +309,7 @@ class SummaryIndex:
                 return
             known = {r[0]: (r[1], r[2], r[3], r[4]) for r in db.execute("SELECT id, agent, ino, size, mtime FROM sessions")}
         seen: set[str] = set()
+        changed: list[tuple[str, Path]] = []
         for agent in self._agent_dirs():
             folder = self.base_dir / agent
             try:
@@ -332,9 +327,24 @@ class SummaryIndex:
                     continue
                 was = known.get(session_id)
                 if was is None or was[0] != agent or (was[1], was[2], was[3]) != (st.st_ino, st.st_size, st.st_mtime_ns):
-                    self.refresh(session_id, Path(item.path))
-        for gone in known.keys() - seen:
-            self.forget(gone)
+                    changed.append((session_id, Path(item.path)))
+        gone = list(known.keys() - seen)
+        for start in range(0, max(len(changed), len(gone)), BATCH):  # a transaction per batch, not per session
+            summaries = [(sid, self._summarize(sid, path)) for sid, path in changed[start:start + BATCH]]
+            with self._lock:
+                db = self._connection()
+                if db is None:
+                    return
+                with _transaction(db):
+                    for sid, summarized in summaries:
+                        if summarized is None:
+                            _delete(db, sid)
+                        else:
+                            _store(db, *summarized)
+                    for sid in gone[start:start + BATCH]:
+                        _delete(db, sid)
+        if changed or gone:
+            log.info("session.index.reconciled", path=str(self.path), summarised=len(changed), dropped=len(gone))
         self._reconciled = True
 
     # -- listing -----------------------------------------------------------------------------------
@@ -394,15 +404,35 @@ class SummaryIndex:
             where.append("(updated < ? OR (updated = ? AND id < ?))")
             when = format_ts(before[0])
             args += [when, when, before[1]]
-        for word in dict.fromkeys(words(search or "")):
+        wanted = list(dict.fromkeys(words(search or "")))
+        others: list[str] = []
+        if wanted:  # the rarest word finds the candidates; the session's other words are checked in turn
+            driver = min(wanted, key=lambda word: (_frequency(db, word), -len(word)))
+            others = [word for word in wanted if word != driver]
             where.append(f"rowid IN (SELECT rowid / {WORD_ROWS} FROM words WHERE words MATCH ?)")  # noqa: S608
-            args.append('"' + word.replace('"', '""') + '"*')
+            args.append(_prefix(driver))
         sql = f"SELECT {_COLUMNS} FROM sessions"  # noqa: S608 - constants, and ? for every value
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY updated DESC, id DESC LIMIT ? OFFSET ?"
-        args += [-1 if limit is None else limit, offset]
-        return [Row(*r) for r in db.execute(sql, args)]
+        sql += " ORDER BY updated DESC, id DESC"
+        if not others:
+            sql += " LIMIT ? OFFSET ?"
+            return [Row(*r) for r in db.execute(sql, [*args, -1 if limit is None else limit, offset])]
+        rows: list[Row] = []
+        skipped = 0
+        for found in db.execute(sql, args).fetchall():
+            row = Row(*found)
+            texts = [text for (text,) in db.execute("SELECT c0 FROM words_content WHERE id BETWEEN ? AND ?",
+                                                    _word_range(row))]
+            if not matches(" ".join(others), texts):
+                continue
+            if skipped < offset:
+                skipped += 1
+                continue
+            rows.append(row)
+            if limit is not None and len(rows) >= limit:
+                break
+        return rows
 
 
 def _meta(db: sqlite3.Connection, key: str) -> str | None:
@@ -416,6 +446,41 @@ def _meta(db: sqlite3.Connection, key: str) -> str | None:
 def _row(db: sqlite3.Connection, where: str, args: tuple[Any, ...]) -> Row | None:
     found = db.execute(f"SELECT {_COLUMNS} FROM sessions WHERE {where}", args).fetchone()  # noqa: S608 - constant
     return None if found is None else Row(*found)
+
+
+def _prefix(word: str) -> str:
+    """An FTS5 query for the words that begin with ``word``."""
+    return '"' + word.replace('"', '""') + '"*'
+
+
+def _frequency(db: sqlite3.Connection, word: str) -> float:
+    """How many rows of words hold a word beginning with ``word`` (from the index's vocabulary); a word shorter
+    than :data:`SHORT_WORD` counts as in every row."""
+    if len(word) < SHORT_WORD:
+        return float("inf")
+    found = db.execute("SELECT total(doc) FROM words_vocab WHERE term >= ? AND term < ?",
+                       (word, word + "\U0010ffff")).fetchone()
+    return float(found[0] or 0)
+
+
+def _delete(db: sqlite3.Connection, session_id: str) -> None:
+    old = _row(db, "id = ?", (session_id,))
+    if old is not None:
+        db.execute("DELETE FROM words WHERE rowid BETWEEN ? AND ?", _word_range(old))
+        db.execute("DELETE FROM sessions WHERE rowid = ?", (old.rowid,))
+
+
+def _store(db: sqlite3.Connection, row: Row, texts: list[str]) -> None:
+    """Put ``row`` (and its words) in place of the session's row, in the caller's transaction."""
+    _delete(db, row.id)
+    cursor = db.execute(
+        f"INSERT INTO sessions ({_COLUMNS}) VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",  # noqa: S608
+        (row.id, row.agent, row.user_id, row.created, row.updated, row.messages, row.tokens, row.title,
+         row.metadata, row.damage, row.ino, row.size, row.mtime),
+    )
+    row.rowid = cursor.lastrowid
+    row.words = _add_words(db, row, texts)
+    db.execute("UPDATE sessions SET words = ? WHERE rowid = ?", (row.words, row.rowid))
 
 
 def _word_range(row: Row) -> tuple[int, int]:
