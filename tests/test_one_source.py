@@ -80,6 +80,7 @@ def code_enums() -> dict[tuple[str, ...], Any]:
         ("agent", "context", "strategy"): Strategy,
         ("agent", "session_mode"): model.SessionMode,
         ("agent", "react_format"): ReactFormat,
+        ("server", "api_keys", "items", "oneOf", "role"): model.KeyRole,
     }
 
 

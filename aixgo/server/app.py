@@ -58,9 +58,10 @@ from aixgo.session.backend import ListCursor
 from aixgo.session.core.codec import format_ts, loads, parse_ts
 from aixgo.session.core.records import MAX_JSON_DEPTH, RecordError, check_depth
 from aixgo.session.ids import new_session_id, validate_id
+from aixgo.session.transcript import transcript_json
 from aixgo.session.transfer import aexport_lines, afork
 from aixgo.session.types import SessionInfo
-from aixgo.session.views import checkpoint_json, info_json, transcript_json
+from aixgo.session.views import checkpoint_json, info_json
 
 log = get_logger("aixgo.server")
 

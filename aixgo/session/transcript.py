@@ -10,12 +10,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from aixgo.session.core.codec import on_fresh_stack
-from aixgo.session.types import Checkpoint, Entry, EntryType
+from aixgo.session.core.summary import summarize
+from aixgo.session.types import Checkpoint, Entry, EntryType, SessionInfo
+from aixgo.session.views import checkpoint_json, entry_json, info_json
 
 
 def checkpoint_branch(cp: Checkpoint, history_ids: Collection[str | None], head: str | None) -> str:
@@ -227,5 +229,31 @@ def entry_view(entry: Entry, tool_names: dict[str, str]) -> dict[str, Any]:
     return {"speaker": speaker, "text": "\n".join(body), "tool_calls": calls}
 
 
+def transcript_json(
+    info: SessionInfo, history: Sequence[Entry], shown: Sequence[Entry], checkpoints: Sequence[Checkpoint]
+) -> dict[str, Any]:
+    """A session as the web console shows it: its summary (with title and tokens), the entries ``shown``
+    (its ``history``, or every entry with the abandoned ones marked), each with its view (speaker, text,
+    tool calls: :func:`~aixgo.session.transcript.entry_view`), its checkpoints (with their branch) and the
+    usage of its turns."""
+    summary = summarize(history)
+    current = {entry.id for entry in history}
+    head = history[-1].id if history else None
+    tool_names: dict[str, str] = {}
+    entries = []
+    for entry in shown:
+        item = entry_json(entry) | {"view": entry_view(entry, tool_names)}
+        if entry.id not in current:
+            item["abandoned"] = True
+        entries.append(item)
+    ids: set[str | None] = {None, *current}
+    return {
+        "session": info_json(replace(info, title=summary.title, tokens=summary.tokens)),
+        "entries": entries,
+        "checkpoints": [checkpoint_json(cp, checkpoint_branch(cp, ids, head)) for cp in checkpoints],
+        "usage": asdict(usage_totals(history)),
+    }
+
+
 __all__ = ["UsageTotals", "checkpoint_branch", "compact", "compact_arguments", "content_lines", "entry_view",
-           "speaker_and_body", "tool_calls", "usage_totals"]
+           "speaker_and_body", "tool_calls", "transcript_json", "usage_totals"]

@@ -131,7 +131,7 @@ class FileBackend:
         self._logs: OrderedDict[str, SessionLog] = OrderedDict()
         self._agents: LruDict[str, str] = LruDict(MAX_KNOWN_IDS)  # session id -> agent, recently seen
         self._summaries = Summaries(self.base_dir, self.get_info)
-        self._index = SummaryIndex(self.base_dir, summarize_file, self._summaries.agent_dirs) if index else None
+        self._summary_index = SummaryIndex(self.base_dir, summarize_file, self._summaries.agent_dirs) if index else None
         self._dirty: set[int] = set()
         self._closed = False
         self._flusher: threading.Thread | None = None
@@ -324,8 +324,8 @@ class FileBackend:
                         continue
                     session_log.catch_up(exclusive=True, sync=self._sync, size=size)
                     result = op(session_log)
-                    if self._index is not None and not session_log.closed:  # still under the write lock
-                        self._index.written(session_id, session_log.path, session_log.fd)
+                    if self._summary_index is not None and not session_log.closed:  # still under the write lock
+                        self._summary_index.written(session_id, session_log.path, session_log.fd)
                     return result
                 finally:
                     if not session_log.closed:  # a delete closes the log it ran on
@@ -354,8 +354,8 @@ class FileBackend:
             finally:
                 os.close(fd)
             self._agents.put(header.id, header.agent)
-        if self._index is not None:
-            self._index.refresh(header.id, path, create=False)
+        if self._summary_index is not None:
+            self._summary_index.refresh(header.id, path, create=False)
         # the new session is exactly its header: no need to read it back
         return SessionInfo(
             header.id,
@@ -445,8 +445,8 @@ class FileBackend:
             deleted = self._run(session_id, delete, write=True)
         except SessionNotFoundError:
             return False
-        if deleted and self._index is not None:
-            self._index.forget(session_id)
+        if deleted and self._summary_index is not None:
+            self._summary_index.forget(session_id)
         return deleted
 
     @staticmethod
@@ -562,8 +562,8 @@ class FileBackend:
                 if durable:
                     fsync_dir(path.parent)
             self._agents.put(header.id, header.agent)
-        if self._index is not None:
-            self._index.refresh(header.id, path, create=False)
+        if self._summary_index is not None:
+            self._summary_index.refresh(header.id, path, create=False)
         return self.get_info(header.id)
 
     def _swap(self, new: Path, path: Path, session_id: str) -> None:
@@ -594,8 +594,8 @@ class FileBackend:
             if found is not None:
                 with found.lock, self._lock:
                     self._forget_locked(found)
-            if self._index is not None:
-                self._index.refresh(session_id, path, create=False)
+            if self._summary_index is not None:
+                self._summary_index.refresh(session_id, path, create=False)
         return report
 
     def verify(self, session_id: str) -> Verification:
@@ -629,8 +629,8 @@ class FileBackend:
         for session_log in logs:
             with session_log.lock, self._lock:
                 self._forget_locked(session_log)
-        if self._index is not None:
-            self._index.close()
+        if self._summary_index is not None:
+            self._summary_index.close()
 
     # -- listing from the summary index ----------------------------------------------------------
 
@@ -657,10 +657,10 @@ class FileBackend:
     ) -> list[SessionInfo] | None:
         """One page of ``Manager.list(search=…)`` from the summary index, or None (see :meth:`list_page`)."""
         self._check_open()
-        if self._index is None:
+        if self._summary_index is None:
             return None
         with os_errors(self.base_dir):
-            return self._index.page(agent, user_id, limit, offset, before, search)
+            return self._summary_index.page(agent, user_id, limit, offset, before, search)
 
 
 def _size_if_current(session_log: SessionLog) -> int | None:
