@@ -192,6 +192,7 @@ def test_sign_in_find_open_restore_chat_and_stop(
     # the model still holds the rest of its answer: the page shows what arrived, not a finished reply
     assert not released.is_set() and "4493" not in live_text(driver)
     assert not driver.find_element(By.ID, "stop").get_attribute("disabled")
+    driver.execute_script("document.getElementById('live').scrollIntoView({block: 'center'})")
     shot(driver, "console-chat.png", tmp_path)
     released.set()
     until(driver, lambda d: "That is about 4493 miles by air." in d.find_element(By.ID, "transcript").text
@@ -214,6 +215,7 @@ def test_sign_in_find_open_restore_chat_and_stop(
             raise
         assert "Stopped" in driver.find_element(By.ID, "chat-status").text
         assert "six" not in driver.find_element(By.ID, "transcript").text
+        driver.execute_script("document.querySelector('.badge.cancelled').scrollIntoView({block: 'center'})")
         shot(driver, "console-stopped.png", tmp_path)
     finally:
         held.set()
