@@ -19,7 +19,14 @@ from typing import Any, TypeVar, TypeVarTuple
 
 from aixgo.errors import AixgoError, InvalidEntryError, SessionExistsError, SessionNotFoundError
 from aixgo.logs import get_logger
-from aixgo.session.backend import AsyncPagedListing, Backend, ListCursor, PagedListing, SearchListing
+from aixgo.session.backend import (
+    AsyncBackend,
+    AsyncPagedListing,
+    Backend,
+    ListCursor,
+    PagedListing,
+    SearchListing,
+)
 from aixgo.session.core.codec import utcnow
 from aixgo.session.core.records import Header, RecordError, check_json
 from aixgo.session.core.slicing import history_range
@@ -243,6 +250,19 @@ class Manager:
             words += [searchable_text(e.type, e.data) for e in self._io.backend.all_entries(info.id)]
         return matches(search, words)
 
+    @staticmethod
+    async def _asummary(native: AsyncBackend, info: SessionInfo) -> SessionInfo | None:
+        """:meth:`_summarized` of one summary, through the store's native async side."""
+        if info.tokens is not None or info.damage is not None:
+            return info
+        try:
+            summary = summarize(await native.ahistory(info.id, history_range(None, None, None)))
+        except SessionNotFoundError:
+            return None
+        except AixgoError as exc:
+            return replace(info, damage=str(exc))
+        return replace(info, title=summary.title, tokens=summary.tokens)
+
     def _summarized(self, infos: builtins.list[SessionInfo]) -> builtins.list[SessionInfo]:
         """``infos`` with their title and tokens, read from the sessions whose store did not know them."""
         result = []
@@ -276,9 +296,7 @@ class Manager:
             if agent is not None:
                 validate_id(agent, "agent name")
             page = await native.alist_page(agent, user_id, limit, offset, before)
-            if all(info.tokens is not None or info.damage is not None for info in page):
-                return page
-            return await self._io.read(self._summarized, page)
+            return [info for info in [await self._asummary(native, info) for info in page] if info is not None]
         return await self._io.read(functools.partial(self.list, before=before, search=search), agent, user_id,
                                    limit, offset)
 
