@@ -1,4 +1,4 @@
-"""Run every benchmark: ``python -m benchmarks [name ...]`` (names: file, cold, redis, postgres, runtime, llm, context, serve, cluster, mcp, ids, console)."""
+"""Run every benchmark: ``python -m benchmarks [name ...]`` (names: file, cold, redis, postgres, runtime, llm, context, serve, cluster, mcp, ids, tracing, console)."""
 
 from __future__ import annotations
 
