@@ -395,7 +395,7 @@ async function send(text) {
               el("pre", { text: data.content })), answerText);
           }
         } else if (data.error) {
-          if (controller.stopped) break;
+          if (controller.stopped || data.error.code === "TurnStoppedError") { controller.stopped = true; break; }
           throw new Error(data.error.message);
         } else if (data.choices && data.choices[0] && data.choices[0].delta.content) {
           answerText.textContent += data.choices[0].delta.content;
@@ -404,10 +404,7 @@ async function send(text) {
     }
     flash("");
   } catch (error) {
-    if (controller.signal.aborted || controller.stopped) {
-      outcome = "stopped";
-      flash("Stopped: the turn was cancelled (it stays in the session, marked cancelled, and is not sent again).");
-    } else {
+    if (!controller.signal.aborted && !controller.stopped) {
       outcome = "failed";
       flash(error.message, true);
     }
@@ -415,6 +412,10 @@ async function send(text) {
     state.turn = null;
     $("stop").disabled = true;
     $("send").disabled = false;
+  }
+  if (controller.stopped || controller.signal.aborted) {  // however the stream ended: Stop was pressed
+    outcome = "stopped";
+    flash("Stopped: the turn was cancelled (it stays in the session, marked cancelled, and is not sent again).");
   }
   live.dataset.outcome = outcome;
   if (session.id && location.hash !== `#/session/${encodeURIComponent(session.id)}`) {
@@ -449,10 +450,10 @@ $("stop").addEventListener("click", async () => {
   const turn = state.turn;
   if (!turn) return;
   $("stop").disabled = true;
+  turn.stopped = true;  // before asking: the stream may end (stopped) before the answer to the request comes
   if (state.session.id) {  // the server stops the turn (the answer being streamed ends), as Ctrl-C does
     try { await api("POST", `/v1/sessions/${encodeURIComponent(state.session.id)}/stop`, {}); } catch (_) { /* reported below */ }
   }
-  turn.stopped = true;
   turn.abort();
 });
 
