@@ -116,7 +116,9 @@ def test_yaml_per_tool_per_server_and_per_agent(tmp_path: Path) -> None:
     ("  - {name: a, model: m, tools: [calculator], require_approval: [calculater]}\n", "",
      ":6:65: agents[0].require_approval[0]", "'calculater' matches none of the tools of agent 'a' (calculator)"),
     ("  - {name: a, model: m, mcp_servers: [test], tool_filter: {allow: [echo]}}\n", ", require_approval: [recrod]",
-     ":4:157: mcp_servers[0].require_approval[0]", "'recrod' matches none of the tools of MCP server 'test' (echo, "),
+     # the pattern's column follows the server's path, which is as long as the checkout's path makes it
+     f":4:{HEAD.splitlines()[3].index(SERVER) + len(SERVER) + 23}: mcp_servers[0].require_approval[0]",
+     "'recrod' matches none of the tools of MCP server 'test' (echo, "),
 ], ids=["agent", "server"])
 def test_an_approval_pattern_that_matches_no_tool_is_an_error_with_its_line(
     tmp_path: Path, agents: str, head_extra: str, where: str, said: str
