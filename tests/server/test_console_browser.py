@@ -98,6 +98,8 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, 
         config = write_config(tmp_path, upstream, extra=extra)
         text = config.read_text().replace("{name: bot, model: test-model}",
                                           "{name: bot, model: test-model, tools: [calculator]}")
+        text = text.replace("{name: other, model: test-model}",
+                            "{name: other, model: test-model, tools: [calculator], require_approval: [calculator]}")
         config.write_text(text)
         with Served(config, env={"ALICE_KEY": KEY}) as served:
             yield served, upstream, store
@@ -113,6 +115,12 @@ def shot(driver: WebDriver, name: str, tmp_path: Path) -> None:
     folder = Path(os.environ.get("AIXGO_CONSOLE_SCREENSHOTS") or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(folder / name))
+
+
+def click(driver: WebDriver, element: WebElement) -> None:
+    """Click ``element`` once it is scrolled to the middle of the page (clear of the sticky message box)."""
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+    element.click()
 
 
 def rows(driver: WebDriver) -> list[str]:
@@ -163,16 +171,16 @@ def test_sign_in_find_open_restore_chat_and_stop(
     driver.find_element(By.CSS_SELECTOR, '#sessions tr[data-id="trip-1"] td.title a').click()
     until(driver, lambda d: d.find_element(By.ID, "s-id").text == "trip-1", "the session page")
     call_node = until(driver, lambda d: visible(d, 'details.call[data-tool="calculator"]'), "the tool call")
-    call_node.find_element(By.TAG_NAME, "summary").click()
+    click(driver, call_node.find_element(By.TAG_NAME, "summary"))
     assert "7230*1" in call_node.find_element(By.TAG_NAME, "pre").text
     assert len(driver.find_elements(By.CSS_SELECTOR, "#timeline li")) == 1
     assert "62 (50 prompt, 12 completion, 1 turn)" in driver.find_element(By.ID, "s-tokens").text
-    assert "None." in driver.find_element(By.ID, "approvals").text  # the place for pending tool approvals
+    assert "None." in driver.find_element(By.ID, "approvals").text  # nothing waits for an approval here
     shot(driver, "console-session.png", tmp_path)
 
     # restore the checkpoint, confirmed: the last exchange leaves the history
     assert "And in miles?" in driver.find_element(By.ID, "transcript").text
-    driver.find_element(By.CSS_SELECTOR, "#timeline li button.restore").click()
+    click(driver, driver.find_element(By.CSS_SELECTOR, "#timeline li button.restore"))
     until(driver, lambda d: visible(d, "#confirm-ok"), "the confirmation")
     assert "Restore session trip-1" in driver.find_element(By.ID, "confirm-text").text
     driver.find_element(By.ID, "confirm-ok").click()
@@ -224,6 +232,34 @@ def test_sign_in_find_open_restore_chat_and_stop(
     errors = [e.data for e in entries if e.type is EntryType.ERROR]
     assert errors and errors[-1]["error"] == "CancelledError"
     assert not [e for e in entries if e.data.get("content") == "one two three four five six"]
+
+
+def test_a_tool_call_waits_for_approval_and_the_console_approves_it(
+    browser: WebDriver, console: tuple[Served, OpenAIServer, Path], tmp_path: Path
+) -> None:
+    """Agent ``other`` needs approval for its calculator: a new chat with it pauses, the console shows the
+    waiting call, and Approve runs it and lets the turn finish."""
+    served, upstream, store = console
+    driver = browser
+    driver.get(f"{served.url}/ui#/new/other")  # still signed in: the cookie lives as long as the browser
+    until(driver, lambda d: visible(d, "#message") and d.find_element(By.ID, "s-agent").text == "other",
+          "a new chat with agent other")
+    upstream.enqueue(tool_calls(call("calculator", {"expression": "6*7"}, id="call_7")), "It is 42.")
+    driver.find_element(By.ID, "message").send_keys("What is six times seven?")
+    driver.find_element(By.ID, "send").click()
+    waiting = until(driver, lambda d: visible(d, '#approvals-list li[data-call="call_7"]'), "the waiting call")
+    assert "calculator" in waiting.text and "6*7" in waiting.text
+    assert "It is 42." not in driver.find_element(By.ID, "transcript").text  # the turn waits: nothing ran
+    driver.execute_script("document.getElementById('approvals').scrollIntoView({block: 'start'})")
+    shot(driver, "console-approval.png", tmp_path)
+    click(driver, waiting.find_element(By.CSS_SELECTOR, "button.approve"))
+    until(driver, lambda d: "It is 42." in d.find_element(By.ID, "transcript").text, "the continued turn's answer")
+    assert visible(driver, "#approvals-empty") is not None
+    assert "42" in driver.find_element(By.CSS_SELECTOR, '.entry[data-type="tool_result"]').text
+    session_id = driver.find_element(By.ID, "s-id").text
+    with Manager(FileBackend(store)) as manager:
+        session = manager.get(session_id)
+        assert session.user_id == "alice" and session.pending_approval() is None
 
 
 def test_console_assets_are_served_from_the_package_with_a_strict_policy(

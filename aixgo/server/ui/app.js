@@ -250,6 +250,8 @@ async function showSession(id, agent) {
     $("s-export").removeAttribute("href");
     $("s-damage").hidden = true;
     renderTimeline([]);
+    $("approvals-list").replaceChildren();
+    $("approvals-empty").hidden = false;
     $("transcript").replaceChildren();
     $("message").focus();
     return;
@@ -294,6 +296,44 @@ async function reloadSession() {
     list.append(entryNode(entry));
     for (const cp of marks[entry.id] || []) list.append(mark(cp));
   }
+  if (await loadApprovals()) flash("The turn waits for a tool call to be approved or denied (above).");
+}
+
+async function loadApprovals() {
+  const id = state.session.id;
+  const list = $("approvals-list");
+  let data;
+  try {
+    data = await api("GET", `/v1/sessions/${encodeURIComponent(id)}/approvals`);
+  } catch (error) {
+    list.replaceChildren();
+    $("approvals-empty").hidden = false;
+    return 0;
+  }
+  const pending = data.data.filter((approval) => approval.status === "pending");
+  list.replaceChildren();
+  for (const approval of pending) {
+    list.append(el("li", { "data-call": approval.call_id },
+      el("span", { class: "call-text", text: `${approval.name}(${approval.arguments})  [${approval.call_id}]` }),
+      el("span", { class: "decide" },
+        el("button", { type: "button", class: "primary approve", text: "Approve", onclick: () => decide(approval, "approve") }),
+        el("button", { type: "button", class: "deny", text: "Deny", onclick: () => decide(approval, "deny") }))));
+  }
+  $("approvals-empty").hidden = pending.length > 0;
+  return pending.length;
+}
+
+async function decide(approval, decision) {
+  if (decision === "deny" && !await confirmed(`Deny ${approval.name}(${approval.arguments})? It does not run; the `
+    + "model is told it was denied and the turn goes on.")) return;
+  for (const button of $("approvals-list").querySelectorAll("button")) button.disabled = true;
+  flash(decision === "approve" ? "Approved: the turn goes on…" : "Denied: the turn goes on…");
+  try {
+    await api("POST", `/v1/sessions/${encodeURIComponent(state.session.id)}/approvals/${encodeURIComponent(approval.call_id)}`,
+      { decision, by: state.me.user || "console" });
+    flash("");
+  } catch (error) { flash(error.message, true); }
+  await reloadSession();
 }
 
 async function restore(cp) {
