@@ -90,7 +90,7 @@ def test_every_route_on_own_others_and_as_admin(
     assert answer.status_code == status, answer.text
     with Manager(FileBackend(store)) as manager:
         sessions = {info.id: info for info in manager.list()}
-        if status == 404 and caller != owner and caller != "admin":
+        if status == 404 and caller not in (owner, "admin"):
             assert answer.json()["error"]["type"] == "not_found_error"
             assert f"session {session_id!r} not found" in answer.json()["error"]["message"]
             # nothing changed: still there, with its two messages and one checkpoint
