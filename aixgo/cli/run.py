@@ -31,7 +31,7 @@ from aixgo.cli.approvals import Approver, WaitingForApproval
 from aixgo.cli.ids import find_session, resolve_checkpoint, valid_id
 from aixgo.cli.render import checkpoint_json, entry_json, render_checkpoints, render_transcript
 from aixgo.cli.status import Status
-from aixgo.errors import AixgoError, ApprovalPendingError, SessionNotFoundError
+from aixgo.errors import AixgoError, ApprovalPendingError, CheckpointNotFoundError, SessionNotFoundError
 from aixgo.session import Session
 from aixgo.session.ids import new_session_id
 from aixgo.session.transcript import usage_totals
@@ -97,7 +97,7 @@ class _Chat:
 
     runtime: Runtime
     agent: str
-    session: Session
+    session_id: str
     config: str
     user_id: str | None
     as_json: bool
@@ -109,6 +109,23 @@ class _Chat:
     failed_commands: int = 0
     unknown_commands: int = 0
 
+    def stored(self) -> Session | None:
+        """The chat's session once a message stored it; None before (it begins with the first message, so
+        a chat left without a word leaves nothing behind)."""
+        try:
+            return self.runtime.manager_for(self.agent).get(self.session_id)
+        except SessionNotFoundError:
+            return None
+
+    @property
+    def session(self) -> Session:
+        """The stored session, for the commands that need one."""
+        found = self.stored()
+        if found is None:
+            raise SessionNotFoundError("nothing is stored yet: the session begins with your first message",
+                                       session_id=self.session_id)
+        return found
+
     def say(self, payload: dict[str, Any], text: str) -> None:
         """``text`` for people, or ``payload`` as one JSON line with ``--json``."""
         click.echo(json.dumps(payload, ensure_ascii=False, default=str) if self.as_json else text)
@@ -116,10 +133,10 @@ class _Chat:
     def banner(self, *, resumed: bool = False) -> None:
         mode = self.runtime.session_mode(self.agent)
         if mode == "enabled":
-            click.echo(f"aixgo · agent {self.agent} · session {self.session.id}", err=True)
+            click.echo(f"aixgo · agent {self.agent} · session {self.session_id}", err=True)
             if resumed:
                 self._resumed()
-            click.echo(f"resume with: {_resume_command(Path(self.config), self.session.id)}", err=True)
+            click.echo(f"resume with: {_resume_command(Path(self.config), self.session_id)}", err=True)
         elif mode == "lightweight":
             click.echo(f"aixgo · agent {self.agent} · in-memory session (session_mode: lightweight): "
                        "it ends when you quit", err=True)
@@ -147,7 +164,7 @@ class _Chat:
         return self.stream and not self.as_json
 
     def approver(self) -> Approver:
-        return _approver(self.runtime, Path(self.config), self.session.id, self.approve_all, self.streams,
+        return _approver(self.runtime, Path(self.config), self.session_id, self.approve_all, self.streams,
                          f"{self.agent}> ")
 
     def turn(self, text: str) -> None:
@@ -176,14 +193,14 @@ class _Chat:
 
     def _turn(self, text: str) -> Result:
         if self.streams:
-            return stream_turn(self.runtime, self.agent, text, self.session.id, self.user_id, prefix=f"{self.agent}> ")
-        return self.runtime.call_with_session(self.agent, text, self.session.id, user_id=self.user_id)
+            return stream_turn(self.runtime, self.agent, text, self.session_id, self.user_id, prefix=f"{self.agent}> ")
+        return self.runtime.call_with_session(self.agent, text, self.session_id, user_id=self.user_id)
 
     def settle_waiting(self) -> None:
         """Decide what waits in the session (a resumed one), showing the continued turn's answer."""
-        if self.runtime.session_mode(self.agent) != "enabled":
+        if self.runtime.session_mode(self.agent) != "enabled" or self.stored() is None:
             return
-        result = self.approver().settle_session(self.session.id)
+        result = self.approver().settle_session(self.session_id)
         if result is not None:
             self.show(result)
 
@@ -226,15 +243,18 @@ class _Chat:
         self.say({"checkpoint": checkpoint_json(cp)}, f"checkpoint {cp.id} at entry {cp.seq}")
 
     def _history(self, _: str) -> None:
-        entries = self.session.get_entries()
+        session = self.stored()
+        entries = session.get_entries() if session is not None else []
         if self.as_json:
             self.say({"history": [entry_json(e) for e in entries]}, "")
             return
-        text = render_transcript(entries, self.session.checkpoints(), color=self.color, timestamps=False)
+        checkpoints = session.checkpoints() if session is not None else []
+        text = render_transcript(entries, checkpoints, color=self.color, timestamps=False)
         click.echo(text or "(no messages yet)")
 
     def _checkpoints(self, _: str) -> None:
-        checkpoints = self.session.checkpoints()
+        session = self.stored()
+        checkpoints = session.checkpoints() if session is not None else []
         if self.as_json:
             self.say({"checkpoints": [checkpoint_json(cp) for cp in checkpoints]}, "")
             return
@@ -247,20 +267,25 @@ class _Chat:
         if not checkpoint_id:
             click.echo("usage: /restore CHECKPOINT_ID (see /checkpoints)", err=True)
             return
-        cp = self.session.restore(resolve_checkpoint(self.session, checkpoint_id).id)
+        session = self.stored()
+        if session is None:
+            raise CheckpointNotFoundError(f"session {self.session_id!r} has no checkpoint {checkpoint_id!r}: "
+                                          "nothing is stored yet", session_id=self.session_id)
+        cp = session.restore(resolve_checkpoint(session, checkpoint_id).id)
         self.say({"restored": checkpoint_json(cp)}, f"restored {cp.id}: the history now ends at entry {cp.seq}")
 
     def _usage(self, _: str) -> None:
-        used = usage_totals(self.session.get_entries())
+        session = self.stored()
+        used = usage_totals(session.get_entries() if session is not None else [])
         text = f"this session: {used.describe()} tokens"
         if used.last_turn is not None:
             text += f"; last turn: {used.last_turn:,}"
         self.say({"usage": dataclasses.asdict(used)}, text)
 
     def _new(self, _: str) -> None:
-        self.session = self.runtime.session_for(self.agent, None, user_id=self.user_id)
+        self.session_id = new_session_id()
         if self.as_json:
-            self.say({"session_id": self.session.id}, "")
+            self.say({"session_id": self.session_id}, "")
         self.banner()
 
     def loop(self, *, resumed: bool = False) -> int:
@@ -472,9 +497,8 @@ def run(
             _one_turn(runtime, agent_name, message, session_id or new_session_id(), user_id, config,
                       as_json=as_json, no_stream=no_stream, stored=stored, approve_all=approve_all)
             return
-        session = runtime.session_for(agent_name, session_id, user_id=user_id)
         color = sys.stdout.isatty() and not as_json
-        chat = _Chat(runtime, agent_name, session, str(config), user_id, as_json, state.debug, color,
+        chat = _Chat(runtime, agent_name, session_id or new_session_id(), str(config), user_id, as_json, state.debug, color,
                      stream=not no_stream, approve_all=approve_all)
         code = chat.loop(resumed=resumed)
     if code:
@@ -487,10 +511,10 @@ def _session_to_use(
     """The session id to run in (None: a new one) and whether it resumes an existing session:
     ``--continue`` takes the agent's most recent, ``--session`` may name one by a unique prefix."""
     if continue_:
-        recent = runtime.session_manager.most_recent(agent=agent_name, user_id=user_id)
+        recent = runtime.session_manager.most_recent(agent=agent_name, user_id=user_id, with_messages=True)
         if recent is None:
             of_user = f" of user {user_id!r}" if user_id is not None else ""
-            raise SessionNotFoundError(f"no earlier session of agent {agent_name!r}{of_user} to continue")
+            raise SessionNotFoundError(f"no earlier conversation of agent {agent_name!r}{of_user} to continue")
         return recent.id, True
     if session_id is None:
         return None, False

@@ -300,21 +300,27 @@ class Manager:
         return await self._io.read(functools.partial(self.list, before=before, search=search), agent, user_id,
                                    limit, offset)
 
-    def most_recent(self, agent: str | None = None, user_id: str | None = None) -> Session | None:
-        """The most recently updated readable session (of ``agent`` / ``user_id``), or None."""
+    def most_recent(
+        self, agent: str | None = None, user_id: str | None = None, *, with_messages: bool = False
+    ) -> Session | None:
+        """The most recently updated readable session (of ``agent`` / ``user_id``), or None.
+        ``with_messages``: only a conversation, a session with at least one message (what ``aixgo run -c``
+        continues: an empty session is passed over)."""
         before: ListCursor | None = None
         while True:  # a page at a time: a store that pages from an index reads only what it must
             page = self.list(agent=agent, user_id=user_id, limit=20, before=before)
             for info in page:
-                if info.damage is None:
+                if info.damage is None and (info.message_count or not with_messages):
                     return Session(self._io, info)
             if len(page) < 20:
                 return None
             before = (page[-1].updated_at, page[-1].id)
 
-    async def amost_recent(self, agent: str | None = None, user_id: str | None = None) -> Session | None:
+    async def amost_recent(
+        self, agent: str | None = None, user_id: str | None = None, *, with_messages: bool = False
+    ) -> Session | None:
         """Awaitable :meth:`most_recent`."""
-        return await self._io.read(self.most_recent, agent, user_id)
+        return await self._io.read(functools.partial(self.most_recent, with_messages=with_messages), agent, user_id)
 
     def import_session(
         self,

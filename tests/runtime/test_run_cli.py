@@ -55,7 +55,7 @@ def test_json_output_and_continue(runner: CliRunner, offline: Path) -> None:
 def test_continue_without_history_is_an_error(runner: CliRunner, offline: Path) -> None:
     result = runner.invoke(cli, ["run", str(offline), "-c", "-m", "hi"])
     assert result.exit_code == 1
-    assert result.stderr.strip() == "error: no earlier session of agent 'helper' to continue"
+    assert result.stderr.strip() == "error: no earlier conversation of agent 'helper' to continue"
 
 
 def test_several_agents_need_agent_option(runner: CliRunner, tmp_path: Path) -> None:

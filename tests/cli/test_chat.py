@@ -1,0 +1,73 @@
+"""``aixgo run`` and ``aixgo sessions`` as a chat user runs them (issue 27): each command a subprocess,
+on a real pseudo-terminal where the terminal matters, with the offline scripted model."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.terminal import Terminal
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Aixgo:
+    """``python -m aixgo …`` run as a user runs it, in a home of its own, with an offline config."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.home = tmp_path / "home"
+        self.home.mkdir()
+        self.store = tmp_path / "store"
+        self.config = tmp_path / "chat.yaml"
+        self.config.write_text(
+            f"session: {{store: file, base_dir: {self.store}}}\n"
+            "llm: {provider: scripted}\n"
+            "agents:\n  - {name: offline, role: react, model: scripted, tools: [calculator]}\n"
+        )
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("AIXGO_", "OPENAI_"))}
+        self.env.update(HOME=str(self.home), PYTHONPATH=str(REPO), COLUMNS="200", TERM="xterm")
+
+    def __call__(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run ``aixgo ARGS`` without a terminal: ``stdin`` piped in (nothing: an empty stdin)."""
+        return subprocess.run([sys.executable, "-m", "aixgo", *args], input=stdin or "", capture_output=True,
+                              text=True, env=self.env, cwd=self.home, timeout=120, check=False)
+
+    def run(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        """``aixgo run CONFIG ARGS``."""
+        return self("run", str(self.config), *args, stdin=stdin)
+
+    def terminal(self, *args: str) -> Terminal:
+        """``aixgo ARGS`` on a pseudo-terminal."""
+        return Terminal([sys.executable, "-m", "aixgo", *args], env=self.env, cwd=self.home)
+
+    def sessions(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return self("sessions", *args, "--base-dir", str(self.store))
+
+
+@pytest.fixture
+def aixgo(tmp_path: Path) -> Aixgo:
+    return Aixgo(tmp_path)
+
+
+def test_a_chat_left_without_a_word_stores_nothing_and_continue_finds_the_conversation(aixgo: Aixgo) -> None:
+    """Item 1: a chat opened and closed with Ctrl-D made an empty session that ``-c`` then continued."""
+    said = aixgo.run("-m", "My name is Ada.")
+    assert said.returncode == 0, said.stderr
+    with aixgo.terminal("run", str(aixgo.config)) as term:
+        term.expect("you> ")
+        os.write(term.master, b"\x04")  # Ctrl-D at the prompt
+        assert term.finish() == 0
+    assert aixgo.run(stdin="").returncode == 0  # a piped chat with nothing in it
+    listed = aixgo.sessions("list", "--json")
+    assert listed.stdout.count('"id"') == 1, listed.stdout
+    from aixgo.session import FileBackend, Manager
+
+    with Manager(FileBackend(aixgo.store)) as mgr:  # an empty session, as the Python API or an older aixgo made
+        mgr.create("offline", "made-empty")
+    again = aixgo.run("-c", "-m", "What is my name?")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == "Your name is Ada.\n"
