@@ -160,12 +160,18 @@ class _Chat:
                 click.echo(f"  {who}> {text[:200]}{'…' if len(text) > 200 else ''}", err=True)
 
     @property
+    def prefix(self) -> str:
+        """What comes before an answer: the agent's name at a terminal; nothing when standard input is not
+        one (a pipe, a script), so stdout holds only the answers."""
+        return f"{self.agent}> " if _stdin_is_terminal() else ""
+
+    @property
     def streams(self) -> bool:
         return self.stream and not self.as_json
 
     def approver(self) -> Approver:
         return _approver(self.runtime, Path(self.config), self.session_id, self.approve_all, self.streams,
-                         f"{self.agent}> ")
+                         self.prefix)
 
     def turn(self, text: str) -> None:
         try:
@@ -193,7 +199,7 @@ class _Chat:
 
     def _turn(self, text: str) -> Result:
         if self.streams:
-            return stream_turn(self.runtime, self.agent, text, self.session_id, self.user_id, prefix=f"{self.agent}> ")
+            return stream_turn(self.runtime, self.agent, text, self.session_id, self.user_id, prefix=self.prefix)
         return self.runtime.call_with_session(self.agent, text, self.session_id, user_id=self.user_id)
 
     def settle_waiting(self) -> None:
@@ -208,7 +214,7 @@ class _Chat:
         if self.as_json:
             click.echo(_result_json(result))
         elif not self.stream:
-            click.echo(f"{self.agent}> {result.answer}")
+            click.echo(f"{self.prefix}{result.answer}")
         _note_if_cut_off(result, self.config)
 
     def command(self, line: str) -> bool:
@@ -339,6 +345,25 @@ class _Chat:
                 break
             lines.append(line)
         return "\n".join(lines)
+
+
+def _stdin_is_terminal() -> bool:
+    try:
+        return sys.stdin.isatty()
+    except (AttributeError, ValueError):  # closed, or replaced by something without a descriptor
+        return False
+
+
+def _with_piped_input(message: str) -> str:
+    """``-m TEXT`` with standard input that is not a terminal (``cat notes.txt | aixgo run … -m "summarize"``):
+    what was piped in, an empty line, then TEXT, as simonw's ``llm`` joins them. TEXT alone otherwise."""
+    if _stdin_is_terminal() or sys.stdin is None:
+        return message
+    try:
+        piped = sys.stdin.read().rstrip()
+    except UnicodeDecodeError:
+        raise click.UsageError("standard input is not UTF-8 text: pipe text in, or leave -m alone") from None
+    return f"{piped}\n\n{message}" if piped.strip() else message
 
 
 def _enable_line_editing() -> None:
@@ -494,6 +519,7 @@ def run(
             )
         session_id, resumed = _session_to_use(runtime, agent_name, session_id, continue_, user_id)
         if message is not None:
+            message = _with_piped_input(message)
             _one_turn(runtime, agent_name, message, session_id or new_session_id(), user_id, config,
                       as_json=as_json, no_stream=no_stream, stored=stored, approve_all=approve_all)
             return

@@ -71,3 +71,23 @@ def test_a_chat_left_without_a_word_stores_nothing_and_continue_finds_the_conver
     again = aixgo.run("-c", "-m", "What is my name?")
     assert again.returncode == 0, again.stderr
     assert again.stdout == "Your name is Ada.\n"
+
+
+def stored_user_messages(aixgo: Aixgo, session_id: str) -> list[str]:
+    from aixgo.session import FileBackend, Manager
+
+    with Manager(FileBackend(aixgo.store)) as mgr:
+        return [m["content"] for m in mgr.get(session_id).get_messages() if m["role"] == "user"]
+
+
+def test_piped_text_comes_before_the_message_and_stdout_holds_only_answers(aixgo: Aixgo) -> None:
+    """Item 3: stdin was ignored with ``-m``; a piped chat wrote ``offline> `` before each answer."""
+    both = aixgo.run("--session", "notes", "-m", "What is 6*7?", stdin="My notes:\n- buy milk\n")
+    assert both.returncode == 0, both.stderr
+    assert stored_user_messages(aixgo, "notes") == ["My notes:\n- buy milk\n\nWhat is 6*7?"]
+    assert both.stdout == "6*7 = 42\n"
+    piped = aixgo.run("--session", "piped", stdin="What is 6*7?\nWhat is 2+3?\n")
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout == "6*7 = 42\n2+3 = 5\n"
+    whole = aixgo.run("--session", "piped-whole", "--no-stream", stdin="What is 6*7?\n")
+    assert whole.stdout == "6*7 = 42\n"

@@ -53,7 +53,7 @@ def test_a_piped_chat_streams_each_answer(tmp_path: Path) -> None:
         done = subprocess.run([sys.executable, "-m", "aixgo", "run", str(config(tmp_path, server))],
                               input="hi\nbye\n", capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "bot> hello Ada\nbot> bye\n"
+    assert done.stdout == "hello Ada\nbye\n"  # piped: the answers alone
 
 
 def test_a_llama_cpp_server_that_cannot_stream_with_tools_still_answers(tmp_path: Path) -> None:
@@ -65,7 +65,7 @@ def test_a_llama_cpp_server_that_cannot_stream_with_tools_still_answers(tmp_path
         done = subprocess.run([sys.executable, "-m", "aixgo", "run", str(config(tmp_path, server))],
                               input="17*23?\nsure?\n", capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "bot> 391\nbot> yes\n"
+    assert done.stdout == "391\nyes\n"
     assert "without sending anything" not in done.stderr
 
 
@@ -76,5 +76,5 @@ def test_a_server_that_refuses_to_stream_with_tools_still_answers(tmp_path: Path
                               input="hi\nbye\n", capture_output=True, text=True, timeout=60, check=False)
         streamed = [bool(body.get("stream")) for body in server.chat_requests]
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "bot> hello\nbot> bye\n"
+    assert done.stdout == "hello\nbye\n"
     assert streamed == [True, False, False]  # refused once, then asked whole from then on
