@@ -8,7 +8,23 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aixgo.session.core.codec import format_ts, parse_ts, restore_record
+from aixgo.session.core.codec import (
+    ENTRY_LINK,
+    ENTRY_START,
+    checkpoint_record,
+    dumps,
+    encode_entry,
+    entry_id_of,
+    entry_type_prefix,
+    format_ts,
+    head_record,
+    header_record,
+    kind_prefix,
+    loads,
+    parse_ts,
+    restore_record,
+    utcnow,
+)
 from aixgo.session.core.records import (
     RecordError,
     check_entry_data,
@@ -16,7 +32,7 @@ from aixgo.session.core.records import (
     head_move_from_record,
     restore_move,
 )
-from aixgo.session.types import Checkpoint, EntryType
+from aixgo.session.types import Checkpoint, Entry, EntryType
 
 ZONES = st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))])
 
@@ -84,3 +100,38 @@ def test_a_decoded_entry_is_an_ordinary_frozen_entry() -> None:
     assert dataclasses.replace(decoded, seq=2).seq == 2
     with pytest.raises(dataclasses.FrozenInstanceError):
         decoded.seq = 5  # type: ignore[misc]
+
+
+# -- the bytes read without decoding: the stores' fast paths take them from the codec ---------------
+
+_IDS = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=40)
+
+
+@given(_IDS, st.none() | _IDS, st.sampled_from(list(EntryType)), st.integers(min_value=1, max_value=10**9))
+def test_the_fast_paths_read_what_encode_entry_writes(
+    entry_id: str, parent_id: str | None, kind: EntryType, seq: int
+) -> None:
+    """What the file store's backward reads, its entry-id index and its listing recognise (and the Lua
+    scripts, whose constants are generated from the same names) is what every entry is written as."""
+    entry = Entry(entry_id, parent_id, seq, utcnow(), kind, {"id": "decoy", "parent_id": "decoy"})
+    line = encode_entry(entry).encode()
+    assert line.startswith(ENTRY_START) and line.startswith(entry_type_prefix(kind))
+    match = ENTRY_LINK.match(line)
+    assert match is not None
+    assert (match.group(1), match.group(2)) == (dumps(entry_id).encode(), dumps(parent_id).encode())
+    assert entry_id_of(line) == entry_id
+    assert (loads(line)["id"], loads(line)["parent_id"]) == (entry_id, parent_id)
+
+
+def test_every_record_begins_with_its_kind() -> None:
+    ts = utcnow()
+    cp = Checkpoint(id="cp_1", session_id="s1", entry_id=None, seq=0, timestamp=ts, checksum="0" * 64)
+    written = {
+        "s": header_record("s1", "a", None, ts, {}),
+        "c": checkpoint_record(cp),
+        "r": restore_record(cp, ts),
+        "h": head_record(None, 0, ts),
+    }
+    for kind, record in written.items():
+        assert dumps(record).encode().startswith(kind_prefix(kind))
+    assert not dumps(written["r"]).encode().startswith(ENTRY_START)

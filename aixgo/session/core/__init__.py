@@ -1,8 +1,10 @@
 """The session rules, written once and pure (no I/O): see :mod:`aixgo.session.core.state`.
 
-* :mod:`~aixgo.session.core.codec` — the canonical JSON of records, timestamps, the checksum chain;
+* :mod:`~aixgo.session.core.codec` — the canonical JSON of records (written, and read by the stores'
+  fast paths without decoding), timestamps, the checksum chain;
 * :mod:`~aixgo.session.core.records` — what a valid record is, field by field;
-* :mod:`~aixgo.session.core.state` — the head/branch tree, ``seq``, checkpoints, restore, "updated";
+* :mod:`~aixgo.session.core.state` — the head/branch tree (``branch_swap``), ``seq``, checkpoints, restore,
+  "updated";
 * :mod:`~aixgo.session.core.slicing` — which entries a read with ``limit``/``before``/``after`` returns;
 * :mod:`~aixgo.session.core.transfer` — the export format and import validation.
 

@@ -13,6 +13,12 @@ Every store keeps the exact bytes of :func:`encode_entry`, so a checkpoint's che
 chain over them, see :func:`chain_hash`) survives an export from one store and an import into
 another. Decoding is strict: ``NaN``/``Infinity`` are not JSON and are refused both ways.
 
+This module is the one owner of those bytes, read as well as written. The stores' fast paths that
+recognise a record without decoding it (the file store's backward reads, entry-id index and listing;
+the Redis Lua scripts, whose constants ``scripts.py`` generates from these) use :data:`ENTRY_START`,
+:data:`ENTRY_LINK`, :func:`entry_id_of`, :func:`entry_type_prefix` and :func:`kind_prefix`, which are
+taken from what :func:`encode_entry` writes when this module is imported, so they cannot drift from it.
+
 Python's JSON codec recurses once per nesting level and fails at its recursion limit, which depends on how
 deep the caller's stack already is. New values are bounded far below it
 (:data:`~aixgo.session.core.records.MAX_JSON_DEPTH`), but a value stored before that bound may be nested
@@ -24,13 +30,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sys
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
-from aixgo.session.types import Checkpoint, Entry
+from aixgo.session.types import Checkpoint, Entry, EntryType
 
 A = TypeVar("A")
 R = TypeVar("R")
@@ -175,3 +182,65 @@ def restore_record(cp: Checkpoint, ts: datetime) -> dict[str, Any]:
 def head_record(entry_id: str | None, seq: int, ts: datetime) -> dict[str, Any]:
     """The record of a head move written by an import (to lay out branches, and the final head)."""
     return {"k": "h", "entry_id": entry_id, "seq": seq, "ts": format_ts(ts)}
+
+
+# -- the bytes read without decoding: the stores' fast paths ----------------------------------------
+
+
+def _entry_layout() -> tuple[bytes, bytes, bytes]:
+    """What every encoded entry begins with, and the bytes before its id and its parent's id, cut out
+    of a sample written by :func:`encode_entry` (so a change of the writer changes them too)."""
+    sample = encode_entry(Entry("@id@", None, 1, datetime(2000, 1, 1, tzinfo=UTC), EntryType.MESSAGE, {})).encode()
+    kind_end = sample.index(b"message")
+    id_at = sample.index(b'"@id@"')
+    parent_at = sample.index(b"null", id_at)
+    return sample[:kind_end], sample[kind_end + len(b'message"') : id_at], sample[id_at + len(b'"@id@"') : parent_at]
+
+
+ENTRY_START, ID_KEY, PARENT_KEY = _entry_layout()
+"""``{"k":"e","type":"`` begins every entry record; ``,"id":`` follows its type, and ``,"parent_id":``
+its id (each followed by a JSON string, ``null`` for the first entry's parent)."""
+
+KIND_KEY = ENTRY_START[: ENTRY_START.index(b'"e"')]
+"""``{"k":`` begins every record; the record's kind (a JSON string) follows it."""
+
+_JSON_STRING = rb'"(?:[^"\\]|\\.)*"'
+ENTRY_LINK = re.compile(
+    re.escape(ENTRY_START) + rb'[a-z_]+"' + re.escape(ID_KEY) + b"(" + _JSON_STRING + b")"
+    + re.escape(PARENT_KEY) + b"(null|" + _JSON_STRING + b"),"
+)  # fmt: skip
+"""Matches the start of an encoded entry: group 1 is its id, group 2 its parent's id (``null`` for none),
+each as its canonical JSON (compare them with ``dumps(entry_id).encode()``)."""
+
+_ID_START = b'"' + ID_KEY + b'"'
+
+
+def kind_prefix(kind: str) -> bytes:
+    """What every record of ``kind`` begins with (``{"k":"r"`` for a restore)."""
+    return KIND_KEY + dumps(kind).encode()
+
+
+def entry_type_prefix(entry_type: EntryType) -> bytes:
+    """What every entry record of ``entry_type`` begins with (``{"k":"e","type":"message"``)."""
+    return ENTRY_START + entry_type.value.encode() + b'"'
+
+
+def entry_id_of(line: bytes) -> str | None:
+    """The id of an encoded entry (``line`` begins with :data:`ENTRY_START`), read without decoding the
+    record; None if it names none."""
+    start = line.find(_ID_START, len(ENTRY_START)) + len(_ID_START)
+    stop = line.find(b'"', start)
+    raw = line[start:stop]
+    if start < len(_ID_START) or stop < 0 or b"\\" in raw:  # escapes (rare): the full rule decodes them
+        match = ENTRY_LINK.match(line)
+        if match is None:
+            return None
+        try:
+            decoded = loads(match.group(1))
+        except ValueError:
+            return None
+        return decoded if isinstance(decoded, str) else None
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        return None

@@ -3,8 +3,11 @@
 The rule is expressed as a :class:`HistoryRange`: a *window* (the first ``window`` entries of the
 history, or all of it) and an inclusive index range inside it with Redis ``LRANGE`` semantics
 (negative indexes count from the window's end, out-of-range ends are clamped). A store that keeps
-the history as a list (file, memory) and one that keeps it as a Redis list apply it the same
-mechanical way, so every store returns exactly the same entries without knowing the rule.
+the history as a list (file, memory) calls :func:`range_bounds`; the Redis store's ``history.lua``
+(``range_bounds`` in its prelude) and the PostgreSQL store's ``history.sql`` apply the same rule to a
+Redis list and to rows, tested against :func:`range_bounds` on the same inputs
+(``tests/session/test_lua_rules.py``, the contract suite), so every store returns exactly the same
+entries.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ same :class:`Head`, and the hypothesis state machine of the contract suite uses 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -145,6 +146,28 @@ def check_restore(
     if problem is not None:
         raise ChecksumMismatchError(problem, session_id=session_id, path=where)
     return cp
+
+
+def branch_swap(
+    entry_id: str | None, seq: int, abandoned: Callable[[str], bool], parent_of: Callable[[str], str | None]
+) -> tuple[int, list[str]]:
+    """Moving the head to ``entry_id`` (at ``seq``; None and 0 for the root): how many entries of the
+    current history stay (its first ``keep``), and the ids of the abandoned entries that follow them,
+    oldest first; the history becomes ``history[:keep]`` + those entries, and the rest of it is abandoned.
+
+    ``abandoned(id)``: the entry is not in the current history; ``parent_of(id)``: its parent's id. The
+    walk goes up from the entry while it is abandoned: the first ancestor in the history is at its seq,
+    and so is every entry before it. Every store moves its head by this rule: :class:`SessionState`
+    (file and memory stores) calls it, and the Redis store's ``restore.lua`` (``branch_swap`` in its
+    prelude) and the PostgreSQL store's ``restore.sql`` (its ``branch``/``fork``) apply it to their keys
+    and rows, tested against it (``tests/session/test_lua_rules.py``, the contract suite)."""
+    branch: list[str] = []
+    cursor, keep = entry_id, seq
+    while keep > 0 and cursor is not None and abandoned(cursor):
+        branch.append(cursor)
+        cursor, keep = parent_of(cursor), keep - 1
+    branch.reverse()
+    return keep, branch
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,21 +358,18 @@ class SessionState:
             self._touch(move.timestamp)
 
     def move_head(self, entry_id: str | None) -> None:
-        """Make ``entry_id`` (a stored entry, or None for the root) the head."""
+        """Make ``entry_id`` (a stored entry, or None for the root) the head (:func:`branch_swap`)."""
         target = self.heads[entry_id]
         self._head = target
-        seq = target.seq
-        if seq <= len(self.history) and (seq == 0 or self.history[seq - 1].id == entry_id):
-            del self.history[seq:]
-            return
-        chain: list[Entry] = []
-        cursor = entry_id
-        while cursor is not None:
-            entry = self.entries[cursor]
-            chain.append(entry)
-            cursor = entry.parent_id
-        chain.reverse()
-        self.history = chain
+        history, heads, entries = self.history, self.heads, self.entries
+
+        def abandoned(eid: str) -> bool:
+            seq = heads[eid].seq
+            return seq > len(history) or history[seq - 1].id != eid
+
+        keep, branch = branch_swap(entry_id, target.seq, abandoned, lambda eid: entries[eid].parent_id)
+        del history[keep:]
+        history.extend(entries[eid] for eid in branch)
 
     def _touch(self, ts: datetime) -> None:
         self.updated = ts

@@ -40,7 +40,6 @@ import errno
 import functools
 import hashlib
 import os
-import re
 import stat
 import struct
 import sys
@@ -48,7 +47,7 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from aixgo.session.core.codec import loads
+from aixgo.session.core.codec import ENTRY_START, entry_id_of
 
 SUFFIX = ".ids"
 _MAGIC = b"AIXGOIDS"
@@ -61,9 +60,6 @@ _SLOT = struct.Struct("<QQ")
 _FIRST_BITS = 6
 _PROBE_READ = 8  # slots read at once while probing
 _SCAN_CHUNK = 4 * 1024 * 1024
-_ENTRY_START = b'{"k":"e","type":"'
-_ID_FIELD = b'","id":"'
-_ENTRY_ID = re.compile(rb'\{"k":"e","type":"[a-z_]+","id":("(?:[^"\\]|\\.)*")')
 
 
 @functools.cache
@@ -95,32 +91,12 @@ def scan_entry_ids(log_fd: int, start: int, end: int) -> Iterator[tuple[str, int
             data = os.pread(log_fd, cut, pos)
         offset = pos
         for line in data[: cut - 1].split(b"\n"):
-            if line.startswith(_ENTRY_START):
-                entry_id = _entry_id(line)
+            if line.startswith(ENTRY_START):
+                entry_id = entry_id_of(line)
                 if entry_id is not None:
                     yield entry_id, offset
             offset += len(line) + 1
         pos += cut
-
-
-def _entry_id(line: bytes) -> str | None:
-    """The id of an entry line (canonical key order: ``k``, ``type``, ``id``), None if it names none."""
-    start = line.find(_ID_FIELD, len(_ENTRY_START)) + len(_ID_FIELD)
-    stop = line.find(b'"', start)
-    raw = line[start:stop]
-    if start < len(_ID_FIELD) or stop < 0 or b"\\" in raw:  # escapes (rare): the full rule decodes them
-        match = _ENTRY_ID.match(line)
-        if match is None:
-            return None
-        try:
-            decoded = loads(match.group(1))
-        except ValueError:
-            return None
-        return decoded if isinstance(decoded, str) else None
-    try:
-        return raw.decode()
-    except UnicodeDecodeError:
-        return None
 
 
 def read_line(fd: int, offset: int, end: int) -> bytes:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from aixgo.errors import AixgoError, SessionCorruptedError, SessionNotFoundError
 from aixgo.logs import get_logger
-from aixgo.session.core.codec import loads, parse_ts
+from aixgo.session.core.codec import entry_type_prefix, kind_prefix, loads, parse_ts
 from aixgo.session.core.records import RecordError, header_from_record
 from aixgo.session.core.state import SessionState
 from aixgo.session.file.dirs import not_regular, open_regular
@@ -33,8 +33,8 @@ log = get_logger("aixgo.session.file")
 
 SUFFIX = ".jsonl"
 MAX_CACHED_SUMMARIES = 20_000
-_MESSAGE_PREFIXES = tuple(b'\n{"k":"e","type":"' + t.value.encode() + b'"' for t in CHAT_ENTRY_TYPES)
-_HEAD_MOVES = (b'\n{"k":"r"', b'\n{"k":"h"')
+_MESSAGE_PREFIXES = tuple(b"\n" + entry_type_prefix(t) for t in CHAT_ENTRY_TYPES)
+_HEAD_MOVES = (b"\n" + kind_prefix("r"), b"\n" + kind_prefix("h"))
 
 
 class Summaries:

@@ -26,7 +26,6 @@ import contextlib
 import functools
 import itertools
 import os
-import re
 import threading
 import zlib
 from collections.abc import Callable, Iterator
@@ -34,7 +33,7 @@ from pathlib import Path
 
 from aixgo.errors import SessionCorruptedError, StoreError, UnsupportedVersionError
 from aixgo.logs import get_logger
-from aixgo.session.core.codec import dumps, loads, parse_ts
+from aixgo.session.core.codec import ENTRY_LINK, ENTRY_START, dumps, loads, parse_ts
 from aixgo.session.core.records import (
     Header,
     HeadMove,
@@ -69,11 +68,7 @@ RECENT_LIMIT = 512
 """Recent entries of the history a log keeps in memory (warm reads of the last N are a slice)."""
 MAX_RECENT = 4 * RECENT_LIMIT
 """The most entries kept in the recent window (older pages read back widen it up to this)."""
-_ENTRY_PREFIX = b'{"k":"e"'
-_ENTRY_LINK = re.compile(
-    rb'\{"k":"e","type":"[a-z_]+","id":("(?:[^"\\]|\\.)*"),"parent_id":(null|"(?:[^"\\]|\\.)*"),'
-)
-_NULL = b"null"
+_NULL = dumps(None).encode()
 OPEN_READ = 64 * 1024
 """Bytes read at once when a session file is opened (the whole file, when it is no larger)."""
 HEADER_READ = 4096
@@ -445,11 +440,9 @@ class SessionLog:
         for offset, line in iter_back(self.fd, self.offset):
             if want == _NULL or seq <= start:
                 break
-            match = _ENTRY_LINK.match(line)
+            match = ENTRY_LINK.match(line)
             if match is None:
-                if line.startswith(
-                    _ENTRY_PREFIX
-                ):  # an entry line of an unexpected shape: decode it to say why
+                if line.startswith(ENTRY_START):  # an entry line of an unexpected shape: decode it to say why
                     self._decode(line, offset)
                 continue
             if match.group(1) != want:
@@ -471,7 +464,7 @@ class SessionLog:
         kept: list[tuple[int, bytes]] = []
         guess = max(HEADER_READ, count * 384)  # about what ``count`` lines take: grows if short
         for offset, line in iter_back(self.fd, self.offset, guess):
-            if line.startswith(_ENTRY_PREFIX):
+            if line.startswith(ENTRY_START):
                 kept.append((offset, line))
                 if len(kept) == count:
                     break

@@ -35,6 +35,7 @@ import hashlib
 from dataclasses import dataclass, field
 from importlib import resources
 
+from aixgo.session.core import codec
 from aixgo.session.core.codec import ROOT_HEX
 
 _SESSION_SCRIPTS = (
@@ -70,9 +71,28 @@ def _read(name: str) -> str:
     return resources.files("aixgo.session.redis").joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
 
 
+def lua_string(data: bytes) -> str:
+    """``data`` as a Lua string literal (quotes, backslashes and unprintable bytes as decimal escapes)."""
+    return "'" + "".join(chr(b) if 32 <= b < 127 and b not in b"'\\" else f"\\{b:03d}" for b in data) + "'"
+
+
+def layout_constants() -> str:
+    """The Lua constants of the record's bytes, generated from :mod:`aixgo.session.core.codec` (the
+    one owner of those bytes) into the prelude at its ``@LAYOUT@`` line."""
+    constants = {
+        "ROOT": ROOT_HEX.encode(),
+        "ENTRY_START": codec.ENTRY_START,
+        "ENTRY_ID_KEY": codec.ID_KEY + b'"',
+    }
+    return "".join(f"local {name} = {lua_string(value)}\n" for name, value in constants.items())
+
+
+PRELUDE = _read("prelude").replace("-- @LAYOUT@\n", layout_constants())
+"""What every session script starts with: the layout constants and the shared helpers."""
+
+
 def _load() -> dict[str, LuaScript]:
-    prelude = _read("prelude").replace("@ROOT@", ROOT_HEX)
-    scripts = {name: LuaScript(name, prelude + _read(name)) for name in _SESSION_SCRIPTS}
+    scripts = {name: LuaScript(name, PRELUDE + _read(name)) for name in _SESSION_SCRIPTS}
     scripts.update({name: LuaScript(name, _read(name)) for name in _PLAIN_SCRIPTS})
     return scripts
 
@@ -80,4 +100,4 @@ def _load() -> dict[str, LuaScript]:
 SCRIPTS: dict[str, LuaScript] = _load()
 """Every script by name, loaded once at import."""
 
-__all__ = ["ROOT_HEX", "SCRIPTS", "LuaScript"]
+__all__ = ["PRELUDE", "ROOT_HEX", "SCRIPTS", "LuaScript", "layout_constants", "lua_string"]

@@ -1,4 +1,6 @@
-local ROOT = '@ROOT@'
+-- ROOT (the chain hash of the empty history), ENTRY_START and ENTRY_ID_KEY (the bytes of an encoded
+-- entry) are generated here by scripts.py from aixgo.session.core.codec, the one owner of those bytes.
+-- @LAYOUT@
 
 -- Refresh (or, without a TTL, remove) the expiry of the session's data keys.
 local function touch()
@@ -59,11 +61,11 @@ local function parse_info(info)
   return tonumber(w), tonumber(seq), tonumber(msgs), hash, parent
 end
 
--- The id of a canonical entry record: {"k":"e","type":"<type>","id":"<id>",...
+-- The id of an encoded entry ({"k":"e","type":"<type>","id":"<id>",...): codec.entry_id_of's rule.
 local function entry_id(json)
-  local s = string.find(json, ',"id":"', 1, true)
+  local s = string.find(json, ENTRY_ID_KEY, #ENTRY_START, true)
   if not s then error('aixgo: damaged entry record (no id)') end
-  local start = s + 7
+  local start = s + #ENTRY_ID_KEY
   local i = start
   local q
   while true do
@@ -75,4 +77,33 @@ local function entry_id(json)
   local raw = string.sub(json, start, q - 1)
   if not string.find(raw, '\\', 1, true) then return raw end
   return cjson.decode('"' .. raw .. '"')
+end
+
+-- The half-open index range [first, stop) of the history that a read selects: ``window`` (nil: the
+-- whole history) and ``start``..``stop`` (LRANGE semantics) of a HistoryRange, over ``length`` entries.
+-- The rule is aixgo.session.core.slicing.range_bounds; tests/session/test_lua_rules.py runs both on
+-- the same inputs.
+local function range_bounds(length, window, start, stop)
+  local size = length
+  if window then size = math.min(length, window) end
+  if start < 0 then start = math.max(0, size + start) end
+  if stop < 0 then stop = size + stop end
+  return start, math.min(stop, size - 1) + 1
+end
+
+-- Moving the head to entry ``eid`` at ``seq``: the first ``keep`` entries of the current history stay,
+-- and the abandoned entries of ``branch`` ({id, json}, the entry itself first) follow them, nearest the
+-- root last. The rule is aixgo.session.core.state.branch_swap; tests/session/test_lua_rules.py runs
+-- both on the same sessions.
+local function branch_swap(eid, seq)
+  local cur, keep = eid, seq
+  local branch = {}
+  while keep > 0 do
+    local json = redis.call('HGET', KEYS[4], cur)
+    if not json then break end
+    branch[#branch + 1] = {cur, json}
+    local _, _, _, _, parent = parse_info(redis.call('HGET', KEYS[3], cur))
+    cur, keep = parent, keep - 1
+  end
+  return keep, branch
 end

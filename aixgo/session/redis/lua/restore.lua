@@ -18,20 +18,7 @@ if seq > 0 then
   hh, msgs = h, mc
 end
 if hh ~= ARGV[4] then return {'mismatch', hh} end
--- Which prefix of the current history stays, and which branch (from ``gone``) follows it.
-local keep = seq
-local branch = {}
-if seq > 0 and redis.call('HEXISTS', KEYS[4], eid) == 1 then
-  local cur, cs = eid, seq
-  while cs > 0 do
-    local j = redis.call('HGET', KEYS[4], cur)
-    if not j then break end
-    branch[#branch + 1] = {cur, j}
-    local _, _, _, _, parent = parse_info(redis.call('HGET', KEYS[3], cur))
-    cur, cs = parent, cs - 1
-  end
-  keep = cs
-end
+local keep, branch = branch_swap(eid, seq)
 local n = redis.call('LLEN', KEYS[2])
 if n > keep then
   local tail = redis.call('LRANGE', KEYS[2], keep, -1)
