@@ -156,3 +156,92 @@ def test_type_checking_and_function_level_imports_count(tmp_path: Path) -> None:
     assert set(imports("aixgo.agents.m", source, known)) == {
         "aixgo.agents.react", "aixgo.testing", "aixgo.agents.tools",
     }
+
+
+# -- one owner of the record's bytes ---------------------------------------------------------------
+
+RECORD_BYTES = re.compile(r'"k"\s*:|"parent_id"\s*:|,"id":')
+
+
+def code_strings(path: Path) -> Iterator[tuple[int, str]]:
+    """The string and bytes constants of a module that are not docstrings, with their lines."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)
+    }
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str | bytes) and id(node) not in docstrings:
+            value = node.value.decode("utf-8", "replace") if isinstance(node.value, bytes) else node.value
+            yield node.lineno, value
+
+
+STORES = PACKAGE / "session"
+
+
+def test_only_the_codec_spells_the_records_bytes() -> None:
+    """The stores' fast paths (file log, entry-id index, listing, Lua) take the encoded record's layout
+    from ``session/core/codec.py``: no store module, script or statement spells it (comments aside)."""
+    spelled = [
+        f"{path.relative_to(ROOT)}:{line}"
+        for path in sorted(STORES.rglob("*.py"))
+        if "core" not in path.relative_to(STORES).parts
+        for line, value in code_strings(path)
+        if RECORD_BYTES.search(value)
+    ]
+    for path in sorted([*STORES.rglob("*.lua"), *STORES.rglob("*.sql")]):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if RECORD_BYTES.search(line.split("--", 1)[0]):
+                spelled.append(f"{path.relative_to(ROOT)}:{number}")
+    assert not spelled, "take these bytes from aixgo.session.core.codec:\n" + "\n".join(spelled)
+
+
+# -- function sizes --------------------------------------------------------------------------------
+
+MAX_LINES = 60
+"""No function in the package is longer (body and signature, without decorators) unless its
+docstring gives the reason, in a sentence that starts with ``Longer than``."""
+TURN_PIPELINE = ("aixgo/agents/turn.py", "aixgo/agents/react.py", "aixgo/agents/protocol.py")
+MAX_TURN_LINES = 40
+"""The turn pipeline's functions are shorter still: a new step is a new method, not a longer one."""
+
+
+def functions(path: Path) -> Iterator[tuple[str, int, ast.FunctionDef | ast.AsyncFunctionDef]]:
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            assert node.end_lineno is not None
+            yield f"{path.relative_to(ROOT)}:{node.lineno} {node.name}", node.end_lineno - node.lineno + 1, node
+
+
+def test_no_function_is_longer_than_60_lines_without_a_reason() -> None:
+    long = [
+        f"{where} ({size} lines)"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for where, size, node in functions(path)
+        if size > MAX_LINES and "Longer than" not in (ast.get_docstring(node) or "")
+    ]
+    assert not long, f"split these, or say why they are longer than {MAX_LINES} lines:\n" + "\n".join(long)
+
+
+def test_the_turn_pipeline_has_no_function_over_40_lines() -> None:
+    long = [
+        f"{where} ({size} lines)"
+        for name in TURN_PIPELINE
+        for where, size, _ in functions(ROOT / name)
+        if size > MAX_TURN_LINES
+    ]
+    assert not long, "\n".join(long)
+
+
+def test_the_turn_pipeline_types_its_parameters() -> None:
+    """No parameter of the turn pipeline (or the runtime that drives it) is typed ``Any``."""
+    untyped = [
+        f"{where}({arg.arg})"
+        for name in (*TURN_PIPELINE, "aixgo/runtime.py", "aixgo/agents/observe.py")
+        for where, _, node in functions(ROOT / name)
+        for arg in (*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs)
+        if arg.annotation is not None and ast.unparse(arg.annotation) == "Any"
+    ]
+    assert not untyped, "\n".join(untyped)

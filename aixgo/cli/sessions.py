@@ -45,6 +45,7 @@ from aixgo.cli.repair import repair
 from aixgo.cli.store_options import open_manager, store_choice, store_options
 from aixgo.cli.transfer import export, import_session
 from aixgo.cli.verify import verify
+from aixgo.session import Entry, SessionInfo
 from aixgo.session.core.approvals import open_request
 from aixgo.session.core.codec import utcnow
 from aixgo.session.history import message_text
@@ -192,22 +193,7 @@ def show(ctx: click.Context, session_id: str, limit: int | None, as_json: bool, 
             }
         )
         return
-    now = utcnow()
-    lines = [
-        f"session      {info.id}",
-        f"agent        {info.agent}",
-        f"user         {info.user_id or '-'}",
-        f"created      {when(info.created_at, now)}",
-        f"updated      {when(info.updated_at, now)}",
-        f"messages     {info.message_count}",
-        f"checkpoints  {len(checkpoints)}",
-    ]
-    used = usage_totals(current)
-    if used.turns:
-        lines.append(f"tokens       {used.describe()}")
-    if info.metadata:
-        lines.append(f"metadata     {format_metadata(info.metadata, width=None)}")
-    click.echo("\n".join(lines) + "\n")
+    click.echo(_show_header(info, len(checkpoints), current) + "\n")
     shown_ids = {None} | {e.id for e in entries} if len(entries) == len(history) else {e.id for e in entries}
     transcript = render_transcript(
         entries, [cp for cp in checkpoints if cp.entry_id in shown_ids], color=True, abandoned=abandoned
@@ -225,6 +211,26 @@ def show(ctx: click.Context, session_id: str, limit: int | None, as_json: bool, 
     if waiting is not None and waiting.waiting:
         calls = "; ".join(f"{a.name}({compact_arguments(a.arguments)}) [{a.call_id}]" for a in waiting.waiting)
         click.echo(click.style(f"waiting for approval: {calls}", fg="magenta"))
+
+
+def _show_header(info: SessionInfo, checkpoints: int, current: list[Entry]) -> str:
+    """The lines above a transcript: who, when, how much."""
+    now = utcnow()
+    lines = [
+        f"session      {info.id}",
+        f"agent        {info.agent}",
+        f"user         {info.user_id or '-'}",
+        f"created      {when(info.created_at, now)}",
+        f"updated      {when(info.updated_at, now)}",
+        f"messages     {info.message_count}",
+        f"checkpoints  {checkpoints}",
+    ]
+    used = usage_totals(current)
+    if used.turns:
+        lines.append(f"tokens       {used.describe()}")
+    if info.metadata:
+        lines.append(f"metadata     {format_metadata(info.metadata, width=None)}")
+    return "\n".join(lines)
 
 
 SNIPPET = 100

@@ -123,7 +123,14 @@ def store_options(func: F) -> F:
 
     The values are not passed to the function; read them with :func:`store_choice` or
     :func:`open_manager`."""
-    options = [
+    for option in reversed([*_choice_options(), *_detail_options()]):
+        func = option(func)
+    return func
+
+
+def _choice_options() -> list[Callable[[F], F]]:
+    """The options that choose the store: a config file, or a kind and its address."""
+    return [
         click.option(
             "--config",
             type=click.Path(dir_okay=False, path_type=Path),
@@ -156,6 +163,12 @@ def store_options(func: F) -> F:
             help=f"Redis address: host:port, redis://[:password@]host:port/db, rediss://… or "
             f"unix:///path.  [default: {DEFAULT_REDIS}]",
         ),
+    ]
+
+
+def _detail_options() -> list[Callable[[F], F]]:
+    """The options of PostgreSQL and Redis Cluster, and ``--debug``."""
+    return [
         click.option(
             "--pg-url",
             metavar="URL",
@@ -187,9 +200,7 @@ def store_options(func: F) -> F:
             help="Show tracebacks for errors (as `aixgo --debug`).",
         ),
     ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+
 
 
 def _debug(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
