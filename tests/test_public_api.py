@@ -66,15 +66,24 @@ def test_session_agent_and_info_agent_agree(tmp_path: object) -> None:
         assert s.agent == s.agent_name == s.info.agent == "assistant"
 
 
-def test_every_public_method_of_the_session_api_is_called_by_a_test() -> None:
+def test_every_public_method_of_the_session_and_agents_api_is_called_by_a_test() -> None:
+    """Each public method of the session and agent classes a user holds, and each public function of the
+    two packages, is called by name somewhere in the tests (a ReAct turn's steps by
+    tests/agents/test_turn_steps.py, as ``run`` calls them)."""
     from pathlib import Path
 
+    import aixgo.agents
+    import aixgo.session
+    from aixgo.agents import BaseAgent, ReActAgent, ReActTurn, ToolRegistry
     from aixgo.session import Manager, Session, transfer
     from aixgo.session.session import HeldLease
 
     sources = "\n".join(path.read_text(encoding="utf-8") for path in Path(__file__).parent.rglob("*.py"))
-    public = [(cls.__name__, name) for cls in (Manager, Session, HeldLease) for name, member in vars(cls).items()
+    classes = (Manager, Session, HeldLease, BaseAgent, ReActAgent, ReActTurn, ToolRegistry)
+    public = [(cls.__name__, name) for cls in classes for name, member in vars(cls).items()
               if inspect.isfunction(member) and not name.startswith("_")]
     public += [("transfer", name) for name in transfer.__all__]
+    public += [(package.__name__, name) for package in (aixgo.session, aixgo.agents) for name in package.__all__
+               if inspect.isfunction(getattr(package, name))]
     uncalled = [f"{owner}.{name}" for owner, name in public if not re.search(rf"\b{name}\(", sources)]
     assert not uncalled, f"no test calls {uncalled}"
