@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 import click
 
@@ -30,6 +30,26 @@ class CliState:
     debug: bool = False
     log_level: str = "critical"
     log_json: bool = False
+
+
+class OneLineUsageError(click.UsageError):
+    """A usage error as one line on stderr (``error: …; see aixgo run --help``), exit 2, instead of click's
+    block of usage, hint and message."""
+
+    @classmethod
+    def of(cls, exc: click.UsageError) -> OneLineUsageError:
+        return cls(exc.format_message(), exc.ctx)
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        where = f" (see: {self.ctx.command_path} --help)" if self.ctx is not None else ""
+        click.echo(f"error: {self.format_message()}{where}", err=True, file=file)
+
+
+def _one_line(exc: click.UsageError) -> click.UsageError:
+    """``exc`` shown in one line (help asked for by giving no arguments stays help)."""
+    if isinstance(exc, (OneLineUsageError, click.exceptions.NoArgsIsHelpError)):
+        return exc
+    return OneLineUsageError.of(exc)
 
 
 class AixgoGroup(click.Group):
@@ -64,9 +84,17 @@ class AixgoGroup(click.Group):
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            raise _one_line(exc) from None
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise _one_line(exc) from None
         except AixgoError as exc:
             state = ctx.obj if isinstance(ctx.obj, CliState) else None
             if state is not None and state.debug:
@@ -86,6 +114,26 @@ class AixgoGroup(click.Group):
             where = f" ({exc.filename})" if exc.filename else ""
             click.echo(f"error: {exc.strerror or exc}{where}", err=True)
             ctx.exit(EXIT_ERROR)
+
+
+def _debug(ctx: click.Context, param: click.Parameter, value: bool) -> bool:  # noqa: ARG001 - click's callback
+    """``--debug`` given after a subcommand: the same as before it (tracebacks, debug logs)."""
+    if value:
+        state = ctx.find_object(CliState)
+        if state is not None and not state.debug:
+            state.debug, state.log_level = True, "debug"
+            configure_logging("debug", json=state.log_json)
+    return value
+
+
+debug_option = click.option(
+    "--debug",
+    is_flag=True,
+    expose_value=False,
+    callback=_debug,
+    help="Show tracebacks for errors (as `aixgo --debug`).",
+)
+"""``--debug`` after a subcommand (``aixgo run … --debug``, ``aixgo sessions list --debug``)."""
 
 
 @click.group(cls=AixgoGroup, context_settings={"help_option_names": ["-h", "--help"]})

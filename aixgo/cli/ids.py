@@ -41,6 +41,19 @@ def valid_id(what: str) -> Any:
     return check
 
 
+_GENERATED = "hhhhhhhh-hhhh-hhhh-hhhh-hhhhhhhhhhhh"
+"""The shape of a generated session id (a UUID): ``h`` a hexadecimal digit."""
+
+
+def looks_like_id_prefix(text: str) -> bool:
+    """Whether ``text`` reads as the start of a generated id, as a person types it (at least 4 characters,
+    hexadecimal digits and the dashes where a UUID has them, shorter than a whole id): ``3f2c9a``,
+    ``3f2c9a1e-7``. Such a text that names no session is a mistyped prefix, not a new id."""
+    if not 4 <= len(text) < len(_GENERATED):
+        return False
+    return all(c in "0123456789abcdefABCDEF" if shape == "h" else c == shape for c, shape in zip(text, _GENERATED))
+
+
 def _matches(prefix: str, ids: Iterable[str]) -> list[str]:
     return sorted({candidate for candidate in ids if candidate.startswith(prefix)})
 

@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from aixgo.cli.app import CliState
+from aixgo.cli.app import CliState, debug_option
 from aixgo.cli.approvals import Approver, WaitingForApproval
-from aixgo.cli.ids import find_session, resolve_checkpoint, valid_id
+from aixgo.cli.ids import find_session, looks_like_id_prefix, resolve_checkpoint, valid_id
 from aixgo.cli.render import checkpoint_json, entry_json, render_checkpoints, render_transcript
 from aixgo.cli.status import Status
 from aixgo.errors import AixgoError, ApprovalPendingError, CheckpointNotFoundError, SessionNotFoundError
@@ -58,7 +58,8 @@ HELP = """commands:
 def _pick_agent(runtime: Runtime, wanted: str | None) -> str:
     names = runtime.agent_names
     if wanted is not None:
-        runtime.agent(wanted)
+        if wanted not in names:
+            raise click.UsageError(f"no agent named {wanted!r} in the config (it has: {', '.join(names) or 'none'})")
         return wanted
     if not names:
         raise click.UsageError("the config declares no agents")
@@ -484,6 +485,7 @@ def _note_if_cut_off(result: Result, config: str) -> None:
               help="Print each turn's spans as a tree on stderr (needs aixgo[otel]; see docs/observability.md).")
 @click.option("--approve-all", is_flag=True,
               help="Approve every tool call that waits for approval (require_approval) without asking.")
+@debug_option
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -546,6 +548,11 @@ def _session_to_use(
         return None, False
     found = find_session(runtime.session_manager, session_id, agent=agent_name)
     if found is None:
+        if looks_like_id_prefix(session_id):
+            raise click.UsageError(
+                f"no session of agent {agent_name!r} has an id that is or starts with {session_id!r} "
+                "(`aixgo sessions list` shows them); a new session takes an id of your own, such as notes-1"
+            )
         return session_id, False
     _check_user(found, user_id)
     return found.id, True

@@ -110,7 +110,7 @@ def sessions(ctx: click.Context) -> None:
 @sessions.command("list")
 @click.option("--agent", callback=valid_id("agent name"), help="Only sessions of this agent.")
 @click.option("--user", "user_id", help="Only sessions of this user id.")
-@click.option("--limit", type=click.IntRange(min=0), help="Show at most this many sessions.")
+@click.option("--limit", type=click.IntRange(min=1), help="Show at most this many sessions.")
 @click.option(
     "--offset",
     type=click.IntRange(min=0),

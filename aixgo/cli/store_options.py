@@ -28,6 +28,7 @@ from typing import Any, TypeVar, get_args
 import click
 from click.core import ParameterSource
 
+from aixgo.cli.app import debug_option
 from aixgo.config import build_session_manager, load_config
 from aixgo.config.problems import mask_secrets
 from aixgo.session import stores
@@ -192,28 +193,9 @@ def _detail_options() -> list[Callable[[F], F]]:
             callback=_remember,
             help="The --redis-url is a node of a Redis Cluster.",
         ),
-        click.option(
-            "--debug",
-            is_flag=True,
-            expose_value=False,
-            callback=_debug,
-            help="Show tracebacks for errors (as `aixgo --debug`).",
-        ),
+        debug_option,
     ]
 
-
-
-def _debug(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
-    """``--debug`` given after a subcommand: the same as before it (tracebacks, debug logs)."""
-    if value:
-        from aixgo.cli.app import CliState  # noqa: PLC0415 - app imports the commands that use this module
-        from aixgo.logs import configure_logging  # noqa: PLC0415
-
-        state = ctx.find_object(CliState)
-        if state is not None and not state.debug:
-            state.debug, state.log_level = True, "debug"
-            configure_logging("debug", json=state.log_json)
-    return value
 
 
 def store_choice(ctx: click.Context) -> StoreChoice:

@@ -91,3 +91,29 @@ def test_piped_text_comes_before_the_message_and_stdout_holds_only_answers(aixgo
     assert piped.stdout == "6*7 = 42\n2+3 = 5\n"
     whole = aixgo.run("--session", "piped-whole", "--no-stream", stdin="What is 6*7?\n")
     assert whole.stdout == "6*7 = 42\n"
+
+
+def one_line_usage_error(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: "), done.stderr
+    return done.stderr
+
+
+def test_usage_mistakes_are_one_line_and_exit_2(aixgo: Aixgo) -> None:
+    """Item 5: a mistyped --session prefix started a new session, an unknown --agent exited 1, --limit 0
+    said the store was empty, --debug after ``run`` was refused, usage errors took three lines."""
+    said = aixgo.run("-m", "My name is Ada.", "--json")
+    assert said.returncode == 0, said.stderr
+    import json
+
+    real = json.loads(said.stdout)["session_id"]
+    typo = ("0" if real[0] != "0" else "1") + real[1:6]
+    assert "no session" in one_line_usage_error(aixgo.run("--session", typo, "-m", "hi"))
+    assert aixgo.run("--session", real[:6], "-m", "What is my name?").stdout == "Your name is Ada.\n"
+    assert aixgo.run("--session", "my-notes", "-m", "hi").returncode == 0  # an id of one's own: a new session
+    assert "no agent named 'nope'" in one_line_usage_error(aixgo.run("--agent", "nope", "-m", "hi"))
+    assert "--bogus" in one_line_usage_error(aixgo.run("--bogus"))
+    assert "--limit" in one_line_usage_error(aixgo.sessions("list", "--limit", "0"))
+    assert "--frobnicate" in one_line_usage_error(aixgo("--frobnicate"))
+    debug = aixgo.run("-c", "--user", "nobody", "-m", "hi", "--debug")
+    assert debug.returncode != 0 and "Traceback" in debug.stderr  # --debug after run, as after sessions

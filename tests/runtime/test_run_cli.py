@@ -74,7 +74,7 @@ agents:
     assert "several agents (one, two): choose one with --agent" in result.stderr
     assert runner.invoke(cli, ["run", str(config), "--agent", "two", "-m", "hi"]).exit_code == 0
     missing = runner.invoke(cli, ["run", str(config), "--agent", "three", "-m", "hi"])
-    assert missing.exit_code == 1 and "no agent named 'three'" in missing.stderr
+    assert missing.exit_code == 2 and "no agent named 'three'" in missing.stderr
 
 
 def test_interactive_commands(runner: CliRunner, offline: Path) -> None:
