@@ -116,7 +116,7 @@ class AixgoGroup(click.Group):
             ctx.exit(EXIT_ERROR)
 
 
-def _debug(ctx: click.Context, param: click.Parameter, value: bool) -> bool:  # noqa: ARG001 - click's callback
+def _debug(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
     """``--debug`` given after a subcommand: the same as before it (tracebacks, debug logs)."""
     if value:
         state = ctx.find_object(CliState)

@@ -51,7 +51,7 @@ def looks_like_id_prefix(text: str) -> bool:
     ``3f2c9a1e-7``. Such a text that names no session is a mistyped prefix, not a new id."""
     if not 4 <= len(text) < len(_GENERATED):
         return False
-    return all(c in "0123456789abcdefABCDEF" if shape == "h" else c == shape for c, shape in zip(text, _GENERATED))
+    return all(c in "0123456789abcdefABCDEF" if shape == "h" else c == shape for c, shape in zip(text, _GENERATED, strict=False))
 
 
 def _matches(prefix: str, ids: Iterable[str]) -> list[str]:
