@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 import threading
 import time
 import uuid
@@ -59,6 +60,8 @@ from aixgo.session import (
 from aixgo.session.core import SessionState
 from aixgo.session.core.codec import utcnow
 from aixgo.session.core.records import Header
+from aixgo.session.core.slicing import HistoryRange, range_bounds
+from aixgo.session.core.state import branch_swap
 from aixgo.session.core.transfer import plan_import
 from aixgo.session.history import INTERRUPTED_RESULT
 from aixgo.session.transfer import aexport_lines, aimport_lines, export_lines, import_lines
@@ -85,6 +88,40 @@ BAD_IDS = [
 
 def sid() -> str:
     return "s-" + uuid.uuid4().hex[:12]
+
+
+def core_swap(session: Session, entry_id: str | None, seq: int) -> tuple[int, list[str]]:
+    """What ``core.state.branch_swap`` says a head move to ``entry_id`` keeps and brings back, from the
+    session's history and tree as the store returns them."""
+    history = [e.id for e in session.get_entries()]
+    everything = session.all_entries()
+    parents = {e.id: e.parent_id for e in everything}
+    seqs = {e.id: e.seq for e in everything}
+
+    def abandoned(eid: str) -> bool:
+        return seqs[eid] > len(history) or history[seqs[eid] - 1] != eid
+
+    return branch_swap(entry_id, seq, abandoned, parents.__getitem__)
+
+
+def build_tree(session: Session, seed: int, steps: int = 60) -> None:
+    """Appends, checkpoints and restores in a random order (a tree with branches off branches, and
+    restores to the root); before each restore, the core says what the history becomes, and the
+    store must agree."""
+    rng = random.Random(seed)
+    checkpoints = [session.checkpoint()]  # one at the root
+    for step in range(steps):
+        roll = rng.random()
+        if roll < 0.55:
+            session.append_message("user", f"m{step}")
+        elif roll < 0.75:
+            checkpoints.append(session.checkpoint())
+        else:
+            cp = rng.choice(checkpoints)
+            keep, branch = core_swap(session, cp.entry_id, cp.seq)
+            before = [e.id for e in session.get_entries()]
+            session.restore(cp.id)
+            assert [e.id for e in session.get_entries()] == before[:keep] + branch, f"restore at step {step}"
 
 
 class BackendContract(TransferContract, ApprovalContract):
@@ -260,6 +297,28 @@ class BackendContract(TransferContract, ApprovalContract):
         assert seqs(s.get_entries(limit=100)) == list(range(1, 21))
         assert s.get_entries(after=20) == []
         assert s.get_entries(before=1) == []
+
+    def test_every_read_range_is_the_cores(self, mgr: Manager) -> None:
+        """The store applies a HistoryRange (window, start..stop) as ``core.slicing.range_bounds`` does,
+        at every edge: the Redis store in Lua, the PostgreSQL store in SQL, the others by calling it."""
+        for length in (0, 5):
+            s = mgr.create("assistant", sid())
+            for i in range(length):
+                s.append_message("user", str(i))
+            full = [e.seq for e in s.get_entries()]
+            for window, start, stop in itertools.product((None, 0, 1, 4, 5, 7), range(-6, 7), range(-6, 7)):
+                rng = HistoryRange(window, start, stop)
+                first, end = range_bounds(length, rng)
+                got = [e.seq for e in mgr.backend.history(s.id, rng)]
+                assert got == (full[first:end] if first < end else []), (length, rng)
+
+    def test_restores_lay_out_the_history_the_core_says(self, mgr: Manager) -> None:
+        """Random appends, checkpoints and restores (branches off abandoned branches, back to the root):
+        before each restore, ``core.state.branch_swap`` says which entries stay and which come back;
+        the store's history after it is exactly that."""
+        s = mgr.create("assistant", sid())
+        build_tree(s, seed=7, steps=40)
+        assert len(s.all_entries()) > len(s.get_entries())
 
     def test_get_messages_is_chat_shaped_and_valid(self, mgr: Manager) -> None:
         s = mgr.create("assistant", sid())

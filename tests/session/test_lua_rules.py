@@ -11,20 +11,19 @@ function on the same inputs, edge cases included, and the outputs must be equal.
 from __future__ import annotations
 
 import itertools
-import random
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from aixgo.session import EntryType, Manager, Session
+from aixgo.session import EntryType, Manager
 from aixgo.session.core import codec
 from aixgo.session.core.codec import encode_entry, entry_id_of, utcnow
 from aixgo.session.core.slicing import HistoryRange, range_bounds
-from aixgo.session.core.state import branch_swap
 from aixgo.session.redis.scripts import PRELUDE, SCRIPTS, layout_constants
 from aixgo.session.types import Entry
+from tests.session.contract import build_tree, core_swap
 from tests.session.redis_server import RedisServer
 
 pytestmark = pytest.mark.redis
@@ -110,37 +109,6 @@ return out"""
     got = list(zip(flat[::2], flat[1::2], strict=True))
     want = [range_bounds(length, HistoryRange(window, start, stop)) for length, window, start, stop in cases]
     assert got == want
-
-
-def build_tree(session: Session, seed: int) -> list[str]:
-    """Appends, checkpoints and restores in a random order (a tree with branches off branches); returns
-    the checkpoint ids. Before every restore, the core's branch_swap says what the history becomes."""
-    rng = random.Random(seed)
-    checkpoints = [session.checkpoint().id]  # one at the root
-    for step in range(60):
-        roll = rng.random()
-        if roll < 0.55:
-            session.append_message("user", f"m{step}")
-        elif roll < 0.75:
-            checkpoints.append(session.checkpoint().id)
-        else:
-            cp = {c.id: c for c in session.checkpoints()}[rng.choice(checkpoints)]
-            keep, branch = core_swap(session, cp.entry_id, cp.seq)
-            before = [e.id for e in session.get_entries()]
-            session.restore(cp.id)
-            assert [e.id for e in session.get_entries()] == before[:keep] + branch
-    return checkpoints
-
-
-def core_swap(session: Session, entry_id: str | None, seq: int) -> tuple[int, list[str]]:
-    history = [e.id for e in session.get_entries()]
-    parents = {e.id: e.parent_id for e in session.all_entries()}
-    seqs = {e.id: e.seq for e in session.all_entries()}
-
-    def abandoned(eid: str) -> bool:
-        return seqs[eid] > len(history) or history[seqs[eid] - 1] != eid
-
-    return branch_swap(entry_id, seq, abandoned, parents.__getitem__)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
