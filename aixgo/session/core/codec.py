@@ -184,6 +184,20 @@ def head_record(entry_id: str | None, seq: int, ts: datetime) -> dict[str, Any]:
     return {"k": "h", "entry_id": entry_id, "seq": seq, "ts": format_ts(ts)}
 
 
+# -- records once decoded: what every reader asks of one ------------------------------------------
+
+
+def kind_of(rec: dict[str, Any]) -> object:
+    """A decoded record's kind: ``"s"``, ``"e"``, ``"c"``, ``"r"``, ``"h"`` (or ``"end"`` in an export)."""
+    return rec.get("k")
+
+
+def moved_to(rec: dict[str, Any]) -> tuple[object, object]:
+    """The entry id and seq at which a head-moving record leaves the head: an entry, itself; a restore
+    or head move, the entry it names (unchecked: the record's own check comes when it is applied)."""
+    return (rec.get("id") if rec.get("k") == "e" else rec.get("entry_id")), rec.get("seq")
+
+
 # -- the bytes read without decoding: the stores' fast paths ----------------------------------------
 
 

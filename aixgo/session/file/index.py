@@ -34,7 +34,7 @@ from typing import Any
 
 from aixgo.errors import AixgoError, SessionNotFoundError
 from aixgo.logs import get_logger
-from aixgo.session.core.codec import dumps, format_ts, loads, parse_ts
+from aixgo.session.core.codec import dumps, format_ts, kind_of, loads, parse_ts
 from aixgo.session.core.records import entry_from_record
 from aixgo.session.core.state import SessionState
 from aixgo.session.core.summary import Summary, matches, searchable_text, summarize, words
@@ -230,7 +230,7 @@ class SummaryIndex:
                 return False
             if not isinstance(record, dict):
                 return False
-            kind = record.get("k")
+            kind = kind_of(record)
             if kind == "c":
                 row.updated = str(record.get("ts") or row.updated)
                 continue

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from aixgo.errors import SessionCorruptedError, StoreError, UnsupportedVersionError
 from aixgo.logs import get_logger
-from aixgo.session.core.codec import ENTRY_LINK, ENTRY_START, dumps, loads, parse_ts
+from aixgo.session.core.codec import ENTRY_LINK, ENTRY_START, dumps, kind_of, loads, moved_to, parse_ts
 from aixgo.session.core.records import (
     Header,
     HeadMove,
@@ -223,8 +223,7 @@ class SessionLog:
             if updated is None:
                 updated = rec.get("ts") if isinstance(rec.get("ts"), str) else None
             if meta is not None:
-                ident = rec.get("id") if rec.get("k") == "e" else rec.get("entry_id")
-                head = self._meta_head(ident, rec.get("seq"), meta, offset)
+                head = self._meta_head(*moved_to(rec), meta, offset)
                 break
         tracker = HeadTracker(header, head, header.created_at)
         if updated is not None:
@@ -379,8 +378,7 @@ class SessionLog:
             record, meta, rec = self._decode(data[pos:newline], offset)
             head_after = None
             if meta is not None:
-                ident = rec.get("id") if rec.get("k") == "e" else rec.get("entry_id")
-                head_after = self._meta_head(ident, rec.get("seq"), meta, offset)
+                head_after = self._meta_head(*moved_to(rec), meta, offset)
             with self._at(offset):
                 entry = tracker.apply(rec, record, head_after)
             if entry is not None:
@@ -544,7 +542,7 @@ class SessionLog:
                 misfiled = True
                 continue
             _, _, rec = self._decode(read_line(self.fd, at, self.offset), at)  # a damaged line is damage
-            other = rec.get("id") if rec.get("k") == "e" else None
+            other = rec.get("id") if kind_of(rec) == "e" else None
             if other != entry_id:  # another entry whose id shares the hash is no damage; anything else is
                 misfiled = misfiled or not (isinstance(other, str) and id_hash(other) == id_hash(entry_id))
                 continue

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from aixgo.errors import SessionCorruptedError, UnsupportedVersionError
-from aixgo.session.core.codec import loads
+from aixgo.session.core.codec import kind_of, loads
 from aixgo.session.core.records import NewerVersionError, RecordError, entry_from_record
 from aixgo.session.core.state import SessionState
 from aixgo.session.file.lines import LineError, unframe
@@ -64,7 +64,7 @@ class Replay:
         add_entry = state.add_entry
         for count, (line, body, rec) in enumerate(zip(lines, bodies, records, strict=True)):
             try:
-                if rec.get("k") == "e":  # the common record, without apply()'s dispatch
+                if kind_of(rec) == "e":  # the common record, without apply()'s dispatch
                     add_entry(entry_from_record(rec), body)
                 else:
                     state.apply(rec, body)

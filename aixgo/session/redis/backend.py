@@ -71,6 +71,7 @@ from aixgo.session.core.codec import (
     checkpoint_record,
     dumps,
     encode_entry,
+    header_record,
     loads,
 )
 from aixgo.session.core.records import (
@@ -245,17 +246,15 @@ class RedisBackend:
         if values[0] is None:
             return None
         try:
-            header = header_from_record(
-                {
-                    "k": "s",
-                    "v": int(text(values[0])) if text(values[0]).isdigit() else text(values[0]),
-                    "id": session_id,
-                    "agent": text(values[2]),
-                    "user_id": loads(values[3]) if values[3] is not None else None,
-                    "created_at": _from_us(values[5]).isoformat(),
-                    "metadata": loads(values[4]) if values[4] is not None else {},
-                }
+            record = header_record(
+                session_id,
+                text(values[2]),
+                loads(values[3]) if values[3] is not None else None,
+                _from_us(values[5]),
+                loads(values[4]) if values[4] is not None else {},
             )
+            record["v"] = int(text(values[0])) if text(values[0]).isdigit() else text(values[0])  # checked next
+            header = header_from_record(record)
             return SessionInfo(
                 id=session_id,
                 agent=header.agent,
