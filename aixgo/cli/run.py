@@ -31,11 +31,17 @@ from aixgo.cli.approvals import Approver, WaitingForApproval
 from aixgo.cli.ids import find_session, looks_like_id_prefix, resolve_checkpoint, valid_id
 from aixgo.cli.render import checkpoint_json, entry_json, render_checkpoints, render_transcript
 from aixgo.cli.status import Status
-from aixgo.errors import AixgoError, ApprovalPendingError, CheckpointNotFoundError, SessionNotFoundError
+from aixgo.errors import (
+    AixgoError,
+    ApprovalPendingError,
+    CheckpointNotFoundError,
+    SessionCorruptedError,
+    SessionNotFoundError,
+)
 from aixgo.session import Session
 from aixgo.session.ids import new_session_id
 from aixgo.session.transcript import usage_totals
-from aixgo.session.types import ApprovalDecision
+from aixgo.session.types import ApprovalDecision, SessionInfo
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -523,7 +529,7 @@ def run(
         if message is not None:
             message = _with_piped_input(message)
             _one_turn(runtime, agent_name, message, session_id or new_session_id(), user_id, config,
-                      as_json=as_json, no_stream=no_stream, stored=stored, approve_all=approve_all)
+                      as_json=as_json, no_stream=no_stream, stored=stored, approve_all=approve_all, resumed=resumed)
             return
         color = sys.stdout.isatty() and not as_json
         chat = _Chat(runtime, agent_name, session_id or new_session_id(), str(config), user_id, as_json, state.debug, color,
@@ -570,6 +576,7 @@ def _one_turn(
     no_stream: bool,
     stored: bool,
     approve_all: bool,
+    resumed: bool = False,
 ) -> None:
     """``-m TEXT``: one turn, its answer on stdout (streamed unless ``--json``/``--no-stream``); a
     failed turn names the session that keeps what it stored. What waits for approval is settled first
@@ -582,6 +589,7 @@ def _one_turn(
             click.echo(_result_json(result) if as_json else result.answer)
         _note_if_cut_off(result, str(config))
 
+    before = _stored_info(runtime, session_id) if stored and resumed else None
     try:
         if stored and (earlier := approver.settle_session(session_id)) is not None:
             show(earlier)
@@ -595,15 +603,43 @@ def _one_turn(
             if as_json:
                 click.echo(_result_json(result))
             raise
-    except AixgoError:
+    except AixgoError as exc:
         if stored:
-            click.echo(
-                f"note: session {session_id} keeps what the turn stored; continue it with: "
-                f"{_resume_command(config, session_id)}",
-                err=True,
-            )
+            _note_after_failure(runtime, agent_name, session_id, before, config, exc)
         raise
     show(result)
+
+
+def _stored_info(runtime: Runtime, session_id: str) -> SessionInfo | None:
+    """The session's summary as the store has it; None when it is not there or cannot be read."""
+    try:
+        return runtime.session_manager.get(session_id).get_info()
+    except AixgoError:
+        return None
+
+
+def _note_after_failure(runtime: Runtime, agent: str, session_id: str, before: SessionInfo | None,
+                        config: Path, error: AixgoError) -> None:
+    """After a failed ``-m`` turn: name the session and how to continue it, when the turn stored something
+    in it; point to ``repair`` when the session cannot be read; say nothing when no turn ran (the store
+    could not be reached, the session is another agent's)."""
+    damaged = (f"note: session {session_id} is damaged; `{_aixgo_command()} sessions repair {session_id}` shows "
+               "what can be kept")
+    if isinstance(error, SessionCorruptedError):
+        click.echo(damaged, err=True)
+        return
+    try:
+        info = runtime.session_manager.get(session_id).get_info()
+    except SessionCorruptedError:
+        click.echo(damaged, err=True)
+        return
+    except AixgoError:
+        return
+    if info.agent != agent or (before is not None and (info.updated_at, info.message_count) == (
+            before.updated_at, before.message_count)):
+        return
+    click.echo(f"note: session {session_id} keeps what the turn stored; continue it with: "
+               f"{_resume_command(config, session_id)}", err=True)
 
 
 def _approver(runtime: Runtime, config: Path, session_id: str, approve_all: bool, streams: bool,

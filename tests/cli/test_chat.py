@@ -117,3 +117,27 @@ def test_usage_mistakes_are_one_line_and_exit_2(aixgo: Aixgo) -> None:
     assert "--frobnicate" in one_line_usage_error(aixgo("--frobnicate"))
     debug = aixgo.run("-c", "--user", "nobody", "-m", "hi", "--debug")
     assert debug.returncode != 0 and "Traceback" in debug.stderr  # --debug after run, as after sessions
+
+
+def test_the_continue_note_comes_only_when_a_turn_stored_something(aixgo: Aixgo, tmp_path: Path) -> None:
+    """Item 8: "note: session X keeps what the turn stored; continue it with …" came when no turn ran."""
+    down = tmp_path / "down.yaml"
+    down.write_text('session: {store: redis, redis: {addr: "127.0.0.1:1"}}\nllm: {provider: scripted}\n'
+                    "agents:\n  - {name: offline, model: m}\n")
+    unreachable = aixgo("run", str(down), "-m", "hi")
+    assert unreachable.returncode == 1 and "cannot reach Redis" in unreachable.stderr
+    assert "note:" not in unreachable.stderr
+    two = tmp_path / "two.yaml"
+    two.write_text(aixgo.config.read_text() + "  - {name: other, role: react, model: scripted}\n")
+    assert aixgo("run", str(two), "--agent", "offline", "--session", "mine", "-m", "hi").returncode == 0
+    wrong = aixgo("run", str(two), "--agent", "other", "--session", "mine", "-m", "hi")
+    assert wrong.returncode == 1 and "belongs to agent 'offline'" in wrong.stderr
+    assert "note:" not in wrong.stderr
+    path = next(aixgo.store.rglob("mine.jsonl"))
+    lines = path.read_text().splitlines(keepends=True)
+    lines[-2] = lines[-2].replace("Hello", "Jello")  # the answer's record no longer matches its checksum
+    path.write_text("".join(lines))
+    damaged = aixgo.run("--session", "mine", "-m", "hi")
+    assert damaged.returncode == 1, damaged.stderr
+    assert "keeps what the turn stored" not in damaged.stderr
+    assert "aixgo sessions repair mine" in damaged.stderr
