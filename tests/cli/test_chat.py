@@ -141,3 +141,22 @@ def test_the_continue_note_comes_only_when_a_turn_stored_something(aixgo: Aixgo,
     assert damaged.returncode == 1, damaged.stderr
     assert "keeps what the turn stored" not in damaged.stderr
     assert "aixgo sessions repair mine" in damaged.stderr
+
+
+def test_a_shared_folder_as_store_suggests_a_folder_inside_it(aixgo: Aixgo, tmp_path: Path) -> None:
+    """Item 9: ``--base-dir /tmp`` told the user to ``chmod 700 /tmp``, which would break the machine."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)  # as /tmp is
+    refused = aixgo("sessions", "list", "--base-dir", str(shared))
+    assert refused.returncode == 1
+    assert "chmod" not in refused.stderr, refused.stderr
+    suggested = shared / "aixgo-sessions"
+    assert str(suggested) in refused.stderr
+    followed = tmp_path / "followed.yaml"
+    followed.write_text(aixgo.config.read_text().replace(str(aixgo.store), str(suggested)))
+    assert aixgo("run", str(followed), "-m", "hi").returncode == 0  # the advice works
+    own = tmp_path / "own"
+    own.mkdir()
+    own.chmod(0o777)  # the user's own folder: tightening it is the fix
+    assert f"chmod 700 {own}" in aixgo("sessions", "list", "--base-dir", str(own)).stderr

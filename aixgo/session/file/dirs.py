@@ -136,8 +136,14 @@ def check_base_dir(path: Path) -> None:
     its group can."""
     st = os.stat(path)
     if st.st_mode & stat.S_IWOTH:
+        mode = stat.S_IMODE(st.st_mode)
+        if mode & stat.S_ISVTX or st.st_uid != os.geteuid():  # a shared folder (/tmp): never tighten it
+            raise StoreError(
+                f"file store: {path} is a shared folder, writable by others (mode {mode:o}); choose a folder "
+                f"of your own inside it as base_dir, such as {path / 'aixgo-sessions'} (created private)"
+            )
         raise StoreError(
-            f"file store: {path} is writable by others (mode {stat.S_IMODE(st.st_mode):o}); "
+            f"file store: {path} is writable by others (mode {mode:o}); "
             f"run `chmod 700 {path}` or choose another base_dir"
         )
     if st.st_mode & stat.S_IWGRP:
