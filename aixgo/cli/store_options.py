@@ -235,7 +235,7 @@ def build_manager(choice: StoreChoice) -> Manager:
     for a malformed ``--redis-url``, and :class:`~aixgo.errors.AixgoError` subclasses when the
     store cannot be opened."""
     if choice.config is not None:
-        return build_session_manager(load_config(choice.config))
+        return build_session_manager(load_config(choice.config, sections={"session"}))
     if choice.store == "file":
         return stores.open_manager(StoreOptions(kind="file", base_dir=choice.file_dir))
     if choice.store == "postgres":

@@ -16,7 +16,7 @@ Any problem in steps 1-4 raises one :class:`~aixgo.errors.ConfigError` listing t
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
@@ -32,10 +32,14 @@ from aixgo.logs import get_logger
 log = get_logger("aixgo.config")
 
 
-def load_config(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None) -> Config:
+def load_config(
+    path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None, sections: Collection[str] | None = None
+) -> Config:
     """Load the config file at ``path``.
 
-    ``env`` replaces :data:`os.environ` for ``${VAR}`` interpolation. Relative paths inside the file
+    ``env`` replaces :data:`os.environ` for ``${VAR}`` interpolation. ``sections`` (such as ``{"session"}``,
+    for ``aixgo sessions --config``) reads only those top-level sections: a problem elsewhere (an unset
+    ``${OPENAI_API_KEY}`` under ``llm:``) does not count, and the other sections are left at their defaults. Relative paths inside the file
     are resolved against the file's folder. Raises :class:`~aixgo.errors.ConfigError` listing every
     problem (``exc.problems``), each as ``file:line:column: json.path: message`` plus a hint.
     """
@@ -52,7 +56,7 @@ def load_config(path: str | os.PathLike[str], *, env: Mapping[str, str] | None =
         message = f"{name}:{line}: the file is not UTF-8 text (byte 0x{raw[exc.start]:02x})"
         raise ConfigError(message + "\n  hint: save the file as UTF-8", path=name) from None
     absolute = Path(name).absolute()
-    return parse_config(text, path=name, base_dir=absolute.parent, env=env, config_path=absolute)
+    return parse_config(text, path=name, base_dir=absolute.parent, env=env, config_path=absolute, sections=sections)
 
 
 def parse_config(
@@ -62,9 +66,10 @@ def parse_config(
     base_dir: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
     config_path: Path | None = None,
+    sections: Collection[str] | None = None,
 ) -> Config:
     """Load a config from YAML ``text``; ``path`` names it in messages, ``base_dir`` anchors relative paths
-    (default: the current directory)."""
+    (default: the current directory); ``sections`` as for :func:`load_config`."""
     name = os.fspath(path)
     lines = text.splitlines()
     try:
@@ -73,6 +78,9 @@ def parse_config(
         _raise(name, [exc.problem], lines)
     problems = list(document.problems)
     data = document.data
+    if sections is not None and isinstance(data, dict):
+        data = {key: value for key, value in data.items() if key in sections}
+        problems = [p for p in problems if not p.path or p.path[0] in sections]
     if data is None:
         problems.append(Problem((), "the file is empty",
                                 "a config needs at least an 'agents:' list; see docs/config.md", None))
@@ -83,7 +91,7 @@ def parse_config(
         _raise(name, problems, lines)
     base = Path(base_dir) if base_dir is not None else Path.cwd()
     config = replace(to_config(data, config_path or Path(name).absolute(), base), source=name, marks=document.marks)
-    warnings = document.warnings + [w for w in semantic_warnings(data, document.marks) if document.readable(w)]
+    warnings = [w for w in document.warnings if sections is None or not w.path or w.path[0] in sections] + [w for w in semantic_warnings(data, document.marks) if document.readable(w)]
     if warnings:
         config = replace(config, warnings=tuple(format_problems(warnings, name, lines)))
     log.debug("config loaded", path=name, agents=len(config.agents), store=config.session.store)

@@ -160,3 +160,19 @@ def test_a_shared_folder_as_store_suggests_a_folder_inside_it(aixgo: Aixgo, tmp_
     own.mkdir()
     own.chmod(0o777)  # the user's own folder: tightening it is the fix
     assert f"chmod 700 {own}" in aixgo("sessions", "list", "--base-dir", str(own)).stderr
+
+
+def test_sessions_with_a_config_read_only_its_session_section(aixgo: Aixgo, tmp_path: Path) -> None:
+    """Item 6: ``sessions --config app.yaml`` failed on an unset ``${OPENAI_API_KEY}`` in ``llm:``/``agents:``."""
+    assert aixgo.run("--session", "kept", "-m", "My name is Ada.").returncode == 0
+    app = tmp_path / "app.yaml"
+    app.write_text(f"session: {{store: file, base_dir: {aixgo.store}}}\n"
+                   "llm:\n  base_url: http://127.0.0.1:9/v1\n  api_key: ${OPENAI_API_KEY}\n"
+                   "agents:\n  - name: offline\n    model: gpt-4o\n    prompt: ${AIXGO_UNSET_PROMPT}\n")
+    listed = aixgo("sessions", "--config", str(app), "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "kept" in listed.stdout
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("session:\n  store: file\n  base_dir: ${AIXGO_UNSET_DIR}\nagents: []\n")
+    refused = aixgo("sessions", "--config", str(broken), "list")
+    assert refused.returncode == 2 and "AIXGO_UNSET_DIR" in refused.stderr  # the session section still counts
