@@ -1,4 +1,4 @@
-"""Run every benchmark: ``python -m benchmarks [name ...]`` (names: file, cold, redis, postgres, runtime, llm, context, serve, cluster, mcp, ids, tracing, console)."""
+"""Run every benchmark: ``python -m benchmarks [name ...]`` (names: file, cold, redis, postgres, runtime, llm, context, serve, cluster, mcp, ids, tracing, console, startup)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ SUITES = {
     "ids": "benchmarks.bench_ids",
     "tracing": "benchmarks.bench_tracing",
     "console": "benchmarks.bench_console",
+    "startup": "benchmarks.bench_startup",
 }
 
 

@@ -29,8 +29,7 @@ import click
 from click.core import ParameterSource
 
 from aixgo.cli.app import debug_option
-from aixgo.config import build_session_manager, load_config
-from aixgo.config.problems import mask_secrets
+from aixgo.redaction import mask_secrets
 from aixgo.session import stores
 from aixgo.session.manager import Manager
 from aixgo.session.stores import (
@@ -235,6 +234,8 @@ def build_manager(choice: StoreChoice) -> Manager:
     for a malformed ``--redis-url``, and :class:`~aixgo.errors.AixgoError` subclasses when the
     store cannot be opened."""
     if choice.config is not None:
+        from aixgo.config import build_session_manager, load_config  # noqa: PLC0415 - only with --config
+
         return build_session_manager(load_config(choice.config, sections={"session"}))
     if choice.store == "file":
         return stores.open_manager(StoreOptions(kind="file", base_dir=choice.file_dir))

@@ -9,8 +9,9 @@ Offline doubles for tests live in :mod:`aixgo.testing`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from aixgo.llm.factory import PROVIDERS, build_model
-from aixgo.llm.openai_model import OpenAIChatModel
 from aixgo.llm.protocol import (
     ChatModel,
     Message,
@@ -24,7 +25,23 @@ from aixgo.llm.protocol import (
     Usage,
     stream_response,
 )
-from aixgo.llm.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from aixgo.llm.openai_model import OpenAIChatModel
+    from aixgo.llm.retry import RetryPolicy
+
+_LAZY = {"OpenAIChatModel": "aixgo.llm.openai_model", "RetryPolicy": "aixgo.llm.retry"}
+"""Names whose modules import the ``openai`` client (0.5-1 s): loaded on first use, so a command that
+runs the offline model, lists sessions or validates a config never pays for it."""
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'aixgo.llm' has no attribute {name!r}")
+    import importlib  # noqa: PLC0415
+
+    return getattr(importlib.import_module(module), name)
 
 __all__ = [
     "PROVIDERS",

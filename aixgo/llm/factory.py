@@ -7,14 +7,15 @@ config package.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 from aixgo.errors import LLMConfigError
 from aixgo.llm.demo import OfflineDemoModel
-from aixgo.llm.openai_model import DEFAULT_TIMEOUT, OpenAIChatModel
 from aixgo.llm.protocol import ChatModel
-from aixgo.llm.retry import RetryPolicy
 from aixgo.llm.scripted import ScriptedModel
+
+if TYPE_CHECKING:  # the OpenAI client is imported only when a model uses it (0.5-1 s of start-up)
+    from aixgo.llm.retry import RetryPolicy
 
 Provider = Literal["openai", "scripted"]
 """The model providers ``build_model`` knows (``llm.provider`` in a config)."""
@@ -49,6 +50,8 @@ def build_model(
     if provider == "scripted":
         return ScriptedModel(list(script)) if script else OfflineDemoModel()
     if provider == "openai":
+        from aixgo.llm.openai_model import DEFAULT_TIMEOUT, OpenAIChatModel  # noqa: PLC0415 - see above
+
         return OpenAIChatModel(
             model_name,
             api_key=api_key,
