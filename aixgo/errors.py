@@ -69,12 +69,16 @@ class ConfigError(AixgoError):
     """A configuration file is invalid.
 
     ``problems`` lists every problem found (each already formatted as ``file:line:column: ...``);
-    the message joins them, so one run reports them all.
+    the message joins them, so one run reports them all. ``warnings`` are the file's warnings, formatted
+    alike (settings that do nothing, YAML's octal numbers), found in the same reading.
     """
 
-    def __init__(self, message: str, *, problems: list[str] | None = None, path: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, problems: list[str] | None = None, path: str | None = None, warnings: list[str] | None = None
+    ) -> None:
         self.problems = problems if problems is not None else [message]
         self.path = path
+        self.warnings = warnings or []
         super().__init__(message)
 
 

@@ -16,7 +16,7 @@ Any problem in steps 1-4 raises one :class:`~aixgo.errors.ConfigError` listing t
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
@@ -26,6 +26,7 @@ from aixgo.config.model import Config
 from aixgo.config.problems import Problem, format_problems
 from aixgo.config.schema import schema_problems
 from aixgo.config.source import Marks, YamlSyntaxError, read_document
+from aixgo.config.tool_refs import tool_import_problems
 from aixgo.errors import ConfigError
 from aixgo.logs import get_logger
 
@@ -33,15 +34,21 @@ log = get_logger("aixgo.config")
 
 
 def load_config(
-    path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None, sections: Collection[str] | None = None
+    path: str | os.PathLike[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    sections: Collection[str] | None = None,
+    import_tools: bool = False,
 ) -> Config:
     """Load the config file at ``path``.
 
     ``env`` replaces :data:`os.environ` for ``${VAR}`` interpolation. ``sections`` (such as ``{"session"}``,
     for ``aixgo sessions --config``) reads only those top-level sections: a problem elsewhere (an unset
-    ``${OPENAI_API_KEY}`` under ``llm:``) does not count, and the other sections are left at their defaults. Relative paths inside the file
-    are resolved against the file's folder. Raises :class:`~aixgo.errors.ConfigError` listing every
-    problem (``exc.problems``), each as ``file:line:column: json.path: message`` plus a hint.
+    ``${OPENAI_API_KEY}`` under ``llm:``) does not count, and the other sections are left at their defaults.
+    ``import_tools`` also imports every ``module:function`` tool, reporting one that does not import as a
+    problem of the file (``aixgo validate``). Relative paths inside the file are resolved against the
+    file's folder. Raises :class:`~aixgo.errors.ConfigError` listing every problem (``exc.problems``), each
+    as ``file:line:column: json.path: message`` plus a hint, and the warnings (``exc.warnings``).
     """
     name = os.fspath(path)
     try:
@@ -56,7 +63,8 @@ def load_config(
         message = f"{name}:{line}: the file is not UTF-8 text (byte 0x{raw[exc.start]:02x})"
         raise ConfigError(message + "\n  hint: save the file as UTF-8", path=name) from None
     absolute = Path(name).absolute()
-    return parse_config(text, path=name, base_dir=absolute.parent, env=env, config_path=absolute, sections=sections)
+    return parse_config(text, path=name, base_dir=absolute.parent, env=env, config_path=absolute,
+                        sections=sections, import_tools=import_tools)
 
 
 def parse_config(
@@ -67,9 +75,10 @@ def parse_config(
     env: Mapping[str, str] | None = None,
     config_path: Path | None = None,
     sections: Collection[str] | None = None,
+    import_tools: bool = False,
 ) -> Config:
     """Load a config from YAML ``text``; ``path`` names it in messages, ``base_dir`` anchors relative paths
-    (default: the current directory); ``sections`` as for :func:`load_config`."""
+    (default: the current directory); ``sections`` and ``import_tools`` as for :func:`load_config`."""
     name = os.fspath(path)
     lines = text.splitlines()
     try:
@@ -85,13 +94,17 @@ def parse_config(
         problems.append(Problem((), "the file is empty",
                                 "a config needs at least an 'agents:' list; see docs/config.md", None))
         _raise(name, problems, lines)
-    later = _without_repeats(schema_problems(data, document.marks), semantic_problems(data, document.marks))
+    semantic = semantic_problems(data, document.marks)
+    if import_tools:
+        semantic += tool_import_problems(data, document.marks)
+    later = _without_repeats(schema_problems(data, document.marks), semantic)
     problems.extend(problem for problem in later if document.readable(problem))
+    warnings = [w for w in document.warnings if sections is None or not w.path or w.path[0] in sections]
+    warnings += [w for w in semantic_warnings(data, document.marks) if document.readable(w)]
     if problems:
-        _raise(name, problems, lines)
+        _raise(name, problems, lines, warnings)
     base = Path(base_dir) if base_dir is not None else Path.cwd()
     config = replace(to_config(data, config_path or Path(name).absolute(), base), source=name, marks=document.marks)
-    warnings = [w for w in document.warnings if sections is None or not w.path or w.path[0] in sections] + [w for w in semantic_warnings(data, document.marks) if document.readable(w)]
     if warnings:
         config = replace(config, warnings=tuple(format_problems(warnings, name, lines)))
     log.debug("config loaded", path=name, agents=len(config.agents), store=config.session.store)
@@ -125,12 +138,14 @@ def _without_repeats(schema: list[Problem], semantic: list[Problem]) -> list[Pro
     return schema + [problem for problem in semantic if problem.path not in flagged]
 
 
-def _raise(name: str, problems: list[Problem], lines: list[str] | None) -> NoReturn:
+def _raise(
+    name: str, problems: list[Problem], lines: list[str] | None, warnings: Sequence[Problem] = ()
+) -> NoReturn:
     formatted = format_problems(problems, name, lines)
     message = "\n".join(formatted)
     if len(formatted) > 1:
         message += f"\n{len(formatted)} problems in {name}"
-    raise ConfigError(message, problems=formatted, path=name)
+    raise ConfigError(message, problems=formatted, path=name, warnings=format_problems(warnings, name, lines))
 
 
 __all__ = ["config_from_dict", "load_config", "parse_config"]

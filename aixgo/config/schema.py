@@ -208,7 +208,7 @@ def _problems(error: ValidationError, marks: Marks) -> Iterator[Problem]:
                       hint or describe_field(path), where)
     elif validator == "type":
         yield Problem(path, f"expected {expected(schema)}, found {shown}",
-                      _type_hint(schema, instance, path), where)
+                      _type_hint(schema, instance, path, quoted=path in marks.quoted), where)
     elif validator in ("anyOf", "oneOf", "pattern"):
         yield Problem(path, f"expected {expected(field_schema if validator != 'pattern' else schema)}, "
                       f"found {shown}", _pattern_hint(path, instance) or describe_field(path), where)
@@ -267,7 +267,7 @@ def _home_of(key: str) -> JsonPath | None:
     return None
 
 
-def _type_hint(schema: Mapping[str, Any], instance: Any, path: JsonPath) -> str | None:
+def _type_hint(schema: Mapping[str, Any], instance: Any, path: JsonPath, *, quoted: bool = False) -> str | None:
     kind = schema.get("type")
     if kind == "string" and isinstance(instance, bool):
         return ("YAML reads unquoted yes/no/on/off/true/false as booleans: "
@@ -285,7 +285,9 @@ def _type_hint(schema: Mapping[str, Any], instance: Any, path: JsonPath) -> str 
     if kind == "array" and isinstance(instance, dict):
         return "each item of a list starts with '- '"
     if kind in ("integer", "number", "boolean") and isinstance(instance, str):
-        return "remove the quotes around the value"
+        if quoted:
+            return "remove the quotes around the value"
+        return "write true or false" if kind == "boolean" else f"write a {'whole ' * (kind == 'integer')}number"
     if kind == "integer" and isinstance(instance, float):
         return "use a whole number"
     return describe_field(path)

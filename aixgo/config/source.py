@@ -33,6 +33,8 @@ class Marks:
 
     values: dict[JsonPath, Location] = field(default_factory=dict)
     keys: dict[JsonPath, Location] = field(default_factory=dict)
+    #: Values written in quotes (``'true'``): a hint may say "remove the quotes" only for these.
+    quoted: set[JsonPath] = field(default_factory=set)
 
     def value(self, path: JsonPath) -> Location | None:
         """Where the value at ``path`` starts (or its nearest known ancestor)."""
@@ -164,6 +166,8 @@ class _Walker:
         return result
 
     def _scalar(self, node: ScalarNode, path: JsonPath) -> Any:
+        if node.style in ("'", '"'):
+            self.marks.quoted.add(path)
         if node.tag == _STR_TAG and "${" in node.value:
             return self._interpolated(node, path)
         try:

@@ -53,3 +53,40 @@ def test_yaml_octal_numbers_are_warned_about(tmp_path: Path) -> None:
     assert "010 is read as the octal number 8, not 10" in done.stderr
     quoted = validate(write(tmp_path, "    max_steps: 10\n    prompt: '010'\n"))
     assert "warning" not in quoted.stderr
+
+
+def test_every_problem_is_reported_at_once_with_its_position(tmp_path: Path) -> None:
+    """A schema error, a tool that cannot be imported and an octal number: one run shows all three,
+    each at file:line:column, the warning beside the errors (issue 27, item 7)."""
+    path = tmp_path / "app.yaml"
+    path.write_text(
+        "agents:\n"
+        "  - name: a\n"
+        "    model: m\n"
+        "    max_step: 5\n"
+        "    tools: [calculator, 'nomodule:f']\n"
+        "    context:\n"
+        "      window: 010000\n"
+    )
+    done = validate(path, cwd=tmp_path)
+    assert done.returncode == 2
+    err = done.stderr
+    assert f"{path}:4:5: agents[0].max_step: unknown key 'max_step'" in err
+    assert f"{path}:5:25: agents[0].tools[1]: " in err and "cannot import module 'nomodule'" in err
+    assert f"warning: {path}:7:15: agents[0].context.window: 010000 is read as the octal number 4096" in err
+    assert "2 problems in" in err
+    assert "Traceback" not in err
+
+
+def test_an_unquoted_word_for_a_boolean_is_not_told_to_drop_quotes(tmp_path: Path) -> None:
+    path = tmp_path / "app.yaml"
+    path.write_text("session:\n  enabled: yes please\nagents:\n  - {name: a, model: m}\n")
+    done = validate(path)
+    assert done.returncode == 2
+    assert f"{path}:2:12: session.enabled: expected true or false, found the string 'yes please'" in done.stderr
+    assert "quotes" not in done.stderr
+    assert "hint: write true or false" in done.stderr
+    path.write_text("session:\n  enabled: 'true'\nagents:\n  - {name: a, model: m}\n")
+    quoted = validate(path)
+    assert quoted.returncode == 2
+    assert "hint: remove the quotes around the value" in quoted.stderr
