@@ -9,6 +9,7 @@ lets running turns finish (releasing their leases) before the process exits.
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
 import signal
@@ -23,12 +24,14 @@ import click
 
 from aixgo.cli.app import CliState
 from aixgo.config.model import ApiKey
-from aixgo.errors import MissingDependencyError
+from aixgo.errors import AixgoError, MissingDependencyError
 
 if TYPE_CHECKING:
     from aixgo.observability import Telemetry
 
 API_KEY_ENV = "AIXGO_API_KEY"
+ACCESS_LOGGER = "aixgo.server"
+"""The logger of the access lines (and the server's own warnings): the only one at ``info`` by default."""
 GRACEFUL_SECONDS = 30
 KEEP_ALIVE_SECONDS = 75
 """Idle seconds a client connection stays open: above the idle timeouts of common proxies and load
@@ -97,6 +100,44 @@ def _open_when_up(port: int, url: str) -> None:
         click.echo(f"aixgo ui: no browser could be opened; open {url}", err=True)
 
 
+class ListenError(AixgoError):
+    """The address to serve on cannot be taken (in use, not this machine's, a port that needs root)."""
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` (as uvicorn binds one), taken before anything is printed, so a busy
+    port is one line and exit 1 rather than a banner followed by uvicorn's error."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as exc:
+        sock.close()
+        where = f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
+        if exc.errno == errno.EADDRINUSE:
+            reason = "the address is already in use (another aixgo serve?); stop it, or choose another --port"
+        elif exc.errno == errno.EACCES:
+            reason = "permission denied (ports below 1024 need privileges); choose another --port"
+        else:
+            reason = f"{exc.strerror or exc}; check --host"
+        raise ListenError(f"cannot listen on {where}: {reason}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _configure_logs(state: CliState) -> None:
+    """By default a server logs one access line per request: ``aixgo.server`` at info, the rest of aixgo at
+    warning; ``--log-level`` sets every aixgo logger alike."""
+    import logging  # noqa: PLC0415
+
+    from aixgo.logs import configure_logging  # noqa: PLC0415
+
+    if state.log_level == "critical":  # the default
+        configure_logging("warning", json=state.log_json)
+        logging.getLogger(ACCESS_LOGGER).setLevel(logging.INFO)
+
+
 def _serve(ctx: click.Context, config: Path, host: str, port: int, keep_alive: int) -> None:
     try:
         import uvicorn  # noqa: PLC0415 - the server extra, only for this command
@@ -105,14 +146,14 @@ def _serve(ctx: click.Context, config: Path, host: str, port: int, keep_alive: i
         from aixgo.server.protocol import bounded_protocol  # noqa: PLC0415
     except ImportError:
         raise MissingDependencyError("aixgo serve", "server") from None
-    from aixgo.logs import configure_logging  # noqa: PLC0415
     from aixgo.runtime import Runtime  # noqa: PLC0415
 
-    state = ctx.obj if isinstance(ctx.obj, CliState) else CliState()
-    if state.log_level == "critical":  # the default: a server shows its access log
-        configure_logging("info", json=state.log_json)
+    _configure_logs(ctx.obj if isinstance(ctx.obj, CliState) else CliState())
     runtime = Runtime.from_config(config)
     assert runtime.config is not None
+    if not runtime.agent_names:
+        runtime.close()
+        raise click.UsageError("the config declares no agents")
     keys = [ApiKey(key.strip()) for key in os.environ.get(API_KEY_ENV, "").split(",") if key.strip()]
     keys += list(runtime.config.server.api_keys)
     if not keys and not _loopback(host):
@@ -122,6 +163,12 @@ def _serve(ctx: click.Context, config: Path, host: str, port: int, keep_alive: i
             "server.api_keys in the config, or listen on 127.0.0.1 behind a proxy that authenticates"
         )
     app = create_app(runtime, api_keys=keys, max_request_bytes=runtime.config.server.max_request_kb * 1024)
+    try:
+        sock = _listen(host, port)
+    except ListenError:
+        runtime.close()
+        raise
+    port = int(sock.getsockname()[1])  # the port the system chose for --port 0
     click.echo(
         f"aixgo serve: agents {', '.join(runtime.agent_names)} on http://{host}:{port}/v1, the console on "
         f"http://{host}:{port}/ui ({'API keys required' if keys else 'no API key: loopback only'})",
@@ -130,11 +177,17 @@ def _serve(ctx: click.Context, config: Path, host: str, port: int, keep_alive: i
     server = runtime.config.server
     if runtime.telemetry is not None:
         _flush_before_terminating(runtime.telemetry)
+    settings = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=GRACEFUL_SECONDS,
+        timeout_keep_alive=keep_alive, lifespan="off", http=bounded_protocol(server.header_timeout),
+        limit_concurrency=server.max_connections,
+    )
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,
-                    timeout_graceful_shutdown=GRACEFUL_SECONDS, timeout_keep_alive=keep_alive, lifespan="off",
-                    http=bounded_protocol(server.header_timeout), limit_concurrency=server.max_connections)
+        uvicorn.Server(settings).run(sockets=[sock])
+    except KeyboardInterrupt:  # a second Ctrl-C during the graceful shutdown
+        pass
     finally:
+        sock.close()
         runtime.close()
 
 

@@ -39,6 +39,7 @@ from aixgo.agents.overrides import settings_override
 from aixgo.agents.result import TurnResult
 from aixgo.errors import AixgoError, SessionExistsError, SessionNotFoundError
 from aixgo.logs import get_logger
+from aixgo.redaction import mask_text
 from aixgo.runtime import Runtime
 from aixgo.server.access import ANONYMOUS, ApiKey, KeyRing, Principal
 from aixgo.server.approvals import (
@@ -51,7 +52,7 @@ from aixgo.server.approvals import (
 from aixgo.server.chat_request import parse_chat_request
 from aixgo.server.console import console_routes
 from aixgo.server.conversation import aseed_session
-from aixgo.server.errors import BadRequest, JSONResponse, error_response, from_exception
+from aixgo.server.errors import BadRequest, JSONResponse, error_response, from_exception, public_message
 from aixgo.server.guard import SESSION_HEADER, Guard
 from aixgo.session import Session
 from aixgo.session.backend import ListCursor
@@ -472,7 +473,8 @@ async def _sse(
                     yield f"data: {json.dumps(usage)}\n\n".encode()
             event = await anext(events, None)
     except AixgoError as exc:
-        body = {"error": {"message": str(exc), "type": "server_error", "code": type(exc).__name__}}
+        log.warning("http.error", status=200, error_type=type(exc).__name__, detail=mask_text(str(exc)))
+        body = {"error": {"message": public_message(exc), "type": "server_error", "code": type(exc).__name__}}
         yield f"data: {json.dumps(body, ensure_ascii=False)}\n\n".encode()
     finally:
         await events.aclose()

@@ -1,7 +1,13 @@
-"""aixgo's errors as HTTP answers: a status code and an OpenAI-style error body, never a traceback."""
+"""aixgo's errors as HTTP answers: a status code and an OpenAI-style error body, never a traceback.
+
+A body never names where the server keeps its sessions (the store's folder, a file, an address) or
+which model server it talks to: a client has no use for them, and they tell an outsider about the
+deployment. The server's log keeps the whole message for its operator.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.responses import JSONResponse as _StarletteJSONResponse
@@ -18,13 +24,24 @@ from aixgo.errors import (
     LLMError,
     LLMRequestError,
     SessionBusyError,
+    SessionCorruptedError,
+    SessionError,
     SessionExistsError,
     SessionNotFoundError,
     StoreClosedError,
     StoreConnectionError,
+    StoreError,
     TurnStoppedError,
 )
+from aixgo.logs import get_logger
+from aixgo.redaction import mask_text
 from aixgo.session.core.codec import dumps
+
+log = get_logger("aixgo.server")
+
+_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>]+", re.IGNORECASE)
+_MODEL_SERVER_URL = re.compile(r"\bmodel server [a-z][a-z0-9+.-]*://[^\s'\"<>]+", re.IGNORECASE)
+_PATH = re.compile(r"(?<![\w.~])(?:~|/)[^\s'\"<>:]*/[^\s'\"<>:]*")
 
 
 class BadRequest(Exception):
@@ -76,9 +93,33 @@ def error_response(
     return JSONResponse(error_body(message, kind, code, param), status_code=status)
 
 
+def public_message(exc: AixgoError) -> str:
+    """``exc``'s message without the store's folder, files and address or the model server's URL."""
+    text = str(exc)
+    if isinstance(exc, SessionCorruptedError) and exc.path is not None:
+        where = f"{exc.path}:{exc.line}: " if exc.line is not None else f"{exc.path}: "
+        text = text.replace(where, "", 1)
+        if exc.session_id:
+            text = f"session {exc.session_id!r} cannot be read: {text}"
+    if isinstance(exc, StoreConnectionError) and exc.address:
+        text = text.replace(exc.address, "the session store")
+    if isinstance(exc, LLMError):
+        text = _URL.sub("the model server", _MODEL_SERVER_URL.sub("the model server", text))
+    elif isinstance(exc, SessionError | StoreError):
+        text = _PATH.sub("the session store", _URL.sub("the session store", text))
+    return text
+
+
 def from_exception(exc: AixgoError) -> JSONResponse:
-    """The answer for an aixgo error: its one-line message and the status of its kind (500 otherwise)."""
-    for kind, status, name in STATUS:
+    """The answer for an aixgo error: its one-line message (see :func:`public_message`) and the status
+    of its kind (500 otherwise). A server-side failure (5xx), or a message that had to be shortened, is
+    logged whole."""
+    status, name = 500, "server_error"
+    for kind, code, kind_name in STATUS:
         if isinstance(exc, kind):
-            return error_response(status, str(exc), name, type(exc).__name__)
-    return error_response(500, str(exc), "server_error", type(exc).__name__)
+            status, name = code, kind_name
+            break
+    message = public_message(exc)
+    if status >= 500 or message != str(exc):
+        log.warning("http.error", status=status, error_type=type(exc).__name__, detail=mask_text(str(exc)))
+    return error_response(status, message, name, type(exc).__name__)
