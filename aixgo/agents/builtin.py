@@ -13,7 +13,6 @@ import operator
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 MAX_EXPRESSION_CHARS = 500
 MAX_NODES = 200
@@ -143,6 +142,8 @@ def current_time(timezone: str | None = None) -> str:
     Args:
         timezone: An IANA time zone such as "Europe/Paris" or "America/New_York"; UTC when omitted.
     """
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # noqa: PLC0415 - loads sysconfig: only when asked
+
     name = (timezone or "UTC").strip() or "UTC"
     try:
         zone = ZoneInfo(name)
