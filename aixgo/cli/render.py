@@ -92,8 +92,11 @@ def render_sessions(
     *,
     color: bool = False,
     tokens: Mapping[str, int] | None = None,
+    width: int = 0,
 ) -> str:
-    """The ``aixgo sessions list`` table: id, agent, user, messages, (tokens,) last update."""
+    """The ``aixgo sessions list`` table: id, agent, user, messages, (tokens,) last update, and the title
+    (the first user message, :func:`~aixgo.session.core.summary.title_of`), cut so that each line fits in
+    ``width`` characters (0: not cut), though never to fewer than :data:`MIN_TITLE`."""
     now = now or utcnow()
     rows = []
     for info in infos:
@@ -102,7 +105,19 @@ def render_sessions(
             row.append(f"{tokens[info.id]:,}" if info.id in tokens else "-")
         rows.append([*row, when(info.updated_at, now)])
     headers = ["ID", "AGENT", "USER", "MESSAGES", *(["TOKENS"] if tokens is not None else []), "UPDATED"]
-    return render_table(headers, rows, color=color)
+    before_title = max(len(line) for line in render_table(headers, rows).splitlines()) + 2
+    room = max(MIN_TITLE, width - before_title) if width else 0
+    for row, info in zip(rows, infos, strict=True):
+        row.append(_cut(info.title or "-", room))
+    return render_table([*headers, "TITLE"], rows, color=color)
+
+
+MIN_TITLE = 20
+"""Characters of a title shown however narrow the terminal."""
+
+
+def _cut(text: str, room: int) -> str:
+    return text if not room or len(text) <= room else text[: room - 1] + "…"
 
 
 def format_metadata(metadata: Mapping[str, Any], width: int | None = METADATA_WIDTH) -> str:

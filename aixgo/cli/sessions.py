@@ -13,6 +13,7 @@ repair in :mod:`aixgo.cli.repair`, verify in :mod:`aixgo.cli.verify`; what they 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from typing import Any
 
@@ -118,6 +119,8 @@ def sessions(ctx: click.Context) -> None:
     show_default=True,
     help="Skip this many sessions (for paging).",
 )
+@click.option("-q", "--search", metavar="TEXT",
+              help="Only sessions with every word of TEXT (a word's start) in their messages, id, agent or user.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
 @click.option("--tokens", "with_tokens", is_flag=True,
               help="Add a TOKENS column: the tokens each session's turns used.")
@@ -129,21 +132,28 @@ def list_sessions(
     user_id: str | None,
     limit: int | None,
     offset: int,
+    search: str | None,
     as_json: bool,
     with_tokens: bool,
 ) -> None:
-    """List sessions, most recently updated first."""
+    """List sessions, most recently updated first, each with its title (the first user message).
+
+    With -q TEXT, only the sessions that TEXT finds: each of its words begins a word of their messages, id,
+    agent or user (case-insensitive), as the web console searches."""
     choice = store_choice(ctx)
     manager = None if choice.missing() else open_manager(ctx)
-    infos = [] if manager is None else manager.list(agent=agent, user_id=user_id, limit=limit, offset=offset)
+    infos = [] if manager is None else manager.list(agent=agent, user_id=user_id, limit=limit, offset=offset,
+                                                    search=search)
     tokens = {info.id: info.tokens for info in infos if info.tokens is not None} if with_tokens else None
     if as_json:
         echo_json([{**info_json(info), **({"tokens": tokens.get(info.id)} if tokens is not None else {})}
                     for info in infos])
     elif not infos:
-        click.echo(f"no sessions{_filters(agent, user_id)} in {store_where(choice)}", err=True)
+        found = f" found by {search!r}" if search else ""
+        click.echo(f"no sessions{_filters(agent, user_id)}{found} in {store_where(choice)}", err=True)
     else:
-        click.echo(render_sessions(infos, color=True, tokens=tokens))
+        width = shutil.get_terminal_size(fallback=(0, 0)).columns
+        click.echo(render_sessions(infos, color=True, tokens=tokens, width=width))
     for info in infos:
         if info.damage is not None:
             click.echo(f"warning: session {info.id} cannot be read: {info.damage}", err=True)

@@ -176,3 +176,23 @@ def test_sessions_with_a_config_read_only_its_session_section(aixgo: Aixgo, tmp_
     broken.write_text("session:\n  store: file\n  base_dir: ${AIXGO_UNSET_DIR}\nagents: []\n")
     refused = aixgo("sessions", "--config", str(broken), "list")
     assert refused.returncode == 2 and "AIXGO_UNSET_DIR" in refused.stderr  # the session section still counts
+
+
+def test_sessions_list_shows_titles_and_searches(aixgo: Aixgo) -> None:
+    """Item 2: ``sessions list`` showed ids only; conversations could not be told apart or searched."""
+    long = "Please remember that my favourite colour is teal and " + "that I like long walks " * 8
+    for message in ("My name is Ada.", "What is 6*7?", long):
+        assert aixgo.run("-m", message).returncode == 0
+    listed = aixgo.sessions("list")
+    assert listed.returncode == 0, listed.stderr
+    assert "TITLE" in listed.stdout.splitlines()[0]
+    assert "My name is Ada." in listed.stdout and "What is 6*7?" in listed.stdout
+    aixgo.env["COLUMNS"] = "120"
+    narrow = aixgo.sessions("list").stdout.splitlines()
+    assert all(len(line) <= 120 for line in narrow), narrow
+    assert any(line.endswith("…") and "Please remember" in line for line in narrow), narrow
+    found = aixgo.sessions("list", "-q", "ada")
+    assert found.returncode == 0 and "My name is Ada." in found.stdout and "6*7" not in found.stdout
+    assert "Please remember" in aixgo.sessions("list", "--search", "teal walks").stdout
+    nothing = aixgo.sessions("list", "-q", "zebra")
+    assert nothing.returncode == 0 and nothing.stdout == "" and "zebra" in nothing.stderr

@@ -15,13 +15,14 @@ def test_list_table_most_recent_first(sessions_runner: CliRunner, seeded_store: 
     result = invoke(sessions_runner, seeded_store.args("list"))
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["ID", "AGENT", "USER", "MESSAGES", "UPDATED"]
+    assert lines[0].split() == ["ID", "AGENT", "USER", "MESSAGES", "UPDATED", "TITLE"]
     rows = {line.split()[0]: line.split() for line in lines[1:]}
     assert set(rows) == {"chat-1", "chat-2", "code-1"}
     assert rows["chat-1"][1:4] == ["assistant", "alice", "3"]  # chat entries of the current branch only
     assert rows["code-1"][1:4] == ["coder", "-", "0"]
     assert lines[1].split()[0] == "code-1"  # created last
-    assert "just now (" in lines[1] and lines[1].rstrip().endswith("Z)")
+    assert "just now (" in lines[1] and lines[1].rstrip().endswith("Z)  -")  # no user message: no title
+    assert lines[-1].endswith("Z)  Wie ist das Wetter in Zürich? 🌦 And in Rome?")
     assert result.stderr == ""
 
 
@@ -244,7 +245,7 @@ def test_list_names_a_damaged_session_and_lists_the_others(tmp_path: Path) -> No
 def test_list_with_tokens(sessions_runner: CliRunner, seeded_store: SeededStore) -> None:
     out = invoke(sessions_runner, seeded_store.args("list", "--tokens")).stdout
     header, *rows = out.splitlines()
-    assert header.split() == ["ID", "AGENT", "USER", "MESSAGES", "TOKENS", "UPDATED"]
+    assert header.split() == ["ID", "AGENT", "USER", "MESSAGES", "TOKENS", "UPDATED", "TITLE"]
     chat = next(row for row in rows if row.startswith("chat-1"))
     assert chat.split()[4] == "0"  # its usage entry is on the abandoned branch
     data = json.loads(invoke(sessions_runner, seeded_store.args("list", "--tokens", "--json")).stdout)

@@ -66,7 +66,7 @@ def test_commands_on_redis(sessions_runner: CliRunner, seeded_store: SeededStore
     table = invoke(
         sessions_runner, ["sessions", "--store", "redis", "--redis-url", cli_redis_url, "list"]
     ).stdout
-    assert table.splitlines()[0].split() == ["ID", "AGENT", "USER", "MESSAGES", "UPDATED"]
+    assert table.splitlines()[0].split() == ["ID", "AGENT", "USER", "MESSAGES", "UPDATED", "TITLE"]
     assert len(table.splitlines()) == 4
 
     show = invoke(sessions_runner, _redis(cli_redis_url, "show", "chat-1")).stdout
