@@ -5,7 +5,9 @@ The Lua scripts cannot import Python, so three things the core owns are written 
 :mod:`aixgo.session.core.codec`; ``entry_id`` reads an entry's id by them), the read-range rule
 (``range_bounds``, :func:`aixgo.session.core.slicing.range_bounds`) and the branch swap of a restore
 (``branch_swap``, :func:`aixgo.session.core.state.branch_swap`). Each is run here beside the core's
-function on the same inputs, edge cases included, and the outputs must be equal.
+function on the same inputs, edge cases included, and the outputs must be equal. The Redis store's own
+index records (``ent``, ``cps``), written by an import in Python and read by the scripts, are checked
+the same way.
 """
 
 from __future__ import annotations
@@ -21,7 +23,14 @@ from aixgo.session import EntryType, Manager
 from aixgo.session.core import codec
 from aixgo.session.core.codec import encode_entry, entry_id_of, utcnow
 from aixgo.session.core.slicing import HistoryRange, range_bounds
-from aixgo.session.redis.scripts import PRELUDE, SCRIPTS, layout_constants
+from aixgo.session.redis.scripts import (
+    PRELUDE,
+    SCRIPTS,
+    checkpoint_info,
+    entry_info,
+    layout_constants,
+    write_order,
+)
 from aixgo.session.types import Entry
 from tests.session.contract import build_tree, core_swap
 from tests.session.redis_server import RedisServer
@@ -131,3 +140,23 @@ return {keep, ids}"""
         keep, ids = run_lua(client, body, backend.keys_of(session.id)[:5], [entry_id or "", seq])
         assert (keep, [i.decode() for i in ids]) == core_swap(session, entry_id, seq), entry_id
     mgr.close()
+
+
+def test_lua_parses_the_index_records_python_writes(client: Any) -> None:
+    """An import writes ``ent`` and ``cps`` records in Python (``scripts.entry_info``/``checkpoint_info``);
+    the scripts read them with ``parse_info`` and restore's pattern: the same fields come back."""
+    infos = [entry_info(3, 7, 2, "ab" * 32, "parent with spaces"), entry_info(1, 1, 0, "00" * 32, None)]
+    body = """
+local out = {}
+for i = 1, #ARGV do
+  local w, seq, msgs, hash, parent = parse_info(ARGV[i])
+  out[#out + 1] = {w, seq, msgs, hash, parent}
+end
+return out"""
+    got = [[v.decode() if isinstance(v, bytes) else v for v in row] for row in run_lua(client, body, [], infos)]
+    assert got == [[3, 7, 2, "ab" * 32, "parent with spaces"], [1, 1, 0, "00" * 32, ""]]
+    assert [write_order(info.encode()) for info in infos] == [3, 1]
+    cps = [checkpoint_info(4, 2, "e 1"), checkpoint_info(1, 0, None)]
+    body = "local out = {} for i = 1, #ARGV do out[i] = {string.match(ARGV[i], '^(%d+) (%d+) (.*)$')} end return out"
+    assert [[v.decode() for v in row] for row in run_lua(client, body, [], cps)] == [["4", "2", "e 1"], ["1", "0", ""]]
+    assert [write_order(info.encode()) for info in cps] == [4, 1]

@@ -89,7 +89,7 @@ from aixgo.session.redis.connection import RedisConnection, RedisOptions, raw, s
 from aixgo.session.redis.known import Known, head_from_meta
 from aixgo.session.redis.lease import RedisLease, try_acquire
 from aixgo.session.redis.recent import RecentEntries
-from aixgo.session.redis.scripts import SCRIPTS, LuaScript
+from aixgo.session.redis.scripts import SCRIPTS, LuaScript, checkpoint_info, entry_info, write_order
 from aixgo.session.types import Checkpoint, Entry, EntryType, SessionInfo, Verification
 
 log = get_logger("aixgo.session.redis")
@@ -330,7 +330,7 @@ class RedisBackend:
             head = state.heads[entry.id]
             ent += [
                 entry.id,
-                f"{order[entry.id]} {entry.seq} {head.message_count} {head.hash.hex()} {entry.parent_id or ''}",
+                entry_info(order[entry.id], entry.seq, head.message_count, head.hash.hex(), entry.parent_id),
             ]
         cps: list[str] = []
         for number, cp in enumerate(state.checkpoints.values(), start=1):
@@ -338,7 +338,7 @@ class RedisBackend:
                 f"r:{cp.id}",
                 dumps(checkpoint_record(cp)),
                 f"e:{cp.id}",
-                f"{number} {cp.seq} {cp.entry_id or ''}",
+                checkpoint_info(number, cp.seq, cp.entry_id),
             ]
         on_history = {entry.id for entry in state.history}
         gone = [
@@ -539,7 +539,7 @@ class RedisBackend:
             return entries
         entries += self._decode_entries(gone[1::2], session_id)
         order = {
-            text(k): int(raw(v).split(b" ", 1)[0]) for k, v in zip(records[::2], records[1::2], strict=True)
+            text(k): write_order(raw(v)) for k, v in zip(records[::2], records[1::2], strict=True)
         }
         return sorted(entries, key=lambda e: order.get(e.id, 0))
 
@@ -608,7 +608,7 @@ class RedisBackend:
             if key.startswith("r:"):
                 records[key[2:]] = value
             elif key.startswith("e:"):
-                order[key[2:]] = int(raw(value).split(b" ", 1)[0])
+                order[key[2:]] = write_order(raw(value))
         ordered = sorted(records, key=lambda cp_id: order.get(cp_id, 0))
         return [self._decode_checkpoint(records[cp_id], session_id) for cp_id in ordered]
 

@@ -71,6 +71,23 @@ def _read(name: str) -> str:
     return resources.files("aixgo.session.redis").joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
 
 
+def entry_info(write: int, seq: int, messages: int, hash_hex: str, parent_id: str | None) -> str:
+    """An entry's record in ``ent`` (see the module docstring), as ``append.lua`` writes it and
+    ``parse_info`` in ``lua/prelude.lua`` reads it."""
+    return f"{write} {seq} {messages} {hash_hex} {parent_id or ''}"
+
+
+def checkpoint_info(number: int, seq: int, entry_id: str | None) -> str:
+    """A checkpoint's ``e:<id>`` field in ``cps``: its creation number, seq and entry id (as
+    ``checkpoint.lua`` writes it and ``restore.lua`` reads it)."""
+    return f"{number} {seq} {entry_id or ''}"
+
+
+def write_order(info: bytes) -> int:
+    """The first number of an :func:`entry_info` or :func:`checkpoint_info`: the order written."""
+    return int(info.split(b" ", 1)[0])
+
+
 def lua_string(data: bytes) -> str:
     """``data`` as a Lua string literal (quotes, backslashes and unprintable bytes as decimal escapes)."""
     return "'" + "".join(chr(b) if 32 <= b < 127 and b not in b"'\\" else f"\\{b:03d}" for b in data) + "'"
@@ -100,4 +117,14 @@ def _load() -> dict[str, LuaScript]:
 SCRIPTS: dict[str, LuaScript] = _load()
 """Every script by name, loaded once at import."""
 
-__all__ = ["PRELUDE", "ROOT_HEX", "SCRIPTS", "LuaScript", "layout_constants", "lua_string"]
+__all__ = [
+    "PRELUDE",
+    "ROOT_HEX",
+    "SCRIPTS",
+    "LuaScript",
+    "checkpoint_info",
+    "entry_info",
+    "layout_constants",
+    "lua_string",
+    "write_order",
+]
