@@ -36,11 +36,15 @@ from aixgo.errors import (
     ApprovalPendingError,
     CheckpointNotFoundError,
     SessionCorruptedError,
+    SessionError,
     SessionNotFoundError,
 )
 from aixgo.session import Session
+from aixgo.session.core.summary import message_text
+from aixgo.session.core.turns import last_turn_start
 from aixgo.session.ids import new_session_id
 from aixgo.session.transcript import usage_totals
+from aixgo.session.transfer import fork as fork_session
 from aixgo.session.types import ApprovalDecision, SessionInfo
 
 if TYPE_CHECKING:
@@ -52,9 +56,13 @@ if TYPE_CHECKING:
 HELP = """commands:
   /help               this help
   /history            the conversation so far
+  /undo               leave your last message and its answer out (they stay stored)
+  /retry              ask your last message again (the earlier answer stays stored)
+  /edit               edit your last message in $EDITOR and ask it again
   /checkpoint [note]  save a checkpoint of the conversation
   /checkpoints        list checkpoints
   /restore ID         go back to a checkpoint (later messages leave the history)
+  /fork               continue in a copy of this conversation (this one stays as it is)
   /usage              tokens used by this session
   /new                start a new session
   /exit               quit (or Ctrl-D); Ctrl-C cancels a running turn
@@ -234,6 +242,10 @@ class _Chat:
             "/checkpoint": self._checkpoint,
             "/checkpoints": self._checkpoints,
             "/restore": self._restore,
+            "/undo": self._undo,
+            "/retry": self._retry,
+            "/edit": self._edit,
+            "/fork": self._fork,
             "/usage": self._usage,
             "/new": self._new,
             "/exit": lambda _: False,
@@ -286,6 +298,39 @@ class _Chat:
                                           "nothing is stored yet", session_id=self.session_id)
         cp = session.restore(resolve_checkpoint(session, checkpoint_id).id)
         self.say({"restored": checkpoint_json(cp)}, f"restored {cp.id}: the history now ends at entry {cp.seq}")
+
+    def _undo(self, _: str) -> None:
+        left = self.session.undo()
+        said = message_text(left[0].data.get("content"))
+        if self.as_json:
+            self.say({"undone": [entry_json(e) for e in left]}, "")
+        click.echo(f"undone: {_short(said)} (and its answer; still stored: aixgo sessions show --all "
+                   f"{self.session_id})", err=True)
+
+    def _retry(self, _: str) -> None:
+        left = self.session.undo()
+        self.turn(message_text(left[0].data.get("content")))
+
+    def _edit(self, _: str) -> None:
+        session = self.session
+        history = session.get_entries()
+        start = last_turn_start(history)
+        if start is None:
+            raise SessionError("there is no message of yours to edit yet", session_id=self.session_id)
+        said = message_text(history[start].data.get("content"))
+        edited = click.edit(said, extension=".md")
+        if edited is None or not edited.strip() or edited.strip() == said.strip():
+            click.echo("(unchanged: nothing sent)", err=True)
+            return
+        session.undo()
+        self.turn(edited.strip())
+
+    def _fork(self, _: str) -> None:
+        copy = fork_session(self.runtime.manager_for(self.agent), self.session)
+        click.echo(f"forked session {self.session_id} into {copy.id}; this chat goes on in the copy", err=True)
+        self.session_id = copy.id
+        if self.as_json:
+            self.say({"session_id": copy.id}, "")
 
     def _usage(self, _: str) -> None:
         session = self.stored()

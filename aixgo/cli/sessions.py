@@ -46,10 +46,12 @@ from aixgo.cli.repair import repair
 from aixgo.cli.store_options import open_manager, store_choice, store_options
 from aixgo.cli.transfer import export, import_session
 from aixgo.cli.verify import verify
+from aixgo.errors import SessionNotFoundError
 from aixgo.session import Entry, SessionInfo
 from aixgo.session.core.approvals import open_request
 from aixgo.session.core.codec import utcnow
 from aixgo.session.history import message_text
+from aixgo.session.manager import Session
 from aixgo.session.transcript import usage_totals
 from aixgo.session.transfer import fork as fork_session
 from aixgo.session.views import approval_json
@@ -165,7 +167,7 @@ def _filters(agent: str | None, user_id: str | None) -> str:
 
 
 @sessions.command()
-@SESSION_ID
+@click.argument("session_id", metavar="ID", required=False, callback=valid_id("session id"))
 @click.option("--limit", type=click.IntRange(min=1), help="Show only the last N entries.")
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the session, its history and checkpoints as JSON."
@@ -173,13 +175,13 @@ def _filters(agent: str | None, user_id: str | None) -> str:
 @click.option("--all", "all_branches", is_flag=True, help="Also show entries abandoned by a restore, marked so.")
 @store_options
 @click.pass_context
-def show(ctx: click.Context, session_id: str, limit: int | None, as_json: bool, all_branches: bool) -> None:
-    """Show a session's history as a readable transcript.
+def show(ctx: click.Context, session_id: str | None, limit: int | None, as_json: bool, all_branches: bool) -> None:
+    """Show a session's history as a readable transcript (without ID: the latest conversation).
 
     Roles, tool calls with their arguments and tool results are shown in order; checkpoints are
     marked where they were taken. Entries abandoned by a restore are shown only with --all, in the
     order they were written and marked "(abandoned branch)"."""
-    _, sess = get_session(ctx, session_id)
+    sess = _latest(ctx) if session_id is None else get_session(ctx, session_id)[1]
     info = sess.get_info()
     current = sess.get_entries()
     history, abandoned = current, set()
@@ -241,6 +243,15 @@ def _show_header(info: SessionInfo, checkpoints: int, current: list[Entry]) -> s
     if info.metadata:
         lines.append(f"metadata     {format_metadata(info.metadata, width=None)}")
     return "\n".join(lines)
+
+
+def _latest(ctx: click.Context) -> Session:
+    """The most recently updated conversation (a session with a message) of the chosen store."""
+    choice = store_choice(ctx)
+    found = None if choice.missing() else open_manager(ctx).most_recent(with_messages=True)
+    if found is None:
+        raise SessionNotFoundError(f"no conversation in {store_where(choice)} to show")
+    return found
 
 
 SNIPPET = 100

@@ -10,7 +10,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar, TypeVarTuple
 
-from aixgo.errors import InvalidEntryError
+from aixgo.errors import InvalidEntryError, SessionError
 from aixgo.logs import get_logger
 from aixgo.session.backend import AsyncLease, Backend, Lease
 from aixgo.session.core.approvals import ApprovalRequest, ends_search, open_request
@@ -18,6 +18,8 @@ from aixgo.session.core.codec import utcnow
 from aixgo.session.core.records import RecordError, check_entry_data
 from aixgo.session.core.slicing import HistoryRange, history_range
 from aixgo.session.core.state import Snapshot
+from aixgo.session.core.transfer import plan_import
+from aixgo.session.core.turns import last_turn_start
 from aixgo.session.history import to_chat_messages
 from aixgo.session.ids import new_checkpoint_id, new_entry_id
 from aixgo.session.io import StoreIO
@@ -35,6 +37,9 @@ DEFAULT_LEASE_TTL = 60.0
 (which extend it every third of it while the turn runs), so it bounds how long a crashed holder keeps
 others waiting."""
 
+
+UNDO_WAIT = 30.0
+"""Seconds :meth:`Session.undo` waits for a turn that holds the session's lease to end."""
 
 _TAIL_PAGE = 8
 """Entries read by :meth:`Session.pending_approval`'s first page (a turn ends with its answer and usage)."""
@@ -279,6 +284,43 @@ class Session:
         cp = await self._io.aobserved("restore", self.id, restoring)
         log.info("session.restore", session_id=self.id, agent=self.agent, checkpoint=cp.id, seq=cp.seq)
         return cp
+
+    def undo(self) -> list[Entry]:
+        """Leave the last turn out of the history, durably: the last user message and everything after it
+        (the answer, tool calls and results, usage) leave the history but stay stored as an abandoned branch
+        (:meth:`all_entries`, ``aixgo sessions show --all``), as after :meth:`restore`, and the next append
+        follows the entry before that message. The OpenAI Agents SDK's ``pop_item``, without losing anything.
+
+        Returns the entries that left the history, oldest first. Raises
+        :class:`~aixgo.errors.SessionError` when the history holds no user message (nothing to undo).
+        Waits up to :data:`UNDO_WAIT` seconds for the session's turn lease (so no turn runs meanwhile)
+        unless this session is seen through a held lease; the session is rewritten in one atomic step
+        (an import in place of it), so an undo costs the session's size."""
+        if self._fence is not None:
+            return self._undo_now()
+        with self.lease(wait=UNDO_WAIT):
+            return self._undo_now()
+
+    async def aundo(self) -> list[Entry]:
+        """Awaitable :meth:`undo` (the lease is waited for on the event loop)."""
+        if self._fence is not None:
+            return await self._io.write(self._undo_now)
+        async with await self.alease(wait=UNDO_WAIT):
+            return await self._io.write(self._undo_now)
+
+    def _undo_now(self) -> list[Entry]:
+        snapshot = self._backend.snapshot(self.id)
+        plan = plan_import(snapshot.header, snapshot.entries, snapshot.checkpoints, snapshot.head.entry_id,
+                           source=f"session {self.id}")
+        history = list(plan.state.history)
+        start = last_turn_start(history)
+        if start is None:
+            raise SessionError(f"session {self.id!r} has no turn to undo", session_id=self.id)
+        plan.state.move_head(history[start].parent_id)
+        plan.state.updated = utcnow()
+        self._info = self._backend.import_session(plan, replace=True)
+        log.info("session.undo", session_id=self.id, agent=self.agent, entries=len(history) - start)
+        return history[start:]
 
     # -- reading -------------------------------------------------------------------------------
 

@@ -196,3 +196,27 @@ def test_sessions_list_shows_titles_and_searches(aixgo: Aixgo) -> None:
     assert "Please remember" in aixgo.sessions("list", "--search", "teal walks").stdout
     nothing = aixgo.sessions("list", "-q", "zebra")
     assert nothing.returncode == 0 and nothing.stdout == "" and "zebra" in nothing.stderr
+
+
+def test_undo_retry_edit_fork_in_a_chat_and_show_the_latest(aixgo: Aixgo, tmp_path: Path) -> None:
+    """Item 4: no way to undo or retry in a chat; ``sessions show`` needed an id."""
+    editor = tmp_path / "editor.sh"
+    editor.write_text("#!/bin/sh\nsed -i 's/Ada/Bob/' \"$1\"\n")
+    editor.chmod(0o755)
+    aixgo.env["EDITOR"] = str(editor)
+    script = ["My name is Ada.", "What is 6*7?", "/undo", "/retry", "/edit", "What is my name?", "/fork",
+              "What is 2+3?"]
+    chat = aixgo.run("--session", "talk", stdin="\n".join(script) + "\n")
+    assert chat.returncode == 0, chat.stderr
+    answers = [line.split("!")[0] for line in chat.stdout.splitlines()]
+    assert answers == ["Nice to meet you, Ada", "6*7 = 42", "Nice to meet you, Ada", "Nice to meet you, Bob",
+                       "Your name is Bob.", "2+3 = 5"]
+    assert "undone" in chat.stderr and "forked session talk into " in chat.stderr
+    fork_id = chat.stderr.split("forked session talk into ")[1].split()[0].rstrip(";:,")
+    assert stored_user_messages(aixgo, "talk") == ["My name is Bob.", "What is my name?"]
+    assert stored_user_messages(aixgo, fork_id) == ["My name is Bob.", "What is my name?", "What is 2+3?"]
+    latest = aixgo.sessions("show")
+    assert latest.returncode == 0, latest.stderr
+    assert f"session      {fork_id}" in latest.stdout and "What is 2+3?" in latest.stdout
+    every = aixgo.sessions("show", "--all", "talk").stdout
+    assert "What is 6*7?" in every and "(abandoned branch)" in every  # undone turns stay stored

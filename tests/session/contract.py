@@ -44,6 +44,7 @@ from aixgo.errors import (
     LeaseLostError,
     SessionBusyError,
     SessionCorruptedError,
+    SessionError,
     SessionExistsError,
     SessionNotFoundError,
     StoreClosedError,
@@ -381,6 +382,34 @@ class BackendContract(TransferContract, ApprovalContract):
         everything = [e.data["content"] for e in reopened.all_entries()]
         assert sorted(everything) == ["a", "b", "c", "d", "e", "f"]  # the abandoned branch is kept
         assert reopened.info.message_count == 4
+
+    def test_undo_leaves_the_last_turn_out_and_keeps_it_stored(self, mgr: Manager, make_backend: MakeBackend) -> None:
+        s = mgr.create("assistant", sid())
+        s.append_message("user", "first")
+        s.append_message("assistant", "one")
+        cp = s.checkpoint()
+        s.append_message("user", "second")
+        s.append_message("assistant", "two")
+        s.append_entry(EntryType.USAGE, {"total_tokens": 5})
+        left = s.undo()
+        assert [(e.type, e.data.get("content")) for e in left] == [
+            (EntryType.MESSAGE, "second"), (EntryType.MESSAGE, "two"), (EntryType.USAGE, None)]
+        assert [e.data["content"] for e in s.get_entries()] == ["first", "one"]
+        third = s.append_message("user", "third")
+        assert (third.seq, third.parent_id) == (3, cp.entry_id)
+        mgr.close()
+        again = self.reopen(make_backend)
+        reopened = again.get(s.id)
+        assert [e.data["content"] for e in reopened.get_entries()] == ["first", "one", "third"]
+        assert {"second", "two"} <= {e.data.get("content") for e in reopened.all_entries()}  # durable, kept
+        assert reopened.get_info().message_count == 3
+        assert reopened.restore(cp.id).id == cp.id  # checkpoints survive the undo
+        assert [e.data["content"] for e in asyncio.run(reopened.aundo())] == ["first", "one"]
+        assert reopened.get_entries() == []
+        assert [info.title for info in again.list() if info.id == s.id] == [None]
+        with pytest.raises(SessionError, match="no turn to undo"):
+            reopened.undo()
+        again.close()
 
     def test_restore_to_abandoned_branch(self, mgr: Manager, make_backend: MakeBackend) -> None:
         s = mgr.create("assistant", sid())
