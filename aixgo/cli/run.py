@@ -31,6 +31,7 @@ from aixgo.cli.approvals import Approver, WaitingForApproval
 from aixgo.cli.ids import find_session, looks_like_id_prefix, resolve_checkpoint, valid_id
 from aixgo.cli.render import checkpoint_json, entry_json, render_checkpoints, render_transcript
 from aixgo.cli.status import Status
+from aixgo.cli.waits import waits_shown
 from aixgo.errors import (
     AixgoError,
     ApprovalPendingError,
@@ -215,7 +216,7 @@ class _Chat:
     def _turn(self, text: str) -> Result:
         if self.streams:
             return stream_turn(self.runtime, self.agent, text, self.session_id, self.user_id, prefix=self.prefix)
-        return self.runtime.call_with_session(self.agent, text, self.session_id, user_id=self.user_id)
+        return _call(self.runtime, self.agent, text, self.session_id, self.user_id)
 
     def settle_waiting(self) -> None:
         """Decide what waits in the session (a resumed one), showing the continued turn's answer."""
@@ -453,10 +454,16 @@ def stream_turn(
     return show_events(runtime.stream_with_session(agent, message, session_id, user_id=user_id), prefix=prefix)
 
 
+def _call(runtime: Runtime, agent: str, message: str, session_id: str, user_id: str | None) -> Result:
+    """A turn whose answer is printed whole: on a terminal, its waits show on the status line meanwhile."""
+    with Status() as status, waits_shown(status):
+        return runtime.call_with_session(agent, message, session_id, user_id=user_id)
+
+
 def show_events(events: Iterable[TurnEvent], *, prefix: str = "") -> Result:
     """Print a streamed turn's events (see :func:`stream_turn`); returns its result."""
     started = False
-    with Status() as status, closing(events):  # type: ignore[type-var]  # a generator: it has close()
+    with Status() as status, waits_shown(status), closing(events):  # type: ignore[type-var]  # has close()
         status.show("thinking")
         for event in events:
             if event.type == "text_delta":
@@ -641,7 +648,7 @@ def _one_turn(
         if streams:
             result = stream_turn(runtime, agent_name, message, session_id, user_id)
         else:
-            result = runtime.call_with_session(agent_name, message, session_id, user_id=user_id)
+            result = _call(runtime, agent_name, message, session_id, user_id)
         try:
             result = approver.settle(result)
         except WaitingForApproval:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from aixgo.errors import LeaseLostError, SessionBusyError
 from aixgo.session.backend import AsyncLease, Lease
@@ -41,18 +43,40 @@ def _check_wait(wait: float | None) -> None:
         raise ValueError(f"wait must be >= 0 or None, got {wait!r}")
 
 
+_listener: ContextVar[Callable[[str], None] | None] = ContextVar("aixgo_lease_wait_listener", default=None)
+
+
+@contextmanager
+def hearing_lease_waits(listener: Callable[[str], None]) -> Iterator[None]:
+    """Let ``listener(session_id)`` hear, in this context (the turns started inside the ``with`` block), each
+    wait for a busy session's lease: once per wait, when the lease is found busy and the waiting begins
+    (``aixgo run`` shows it on a terminal). Called on the thread or event loop that waits; it must not block."""
+    token = _listener.set(listener)
+    try:
+        yield
+    finally:
+        _listener.reset(token)
+
+
 class _Backoff:
     """Capped, jittered exponential pauses that never overshoot the deadline."""
 
-    def __init__(self, wait: float | None) -> None:
+    def __init__(self, wait: float | None, session_id: str) -> None:
         self.deadline = None if wait is None else time.monotonic() + wait
         self.delay = FIRST_DELAY
+        self.session_id = session_id
+        self.told = False
 
     def next_pause(self) -> float | None:
         """Seconds to sleep before the next attempt, or None when the deadline has passed."""
         now = time.monotonic()
         if self.deadline is not None and now >= self.deadline:
             return None
+        if not self.told:
+            self.told = True
+            listener = _listener.get()
+            if listener is not None:
+                listener(self.session_id)
         pause = self.delay * (0.5 + random.random() / 2)
         self.delay = min(self.delay * 2, MAX_DELAY)
         return pause if self.deadline is None else min(pause, self.deadline - now)
@@ -74,7 +98,7 @@ def _release_if_taken(attempt: asyncio.Future[Lease | None]) -> None:
 def wait_for_lease(try_lease: Callable[[], Lease | None], session_id: str, wait: float | None) -> Lease:
     """Take the lease on this thread, waiting up to ``wait`` seconds (None: forever, 0: not at all)."""
     _check_wait(wait)
-    backoff = _Backoff(wait)
+    backoff = _Backoff(wait, session_id)
     while True:
         lease = try_lease()
         if lease is not None:
@@ -91,7 +115,7 @@ async def await_lease(
     """:func:`wait_for_lease` for the event loop: each attempt is one awaited store call, and the
     pauses are ``asyncio.sleep``, so no thread is held while waiting."""
     _check_wait(wait)
-    backoff = _Backoff(wait)
+    backoff = _Backoff(wait, session_id)
     while True:
         attempt = asyncio.ensure_future(try_lease())
         try:

@@ -220,3 +220,28 @@ def test_undo_retry_edit_fork_in_a_chat_and_show_the_latest(aixgo: Aixgo, tmp_pa
     assert f"session      {fork_id}" in latest.stdout and "What is 2+3?" in latest.stdout
     every = aixgo.sessions("show", "--all", "talk").stdout
     assert "What is 6*7?" in every and "(abandoned branch)" in every  # undone turns stay stored
+
+
+def test_waits_show_on_a_terminal(aixgo: Aixgo, tmp_path: Path) -> None:
+    """Item 12: retries of a rate-limited model and waits for a busy session showed nothing on a terminal."""
+    from aixgo.session import FileBackend, Manager
+    from tests.support.openai_server import OpenAIServer, error, text
+
+    with OpenAIServer() as server:
+        config = tmp_path / "limited.yaml"
+        config.write_text(f"session: {{store: file, base_dir: {aixgo.store}}}\n"
+                          f"llm: {{base_url: {server.base_url}, api_key: sk-test}}\n"
+                          "agents:\n  - {name: a, model: test-model}\n")
+        server.enqueue(error(429, "slow down", headers={"retry-after-ms": "300"}), text("here you are"))
+        with aixgo.terminal("run", str(config), "--session", "busy", "-m", "hi") as term:
+            shown = term.expect("here you are")
+            assert term.finish() == 0
+        assert "429" in shown and "retry 1" in shown, shown
+        server.enqueue(text("after the wait"))
+        with Manager(FileBackend(aixgo.store)) as mgr:
+            lease = mgr.get("busy").lease()  # another turn holds the session
+            with aixgo.terminal("run", str(config), "--session", "busy", "-m", "again") as term:
+                term.expect("waiting for session busy")
+                lease.release()
+                term.expect("after the wait")
+                assert term.finish() == 0
