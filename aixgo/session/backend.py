@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeGuard, runtime_checkable
 
 from aixgo.session.core.records import Header
 from aixgo.session.core.slicing import HistoryRange
@@ -74,6 +74,19 @@ class AsyncLease(Lease, Protocol):
 
     async def arelease(self) -> None:
         """Awaitable :meth:`Lease.release`."""
+
+
+_ASYNC_LEASE_TYPES: dict[type, bool] = {}
+
+
+def is_async_lease(lease: Lease) -> TypeGuard[AsyncLease]:
+    """``isinstance(lease, AsyncLease)``, decided once per lease class (a protocol check walks the
+    protocol's members on every call: a measurable share of a turn)."""
+    kind = type(lease)
+    known = _ASYNC_LEASE_TYPES.get(kind)
+    if known is None:
+        known = _ASYNC_LEASE_TYPES[kind] = isinstance(lease, AsyncLease)
+    return known
 
 
 class Backend(Protocol):

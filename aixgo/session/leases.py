@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 from aixgo.errors import LeaseLostError, SessionBusyError
-from aixgo.session.backend import AsyncLease, Lease
+from aixgo.session.backend import Lease, is_async_lease
 
 FIRST_DELAY = 0.002
 MAX_DELAY = 0.05
@@ -88,7 +88,7 @@ _background: set[asyncio.Future[None]] = set()
 def _release_if_taken(attempt: asyncio.Future[Lease | None]) -> None:
     if not attempt.cancelled() and attempt.exception() is None:
         lease = attempt.result()
-        if isinstance(lease, AsyncLease):
+        if lease is not None and is_async_lease(lease):
             _background.add(task := asyncio.ensure_future(lease.arelease()))  # never block the event loop
             task.add_done_callback(_background.discard)
         elif lease is not None:

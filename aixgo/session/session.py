@@ -12,7 +12,7 @@ from typing import Any, TypeVar, TypeVarTuple
 
 from aixgo.errors import InvalidEntryError, SessionError
 from aixgo.logs import get_logger
-from aixgo.session.backend import AsyncLease, Backend, Lease
+from aixgo.session.backend import Backend, Lease, is_async_lease
 from aixgo.session.core.approvals import ApprovalRequest, ends_search, open_request
 from aixgo.session.core.codec import utcnow
 from aixgo.session.core.records import RecordError, check_entry_data
@@ -80,7 +80,7 @@ class HeldLease:
 
     async def aextend(self, ttl: float | None = None) -> None:
         """Awaitable :meth:`extend`."""
-        if isinstance(self._lease, AsyncLease):
+        if is_async_lease(self._lease):
             await self._lease.aextend(ttl)
             return
         await self._io.read(self._lease.extend, ttl)
@@ -91,7 +91,7 @@ class HeldLease:
 
     async def arelease(self) -> None:
         """Awaitable :meth:`release` (shielded: a cancelled caller still frees the lease)."""
-        if isinstance(self._lease, AsyncLease):
+        if is_async_lease(self._lease):
             await self._io.shielded(self._lease.arelease())
             return
         await self._io.write(self._lease.release)
