@@ -34,6 +34,8 @@ class RequestWatcher:
 
 
 _current: ContextVar[RequestWatcher | None] = ContextVar("aixgo_request_watcher", default=None)
+WATCHER = _current
+"""The context variable :func:`watching` sets (for a tracer that sets it around every step itself)."""
 
 
 def current() -> RequestWatcher | None:
@@ -51,4 +53,4 @@ def watching(watcher: RequestWatcher) -> Iterator[RequestWatcher]:
         _current.reset(token)
 
 
-__all__ = ["RequestWatcher", "current", "watching"]
+__all__ = ["WATCHER", "RequestWatcher", "current", "watching"]

@@ -63,7 +63,8 @@ def start_telemetry(settings: TelemetrySettings, *, tree_stream: TextIO | None =
 
     providers = sdk.install(settings, tree_stream)
     observer = TracingObserver(tracer_provider=providers.tracer, meter_provider=providers.meter,
-                               capture_content=settings.capture_content, store_span_ms=settings.store_span_ms)
+                               capture_content=settings.capture_content, store_span_ms=settings.store_span_ms,
+                               recorder=providers.recorder)
     return Telemetry(settings, observer, providers)
 
 

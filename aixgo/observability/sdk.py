@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import importlib
+import os
 import sys
 import threading
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExport
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 from aixgo.errors import ConfigError
+from aixgo.observability.light import LightTracerProvider
+from aixgo.observability.offload import ExportPipe, PipedRecorder
 from aixgo.observability.settings import TelemetrySettings
 from aixgo.observability.tree import TreePrinter
 
@@ -41,6 +44,8 @@ class Providers:
     tracer: trace.TracerProvider
     meter: metrics.MeterProvider
     owned: bool
+    recorder: PipedRecorder | None = None
+    """Where the observer's measurements go when aixgo's export process records them (else the meter)."""
 
     def flush(self, timeout_ms: int = 5000) -> None:
         """Export what is buffered (spans and measurements) now."""
@@ -80,21 +85,31 @@ def _adopt() -> Providers | None:
 
 def _own(settings: TelemetrySettings) -> Providers:
     resource = Resource.create({"service.name": settings.service_name})
-    sampler = ParentBased(TraceIdRatioBased(settings.sampling_rate)) if settings.sampling_rate is not None else None
-    tracer_provider = TracerProvider(resource=resource, sampler=sampler)
-    span_exporter = _span_exporter(settings)
-    if span_exporter is not None:
-        tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))
-    readers: list[Any] = []
-    metric_exporter = _metric_exporter(settings)
-    if metric_exporter is not None:
-        readers.append(PeriodicExportingMetricReader(metric_exporter))
-    meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+    tracer_provider = _tracer_provider(settings, resource)
+    offloaded = isinstance(tracer_provider, LightTracerProvider)  # measurements too go to the export process
+    reader = None if offloaded else metric_reader(settings)
+    meter_provider = MeterProvider(resource=resource, metric_readers=[reader] if reader is not None else [])
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
-    providers = Providers(tracer_provider, meter_provider, owned=True)
+    recorder = PipedRecorder(tracer_provider.pipe) if isinstance(tracer_provider, LightTracerProvider) else None
+    providers = Providers(tracer_provider, meter_provider, owned=True, recorder=recorder)
     atexit.register(_shutdown, providers)
     return providers
+
+
+def _tracer_provider(settings: TelemetrySettings, resource: Resource) -> trace.TracerProvider:
+    """aixgo's light provider when spans go over OTLP (light.py: made in µs, encoded and sent by a
+    process of their own); the SDK's for the console, the span tree, or a sampler named by
+    ``OTEL_TRACES_SAMPLER``."""
+    rate = settings.sampling_rate
+    if (settings.traces_exporter == "otlp" and not settings.print_tree
+            and (rate is not None or "OTEL_TRACES_SAMPLER" not in os.environ)):
+        return LightTracerProvider(ExportPipe(settings, dict(resource.attributes)), rate)
+    tracer_provider = TracerProvider(resource=resource,
+                                     sampler=ParentBased(TraceIdRatioBased(rate)) if rate is not None else None)
+    if (exporter := span_exporter(settings)) is not None:
+        tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
+    return tracer_provider
 
 
 def _shutdown(providers: Providers) -> None:
@@ -119,7 +134,8 @@ def _endpoint(settings: TelemetrySettings, signal: str) -> str | None:
     return f"{endpoint}/v1/{signal}"
 
 
-def _span_exporter(settings: TelemetrySettings) -> SpanExporter | None:
+def span_exporter(settings: TelemetrySettings) -> SpanExporter | None:
+    """The span exporter ``settings`` name (None: none)."""
     if settings.traces_exporter == "none":
         return None
     if settings.traces_exporter == "console":
@@ -128,13 +144,14 @@ def _span_exporter(settings: TelemetrySettings) -> SpanExporter | None:
     return exporter
 
 
-def _metric_exporter(settings: TelemetrySettings) -> MetricExporter | None:
+def metric_reader(settings: TelemetrySettings) -> PeriodicExportingMetricReader | None:
+    """The periodic reader of the metric exporter ``settings`` name (None: none)."""
     if settings.metrics_exporter == "none":
         return None
     if settings.metrics_exporter == "console":
-        return ConsoleMetricExporter()
+        return PeriodicExportingMetricReader(ConsoleMetricExporter())
     exporter: MetricExporter = _otlp(settings, "metrics", "metric_exporter", "OTLPMetricExporter")
-    return exporter
+    return PeriodicExportingMetricReader(exporter)
 
 
 def _otlp(settings: TelemetrySettings, signal: str, module: str, name: str) -> Any:

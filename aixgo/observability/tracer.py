@@ -37,10 +37,10 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
-from contextvars import ContextVar
+from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from opentelemetry import context as otel_context
@@ -49,7 +49,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from aixgo.agents.observe import TurnObserver, TurnStep
 from aixgo.llm.protocol import ModelResponse
-from aixgo.llm.watch import RequestWatcher, watching
+from aixgo.llm.watch import WATCHER, RequestWatcher
 from aixgo.logs import set_span_ids
 from aixgo.redaction import mask_text
 from aixgo.session.observe import StoreObserver, StoreStep
@@ -166,6 +166,23 @@ class _Instruments:
                                "restore)", STORE_BUCKETS)
 
 
+def histograms(meter: metrics.Meter) -> dict[str, metrics.Histogram]:
+    """aixgo's histograms on ``meter``, by name (the export process records the measurements it is
+    handed in them)."""
+    instruments = _Instruments(meter)
+    return {instrument.name: instrument for instrument in vars(instruments).values()}
+
+
+class MeasurementRecorder(Protocol):
+    """Takes the observer's measurements off the turn's path (see :class:`_Recorder`)."""
+
+    def record(self, instrument: metrics.Histogram, value: float, attributes: dict[str, Any]) -> None:
+        """Queue one measurement."""
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Record (and, where the recorder exports, export) every measurement queued so far."""
+
+
 class TracingObserver(TurnObserver):
     """Turns, model requests, tool calls and compactions as spans and metrics (see the module's table).
 
@@ -174,6 +191,8 @@ class TracingObserver(TurnObserver):
             the application or :func:`aixgo.observability.start_telemetry` set).
         capture_content: record messages, tool arguments and results (opt-in; see module doc).
         store_span_ms: store operations at least this slow get a span (checkpoints and restores always).
+        recorder: where measurements go (default: queued, then recorded on the meter by a thread of
+            this process).
 
     Give it to agents (``ReActAgent(observers=[obs])``), the runtime (``Runtime(observers=[obs])``)
     and the session manager (``Manager(backend, observers=[obs.store])``);
@@ -187,10 +206,11 @@ class TracingObserver(TurnObserver):
         meter_provider: metrics.MeterProvider | None = None,
         capture_content: bool = False,
         store_span_ms: float = 5.0,
+        recorder: MeasurementRecorder | None = None,
     ) -> None:
         self.tracer = trace.get_tracer(SCOPE, tracer_provider=tracer_provider)
         self.metrics = _Instruments(metrics.get_meter(SCOPE, meter_provider=meter_provider))
-        self.recorder = _Recorder()
+        self.recorder: MeasurementRecorder = recorder if recorder is not None else _Recorder()
         self.capture_content = capture_content
         self.store = StoreSpans(self, store_span_ms / 1000)
         """The observer of store operations (give it to the session manager)."""
@@ -502,15 +522,26 @@ class _StoreTimer:
         self._spans.ended(self._step, time.perf_counter() - self._started)
 
 
-@contextmanager
-def _current(span: trace.Span, watch: RequestWatcher | None = None) -> Iterator[None]:
-    """``span`` as the current span (and ``watch`` hearing the model requests) inside the block."""
-    attached = otel_context.attach(trace.set_span_in_context(span))
-    try:
-        with watching(watch) if watch is not None else nullcontext():
-            yield
-    finally:
-        otel_context.detach(attached)
+class _current:
+    """``span`` as the current span (and ``watch`` hearing the model requests) inside the block (a
+    class, not a generator: it runs around every step of every turn)."""
+
+    __slots__ = ("_attached", "_span", "_watch", "_watched")
+
+    def __init__(self, span: trace.Span, watch: RequestWatcher | None = None) -> None:
+        self._span, self._watch = span, watch
+        self._attached: object = None
+        self._watched: Token[RequestWatcher | None] | None = None
+
+    def __enter__(self) -> None:
+        self._attached = otel_context.attach(trace.set_span_in_context(self._span))
+        if self._watch is not None:
+            self._watched = WATCHER.set(self._watch)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._watched is not None:
+            WATCHER.reset(self._watched)
+        otel_context.detach(self._attached)  # type: ignore[arg-type]
 
 
 def _outcome(error: BaseException | None) -> str:
@@ -584,4 +615,4 @@ def _chat_content(payload: Mapping[str, object]) -> dict[str, str]:
     return found
 
 
-__all__ = ["SCOPE", "StoreSpans", "TracingObserver"]
+__all__ = ["SCOPE", "MeasurementRecorder", "StoreSpans", "TracingObserver", "histograms"]

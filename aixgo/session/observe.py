@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 T = TypeVar("T")
 
@@ -60,22 +60,29 @@ class _Observer(Protocol[StepT_contra]):
     def observe(self, step: StepT_contra, /) -> AbstractContextManager[None]: ...
 
 
-@contextmanager
-def observed(observers: Sequence[_Observer[StepT]], step: StepT) -> Iterator[StepT]:
+class observed(Generic[StepT]):
     """Run the ``with`` body as ``step`` (a store operation here, a turn's step in
     :mod:`aixgo.agents.observe`), wrapped in each of ``observers``, the first outermost.
 
     An exception of the body is recorded as ``step.error`` and raised again even when an observer
-    swallowed it: hooks never change an outcome."""
-    raised: BaseException | None = None
-    with observers[0].observe(step) if len(observers) == 1 else _each(observers, step):
-        try:
-            yield step
-        except BaseException as exc:
-            step.error = raised = exc
-            raise
-    if raised is not None:  # an observer swallowed it
-        raise raised
+    swallowed it: hooks never change an outcome. (A class, not a generator: it runs several times
+    per turn, around every store operation.)"""
+
+    __slots__ = ("_inner", "_step")
+
+    def __init__(self, observers: Sequence[_Observer[StepT]], step: StepT) -> None:
+        self._step = step
+        self._inner = observers[0].observe(step) if len(observers) == 1 else _each(observers, step)
+
+    def __enter__(self) -> StepT:
+        self._inner.__enter__()
+        return self._step
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: Any) -> Literal[False]:
+        if error is not None:
+            self._step.error = error
+        self._inner.__exit__(kind, error, trace)
+        return False  # the body's exception goes on, whatever an observer said
 
 
 @contextmanager
