@@ -244,3 +244,31 @@ def test_a_read_of_an_unchanged_session_moves_no_entries(open_pg: Callable[..., 
     cold = Manager(open_pg()).get("held")
     assert cold.get_entries(limit=100) == sess.get_entries(limit=100)
     mgr.close()
+
+
+def test_a_listed_page_knows_titles_and_tokens_as_the_core_summarizes_them(open_pg: Callable[..., Any]) -> None:
+    """The page's titles and tokens come with its rows (no history read per session) and are the
+    session core's summary of each current history: empty and image-only user messages skipped, text
+    that looks like a user message inside another entry ignored, abandoned branches not counted."""
+    from aixgo.session.core.summary import summarize
+
+    mgr = Manager(open_pg())
+    plain = mgr.create("assistant", "plain")
+    plain.append_message("assistant", 'quoting {"role":"user"} here')
+    for content in ("   ", [{"type": "image_url", "image_url": {"url": "x"}}], " ", "the  real\ntitle"):
+        plain.append_message("user", content)
+    plain.append_entry(EntryType.USAGE, {"total_tokens": 7})
+    plain.append_entry(EntryType.METADATA, {"note": '"type":"usage"', "total_tokens": 100})
+    branched = mgr.create("assistant", "branched")
+    branched.append_message("user", "kept")
+    branched.append_entry(EntryType.USAGE, {"total_tokens": 3})
+    point = branched.checkpoint()
+    branched.append_message("user", "abandoned")
+    branched.append_entry(EntryType.USAGE, {"total_tokens": 50})
+    branched.restore(point.id)
+    mgr.create("assistant", "empty")
+    listed = {info.id: (info.title, info.tokens) for info in mgr.list(limit=20)}
+    expected = {sid: (summary.title, summary.tokens) for sid in listed
+                if (summary := summarize(mgr.get(sid).get_entries()))}
+    assert listed == expected == {"plain": ("the real title", 7), "branched": ("kept", 3), "empty": (None, 0)}
+    mgr.close()

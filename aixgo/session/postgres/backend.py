@@ -62,6 +62,7 @@ from aixgo.session.core.records import (
 )
 from aixgo.session.core.slicing import HistoryRange
 from aixgo.session.core.state import Head, Snapshot, check_restore, checkpoint_at, next_entry
+from aixgo.session.core.summary import summarize
 from aixgo.session.core.transfer import ImportPlan, verify_read
 from aixgo.session.leases import lease_lost
 from aixgo.session.postgres import migrate
@@ -79,6 +80,8 @@ _MAX_KNOWN = 1024
 _MAX_CAS_ATTEMPTS = 10_000
 _LIST_BATCH = 500
 _PURGE_BATCH = 5000
+_TITLE_CANDIDATES = 3
+"""User-message candidates ``list_page.sql`` returns per session (``LIMIT 3`` there)."""
 _FAR_FUTURE = "infinity"
 
 
@@ -191,7 +194,8 @@ class PostgresBackend:
             raise self._corrupt(session_id, f"the session record names session {header.id!r}", "sessions")
         return header
 
-    def _info(self, session_id: str, header_text: str, updated: datetime, messages: int) -> SessionInfo:
+    def _info(self, session_id: str, header_text: str, updated: datetime, messages: int, title: str | None = None,
+              tokens: int | None = None) -> SessionInfo:
         header = self._header(session_id, header_text)
         return SessionInfo(
             id=session_id,
@@ -201,6 +205,8 @@ class PostgresBackend:
             updated_at=updated.astimezone(UTC),  # the server's TimeZone may be any
             message_count=messages,
             metadata=dict(header.metadata),
+            title=title,
+            tokens=tokens,
         )
 
     @staticmethod
@@ -253,15 +259,26 @@ class PostgresBackend:
         return await self._engine.arun(self._get_info(session_id))
 
     def _listed(self, row: tuple[Any, ...]) -> SessionInfo:
-        session_id, agent, header, updated, messages = row
+        session_id, agent, header, updated, messages, *summary = row
         try:
-            return self._info(session_id, header, updated, messages)
+            title, tokens = self._summary(session_id, *summary) if summary else (None, None)
+            return self._info(session_id, header, updated, messages, title, tokens)
         except SessionCorruptedError as exc:  # damaged, or written by a newer aixgo
             log.warning("session.list.damaged", session_id=session_id, error=str(exc))
             return SessionInfo(
                 id=session_id, agent=agent, user_id=None, created_at=updated.astimezone(UTC), updated_at=updated.astimezone(UTC),
                 message_count=0, damage=str(exc),
             )  # fmt: skip
+
+    def _summary(self, session_id: str, users: str | None, n_users: int, usages: str | None,
+                 n_usages: int) -> tuple[str | None, int | None]:
+        """The title and tokens the session core makes of the candidate records ``list_page.sql``
+        returned; tokens None (the manager then reads the history) when the few user-message
+        candidates held no title and there may be more."""
+        title = summarize(self._entries(users, n_users, session_id)).title if n_users else None
+        if title is None and n_users >= _TITLE_CANDIDATES:
+            return None, None
+        return title, summarize(self._entries(usages, n_usages, session_id)).tokens if n_usages else 0
 
     def _list_batch(self, agent: str | None, after: str) -> Op[list[tuple[Any, ...]]]:
         statement = self._sql.get("list_all", LIST_FILTERS[(agent is not None, False)])
