@@ -675,8 +675,13 @@ def _note_after_failure(runtime: Runtime, agent: str, session_id: str, before: S
     """After a failed ``-m`` turn: name the session and how to continue it, when the turn stored something
     in it; point to ``repair`` when the session cannot be read; say nothing when no turn ran (the store
     could not be reached, the session is another agent's)."""
-    damaged = (f"note: session {session_id} is damaged; `{_aixgo_command()} sessions repair {session_id}` shows "
-               "what can be kept")
+    from aixgo.session.file import FileBackend  # noqa: PLC0415 - only after a failure
+
+    if isinstance(runtime.session_manager.backend, FileBackend):
+        damaged = (f"note: session {session_id} is damaged; `{_aixgo_command()} sessions repair {session_id}` "
+                   "shows what can be kept")
+    else:  # repair is the file store's; the others check what they read, and verify says what is wrong
+        damaged = f"note: session {session_id} is damaged; `{_aixgo_command()} sessions verify {session_id}` checks it"
     if isinstance(error, SessionCorruptedError):
         click.echo(damaged, err=True)
         return
