@@ -9,6 +9,7 @@ lets running turns finish (releasing their leases) before the process exits.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import ipaddress
 import os
@@ -28,6 +29,7 @@ from aixgo.errors import AixgoError, MissingDependencyError
 
 if TYPE_CHECKING:
     from aixgo.observability import Telemetry
+    from aixgo.runtime import Runtime
 
 API_KEY_ENV = "AIXGO_API_KEY"
 ACCESS_LOGGER = "aixgo.server"
@@ -149,15 +151,19 @@ def _serve(ctx: click.Context, config: Path, host: str, port: int, keep_alive: i
     from aixgo.runtime import Runtime  # noqa: PLC0415
 
     _configure_logs(ctx.obj if isinstance(ctx.obj, CliState) else CliState())
+    from aixgo.agents.tools.mcp.hub import mcp_hub  # noqa: PLC0415
+
+    loop = asyncio.new_event_loop()  # the one loop requests, turns and MCP sessions run on
+    mcp_hub().use_loop(loop)
     runtime = Runtime.from_config(config)
     assert runtime.config is not None
     if not runtime.agent_names:
-        runtime.close()
+        _close(loop, runtime)
         raise click.UsageError("the config declares no agents")
     keys = [ApiKey(key.strip()) for key in os.environ.get(API_KEY_ENV, "").split(",") if key.strip()]
     keys += list(runtime.config.server.api_keys)
     if not keys and not _loopback(host):
-        runtime.close()
+        _close(loop, runtime)
         raise click.UsageError(
             f"refusing to listen on {host} without API keys: set {API_KEY_ENV} (comma-separated) or "
             "server.api_keys in the config, or listen on 127.0.0.1 behind a proxy that authenticates"
@@ -166,7 +172,7 @@ def _serve(ctx: click.Context, config: Path, host: str, port: int, keep_alive: i
     try:
         sock = _listen(host, port)
     except ListenError:
-        runtime.close()
+        _close(loop, runtime)
         raise
     port = int(sock.getsockname()[1])  # the port the system chose for --port 0
     click.echo(
@@ -183,12 +189,20 @@ def _serve(ctx: click.Context, config: Path, host: str, port: int, keep_alive: i
         limit_concurrency=server.max_connections,
     )
     try:
-        uvicorn.Server(settings).run(sockets=[sock])
+        loop.run_until_complete(uvicorn.Server(settings).serve(sockets=[sock]))
     except KeyboardInterrupt:  # a second Ctrl-C during the graceful shutdown
         pass
     finally:
         sock.close()
-        runtime.close()
+        _close(loop, runtime)
+
+
+def _close(loop: asyncio.AbstractEventLoop, runtime: Runtime) -> None:
+    """Close ``runtime`` while its serving loop runs (its MCP sessions close on it), then the loop."""
+    try:
+        loop.run_until_complete(asyncio.to_thread(runtime.close))
+    finally:
+        loop.close()
 
 
 def _flush_before_terminating(telemetry: Telemetry) -> None:

@@ -230,3 +230,32 @@ def _alive(pid: int) -> bool:
         return False
     with open(f"/proc/{pid}/stat") as stat:  # a zombie is not alive
         return stat.read().split()[2] != "Z"
+
+
+def test_a_hub_on_a_lent_loop_calls_on_it_and_closes_when_it_stops(stdio_spec: MCPServerSpec, runs: Path) -> None:
+    """The loop a process serves on, lent to the hub: started and closed while that loop is idle,
+    called on it without another thread, and still callable from another loop while it runs."""
+    import threading
+
+    loop = asyncio.new_event_loop()
+    hub = MCPHub()
+    assert hub.use_loop(loop)
+    before = {thread.ident for thread in threading.enumerate()}
+    try:
+        tools = toolset(hub, stdio_spec)  # started at once: the hub runs the idle loop itself
+        echo = {t.name: t for t in tools.tools()}["echo"]
+
+        async def serving() -> list[str]:
+            here = [(await echo.run({"text": "on the loop"})).content]
+            elsewhere = await asyncio.to_thread(lambda: asyncio.run(echo.run({"text": "from another loop"})).content)
+            started = [t.name for t in threading.enumerate() if t.ident not in before and t.name == "aixgo-mcp"]
+            return [*here, elsewhere, *started]
+
+        assert loop.run_until_complete(serving()) == ["on the loop", "from another loop"]
+        assert not hub.use_loop(asyncio.new_event_loop())  # lent once: another loop is refused
+        assert ran(runs, "echo") == 2
+        tools.close()  # the loop is idle again: the hub runs it to close the session
+        assert hub.connections() == []
+    finally:
+        hub.close()
+        loop.close()

@@ -6,6 +6,11 @@ daemon thread. Agents call tools from whatever loop they run on (the runtime's, 
 yours): the call hops to the hub's loop and back, so sessions never depend on the life of a caller's
 loop (``asyncio.run`` per call is fine). Connections are closed cleanly when their last user lets go,
 and at interpreter exit.
+
+A process that serves on one long-lived loop (``aixgo serve``) lends it to the hub before any
+connection starts (:meth:`MCPHub.use_loop`): its turns then call the servers on their own loop, with
+no hop to another thread and back (two thread wake-ups a call, which a busy machine makes slow).
+While that loop is not running (at start-up, at shutdown), the hub runs it itself for what it has to do.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import atexit
 import threading
 from collections.abc import Coroutine
 from concurrent.futures import Future
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aixgo.agents.tools.mcp.spec import MCPServerSpec
@@ -36,6 +42,7 @@ class MCPHub:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._connections: dict[MCPServerSpec, tuple[MCPConnection, int]] = {}
+        self._borrowed = False
 
     # -- the loop ---------------------------------------------------------------------------------
 
@@ -55,12 +62,35 @@ class MCPHub:
                 self._thread = threading.Thread(target=serve, name="aixgo-mcp", daemon=True)
                 self._thread.start()
                 ready.wait()
-                self._loop = loop
+                self._loop, self._borrowed = loop, False
             return self._loop
+
+    def use_loop(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Run the connections on ``loop``, which its owner keeps for the life of the process, instead
+        of on a thread of the hub's own (see the module). Only before the hub has a loop: False if it
+        already runs on another one (nothing changes then)."""
+        with self._lock:
+            if self._loop is not None and not self._loop.is_closed():
+                return self._loop is loop
+            self._loop, self._thread, self._borrowed = loop, None, True
+            return True
+
+    def _idle(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Whether ``loop`` is a lent loop nobody runs now, which this thread may run."""
+        if not self._borrowed or loop.is_running() or loop.is_closed():
+            return False
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return True
+        return False
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run ``coro`` on the hub's loop and wait for it (from a thread that is not running it)."""
-        future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        loop = self.loop
+        if self._idle(loop):
+            return loop.run_until_complete(asyncio.wait_for(coro, timeout))
+        future: Future[T] = asyncio.run_coroutine_threadsafe(coro, loop)
         try:
             return future.result(timeout)
         except BaseException:
@@ -115,6 +145,9 @@ class MCPHub:
         loop = self._loop
         if loop is None or loop.is_closed():
             return
+        if self._idle(loop):
+            self._close_idle(loop, connection)
+            return
         future = asyncio.run_coroutine_threadsafe(connection.close(), loop)
         try:
             running = asyncio.get_running_loop()
@@ -141,11 +174,23 @@ class MCPHub:
             self._loop = self._thread = None
         if loop is None or loop.is_closed():
             return
+        if self._borrowed:  # the owner's loop: close on it, leave it to its owner
+            for connection in connections:
+                if self._idle(loop):
+                    self._close_idle(loop, connection)
+                else:
+                    self._close_on(loop, connection)
+            return
         for connection in connections:
             self._close_on(loop, connection)
         loop.call_soon_threadsafe(loop.stop)
         if thread is not None:
             thread.join(timeout=CLOSE_TIMEOUT)
+
+    @staticmethod
+    def _close_idle(loop: asyncio.AbstractEventLoop, connection: MCPConnection) -> None:
+        with suppress(Exception):  # closing must not mask the caller's own outcome
+            loop.run_until_complete(asyncio.wait_for(connection.close(), CLOSE_TIMEOUT))
 
     @staticmethod
     def _close_on(loop: asyncio.AbstractEventLoop, connection: MCPConnection) -> None:
