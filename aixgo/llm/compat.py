@@ -25,18 +25,19 @@ _TOOL_RESULT_FIELDS = ("role", "content", "tool_call_id")
 
 
 def outgoing_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
-    """The messages as sent: copies, with ``content: ""`` where an assistant message calls tools and
-    has no text, and tool results reduced to their chat fields."""
-    out = []
+    """The messages as sent, with ``content: ""`` where an assistant message calls tools and has no text,
+    and tool results reduced to their chat fields. An adjusted message is a new dict; the others are
+    passed as they are (a model's request messages are its own copies already, see
+    :func:`aixgo.agents.context.turns.copy_messages`: a second copy of a long history cost a turn ~1 ms)."""
+    out: list[dict[str, Any]] = []
     for message in messages:
         role = message.get("role")
         if role == "tool":
             out.append({key: message[key] for key in _TOOL_RESULT_FIELDS if key in message})
-            continue
-        sent = dict(message)
-        if role == "assistant" and sent.get("tool_calls") and sent.get("content") is None:
-            sent["content"] = ""
-        out.append(sent)
+        elif role == "assistant" and message.get("tool_calls") and message.get("content") is None:
+            out.append({**message, "content": ""})
+        else:
+            out.append(message if type(message) is dict else dict(message))  # JSON takes dicts
     return out
 
 
