@@ -488,6 +488,8 @@ class Runtime:
         bound = log.bind(agent=agent_name, session_id=session.id)
         this_turn = asyncio.current_task()
         assert this_turn is not None
+        if not self.auto_checkpoint:  # nothing follows the turn's last write: the lease goes in its trip
+            lease.release_at_turn_end()
         keeper = asyncio.create_task(self._keep_lease(lease, bound, this_turn))
         with self._lock:
             self._running.setdefault(session.id, set()).add(this_turn)
@@ -603,6 +605,8 @@ class Runtime:
             try:
                 await lease.aextend(ttl)
             except LeaseLostError as exc:
+                if lease.released:  # given up with the turn's last write: the turn is over, not stopped
+                    return exc
                 lost = exc
             except AixgoError as exc:  # the store cannot be reached: retry while the lease may still be held
                 if time.monotonic() < held_until:

@@ -513,7 +513,7 @@ class ReActTurn:
             data["estimated_prompt_tokens"] = self.estimated
         if self.last_chance:
             data["on_max_steps"] = self.spec.on_max_steps  # the answer was asked for, tools withheld
-        await self.session.run_blocking(self._store_answer, data, write=True)
+        await self.session.run_blocking(self._store_answer, data, write=True, ends_turn=True)
 
     def _store_pause(self, request: dict[str, Any], usage: dict[str, Any]) -> None:
         """Blocking: store the approval request (errors propagate), then the usage (errors are only logged)."""

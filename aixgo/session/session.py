@@ -10,7 +10,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar, TypeVarTuple
 
-from aixgo.errors import InvalidEntryError, SessionError
+from aixgo.errors import AixgoError, InvalidEntryError, SessionError
 from aixgo.logs import get_logger
 from aixgo.session.backend import Backend, Lease, is_async_lease
 from aixgo.session.core.approvals import ApprovalRequest, ends_search, open_request
@@ -73,6 +73,27 @@ class HeldLease:
         """The session, seen through this lease: its appends, checkpoints and restores carry the lease's
         token, and the store refuses each one with :class:`~aixgo.errors.LeaseLostError` (writing
         nothing) once the lease is no longer held. Reads are unchanged."""
+        self.released = False
+        """Whether this holder gave the lease up (:meth:`release`, or at the end of its turn)."""
+        self._free_at_turn_end = False
+
+    def release_at_turn_end(self) -> None:
+        """Ask for the lease to be given up by the turn's last write (``run_blocking(..., ends_turn=True)`` on
+        :attr:`session`), in the same trip to the store, once that write succeeded: the end of a turn then
+        costs one trip instead of two. Only for a lease released on the pool (not a native async one); if the
+        release fails there, the lease stays held and :meth:`arelease` tries again."""
+        if not is_async_lease(self._lease):
+            self._free_at_turn_end = True
+            self.session._turn_end = self._release_at_turn_end
+
+    def _release_at_turn_end(self) -> None:
+        if not self._free_at_turn_end:
+            return
+        self._free_at_turn_end = False
+        try:
+            self.release()
+        except AixgoError:  # left to arelease(), which tries again and says why it failed
+            return
 
     def extend(self, ttl: float | None = None) -> None:
         """Push the expiry out (see :meth:`Lease.extend`)."""
@@ -88,9 +109,12 @@ class HeldLease:
     def release(self) -> None:
         """Give the lease up; twice is harmless."""
         self._lease.release()
+        self.released = True
 
     async def arelease(self) -> None:
         """Awaitable :meth:`release` (shielded: a cancelled caller still frees the lease)."""
+        if self.released:
+            return
         if is_async_lease(self._lease):
             await self._io.shielded(self._lease.arelease())
             return
@@ -123,6 +147,9 @@ class Session:
 
     def _fenced_by(self, token: str) -> Session:
         return Session(self._io, self._info, _fence=token)
+
+    _turn_end: Callable[[], None] | None = None
+    """Set by :meth:`HeldLease.release_at_turn_end` on the session seen through that lease."""
 
     @property
     def id(self) -> str:
@@ -169,10 +196,23 @@ class Session:
         """The same as :meth:`aget_info` (its first name)."""
         return await self.aget_info()
 
-    async def run_blocking(self, fn: Callable[[*Ts], T], *args: *Ts, write: bool = False) -> T:
+    async def run_blocking(
+        self, fn: Callable[[*Ts], T], *args: *Ts, write: bool = False, ends_turn: bool = False
+    ) -> T:
         """Run ``fn(*args)`` (several sync calls on this session in a row) on the manager's own I/O pool,
-        in one hop from the event loop; ``write=True`` shields it from cancellation."""
-        return await (self._io.write(fn, *args) if write else self._io.read(fn, *args))
+        in one hop from the event loop; ``write=True`` shields it from cancellation. ``ends_turn``: this is
+        the turn's last write; if the turn's lease was asked to go then (:meth:`HeldLease.release_at_turn_end`),
+        it is released in the same hop once ``fn`` returned."""
+        turn_end = self._turn_end if ends_turn else None
+        if turn_end is None:
+            return await (self._io.write(fn, *args) if write else self._io.read(fn, *args))
+
+        def then_release() -> T:
+            result = fn(*args)
+            turn_end()
+            return result
+
+        return await self._io.write(then_release)
 
     @property
     def _backend(self) -> Backend:

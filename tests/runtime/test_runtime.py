@@ -369,3 +369,39 @@ def test_ctrl_c_just_after_a_sync_call_handed_its_turn_to_the_loop_cancels_it(
         assert loop_thread.run(asyncio.sleep(0, result="usable")) == "usable"
     finally:
         loop_thread.close()
+
+
+def test_a_turn_takes_two_trips_to_the_store_and_its_last_write_frees_the_lease(
+    manager: Manager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Begin (session, lease, history, the user's message) is one trip; the answer, the usage and the lease's
+    release are the second: the end of a turn used to cost a third trip of its own."""
+    from aixgo.session.io import StoreIO
+
+    trips: list[str] = []
+    submit = StoreIO._submit
+
+    def counted(self: StoreIO, fn: Any, *args: Any) -> Any:
+        trips.append(getattr(fn, "__name__", type(fn).__name__))
+        return submit(self, fn, *args)
+
+    with Runtime(manager) as rt:
+        rt.register_agent(ReActAgent("bot", ScriptedModel(["one", "two"])))
+        rt.call_with_session("bot", "hello", "s")  # the first turn creates the session
+        monkeypatch.setattr(StoreIO, "_submit", counted)
+        rt.call_with_session("bot", "again", "s")
+        monkeypatch.undo()
+        assert len(trips) == 2, trips
+        with manager.get("s").lease(wait=0):  # free once the turn returned
+            pass
+        assert [m["content"] for m in manager.get("s").get_messages()] == ["hello", "one", "again", "two"]
+
+
+def test_with_auto_checkpoints_the_lease_is_freed_after_the_checkpoint(manager: Manager) -> None:
+    with Runtime(manager, auto_checkpoint=True) as rt:
+        rt.register_agent(ReActAgent("bot", ScriptedModel(["one"])))
+        rt.call_with_session("bot", "hello", "s")
+        session = manager.get("s")
+        assert len(session.checkpoints()) == 1
+        with session.lease(wait=0):
+            pass
