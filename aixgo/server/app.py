@@ -225,6 +225,8 @@ class _Api:
         earlier messages (a standard client's conversation)."""
         if self.runtime.session_mode(agent) == "disabled":
             return session_id  # the agent remembers nothing: each turn runs alone
+        if not history and principal.admin:
+            return session_id  # an admin may see every session: the turn resumes it or creates it (no lookup)
         manager = self.runtime.manager_for(agent)
         for _ in range(2):  # a concurrent request may create it meanwhile
             try:
