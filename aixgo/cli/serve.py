@@ -153,7 +153,7 @@ def _serve(ctx: click.Context, config: Path, host: str, port: int, keep_alive: i
     _configure_logs(ctx.obj if isinstance(ctx.obj, CliState) else CliState())
     from aixgo.agents.tools.mcp.hub import mcp_hub  # noqa: PLC0415
 
-    loop = asyncio.new_event_loop()  # the one loop requests, turns and MCP sessions run on
+    loop = _new_loop()  # the one loop requests, turns and MCP sessions run on
     mcp_hub().use_loop(loop)
     runtime = Runtime.from_config(config)
     assert runtime.config is not None
@@ -215,3 +215,12 @@ def _flush_before_terminating(telemetry: Telemetry) -> None:
         signal.raise_signal(signum)
 
     signal.signal(signal.SIGTERM, flush_then_terminate)
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    """The serving loop: uvloop's when it is installed (the server extra), as uvicorn itself would pick."""
+    try:
+        import uvloop  # noqa: PLC0415 - the server extra, only for this command
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()

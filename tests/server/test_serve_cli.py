@@ -12,6 +12,7 @@ from types import SimpleNamespace
 from typing import cast
 
 import httpx
+import pytest
 
 from aixgo.session import FileBackend, Manager
 from tests.server.serving import Served, no_traceback, write_config
@@ -105,3 +106,16 @@ def test_error_bodies_name_neither_the_store_folder_nor_the_upstream(tmp_path: P
         assert str(tmp_path) not in body and "jsonl" not in body, body
         assert answer.json()["error"]["message"]
     assert str(closed) in output and str(store) in output  # the log keeps them for the operator
+
+
+def test_the_serving_loop_is_uvloops_when_it_is_installed() -> None:
+    """uvicorn picks uvloop for the loop it makes; the loop serve makes itself (lent to the MCP hub) must too:
+    on the plain asyncio loop a turn through the server took ~40 ms longer at one request at a time."""
+    uvloop = pytest.importorskip("uvloop")
+    from aixgo.cli.serve import _new_loop
+
+    loop = _new_loop()
+    try:
+        assert isinstance(loop, uvloop.Loop)
+    finally:
+        loop.close()
