@@ -73,6 +73,29 @@ def measure(
     return samples
 
 
+def measure_paired(
+    first: Callable[[], object], second: Callable[[], object], n: int, warmup: int = 2
+) -> tuple[list[float], list[float]]:
+    """Time ``n`` calls of each, alternating (first, second, first, …), so a busy machine slows both alike;
+    returns their samples in seconds. For a row beside its floor."""
+    for _ in range(warmup):
+        first()
+        second()
+    samples: tuple[list[float], list[float]] = ([], [])
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(n):
+            for fn, into in ((first, samples[0]), (second, samples[1])):
+                start = time.perf_counter()
+                fn()
+                into.append(time.perf_counter() - start)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return samples
+
+
 def report(name: str, samples: list[float], target: float | None = None) -> Row:
     """Print and record one row; ``target`` (seconds) is checked against the median."""
     median = statistics.median(samples)
