@@ -190,7 +190,8 @@ class TracingObserver(TurnObserver):
         tracer_provider, meter_provider: where spans and measurements go (default: the global ones
             the application or :func:`aixgo.observability.start_telemetry` set).
         capture_content: record messages, tool arguments and results (opt-in; see module doc).
-        store_span_ms: store operations at least this slow get a span (checkpoints and restores always).
+        store_span_ms: store operations at least this slow get a span (checkpoints and restores always, and
+            a lease that waited for another holder).
         recorder: where measurements go (default: queued, then recorded on the meter by a thread of
             this process).
 
@@ -467,7 +468,8 @@ class _ToolWatch(RequestWatcher):
 
 
 class StoreSpans(StoreObserver):
-    """Store operations as measurements, and as spans when slow (checkpoints and restores always):
+    """Store operations as measurements, and as spans when slow (checkpoints and restores always, and
+    a lease that waited for another holder):
     a span is made when the operation ends, with its real start and end, as a child of the span
     that is current (the same as when it began)."""
 
@@ -481,6 +483,11 @@ class StoreSpans(StoreObserver):
     def observe(self, step: StoreStep) -> AbstractContextManager[None]:
         return _StoreTimer(self, step)
 
+    def _spanned(self, step: StoreStep, duration: float) -> bool:
+        if duration >= self._threshold or step.operation in self.ALWAYS:
+            return True
+        return step.operation == "lease" and step.details.get("waited") is True  # however short the wait
+
     def ended(self, step: StoreStep, duration: float) -> None:
         """Measure ``step`` (and make its span when it was slow)."""
         error = type(step.error).__name__ if step.error is not None else None
@@ -493,7 +500,7 @@ class StoreSpans(StoreObserver):
             self._attributes[key] = measured
         owner = self._owner
         owner.recorder.record(owner.metrics.store, duration, measured)
-        if duration < self._threshold and step.operation not in self.ALWAYS:
+        if not self._spanned(step, duration):
             return
         attributes: dict[str, Any] = {**measured, "gen_ai.conversation.id": step.session_id}
         for name, value in step.details.items():

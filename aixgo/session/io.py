@@ -45,15 +45,20 @@ class StoreIO:
         self.kind = store_kind(backend)
         """``file``, ``redis``, ``memory``…: what observers call this store."""
 
-    def observed(self, operation: StoreOperation, session_id: str, fn: Callable[[], T]) -> T:
-        """``fn()`` (blocking store work) as one observed ``operation`` of ``session_id``."""
-        return run_observed(self.observers, operation, self.kind, session_id, fn)
+    def observed(
+        self, operation: StoreOperation, session_id: str, fn: Callable[[], T], details: dict[str, object] | None = None
+    ) -> T:
+        """``fn()`` (blocking store work) as one observed ``operation`` of ``session_id`` (``details``: the
+        step's, which ``fn`` may fill in)."""
+        return run_observed(self.observers, operation, self.kind, session_id, fn, details)
 
-    async def aobserved(self, operation: StoreOperation, session_id: str, work: Awaitable[T]) -> T:
+    async def aobserved(
+        self, operation: StoreOperation, session_id: str, work: Awaitable[T], details: dict[str, object] | None = None
+    ) -> T:
         """``await work`` (on the event loop: a lease wait, a native async call) as one observed ``operation``."""
         if not self.observers:
             return await work
-        with observed(self.observers, StoreStep(operation, self.kind, session_id)):
+        with observed(self.observers, StoreStep(operation, self.kind, session_id, {} if details is None else details)):
             return await work
 
     @property

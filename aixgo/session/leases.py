@@ -61,10 +61,11 @@ def hearing_lease_waits(listener: Callable[[str], None]) -> Iterator[None]:
 class _Backoff:
     """Capped, jittered exponential pauses that never overshoot the deadline."""
 
-    def __init__(self, wait: float | None, session_id: str) -> None:
+    def __init__(self, wait: float | None, session_id: str, on_wait: Callable[[], None] | None) -> None:
         self.deadline = None if wait is None else time.monotonic() + wait
         self.delay = FIRST_DELAY
         self.session_id = session_id
+        self.on_wait = on_wait
         self.told = False
 
     def next_pause(self) -> float | None:
@@ -74,6 +75,8 @@ class _Backoff:
             return None
         if not self.told:
             self.told = True
+            if self.on_wait is not None:
+                self.on_wait()
             listener = _listener.get()
             if listener is not None:
                 listener(self.session_id)
@@ -95,10 +98,14 @@ def _release_if_taken(attempt: asyncio.Future[Lease | None]) -> None:
             lease.release()
 
 
-def wait_for_lease(try_lease: Callable[[], Lease | None], session_id: str, wait: float | None) -> Lease:
-    """Take the lease on this thread, waiting up to ``wait`` seconds (None: forever, 0: not at all)."""
+def wait_for_lease(
+    try_lease: Callable[[], Lease | None], session_id: str, wait: float | None,
+    on_wait: Callable[[], None] | None = None,
+) -> Lease:
+    """Take the lease on this thread, waiting up to ``wait`` seconds (None: forever, 0: not at all).
+    ``on_wait()`` is called once if the lease is busy and the waiting begins."""
     _check_wait(wait)
-    backoff = _Backoff(wait, session_id)
+    backoff = _Backoff(wait, session_id, on_wait)
     while True:
         lease = try_lease()
         if lease is not None:
@@ -110,12 +117,13 @@ def wait_for_lease(try_lease: Callable[[], Lease | None], session_id: str, wait:
 
 
 async def await_lease(
-    try_lease: Callable[[], Awaitable[Lease | None]], session_id: str, wait: float | None
+    try_lease: Callable[[], Awaitable[Lease | None]], session_id: str, wait: float | None,
+    on_wait: Callable[[], None] | None = None,
 ) -> Lease:
     """:func:`wait_for_lease` for the event loop: each attempt is one awaited store call, and the
     pauses are ``asyncio.sleep``, so no thread is held while waiting."""
     _check_wait(wait)
-    backoff = _Backoff(wait, session_id)
+    backoff = _Backoff(wait, session_id, on_wait)
     while True:
         attempt = asyncio.ensure_future(try_lease())
         try:

@@ -94,12 +94,14 @@ def _each(observers: Sequence[_Observer[StepT]], step: StepT) -> Iterator[None]:
 
 
 def run_observed(
-    observers: Sequence[StoreObserver], operation: StoreOperation, store: str, session_id: str, fn: Callable[[], T]
+    observers: Sequence[StoreObserver], operation: StoreOperation, store: str, session_id: str, fn: Callable[[], T],
+    details: dict[str, object] | None = None,
 ) -> T:
-    """``fn()`` observed as one ``operation`` (called directly when nobody observes)."""
+    """``fn()`` observed as one ``operation`` (called directly when nobody observes); ``details``, when
+    given, is the step's (``fn`` may fill it in as it goes)."""
     if not observers:
         return fn()
-    with observed(observers, StoreStep(operation, store, session_id)):
+    with observed(observers, StoreStep(operation, store, session_id, {} if details is None else details)):
         return fn()
 
 

@@ -473,8 +473,9 @@ class Session:
         wait happens on the calling thread. Write the turn through the lease's
         :attr:`HeldLease.session`, so no write lands once the lease is lost."""
         backend = self._backend
+        details: dict[str, object] = {"waited": False}
         lease = self._io.observed("lease", self.id, lambda: wait_for_lease(
-            functools.partial(backend.try_lease, self.id, ttl), self.id, wait))
+            functools.partial(backend.try_lease, self.id, ttl), self.id, wait, _noting_wait(details)), details)
         return HeldLease(lease, self._io, self)
 
     async def alease(self, ttl: float = DEFAULT_LEASE_TTL, wait: float | None = None) -> HeldLease:
@@ -483,14 +484,21 @@ class Session:
         Use as ``async with await sess.alease(): ...``."""
         io = self._io
         native = io.native
+        details: dict[str, object] = {"waited": False}
         if native is not None:
-            waiting = await_lease(lambda: native.atry_lease(self.id, ttl), self.id, wait)
+            waiting = await_lease(lambda: native.atry_lease(self.id, ttl), self.id, wait, _noting_wait(details))
         else:
             backend = self._backend
-            waiting = await_lease(lambda: io.read(backend.try_lease, self.id, ttl), self.id, wait)
-        held: Lease = await io.aobserved("lease", self.id, waiting)
+            waiting = await_lease(lambda: io.read(backend.try_lease, self.id, ttl), self.id, wait,
+                                  _noting_wait(details))
+        held: Lease = await io.aobserved("lease", self.id, waiting, details)
         return HeldLease(held, io, self)
 
     def __repr__(self) -> str:
         fenced = ", fenced" if self._fence is not None else ""
         return f"Session(id={self.id!r}, agent={self.agent!r}{fenced})"
+
+
+def _noting_wait(details: dict[str, object]) -> Callable[[], None]:
+    """A lease wait's ``on_wait``: the observed step's ``waited`` detail becomes true."""
+    return functools.partial(details.__setitem__, "waited", True)

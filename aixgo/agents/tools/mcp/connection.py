@@ -118,6 +118,14 @@ class _Generation:
         lines = self.stderr.tail() if self.stderr is not None else []
         return lines[-1] if lines else ""
 
+    async def last_words(self) -> str:
+        """:meth:`last_stderr` once the pipe is read to its end (up to 1 s) when the process exited:
+        what it said as it died is read after its exit is noticed."""
+        if self.stderr is None:
+            return ""
+        lines = await self.stderr.atail(1.0 if _describe_end(self) == "its process exited" else 0.0)
+        return lines[-1] if lines else ""
+
 
 class MCPConnection:
     """The connection to one server (see the module docstring). Get it from the hub
@@ -395,7 +403,7 @@ class MCPConnection:
                 return CallFailure("invalid", f"the MCP server {spec.name!r} answered {name} with a result "
                                    f"aixgo cannot use: {exc}"[:1000])
             if retried or (delivered and not retry_safe):
-                stderr = generation.last_stderr()
+                stderr = await generation.last_words()
                 said = f"; its last words on stderr: {stderr!r}" if stderr else ""
                 return CallFailure("stopped", f"the MCP server {spec.name!r} stopped while {name} was running "
                                    f"({_describe_end(generation)}{said}), so it may or may not have done its "

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
+import time
 from collections import deque
 from typing import TextIO
 
@@ -55,6 +57,14 @@ class StderrTail:
             self._reader.join(timeout=wait)
         with self._lock:
             return list(self._lines)
+
+    async def atail(self, wait: float) -> list[str]:
+        """:meth:`tail` for the event loop: waits up to ``wait`` seconds for the reader to reach the end
+        without blocking the loop (a server that just exited may still have its last words in the pipe)."""
+        deadline = time.monotonic() + wait
+        while self._reader.is_alive() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        return self.tail()
 
 
 __all__ = ["LINE_CHARS", "TAIL_LINES", "StderrTail"]
