@@ -69,3 +69,26 @@ def test_validate_id_refuses_what_could_escape_a_store(bad: object) -> None:
 def test_validate_id_returns_a_safe_id() -> None:
     assert validate_id("user-123_ok") == "user-123_ok"
     assert validate_id("€" * 42, "agent") == "€" * 42
+
+
+def test_a_lease_asked_to_go_at_the_turn_end_is_released_by_the_last_write_alone(tmp_path: Path) -> None:
+    import asyncio
+
+    from aixgo.errors import SessionBusyError
+
+    with Manager(FileBackend(tmp_path, fsync="never")) as mgr:
+        session = mgr.create("assistant", "end-1")
+        held = session.lease(ttl=60, wait=0)
+        held.release_at_turn_end()
+        fenced = held.session
+
+        def write(text: str) -> None:
+            fenced.append_message("assistant", text)
+
+        asyncio.run(fenced.run_blocking(write, "a step", write=True))  # not the last write: still held
+        with pytest.raises(SessionBusyError):
+            session.lease(ttl=60, wait=0)
+        asyncio.run(fenced.run_blocking(write, "the answer", write=True, ends_turn=True))
+        session.lease(ttl=60, wait=0).release()  # free once the last write returned
+        assert [m["content"] for m in session.get_messages()] == ["a step", "the answer"]
+        held.release()  # releasing again afterwards is harmless
